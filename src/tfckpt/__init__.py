@@ -1,0 +1,46 @@
+"""tfckpt: read and write TensorFlow checkpoints without TensorFlow.
+
+Examples
+--------
+>>> import tfckpt, numpy as np, tempfile, os
+>>> prefix = tfckpt.save({"dense/kernel": np.ones((2, 2), np.float32)},
+...                      os.path.join(tempfile.mkdtemp(), "model.ckpt"))
+>>> tfckpt.list_variables(prefix)
+[('dense/kernel', [2, 2])]
+"""
+
+from .api import list_variables, load, load_checkpoint, load_variable, resolve_prefix, save
+from .bundle.entry import TensorInfo
+from .bundle.reader import BundleReader as CheckpointReader
+from .bundle.slices import TensorSlice
+from .bundle.writer import BundleWriter as CheckpointWriter
+from .dtypes import DataType, DType, as_dtype
+from .errors import (ChecksumError, CorruptionError, InvalidArgumentError, NotFoundError,
+                     TfckptError, UnsupportedError)
+from .state import CheckpointState, latest_checkpoint
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointReader",
+    "CheckpointState",
+    "CheckpointWriter",
+    "ChecksumError",
+    "CorruptionError",
+    "DType",
+    "DataType",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "TensorInfo",
+    "TensorSlice",
+    "TfckptError",
+    "UnsupportedError",
+    "as_dtype",
+    "latest_checkpoint",
+    "list_variables",
+    "load",
+    "load_checkpoint",
+    "load_variable",
+    "resolve_prefix",
+    "save",
+]

@@ -1,0 +1,135 @@
+"""The public functions: thin, eager wrappers over the lazy reader and streaming writer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .bundle.naming import index_filename, prefix_of
+from .bundle.reader import BundleReader
+from .bundle.writer import save_mapping
+from .errors import NotFoundError
+from .io import PathLike
+from .state import latest_checkpoint
+
+SAVED_MODEL_FILENAMES = ("saved_model.pb", "saved_model.pbtxt")
+SAVED_MODEL_VARIABLES = os.path.join("variables", "variables")
+
+
+def resolve_prefix(path: PathLike) -> str:
+    """The checkpoint prefix that ``path`` designates.
+
+    ``path`` may be a prefix, its ``.index`` or a ``.data-*`` file, a directory with a
+    ``checkpoint`` state file (its latest checkpoint), or a SavedModel directory (its
+    ``variables/variables`` bundle).
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        if any(os.path.isfile(os.path.join(path, name)) for name in SAVED_MODEL_FILENAMES):
+            return os.path.join(path, SAVED_MODEL_VARIABLES)
+        latest = latest_checkpoint(path)
+        if latest is None:
+            raise NotFoundError(f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}")
+        return latest
+    stripped = prefix_of(path)
+    if stripped is not None and os.path.isfile(index_filename(stripped)):
+        return stripped
+    if os.path.isfile(index_filename(path)):
+        return path
+    raise NotFoundError(f"no checkpoint at {path!r}: neither {index_filename(path)} nor a "
+                        f"checkpoint directory exists")
+
+
+def load_checkpoint(path: PathLike, *, verify_checksums: bool = True) -> BundleReader:
+    """Open a checkpoint for reading, like ``tf.train.load_checkpoint``.
+
+    Returns a :class:`CheckpointReader`: a read-only ``Mapping[str, numpy.ndarray]`` whose
+    keys, shapes and dtypes come from the index; tensor data is read when asked for.
+
+    Parameters
+    ----------
+    path:
+        A checkpoint prefix, its ``.index``/``.data-*`` file, a directory with a
+        ``checkpoint`` state file, or a SavedModel directory.
+    verify_checksums:
+        Check every tensor's CRC32C when it is read (default ``True``).
+
+    Raises
+    ------
+    NotFoundError
+        Nothing to open at ``path``.
+    CorruptionError
+        The index is damaged or not a checkpoint index.
+
+    Examples
+    --------
+    >>> import tfckpt, numpy as np, tempfile, os
+    >>> prefix = tfckpt.save({"w": np.eye(2, dtype=np.float32)}, os.path.join(tempfile.mkdtemp(), "m"))
+    >>> with tfckpt.load_checkpoint(prefix) as reader:
+    ...     print(reader.get_variable_to_shape_map(), reader["w"].dtype)
+    {'w': [2, 2]} float32
+    """
+    return BundleReader(resolve_prefix(path), verify_checksums=verify_checksums)
+
+
+def list_variables(path: PathLike) -> list[tuple[str, list[int]]]:
+    """Sorted ``(name, shape)`` pairs of every tensor, like ``tf.train.list_variables``."""
+    with load_checkpoint(path) as reader:
+        return sorted(reader.get_variable_to_shape_map().items())
+
+
+def load_variable(path: PathLike, name: str) -> np.ndarray:
+    """One tensor's value, like ``tf.train.load_variable`` (a trailing ``:0`` is ignored)."""
+    if name.endswith(":0"):
+        name = name[:-2]
+    with load_checkpoint(path) as reader:
+        return reader.get_tensor(name)
+
+
+def load(path: PathLike, *, verify_checksums: bool = True) -> dict[str, np.ndarray]:
+    """Every tensor of a checkpoint as a dict of numpy arrays.
+
+    Examples
+    --------
+    >>> import tfckpt, numpy as np, tempfile, os
+    >>> prefix = tfckpt.save({"b": [1, 2], "a": [b"x"]}, os.path.join(tempfile.mkdtemp(), "m"))
+    >>> sorted(tfckpt.load(prefix).items(), key=lambda kv: kv[0])
+    [('a', array([b'x'], dtype=object)), ('b', array([1, 2]))]
+    """
+    with load_checkpoint(path, verify_checksums=verify_checksums) as reader:
+        return {name: reader.get_tensor(name) for name in reader}
+
+
+def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True) -> str:
+    """Write ``tensors`` as a checkpoint TensorFlow can read; return the prefix.
+
+    Values may be anything ``numpy.asarray`` accepts (any memory layout or byte order;
+    lists of ``bytes``/``str`` for string tensors). Every tensor is checked before anything
+    is written; the files appear atomically, the ``.index`` last.
+
+    Parameters
+    ----------
+    tensors:
+        Names to values, written in this order.
+    prefix:
+        The checkpoint prefix; ``PREFIX.index`` and ``PREFIX.data-00000-of-00001`` are written.
+    sync:
+        fsync the files before publishing them (default), so a power loss cannot leave a
+        published checkpoint with missing data.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Empty or duplicate names, dtypes TensorFlow cannot store, object arrays holding
+        anything but strings.
+
+    Examples
+    --------
+    >>> import tfckpt, numpy as np, tempfile, os
+    >>> tfckpt.save({"w": np.zeros(3)}, os.path.join(tempfile.mkdtemp(), "ckpt")).endswith("ckpt")
+    True
+    """
+    return save_mapping(tensors, os.fspath(prefix), sync=sync)

@@ -1,0 +1,142 @@
+"""Bundle index records: the header (key ``""``) and one entry per tensor key.
+
+Values in the index table are protobufs (``protos/tfckpt/_proto/tensor_bundle.proto``)::
+
+    BundleHeaderProto: num_shards: int32 = 1 | endianness: enum = 2 (LITTLE 0, BIG 1)
+                       | version: VersionDef = 3 (producer 1, min_consumer 0)
+    BundleEntryProto:  dtype: DataType = 1 | shape: TensorShapeProto = 2 | shard_id: int32 = 3
+                       | offset: int64 = 4 | size: int64 = 5 | crc32c: fixed32 = 6 (masked)
+                       | slices: repeated TensorSliceProto = 7
+
+They are converted here, at the bundle edge, into the frozen dataclasses :class:`BundleHeader`
+and :class:`TensorInfo`; nothing above this module touches protobuf objects. The encoder
+reproduces TensorFlow's bytes: fields in number order, zero scalars omitted, the shape always
+present (a scalar's entry holds ``12 00``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from .._proto import tensor_bundle_pb2
+from ..dtypes import DType, from_enum
+from ..errors import CorruptionError, UnsupportedError
+from .slices import TensorSlice
+
+MAX_RANK = 254  # tensorflow TensorShape::kMaxDimensions
+MAX_ELEMENTS = (1 << 63) - 1  # shapes whose element count overflows int64 are invalid
+TENSOR_BUNDLE_VERSION = 1  # tensor_bundle.h kTensorBundleVersion (producer)
+TENSOR_BUNDLE_MIN_CONSUMER = 0
+CONSUMER_VERSION = 1  # tfckpt reads what a version-1 consumer may read
+LITTLE = "little"
+BIG = "big"
+
+
+@dataclass(frozen=True)
+class BundleHeader:
+    """The bundle-wide record stored under the empty key."""
+
+    num_shards: int = 1
+    endianness: str = LITTLE
+    producer: int = TENSOR_BUNDLE_VERSION
+    min_consumer: int = TENSOR_BUNDLE_MIN_CONSUMER
+    bad_consumers: tuple[int, ...] = ()
+
+    def encode(self) -> bytes:
+        proto = tensor_bundle_pb2.BundleHeaderProto(num_shards=self.num_shards)
+        proto.endianness = 1 if self.endianness == BIG else 0
+        proto.version.producer = self.producer
+        proto.version.min_consumer = self.min_consumer
+        proto.version.bad_consumers.extend(self.bad_consumers)
+        return proto.SerializeToString()
+
+    @classmethod
+    def decode(cls, value: bytes, where: str) -> BundleHeader:
+        try:
+            proto = tensor_bundle_pb2.BundleHeaderProto.FromString(value)
+        except DecodeError as exc:
+            raise CorruptionError(f"{where}: unable to parse the bundle header: {exc}") from exc
+        version = proto.version
+        if version.producer < 0:
+            raise CorruptionError(f"{where}: checkpoint producer version {version.producer} is below 0")
+        if version.min_consumer > CONSUMER_VERSION or CONSUMER_VERSION in version.bad_consumers:
+            raise UnsupportedError(
+                f"{where}: checkpoint needs a newer reader (min_consumer {version.min_consumer}, "
+                f"bad_consumers {list(version.bad_consumers)}; tfckpt reads consumer version "
+                f"{CONSUMER_VERSION})")
+        if proto.endianness not in (0, 1):
+            raise CorruptionError(f"{where}: unknown endianness {proto.endianness} in the header")
+        if proto.num_shards < 0:
+            raise CorruptionError(f"{where}: negative num_shards {proto.num_shards} in the header")
+        return cls(proto.num_shards, BIG if proto.endianness == 1 else LITTLE,
+                   version.producer, version.min_consumer, tuple(version.bad_consumers))
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """What the index says about one tensor; no tensor data.
+
+    ``crc32c`` is the masked checksum exactly as stored. ``slices`` is non-empty only for the
+    full-tensor entry of a partitioned tensor, whose data lives in per-slice entries.
+    """
+
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+    shard_id: int = 0
+    offset: int = 0
+    size: int = 0
+    crc32c: int = 0
+    slices: tuple[TensorSlice, ...] = ()
+
+    @property
+    def num_elements(self) -> int:
+        count = 1
+        for dim in self.shape:
+            count *= dim
+        return count
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of tensor data in the data file (``size``)."""
+        return self.size
+
+    def encode(self) -> bytes:
+        proto = tensor_bundle_pb2.BundleEntryProto(
+            dtype=self.dtype.as_datatype_enum, shard_id=self.shard_id, offset=self.offset,
+            size=self.size, crc32c=self.crc32c)
+        proto.shape.SetInParent()
+        for dim in self.shape:
+            proto.shape.dim.add(size=dim)
+        for piece in self.slices:
+            piece.to_proto(proto.slices.add())
+        return proto.SerializeToString()
+
+    @classmethod
+    def decode(cls, name: str, value: bytes, where: str) -> TensorInfo:
+        try:
+            proto = tensor_bundle_pb2.BundleEntryProto.FromString(value)
+        except DecodeError as exc:
+            raise CorruptionError(f"{where}: entry for key {name!r} not parseable: {exc}") from exc
+        dtype = from_enum(proto.dtype, f"{where}: key {name!r}")
+        shape = tuple(dim.size for dim in proto.shape.dim)
+        _check_shape(shape, f"{where}: key {name!r}")
+        if proto.shard_id < 0 or proto.offset < 0 or proto.size < 0:
+            raise CorruptionError(f"{where}: key {name!r}: negative shard_id/offset/size "
+                                  f"({proto.shard_id}, {proto.offset}, {proto.size})")
+        slices = tuple(TensorSlice.from_proto(s, shape, f"{where}: key {name!r}") for s in proto.slices)
+        return cls(name, dtype, shape, proto.shard_id, proto.offset, proto.size, proto.crc32c, slices)
+
+
+def _check_shape(shape: tuple[int, ...], where: str) -> None:
+    if len(shape) > MAX_RANK:
+        raise CorruptionError(f"{where}: invalid tensor shape: rank {len(shape)} exceeds {MAX_RANK}")
+    count = 1
+    for dim in shape:
+        if dim < 0:
+            raise CorruptionError(f"{where}: invalid tensor shape {list(shape)}: negative dimension")
+        count *= dim
+        if count > MAX_ELEMENTS:
+            raise CorruptionError(f"{where}: invalid tensor shape {list(shape)}: element count overflows int64")

@@ -1,0 +1,30 @@
+"""File names of a bundle (tensorflow/core/util/tensor_bundle/naming.cc).
+
+A checkpoint is addressed by a *prefix* ``P``; its files are::
+
+    P.index                      the table of entries (see tfckpt.table)
+    P.data-SSSSS-of-NNNNN        shard S of N, zero-padded to at least 5 digits, S from 0
+"""
+
+from __future__ import annotations
+
+import re
+
+INDEX_SUFFIX = ".index"
+DATA_SUFFIX_RE = re.compile(r"\.data-\d{5,}-of-\d{5,}$")
+
+
+def index_filename(prefix: str) -> str:
+    return prefix + INDEX_SUFFIX
+
+
+def data_filename(prefix: str, shard_id: int, num_shards: int) -> str:
+    return "%s.data-%05d-of-%05d" % (prefix, shard_id, num_shards)
+
+
+def prefix_of(path: str) -> str | None:
+    """The prefix if ``path`` names a bundle's index or data file, else ``None``."""
+    if path.endswith(INDEX_SUFFIX):
+        return path[: -len(INDEX_SUFFIX)]
+    match = DATA_SUFFIX_RE.search(path)
+    return path[: match.start()] if match else None

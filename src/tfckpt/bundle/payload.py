@@ -1,0 +1,160 @@
+"""Tensor bytes in a data file, and their checksums.
+
+Fixed-size dtypes: the elements in row-major order, each in the byte order the header names
+(little-endian unless the bundle says BIG); ``size = num_elements * itemsize``; the entry's
+``crc32c = mask(crc32c(payload))``. Zero elements: no bytes, crc ``mask(0)``.
+
+DT_STRING, for N elements in row-major order::
+
+    length: varint64 * N
+    length_crc: fixed32 = mask(L), L = crc32c over each length as a fixed-width integer
+                (uint32, or uint64 for lengths > 0xFFFFFFFF) in the bundle's byte order
+    body: bytes * N (concatenated, no separators)
+
+and the entry's crc32c is ``mask(crc)`` with ``crc`` = L extended by the 4 stored length_crc
+bytes, then by every body in order.
+
+DT_VARIANT (serialized ``VariantTensorDataProto`` per element) is listed but not decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..coding import FIXED32, MAX_VARINT64_BYTES, crc32c, decode_varint, encode_varint, mask, unmask
+from ..dtypes import DType
+from ..errors import ChecksumError, CorruptionError, UnsupportedError
+from ..io import ByteSource
+
+# Non-contiguous or byte-swapped arrays are written through chunks of this size, so a save
+# never holds a second full copy of a large tensor.
+WRITE_CHUNK_BYTES = 16 << 20
+_U32_MAX = 0xFFFFFFFF
+
+
+def byte_view(array: np.ndarray[Any, Any]) -> memoryview:
+    """A flat, writable-if-possible byte view of a C-contiguous array (no copy)."""
+    return memoryview(array.reshape(-1).view(np.uint8))
+
+
+def iter_chunks(array: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> Iterator[memoryview]:
+    """The array's bytes in row-major order as ``dtype`` (little-endian storage), in chunks.
+
+    Zero-copy for a C-contiguous array already of ``dtype``; otherwise converts at most
+    ``WRITE_CHUNK_BYTES`` at a time.
+    """
+    if array.size == 0:
+        return
+    if array.dtype == dtype and array.flags.c_contiguous:
+        yield byte_view(array)
+        return
+    flat = array.reshape(-1) if array.flags.c_contiguous else None
+    if flat is None and array.ndim > 1:
+        # Convert whole rows of the leading axis so each chunk stays row-major contiguous.
+        row_bytes = max(1, array[0].size * dtype.itemsize)
+        rows = max(1, WRITE_CHUNK_BYTES // row_bytes)
+        for start in range(0, array.shape[0], rows):
+            yield from iter_chunks(np.ascontiguousarray(array[start:start + rows]), dtype)
+        return
+    flat = array.reshape(-1)  # 1-d views are cheap even when strided
+    step = max(1, WRITE_CHUNK_BYTES // max(1, dtype.itemsize))
+    for start in range(0, flat.size, step):
+        yield byte_view(np.ascontiguousarray(flat[start:start + step], dtype=dtype))
+
+
+
+
+def _length_width_dtype(big_endian: bool) -> tuple[str, str]:
+    return (">u4", ">u8") if big_endian else ("<u4", "<u8")
+
+
+def _lengths_crc(lengths: Sequence[int], big_endian: bool = False) -> int:
+    u4, u8 = _length_width_dtype(big_endian)
+    if all(n <= _U32_MAX for n in lengths):
+        return crc32c(np.asarray(lengths, dtype=u4).tobytes())
+    crc = 0
+    for n in lengths:
+        crc = crc32c(np.array(n, dtype=u4 if n <= _U32_MAX else u8).tobytes(), crc)
+    return crc
+
+
+def encode_strings(values: Sequence[bytes]) -> tuple[list[bytes], int, int]:
+    """``(parts, size, masked entry crc)`` of a DT_STRING payload (little-endian bundle)."""
+    lengths = [len(v) for v in values]
+    varints = b"".join(encode_varint(n) for n in lengths)
+    length_crc = _lengths_crc(lengths)
+    stored = FIXED32.pack(mask(length_crc))
+    crc = crc32c(stored, length_crc)
+    for body in values:
+        crc = crc32c(body, crc)
+    parts = [varints, stored, *values]
+    return parts, len(varints) + len(stored) + sum(lengths), mask(crc)
+
+
+def read_strings(source: ByteSource, offset: int, size: int, count: int, big_endian: bool,
+                 verify: bool, stored_crc: int, where: str) -> np.ndarray[Any, Any]:
+    """Decode a DT_STRING payload of ``count`` elements into a flat object array of bytes."""
+    out = np.empty(count, dtype=object)
+    if size == 0 and count == 0:
+        return out
+    if size < count + FIXED32.size:
+        raise CorruptionError(f"{where}: invalid size in bundle entry: stored size {size}; a string "
+                              f"tensor of {count} elements needs at least {count + FIXED32.size} bytes")
+    buf = source.read_at(offset, size)
+    lengths = []
+    pos = 0
+    for i in range(count):
+        if buf[pos] < 0x80:
+            length, pos = buf[pos], pos + 1
+        else:
+            length, pos = decode_varint(buf, pos, size, MAX_VARINT64_BYTES,
+                                        f"{where}: length of string {i} (payload offset {offset})")
+        lengths.append(length)
+        if pos + FIXED32.size > size:
+            raise CorruptionError(f"{where}: string lengths run past the payload end "
+                                  f"(file offset {offset + size})")
+    (stored_length_crc,) = FIXED32.unpack_from(buf, pos)
+    length_crc = _lengths_crc(lengths, big_endian)
+    if verify and unmask(stored_length_crc) != length_crc:
+        raise ChecksumError(f"{where}: the length checksum does not match: stored "
+                            f"{unmask(stored_length_crc):#010x}, computed {length_crc:#010x} "
+                            f"(file offset {offset + pos})")
+    body_start = pos + FIXED32.size
+    if body_start + sum(lengths) != size:
+        raise CorruptionError(f"{where}: string bodies take {sum(lengths)} bytes but the entry "
+                              f"leaves {size - body_start} (payload at file offset {offset})")
+    if verify:
+        crc = crc32c(buf[body_start:], crc32c(buf[pos:body_start], length_crc))
+        if crc != unmask(stored_crc):
+            raise ChecksumError(f"{where}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
+                                f"computed {crc:#010x} over {size} bytes at file offset {offset}")
+    pos = body_start
+    for i, length in enumerate(lengths):
+        out[i] = buf[pos:pos + length]
+        pos += length
+    return out
+
+
+def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: DType,
+               big_endian: bool, verify: bool, stored_crc: int, where: str) -> np.ndarray[Any, Any]:
+    """Read a fixed-size tensor straight into the returned array, verifying in place."""
+    np_dtype = dtype.as_numpy_dtype
+    if np_dtype is None:
+        raise UnsupportedError(f"{where}: values of dtype {dtype.name} cannot be read by tfckpt")
+    out = np.empty(shape, dtype=np_dtype)
+    view = byte_view(out)
+    if view.nbytes:
+        source.readinto_at(offset, view)
+    if verify:
+        crc = crc32c(view)
+        if crc != unmask(stored_crc):
+            raise ChecksumError(f"{where}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
+                                f"computed {crc:#010x} over {view.nbytes} bytes at file offset {offset}")
+    if big_endian and np_dtype.itemsize > 1:
+        # Swap each scalar component: complex numbers are two floats, each swapped on its own.
+        width = np_dtype.itemsize // 2 if np_dtype.kind == "c" else np_dtype.itemsize
+        out.reshape(-1).view(f"u{width}").byteswap(inplace=True)
+    return out

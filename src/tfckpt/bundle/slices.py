@@ -1,0 +1,124 @@
+"""Partitioned tensors: slice descriptions and the keys their pieces are stored under.
+
+A slice has one extent per dimension, ``(start, length)``, with ``length == FULL`` (-1)
+meaning the whole dimension. Text form (``TensorSlice::DebugString``): extents joined by
+``:``, each ``-`` (full) or ``start,length``, e.g. ``"0,3:-"``.
+
+A piece of a partitioned tensor ``name`` lives under the key (OrderedCode, byte exact)::
+
+    0x00 | string(name) | num_increasing(rank) | (signed_increasing(start)
+                                                  | signed_increasing(length)) * rank
+
+    num_increasing(v):    1 length byte n, then v as n big-endian bytes (0 -> "00")
+    string(s):            s with 00 -> 00 ff and ff -> ff 00, then the terminator 00 01
+    signed_increasing(v): x = v if v >= 0 else ~v; n = smallest of 1..10 with x < 2**(7n-1);
+                          the last n bytes of v as a 10-byte big-endian two's complement,
+                          with a length marker XORed into the leading bits (see _SIGNED_HEADER)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import CorruptionError, InvalidArgumentError
+
+FULL = -1
+SLICE_KEY_PREFIX = b"\x00"
+_STRING_ESCAPES = {0x00: b"\x00\xff", 0xFF: b"\xff\x00"}
+_STRING_TERMINATOR = b"\x00\x01"
+# Leading bits XORed into a signed_increasing encoding of n bytes (ordered_code.cc kLengthToHeaderBits).
+_SIGNED_HEADER = {1: b"\x80", 2: b"\xc0", 3: b"\xe0", 4: b"\xf0", 5: b"\xf8", 6: b"\xfc",
+                  7: b"\xfe", 8: b"\xff", 9: b"\xff\x80", 10: b"\xff\xc0"}
+
+
+@dataclass(frozen=True)
+class TensorSlice:
+    """One piece of a partitioned tensor: ``(start, length)`` per dimension."""
+
+    extents: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def parse(cls, spec: str) -> TensorSlice:
+        """Parse TF's text form, e.g. ``"0,3:-"``."""
+        extents = []
+        for item in spec.split(":"):
+            if not item:
+                continue
+            if item == "-":
+                extents.append((0, FULL))
+                continue
+            parts = item.split(",")
+            try:
+                start, length = (int(p) for p in parts)
+            except ValueError:
+                raise InvalidArgumentError(f"bad slice spec {spec!r}: {item!r} is not 'start,length' or '-'") from None
+            if start < 0 or length <= 0:
+                raise InvalidArgumentError(f"bad slice spec {spec!r}: start must be >= 0 and length > 0")
+            extents.append((start, length))
+        return cls(tuple(extents))
+
+    def __str__(self) -> str:
+        return ":".join("-" if length == FULL else f"{start},{length}" for start, length in self.extents)
+
+    def shape(self, full_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(dim if length == FULL else length for (_, length), dim in zip(self.extents, full_shape))
+
+    def index(self, full_shape: tuple[int, ...]) -> tuple[slice, ...]:
+        """numpy index selecting this slice within the full tensor."""
+        return tuple(slice(0, dim) if length == FULL else slice(start, start + length)
+                     for (start, length), dim in zip(self.extents, full_shape))
+
+    def covers(self, full_shape: tuple[int, ...]) -> bool:
+        return self.shape(full_shape) == full_shape
+
+    def to_proto(self, proto: Any) -> None:
+        for start, length in self.extents:
+            extent = proto.extent.add()
+            if length != FULL:
+                extent.start = start
+                extent.length = length
+
+    @classmethod
+    def from_proto(cls, proto: Any, full_shape: tuple[int, ...], where: str) -> TensorSlice:
+        extents = []
+        for extent in proto.extent:
+            length = extent.length if extent.WhichOneof("has_length") else FULL
+            extents.append((extent.start, length))
+        piece = cls(tuple(extents))
+        piece.check(full_shape, where)
+        return piece
+
+    def check(self, full_shape: tuple[int, ...], where: str) -> None:
+        if len(self.extents) != len(full_shape):
+            raise CorruptionError(f"{where}: slice {self} has rank {len(self.extents)}, the tensor "
+                                  f"has shape {list(full_shape)}")
+        for (start, length), dim in zip(self.extents, full_shape):
+            if length == FULL:
+                continue
+            if start < 0 or length < 0 or start + length > dim:
+                raise CorruptionError(f"{where}: slice {self} does not fit shape {list(full_shape)}")
+
+
+def _num_increasing(value: int) -> bytes:
+    body = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return bytes([len(body)]) + body
+
+
+def _signed_increasing(value: int) -> bytes:
+    x = value if value >= 0 else ~value
+    n = next(n for n in range(1, 11) if x < 1 << (7 * n - 1))
+    raw = bytearray((value & ((1 << 80) - 1)).to_bytes(10, "big")[10 - n:])
+    for i, bits in enumerate(_SIGNED_HEADER[n]):
+        raw[i] ^= bits
+    return bytes(raw)
+
+
+def encode_slice_key(name: str, piece: TensorSlice) -> bytes:
+    """The index key of a slice's data (TF ``EncodeTensorNameSlice``)."""
+    escaped = b"".join(_STRING_ESCAPES.get(b, bytes([b])) for b in name.encode("utf-8", "surrogateescape"))
+    out = [SLICE_KEY_PREFIX, escaped, _STRING_TERMINATOR, _num_increasing(len(piece.extents))]
+    for start, length in piece.extents:
+        out.append(_signed_increasing(start))
+        out.append(_signed_increasing(length))
+    return b"".join(out)

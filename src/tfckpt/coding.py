@@ -1,0 +1,95 @@
+"""Low-level encodings shared by the table and bundle layers.
+
+Byte layouts (all little-endian, as in LevelDB ``util/coding.h``)::
+
+    varint:   unsigned LEB128, 7 bits per byte, low group first, high bit = "more follows";
+              at most 5 bytes for a varint32, 10 for a varint64
+    fixed32:  4-byte little-endian unsigned ("<I")
+    fixed64:  8-byte little-endian unsigned ("<Q")
+
+Checksums are CRC-32C (Castagnoli). Stored checksums are *masked* (LevelDB ``crc32c::Mask``)
+so that a CRC computed over data that itself contains CRCs does not degenerate::
+
+    mask(c)   = rotate_right(c, 15) + MASK_DELTA   (mod 2**32)
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Union
+
+import crc32c as _crc32c
+
+from .errors import CorruptionError
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+MASK_DELTA = 0xA282EAD8  # leveldb util/crc32c.h kMaskDelta
+MAX_VARINT32_BYTES = 5
+MAX_VARINT64_BYTES = 10
+_U32 = 0xFFFFFFFF
+_U64 = 0xFFFFFFFFFFFFFFFF
+
+FIXED32 = struct.Struct("<I")
+FIXED64 = struct.Struct("<Q")
+
+
+def crc32c(data: BytesLike, crc: int = 0) -> int:
+    """CRC-32C of ``data``, continuing from a previous (unmasked) ``crc``.
+
+    Examples
+    --------
+    >>> hex(crc32c(b"123456789"))
+    '0xe3069283'
+    """
+    return int(_crc32c.crc32c(data, crc))
+
+
+def mask(crc: int) -> int:
+    """Mask a CRC for storage (LevelDB ``crc32c::Mask``)."""
+    crc &= _U32
+    return ((((crc >> 15) | (crc << 17)) & _U32) + MASK_DELTA) & _U32
+
+
+def unmask(masked: int) -> int:
+    """Invert :func:`mask`."""
+    rot = (masked - MASK_DELTA) & _U32
+    return ((rot >> 17) | (rot << 15)) & _U32
+
+
+def encode_varint(value: int) -> bytes:
+    """Encode a non-negative integer below 2**64 as a varint."""
+    if not 0 <= value <= _U64:
+        raise ValueError(f"varint out of range: {value}")
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def decode_varint(buf: BytesLike, pos: int, limit: int, max_bytes: int = MAX_VARINT64_BYTES,
+                  what: str = "varint") -> tuple[int, int]:
+    """Decode a varint from ``buf[pos:limit]``; return ``(value, next_pos)``.
+
+    Raises :class:`CorruptionError` (naming ``what`` and the offset) if the varint runs past
+    ``limit`` or is longer than ``max_bytes``.
+    """
+    view = memoryview(buf)
+    result = 0
+    shift = 0
+    start = pos
+    while True:
+        if pos >= limit:
+            raise CorruptionError(f"{what} at offset {start} runs past the end ({limit})")
+        if pos - start >= max_bytes:
+            raise CorruptionError(f"{what} at offset {start} is longer than {max_bytes} bytes")
+        byte = view[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            if result >> (32 if max_bytes == MAX_VARINT32_BYTES else 64):
+                raise CorruptionError(f"{what} at offset {start} overflows")
+            return result, pos
+        shift += 7

@@ -1,0 +1,185 @@
+"""TensorFlow's DataType codes and how each is stored in a bundle's data files.
+
+Every fixed-size type is stored as a memcpy of its elements in row-major order (one byte per
+element for the sub-byte types int4/uint4/int2/uint2/float4: value in the low bits), in the
+byte order the header names. DT_STRING and DT_VARIANT have their own variable-size layouts
+(see :mod:`tfckpt.bundle.payload`). The quantized types are stored like their storage integer
+types; tfckpt returns them as that numpy type and keeps TensorFlow's name in :class:`DType`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import ml_dtypes
+import numpy as np
+
+from .errors import InvalidArgumentError, UnsupportedError
+
+
+class DataType(enum.IntEnum):
+    """``tensorflow.DataType`` enum values (tensorflow/core/framework/types.proto)."""
+
+    DT_INVALID = 0
+    DT_FLOAT = 1
+    DT_DOUBLE = 2
+    DT_INT32 = 3
+    DT_UINT8 = 4
+    DT_INT16 = 5
+    DT_INT8 = 6
+    DT_STRING = 7
+    DT_COMPLEX64 = 8
+    DT_INT64 = 9
+    DT_BOOL = 10
+    DT_QINT8 = 11
+    DT_QUINT8 = 12
+    DT_QINT32 = 13
+    DT_BFLOAT16 = 14
+    DT_QINT16 = 15
+    DT_QUINT16 = 16
+    DT_UINT16 = 17
+    DT_COMPLEX128 = 18
+    DT_HALF = 19
+    DT_RESOURCE = 20
+    DT_VARIANT = 21
+    DT_UINT32 = 22
+    DT_UINT64 = 23
+    DT_FLOAT8_E5M2 = 24
+    DT_FLOAT8_E4M3FN = 25
+    DT_FLOAT8_E4M3FNUZ = 26
+    DT_FLOAT8_E4M3B11FNUZ = 27
+    DT_FLOAT8_E5M2FNUZ = 28
+    DT_INT4 = 29
+    DT_UINT4 = 30
+    DT_INT2 = 31
+    DT_UINT2 = 32
+    DT_FLOAT4_E2M1FN = 33
+
+
+@dataclass(frozen=True)
+class DType:
+    """A TensorFlow dtype as stored in checkpoints.
+
+    ``name`` is TensorFlow's name (``tf.DType.name``), e.g. ``"float32"``, ``"bfloat16"``,
+    ``"string"``, ``"qint8"``. ``as_numpy_dtype`` is the numpy dtype tfckpt returns values as
+    (``object`` for strings, the storage integer type for quantized types); it is ``None`` for
+    DT_RESOURCE and DT_VARIANT, whose values tfckpt does not decode.
+
+    Examples
+    --------
+    >>> import tfckpt
+    >>> tfckpt.as_dtype("bfloat16").as_datatype_enum
+    14
+    >>> tfckpt.as_dtype(np.float32).name
+    'float32'
+    """
+
+    name: str
+    as_datatype_enum: int
+    as_numpy_dtype: np.dtype[Any] | None = field(compare=False)
+    is_quantized: bool = field(default=False, compare=False)
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element in a data file; 0 for variable-size types (string, variant)."""
+        if self.as_numpy_dtype is None or self.as_numpy_dtype == np.dtype(object):
+            return 0
+        return self.as_numpy_dtype.itemsize
+
+    @property
+    def is_fixed_size(self) -> bool:
+        return self.itemsize > 0
+
+    def __repr__(self) -> str:
+        return f"tfckpt.{self.name}"
+
+
+def _dt(code: DataType, name: str, np_type: Any, quantized: bool = False) -> DType:
+    np_dtype = None if np_type is None else np.dtype(np_type)
+    if np_dtype is not None and np_dtype.itemsize > 1 and np_dtype.kind != "O":
+        np_dtype = np_dtype.newbyteorder("<")  # data files are little-endian unless marked BIG
+    return DType(name, int(code), np_dtype, quantized)
+
+
+_ALL = [
+    _dt(DataType.DT_FLOAT, "float32", np.float32),
+    _dt(DataType.DT_DOUBLE, "float64", np.float64),
+    _dt(DataType.DT_INT32, "int32", np.int32),
+    _dt(DataType.DT_UINT8, "uint8", np.uint8),
+    _dt(DataType.DT_INT16, "int16", np.int16),
+    _dt(DataType.DT_INT8, "int8", np.int8),
+    _dt(DataType.DT_STRING, "string", object),
+    _dt(DataType.DT_COMPLEX64, "complex64", np.complex64),
+    _dt(DataType.DT_INT64, "int64", np.int64),
+    _dt(DataType.DT_BOOL, "bool", np.bool_),
+    _dt(DataType.DT_QINT8, "qint8", np.int8, quantized=True),
+    _dt(DataType.DT_QUINT8, "quint8", np.uint8, quantized=True),
+    _dt(DataType.DT_QINT32, "qint32", np.int32, quantized=True),
+    _dt(DataType.DT_BFLOAT16, "bfloat16", ml_dtypes.bfloat16),
+    _dt(DataType.DT_QINT16, "qint16", np.int16, quantized=True),
+    _dt(DataType.DT_QUINT16, "quint16", np.uint16, quantized=True),
+    _dt(DataType.DT_UINT16, "uint16", np.uint16),
+    _dt(DataType.DT_COMPLEX128, "complex128", np.complex128),
+    _dt(DataType.DT_HALF, "float16", np.float16),
+    _dt(DataType.DT_RESOURCE, "resource", None),
+    _dt(DataType.DT_VARIANT, "variant", None),
+    _dt(DataType.DT_UINT32, "uint32", np.uint32),
+    _dt(DataType.DT_UINT64, "uint64", np.uint64),
+    _dt(DataType.DT_FLOAT8_E5M2, "float8_e5m2", ml_dtypes.float8_e5m2),
+    _dt(DataType.DT_FLOAT8_E4M3FN, "float8_e4m3fn", ml_dtypes.float8_e4m3fn),
+    _dt(DataType.DT_FLOAT8_E4M3FNUZ, "float8_e4m3fnuz", ml_dtypes.float8_e4m3fnuz),
+    _dt(DataType.DT_FLOAT8_E4M3B11FNUZ, "float8_e4m3b11fnuz", ml_dtypes.float8_e4m3b11fnuz),
+    _dt(DataType.DT_FLOAT8_E5M2FNUZ, "float8_e5m2fnuz", ml_dtypes.float8_e5m2fnuz),
+    _dt(DataType.DT_INT4, "int4", ml_dtypes.int4),
+    _dt(DataType.DT_UINT4, "uint4", ml_dtypes.uint4),
+    _dt(DataType.DT_INT2, "int2", ml_dtypes.int2),
+    _dt(DataType.DT_UINT2, "uint2", ml_dtypes.uint2),
+    _dt(DataType.DT_FLOAT4_E2M1FN, "float4_e2m1fn", ml_dtypes.float4_e2m1fn),
+]
+
+BY_ENUM: dict[int, DType] = {d.as_datatype_enum: d for d in _ALL}
+BY_NAME: dict[str, DType] = {d.name: d for d in _ALL}
+# numpy -> TF for writing: the first DType claiming a numpy type wins (quantized types never do).
+_BY_NUMPY: dict[np.dtype[Any], DType] = {}
+for _d in _ALL:
+    if _d.as_numpy_dtype is not None and not _d.is_quantized:
+        _BY_NUMPY.setdefault(_d.as_numpy_dtype, _d)
+
+STRING = BY_NAME["string"]
+
+DTypeLike = Union[DType, str, int, np.dtype[Any], type]
+
+
+def from_enum(value: int, where: str = "") -> DType:
+    """The :class:`DType` for a stored DataType code."""
+    try:
+        return BY_ENUM[value]
+    except KeyError:
+        prefix = f"{where}: " if where else ""
+        raise UnsupportedError(f"{prefix}unknown DataType enum value {value}") from None
+
+
+def as_dtype(value: DTypeLike) -> DType:
+    """Convert a TF name (``"float32"``, ``"qint8"``), enum code, numpy dtype or DType.
+
+    Strings (numpy ``object``, ``str_`` or ``bytes_`` dtypes) map to ``string``.
+    """
+    if isinstance(value, DType):
+        return value
+    if isinstance(value, str) and value in BY_NAME:
+        return BY_NAME[value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return from_enum(value)
+    try:
+        np_dtype = np.dtype(value)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidArgumentError(f"not a dtype tfckpt knows: {value!r}") from None
+    if np_dtype.kind in "OUS":
+        return STRING
+    found = _BY_NUMPY.get(np_dtype.newbyteorder("<") if np_dtype.itemsize > 1 else np_dtype)
+    if found is None:
+        raise InvalidArgumentError(f"numpy dtype {np_dtype} has no TensorFlow equivalent")
+    return found
+

@@ -1,0 +1,301 @@
+"""LevelDB-style immutable table (SSTable), the container of a bundle's ``.index`` file.
+
+File layout (TF ``table_format.txt``: LevelDB's format without filter blocks)::
+
+    [data block][trailer] ... [metaindex block][trailer] [index block][trailer] [footer]
+
+Block contents (data, metaindex and index blocks alike)::
+
+    entry*:   shared: varint32 | non_shared: varint32 | value_length: varint32
+              | key[shared:] (non_shared bytes) | value (value_length bytes)
+    restarts: restart_offset: fixed32 * num_restarts | num_restarts: fixed32
+
+Restart entries store their whole key (shared == 0); the others share a prefix with the
+previous key. Keys are strictly increasing in unsigned bytewise order.
+
+Block trailer, 5 bytes after each block's contents::
+
+    type: uint8 (0 = none, 1 = raw Snappy) | crc: fixed32 = mask(crc32c(contents + type))
+
+BlockHandle: ``offset: varint64 | size: varint64`` (size excludes the trailer).
+Footer, the last 48 bytes: ``metaindex handle | index handle | zeros to 40 bytes | magic: fixed64``.
+
+The index block maps a separator key (>= every key of a data block, < every key of the next)
+to that block's handle. TensorFlow writes 256 KiB data blocks, restart interval 16 (1 for the
+index block) and never compresses; the builder below reproduces its bytes exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from . import snappy
+from .coding import (FIXED32, FIXED64, MAX_VARINT32_BYTES, crc32c, decode_varint, encode_varint,
+                     mask, unmask)
+from .errors import ChecksumError, CorruptionError, UnsupportedError
+from .io import ByteSource
+
+TABLE_MAGIC = 0xDB4775248B80FB57  # leveldb table/format.h kTableMagicNumber
+MAX_BLOCK_HANDLE_LENGTH = 20  # two varint64s
+FOOTER_LENGTH = 2 * MAX_BLOCK_HANDLE_LENGTH + FIXED64.size  # 48
+BLOCK_TRAILER_SIZE = 1 + FIXED32.size  # type byte + masked crc
+BLOCK_SIZE = 256 * 1024  # tensorflow table_options.h: block_size for bundle indexes
+DATA_RESTART_INTERVAL = 16  # leveldb options.h block_restart_interval
+INDEX_RESTART_INTERVAL = 1  # TableBuilder forces 1 for the index block
+NO_COMPRESSION = 0
+SNAPPY_COMPRESSION = 1
+
+
+@dataclass(frozen=True)
+class BlockHandle:
+    """Where a block lives: ``offset`` of its contents and their ``size`` (no trailer)."""
+
+    offset: int
+    size: int
+
+    def encode(self) -> bytes:
+        return encode_varint(self.offset) + encode_varint(self.size)
+
+    @classmethod
+    def decode(cls, buf: bytes, pos: int = 0, where: str = "block handle") -> tuple[BlockHandle, int]:
+        offset, pos = decode_varint(buf, pos, len(buf), what=f"{where} offset")
+        size, pos = decode_varint(buf, pos, len(buf), what=f"{where} size")
+        return cls(offset, size), pos
+
+
+@dataclass(frozen=True)
+class Footer:
+    """The fixed-size tail of a table naming its metaindex and index blocks."""
+
+    metaindex: BlockHandle
+    index: BlockHandle
+
+    def encode(self) -> bytes:
+        handles = self.metaindex.encode() + self.index.encode()
+        return handles.ljust(2 * MAX_BLOCK_HANDLE_LENGTH, b"\0") + FIXED64.pack(TABLE_MAGIC)
+
+    @classmethod
+    def decode(cls, buf: bytes, where: str) -> Footer:
+        if len(buf) != FOOTER_LENGTH:
+            raise CorruptionError(f"{where}: footer must be {FOOTER_LENGTH} bytes, got {len(buf)}")
+        (magic,) = FIXED64.unpack_from(buf, FOOTER_LENGTH - FIXED64.size)
+        if magic != TABLE_MAGIC:
+            raise CorruptionError(
+                f"{where}: not an sstable (bad magic number {magic:#018x}, expected {TABLE_MAGIC:#018x})")
+        handles = buf[: 2 * MAX_BLOCK_HANDLE_LENGTH]
+        metaindex, pos = BlockHandle.decode(handles, 0, f"{where}: footer metaindex handle")
+        index, _ = BlockHandle.decode(handles, pos, f"{where}: footer index handle")
+        return cls(metaindex, index)
+
+
+def _shared_prefix_length(a: bytes, b: bytes) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def find_shortest_separator(start: bytes, limit: bytes) -> bytes:
+    """A short key ``k`` with ``start <= k < limit`` (leveldb BytewiseComparator)."""
+    i = _shared_prefix_length(start, limit)
+    if i >= min(len(start), len(limit)):
+        return start  # one is a prefix of the other
+    byte = start[i]
+    if byte < 0xFF and byte + 1 < limit[i]:
+        return start[:i] + bytes([byte + 1])
+    return start
+
+
+def find_short_successor(key: bytes) -> bytes:
+    """A short key ``>= key`` (leveldb BytewiseComparator)."""
+    for i, byte in enumerate(key):
+        if byte != 0xFF:
+            return key[:i] + bytes([byte + 1])
+    return key
+
+
+class BlockBuilder:
+    """Accumulates sorted entries into one block's contents."""
+
+    def __init__(self, restart_interval: int) -> None:
+        self._interval = restart_interval
+        self._buf = bytearray()
+        self._restarts = [0]
+        self._counter = 0
+        self._last_key = b""
+
+    @property
+    def empty(self) -> bool:
+        return not self._buf
+
+    def size_estimate(self) -> int:
+        return len(self._buf) + FIXED32.size * len(self._restarts) + FIXED32.size
+
+    def add(self, key: bytes, value: bytes) -> None:
+        if self._counter < self._interval:
+            shared = _shared_prefix_length(self._last_key, key)
+        else:
+            self._restarts.append(len(self._buf))
+            self._counter = 0
+            shared = 0
+        self._buf += encode_varint(shared)
+        self._buf += encode_varint(len(key) - shared)
+        self._buf += encode_varint(len(value))
+        self._buf += key[shared:]
+        self._buf += value
+        self._last_key = key
+        self._counter += 1
+
+    def finish(self) -> bytes:
+        tail = b"".join(FIXED32.pack(r) for r in self._restarts) + FIXED32.pack(len(self._restarts))
+        return bytes(self._buf) + tail
+
+
+class TableBuilder:
+    """Writes a table to ``sink`` exactly as TensorFlow's ``TableBuilder`` would.
+
+    Keys must be added in strictly increasing bytewise order.
+    """
+
+    def __init__(self, sink: BinaryIO, block_size: int = BLOCK_SIZE) -> None:
+        self._sink = sink
+        self._block_size = block_size
+        self._offset = 0
+        self._data = BlockBuilder(DATA_RESTART_INTERVAL)
+        self._index = BlockBuilder(INDEX_RESTART_INTERVAL)
+        self._pending: BlockHandle | None = None
+        self._last_key: bytes | None = None
+
+    def add(self, key: bytes, value: bytes) -> None:
+        if self._last_key is not None:
+            if key <= self._last_key:
+                raise ValueError(f"table keys must be strictly increasing: {key!r} after {self._last_key!r}")
+            if len(key) + len(value) >= 2 * self._block_size:
+                self._flush()  # a huge entry gets a block of its own
+        if self._pending is not None:
+            assert self._last_key is not None
+            self._index.add(find_shortest_separator(self._last_key, key), self._pending.encode())
+            self._pending = None
+        self._data.add(key, value)
+        self._last_key = key
+        if self._data.size_estimate() >= self._block_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._data.empty:
+            return
+        self._pending = self._write_block(self._data.finish())
+        self._data = BlockBuilder(DATA_RESTART_INTERVAL)
+
+    def _write_block(self, contents: bytes) -> BlockHandle:
+        handle = BlockHandle(self._offset, len(contents))
+        kind = bytes([NO_COMPRESSION])
+        trailer = kind + FIXED32.pack(mask(crc32c(kind, crc32c(contents))))
+        self._sink.write(contents)
+        self._sink.write(trailer)
+        self._offset += len(contents) + len(trailer)
+        return handle
+
+    def finish(self) -> int:
+        """Write the remaining blocks and the footer; return the table's size in bytes."""
+        self._flush()
+        metaindex = self._write_block(BlockBuilder(DATA_RESTART_INTERVAL).finish())
+        if self._pending is not None:
+            assert self._last_key is not None
+            self._index.add(find_short_successor(self._last_key), self._pending.encode())
+            self._pending = None
+        index = self._write_block(self._index.finish())
+        footer = Footer(metaindex, index).encode()
+        self._sink.write(footer)
+        self._offset += len(footer)
+        return self._offset
+
+
+def _varint32(buf: bytes, pos: int, limit: int, where: str) -> tuple[int, int]:
+    if pos < limit and buf[pos] < 0x80:  # fast path: almost every length fits in one byte
+        return buf[pos], pos + 1
+    return decode_varint(buf, pos, limit, MAX_VARINT32_BYTES, where)
+
+
+def parse_block(contents: bytes, where: str) -> list[tuple[bytes, bytes]]:
+    """All ``(key, value)`` entries of a block's contents, in stored order."""
+    n = len(contents)
+    if n < FIXED32.size:
+        raise CorruptionError(f"{where}: bad block contents ({n} bytes, too short for a restart count)")
+    (num_restarts,) = FIXED32.unpack_from(contents, n - FIXED32.size)
+    if num_restarts > (n - FIXED32.size) // FIXED32.size:
+        raise CorruptionError(f"{where}: bad block contents ({num_restarts} restarts in {n} bytes)")
+    if num_restarts == 0:
+        return []
+    limit = n - FIXED32.size * (num_restarts + 1)
+    entries: list[tuple[bytes, bytes]] = []
+    key = b""
+    pos = 0
+    while pos < limit:
+        at = f"{where}: entry at block offset {pos}"
+        shared, pos = _varint32(contents, pos, limit, at)
+        non_shared, pos = _varint32(contents, pos, limit, at)
+        value_length, pos = _varint32(contents, pos, limit, at)
+        key_end = pos + non_shared
+        value_end = key_end + value_length
+        if shared > len(key) or value_end > limit:
+            raise CorruptionError(f"{at}: bad entry in block (shared {shared} of a {len(key)}-byte "
+                                  f"previous key, entry ends at {value_end} past {limit})")
+        key = key[:shared] + contents[pos:key_end]
+        entries.append((key, contents[key_end:value_end]))
+        pos = value_end
+    return entries
+
+
+class TableReader:
+    """Reads a whole table from a :class:`ByteSource`, checking every block's checksum."""
+
+    def __init__(self, source: ByteSource) -> None:
+        self._source = source
+        self.name = source.name
+        size = source.size()
+        if size < FOOTER_LENGTH:
+            raise CorruptionError(
+                f"{self.name}: file is too short to be an sstable ({size} bytes, footer needs {FOOTER_LENGTH})")
+        footer = Footer.decode(source.read_at(size - FOOTER_LENGTH, FOOTER_LENGTH), self.name)
+        self._index_end = size - FOOTER_LENGTH
+        self._index = parse_block(self.read_block(footer.index, "index block"),
+                                  f"{self.name}: index block")
+
+    def read_block(self, handle: BlockHandle, what: str) -> bytes:
+        """The verified, decompressed contents of the block at ``handle``."""
+        where = f"{self.name}: {what} at offset {handle.offset}"
+        end = handle.offset + handle.size + BLOCK_TRAILER_SIZE
+        if end > self._index_end:
+            raise CorruptionError(f"{where}: block of {handle.size} bytes (+{BLOCK_TRAILER_SIZE} "
+                                  f"trailer) runs past the table's blocks, which end at {self._index_end}")
+        raw = self._source.read_at(handle.offset, handle.size + BLOCK_TRAILER_SIZE)
+        contents, kind = raw[: handle.size], raw[handle.size]
+        (stored,) = FIXED32.unpack_from(raw, handle.size + 1)
+        actual = crc32c(raw[handle.size: handle.size + 1], crc32c(contents))
+        if unmask(stored) != actual:
+            raise ChecksumError(f"{where}: block checksum mismatch (stored {unmask(stored):#010x}, "
+                                f"computed {actual:#010x})")
+        if kind == NO_COMPRESSION:
+            return contents
+        if kind == SNAPPY_COMPRESSION:
+            return snappy.decompress(contents, where)
+        raise UnsupportedError(f"{where}: bad block type {kind} (expected 0 = none or 1 = snappy)")
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every ``(key, value)`` in key order; keys are checked to be strictly increasing."""
+        previous: bytes | None = None
+        for number, (index_key, handle_bytes) in enumerate(self._index):
+            handle, _ = BlockHandle.decode(handle_bytes, 0, f"{self.name}: index entry {number}")
+            what = f"data block {number}"
+            for key, value in parse_block(self.read_block(handle, what), f"{self.name}: {what}"):
+                if previous is not None and key <= previous:
+                    raise CorruptionError(f"{self.name}: {what}: keys out of order: {key!r} after {previous!r}")
+                if key > index_key:
+                    raise CorruptionError(f"{self.name}: {what}: key {key!r} is beyond its index "
+                                          f"separator {index_key!r}")
+                previous = key
+                yield key, value
