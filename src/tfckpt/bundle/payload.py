@@ -19,6 +19,7 @@ DT_VARIANT (serialized ``VariantTensorDataProto`` per element) is listed but not
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -97,9 +98,9 @@ def encode_strings(values: Sequence[bytes]) -> tuple[list[bytes], int, int]:
 def read_strings(source: ByteSource, offset: int, size: int, count: int, big_endian: bool,
                  verify: bool, stored_crc: int, where: str) -> np.ndarray[Any, Any]:
     """Decode a DT_STRING payload of ``count`` elements into a flat object array of bytes."""
-    out = np.empty(count, dtype=object)
     if size == 0 and count == 0:
-        return out
+        return np.empty(0, dtype=object)
+    # Each element needs at least one length byte: checked before allocating anything.
     if size < count + FIXED32.size:
         raise CorruptionError(f"{where}: invalid size in bundle entry: stored size {size}; a string "
                               f"tensor of {count} elements needs at least {count + FIXED32.size} bytes")
@@ -131,6 +132,7 @@ def read_strings(source: ByteSource, offset: int, size: int, count: int, big_end
         if crc != unmask(stored_crc):
             raise ChecksumError(f"{where}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
                                 f"computed {crc:#010x} over {size} bytes at file offset {offset}")
+    out = np.empty(count, dtype=object)
     pos = body_start
     for i, length in enumerate(lengths):
         out[i] = buf[pos:pos + length]
@@ -144,6 +146,10 @@ def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: D
     np_dtype = dtype.as_numpy_dtype
     if np_dtype is None:
         raise UnsupportedError(f"{where}: values of dtype {dtype.name} cannot be read by tfckpt")
+    nbytes = np_dtype.itemsize * math.prod(shape)  # Python ints: no overflow
+    if offset + nbytes > source.size():  # before allocating: the bytes must really be there
+        raise CorruptionError(f"{where}: {nbytes} bytes at offset {offset} run past the end of the "
+                              f"data file ({source.size()} bytes)")
     out = np.empty(shape, dtype=np_dtype)
     view = byte_view(out)
     if view.nbytes:

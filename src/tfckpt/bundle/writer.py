@@ -86,8 +86,13 @@ def prepare(name: Any, value: Any, dtype: DTypeLike | None = None) -> tuple[str,
     np_dtype = tf_dtype.as_numpy_dtype
     if np_dtype is None:
         raise InvalidArgumentError(f"tensor {name!r}: values of dtype {tf_dtype.name} cannot be saved")
-    if array.dtype.kind in "OUSV" or array.dtype.fields is not None:
-        raise InvalidArgumentError(f"tensor {name!r}: cannot save {array.dtype} values as {tf_dtype.name}")
+    if dtype is not None:
+        try:  # the source must itself be numeric for a cast to mean anything
+            source = as_dtype(array.dtype)
+        except TfckptError:
+            source = STRING
+        if source == STRING:
+            raise InvalidArgumentError(f"tensor {name!r}: cannot save {array.dtype} values as {tf_dtype.name}")
     # A differing dtype (explicit override, or big-endian input) is cast chunk by chunk while
     # writing, so no full second copy is made here.
     return name, array, tf_dtype

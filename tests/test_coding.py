@@ -1,0 +1,63 @@
+import pytest
+
+from tfckpt.coding import (MASK_DELTA, crc32c, decode_varint, encode_varint, mask, unmask)
+from tfckpt.errors import CorruptionError
+
+# RFC 3720 (iSCSI) appendix B.4 CRC32C test vectors.
+RFC3720 = [
+    (bytes(32), 0x8A9136AA),
+    (b"\xff" * 32, 0x62A8AB43),
+    (bytes(range(32)), 0x46DD794E),
+    (bytes(range(31, -1, -1)), 0x113FDB5C),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), RFC3720)
+def test_crc32c_rfc3720_vectors(data: bytes, expected: int) -> None:
+    assert crc32c(data) == expected
+
+
+def test_crc32c_extends_across_pieces() -> None:
+    data = b"The quick brown fox jumps over the lazy dog"
+    assert crc32c(data[10:], crc32c(data[:10])) == crc32c(data)
+
+
+def test_mask_known_values() -> None:
+    assert crc32c(b"123456789") == 0xE3069283
+    assert mask(0xE3069283) == 0xC78AB0E5
+    assert mask(0) == MASK_DELTA
+
+
+@pytest.mark.parametrize("crc", [0, 1, 0xFFFFFFFF, 0xE3069283, 0x80000000, 12345678])
+def test_unmask_inverts_mask(crc: int) -> None:
+    assert unmask(mask(crc)) == crc
+
+
+@pytest.mark.parametrize(("value", "encoded"), [
+    (0, b"\x00"), (1, b"\x01"), (127, b"\x7f"), (128, b"\x80\x01"), (300, b"\xac\x02"),
+    (16384, b"\x80\x80\x01"), (2**32 - 1, b"\xff\xff\xff\xff\x0f"),
+    (2**64 - 1, b"\xff" * 9 + b"\x01"),
+])
+def test_varint_known_answers(value: int, encoded: bytes) -> None:
+    assert encode_varint(value) == encoded
+    assert decode_varint(encoded, 0, len(encoded)) == (value, len(encoded))
+
+
+def test_varint_rejects_out_of_range_values() -> None:
+    with pytest.raises(ValueError):
+        encode_varint(-1)
+    with pytest.raises(ValueError):
+        encode_varint(2**64)
+
+
+@pytest.mark.parametrize(("data", "max_bytes", "message"), [
+    (b"\x80\x80", 10, "runs past the end"),  # truncated
+    (b"\xff" * 11 + b"\x01", 10, "longer than 10"),  # more than 10 bytes
+    (b"\xff" * 9 + b"\x7f", 10, "overflows"),  # 10 bytes but > 2**64
+    (b"\xff\xff\xff\xff\x1f", 5, "overflows"),  # varint32 above 2**32
+    (b"\x80\x80\x80\x80\x80\x01", 5, "longer than 5"),
+])
+def test_varint_decode_errors_name_the_offset(data: bytes, max_bytes: int, message: str) -> None:
+    with pytest.raises(CorruptionError, match=message) as info:
+        decode_varint(data, 0, len(data), max_bytes, what="test varint")
+    assert "test varint at offset 0" in str(info.value)
