@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..dtypes import DType
+from ..dtypes import DataType, DType
 from ..errors import CorruptionError, NotFoundError, UnsupportedError
 from ..io import ByteSource, FileSource
 from ..table import TableReader
@@ -193,12 +193,18 @@ class BundleReader(Mapping[str, np.ndarray]):
         return {name: info.dtype for name, info in self._entries.items()}
 
     def debug_string(self) -> bytes:
-        """One line per entry, like TF's ``CheckpointReader.debug_string()``."""
-        lines = []
-        for name in sorted(self._entries):
-            info = self._entries[name]
-            lines.append(f"{name} ({info.dtype.name}) {list(info.shape)}\n")
-        return "".join(lines).encode("utf-8", "surrogateescape")
+        """TF's ``CheckpointReader.debug_string()``: ``key (DT_NAME) [d0,d1]`` per stored entry.
+
+        Like TensorFlow, this lists raw index keys in byte order, including the keys of slice
+        pieces, and leaves out the data-less full entries of partitioned tensors.
+        """
+        stored = [(name.encode("utf-8", "surrogateescape"), info) for name, info in self._entries.items()
+                  if not info.slices]
+        stored += list(self._slice_entries.items())
+        lines = [b"%s (%s) [%s]\n" % (key, DataType(info.dtype.as_datatype_enum).name.encode(),
+                                      ",".join(str(d) for d in info.shape).encode())
+                 for key, info in sorted(stored, key=lambda pair: pair[0])]
+        return b"".join(lines)
 
     # -- lifetime ----------------------------------------------------------------------------
 

@@ -1,0 +1,127 @@
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfckpt
+from tfckpt.errors import NotFoundError
+
+from conftest import FIXTURES
+
+
+def _checkpoint_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "run"
+    shutil.copytree(FIXTURES / "tf1_saver", directory)
+    return directory
+
+
+@pytest.mark.parametrize("form", ["prefix", "index", "data", "dir", "pathlike"])
+def test_path_forms_resolve_to_the_same_prefix(tmp_path: Path, form: str) -> None:
+    directory = _checkpoint_dir(tmp_path)
+    prefix = str(directory / "model.ckpt-3")
+    path = {"prefix": prefix, "index": prefix + ".index", "data": prefix + ".data-00000-of-00001",
+            "dir": str(directory), "pathlike": Path(prefix)}[form]
+    with tfckpt.load_checkpoint(path) as reader:
+        assert reader.prefix == prefix
+        assert reader["global_step"] == 3
+
+
+def test_savedmodel_directory_reads_its_variables() -> None:
+    reader = tfckpt.load_checkpoint(FIXTURES / "savedmodel")
+    assert reader.prefix == str(FIXTURES / "savedmodel" / "variables" / "variables")
+    assert "net/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE" not in reader  # root is the module itself
+    assert "dense/kernel/.ATTRIBUTES/VARIABLE_VALUE" in reader
+
+
+def test_missing_paths_are_not_found(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no checkpoint"):
+        tfckpt.load_checkpoint(tmp_path / "nothing")
+    with pytest.raises(NotFoundError, match="Couldn't find 'checkpoint' file"):
+        tfckpt.load_checkpoint(tmp_path)
+
+
+def test_list_variables_is_sorted_and_complete(tmp_path: Path) -> None:
+    prefix = tfckpt.save({"b": np.zeros((2, 3)), "a": np.int64(1), "c/d": [b"x"]}, tmp_path / "ck")
+    assert tfckpt.list_variables(prefix) == [("a", []), ("b", [2, 3]), ("c/d", [1])]
+
+
+def test_load_variable_strips_output_suffix(tmp_path: Path) -> None:
+    prefix = tfckpt.save({"w": np.arange(3)}, tmp_path / "ck")
+    np.testing.assert_array_equal(tfckpt.load_variable(prefix, "w:0"), np.arange(3))
+    with pytest.raises(KeyError):
+        tfckpt.load_variable(prefix, "v")
+
+
+def test_reader_is_a_read_only_mapping(tmp_path: Path) -> None:
+    from collections.abc import Mapping
+    prefix = tfckpt.save({"b": [1], "a": [2.0]}, tmp_path / "ck")
+    reader = tfckpt.load_checkpoint(prefix)
+    assert isinstance(reader, Mapping)
+    assert list(reader) == ["a", "b"] and len(reader) == 2
+    assert reader.has_tensor("a") and not reader.has_tensor("z")
+    assert dict(reader.items()).keys() == {"a", "b"}
+    with pytest.raises(TypeError):
+        reader["c"] = 1  # type: ignore[index]
+    assert reader.get_variable_to_dtype_map()["a"].name == "float64"
+    assert reader.debug_string() == b"a (DT_DOUBLE) [1]\nb (DT_INT64) [1]\n"
+
+
+def test_opening_reads_no_tensor_data(tmp_path: Path) -> None:
+    prefix = tfckpt.save({"w": np.ones(1000)}, tmp_path / "ck")
+    os.remove(prefix + ".data-00000-of-00001")
+    assert tfckpt.list_variables(prefix) == [("w", [1000])]
+
+
+def test_reader_is_safe_from_threads(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    tensors = {f"t{i}": np.full(1000, i, np.int32) for i in range(32)}
+    reader = tfckpt.load_checkpoint(tfckpt.save(tensors, tmp_path / "ck"))
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda n: (n, reader[n]), list(tensors) * 8))
+    for name, value in results:
+        np.testing.assert_array_equal(value, tensors[name])
+
+
+# ---- state file --------------------------------------------------------------------------------
+
+def test_latest_checkpoint_none_cases(tmp_path: Path) -> None:
+    assert tfckpt.latest_checkpoint(tmp_path) is None  # no state file
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "gone-1"\n')
+    assert tfckpt.latest_checkpoint(tmp_path) is None  # names a checkpoint that is not there
+
+
+def test_unparsable_state_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "checkpoint").write_text("this is { not a state file")
+    with pytest.raises(tfckpt.CorruptionError, match="checkpoint state"):
+        tfckpt.latest_checkpoint(tmp_path)
+    (tmp_path / "checkpoint").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(tfckpt.CorruptionError):
+        tfckpt.latest_checkpoint(tmp_path)
+
+
+def test_absolute_paths_of_a_moved_directory_fall_back_to_the_state_dir(tmp_path: Path) -> None:
+    directory = _checkpoint_dir(tmp_path)
+    (directory / "checkpoint").write_text(
+        'model_checkpoint_path: "/old/place/that/is/gone/model.ckpt-3"\n'
+        'all_model_checkpoint_paths: "/old/place/that/is/gone/model.ckpt-3"\n')
+    assert tfckpt.latest_checkpoint(directory) == str(directory / "model.ckpt-3")
+
+
+def test_state_round_trip_uses_tf_text_format(tmp_path: Path) -> None:
+    from tfckpt.state import CheckpointState, read_state, write_state
+    tfckpt.save({"x": [1]}, tmp_path / "ckpt-2")
+    state = CheckpointState("ckpt-2", ["ckpt-1", "ckpt-2"], [1795314744.7682338, 1795314750.0], 1795314700.5)
+    path = write_state(tmp_path, state)
+    assert Path(path).read_text() == (
+        'model_checkpoint_path: "ckpt-2"\n'
+        'all_model_checkpoint_paths: "ckpt-1"\n'
+        'all_model_checkpoint_paths: "ckpt-2"\n'
+        "all_model_checkpoint_timestamps: 1795314744.7682338\n"
+        "all_model_checkpoint_timestamps: 1795314750.0\n"
+        "last_preserved_timestamp: 1795314700.5\n")
+    loaded = read_state(tmp_path)
+    assert loaded is not None and loaded.model_checkpoint_path == str(tmp_path / "ckpt-2")
+    assert tfckpt.latest_checkpoint(tmp_path) == str(tmp_path / "ckpt-2")
+    assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name] == []

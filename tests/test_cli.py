@@ -1,0 +1,33 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import EXAMPLES, FIXTURES
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tfckpt", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_lists_the_example_checkpoint() -> None:
+    result = run(str(EXAMPLES / "keras_mlp"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["name", "dtype", "shape"]
+    row = next(line for line in lines if line.startswith("save_counter/"))
+    assert row.split()[1:] == ["int64", "[]"]
+    assert lines[-1].startswith("# 16 tensors")
+
+
+def test_json_output() -> None:
+    result = run(str(FIXTURES / "tf1_saver"), "--json")
+    data = json.loads(result.stdout)
+    assert {t["name"]: t["shape"] for t in data["tensors"]}["dense/kernel"] == [3, 4]
+
+
+def test_errors_are_one_line_and_nonzero(tmp_path: Path) -> None:
+    result = run(str(tmp_path / "missing"))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("tfckpt: error:")
+    assert "Traceback" not in result.stderr
