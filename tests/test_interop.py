@@ -1,0 +1,154 @@
+"""Live interop with real TensorFlow: TF reads what tfckpt writes, tfckpt reads what TF writes.
+
+Skipped when TensorFlow is not installed, unless TFCKPT_REQUIRE_TF is set (CI sets it).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfckpt
+
+from fixtures import values
+from test_bundle import assert_same
+
+pytestmark = pytest.mark.tf
+
+
+def tf_value(tf, tf_name: str, value: np.ndarray):  # type: ignore[no-untyped-def]
+    dtype = tf.dtypes.as_dtype(tf_name)
+    return tf.constant(value if dtype.is_quantized else value.astype(dtype.as_numpy_dtype), dtype=dtype)
+
+
+def as_storage(tf_name: str, value: np.ndarray) -> np.ndarray:
+    """TF returns quantized tensors as structured arrays; view them as their storage type."""
+    if value.dtype.names:
+        return value.view(value.dtype[0])
+    return value
+
+
+def test_tensorflow_reads_every_dtype_tfckpt_writes(tf, tmp_path: Path) -> None:
+    prefix = str(tmp_path / "ck")
+    expected = values.all_dtypes()
+    with tfckpt.CheckpointWriter(prefix) as writer:
+        for name, (tf_name, value) in expected.items():
+            writer.add(name, value, dtype=tf_name)
+    reader = tf.train.load_checkpoint(prefix)
+    dtype_map = reader.get_variable_to_dtype_map()
+    for name, (tf_name, value) in expected.items():
+        assert dtype_map[name].name == tf_name
+        assert_same(as_storage(tf_name, reader.get_tensor(name)), value)
+    # And through the RestoreV2 op, which checks dtypes itself.
+    names = sorted(expected)
+    restored = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                                    dtypes=[tf.dtypes.as_dtype(expected[n][0]) for n in names])
+    for name, tensor in zip(names, restored):
+        if not tensor.dtype.is_quantized:
+            assert_same(tensor.numpy(), expected[name][1])
+
+
+def test_tensorflow_reads_strings_tfckpt_writes(tf, tmp_path: Path) -> None:
+    prefix = tfckpt.save(values.strings(), tmp_path / "ck")
+    reader = tf.train.load_checkpoint(prefix)
+    for name, value in values.strings().items():
+        got = reader.get_tensor(name)
+        assert_same(got if isinstance(got, np.ndarray) else np.array(got, dtype=object), value)
+
+
+def test_tfckpt_reads_every_dtype_tensorflow_writes(tf, tmp_path: Path) -> None:
+    prefix = str(tmp_path / "ck")
+    expected = values.all_dtypes()
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=list(expected), shape_and_slices=[""] * len(expected),
+                      tensors=[tf_value(tf, t, v) for t, v in expected.values()])
+    reader = tfckpt.load_checkpoint(prefix)
+    for name, (tf_name, value) in expected.items():
+        assert reader.get_variable_to_dtype_map()[name].name == tf_name
+        assert_same(reader[name], value)
+
+
+@pytest.mark.parametrize("case", ["all_dtypes", "strings", "many_keys", "random"])
+def test_same_tensors_give_byte_identical_files(tf, tmp_path: Path, case: str) -> None:
+    if case == "all_dtypes":
+        tensors = {n: (t, v) for n, (t, v) in values.all_dtypes().items()}
+    elif case == "strings":
+        tensors = {n: ("string", v) for n, v in values.strings().items()}
+    elif case == "many_keys":
+        tensors = {n: ("int8", v) for n, v in values.many_keys(9000).items()}
+    else:
+        rng = np.random.default_rng(7)
+        tensors = {f"layer_{i}/w{'x' * int(rng.integers(0, 40))}": ("float32", rng.standard_normal(
+            tuple(int(d) for d in rng.integers(0, 5, size=int(rng.integers(0, 4)))), dtype=np.float32))
+            for i in range(300)}
+    theirs, ours = str(tmp_path / "tf"), str(tmp_path / "ours")
+    tf.raw_ops.SaveV2(prefix=theirs, tensor_names=list(tensors), shape_and_slices=[""] * len(tensors),
+                      tensors=[tf_value(tf, t, v) if t != "string" else tf.constant(v, tf.string)
+                               for t, v in tensors.values()])
+    with tfckpt.CheckpointWriter(ours) as writer:
+        for name, (tf_name, value) in tensors.items():
+            writer.add(name, value, dtype=tf_name)
+    for suffix in (".index", ".data-00000-of-00001"):
+        assert Path(ours + suffix).read_bytes() == Path(theirs + suffix).read_bytes(), suffix
+
+
+def test_reader_maps_and_debug_string_match_tensorflow(tf) -> None:
+    from conftest import FIXTURES
+    for relative in ["all_dtypes/ckpt", "tf1_partitioned/model.ckpt", "tf1_sharded/model.ckpt-3000",
+                     "keras/ckpt-1", "iterator/ckpt-1", "strings/ckpt"]:
+        prefix = str(FIXTURES / relative)
+        theirs, ours = tf.train.load_checkpoint(prefix), tfckpt.load_checkpoint(prefix)
+        assert ours.get_variable_to_shape_map() == theirs.get_variable_to_shape_map(), relative
+        assert {k: v.name for k, v in ours.get_variable_to_dtype_map().items()} == \
+            {k: v.name for k, v in theirs.get_variable_to_dtype_map().items()}, relative
+        assert ours.debug_string() == theirs.debug_string(), relative
+        assert tfckpt.list_variables(prefix) == tf.train.list_variables(prefix)
+
+
+def test_tf1_saver_restores_a_tfckpt_checkpoint(tf, tmp_path: Path) -> None:
+    expected = values.tf1_variables()
+    prefix = tfckpt.save(expected, tmp_path / "model.ckpt")
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        variables = {n: tf.compat.v1.Variable(np.zeros_like(v), name=n) for n, v in expected.items()}
+        tf.compat.v1.train.Saver(list(variables.values())).restore(sess, prefix)
+        for name, variable in variables.items():
+            assert_same(sess.run(variable), expected[name])
+
+
+def test_tfckpt_reads_live_tf1_sharded_and_partitioned_saves(tf, tmp_path: Path) -> None:
+    config = tf.compat.v1.ConfigProto(device_count={"CPU": 4})
+    with tf.Graph().as_default(), tf.compat.v1.Session(config=config) as sess:
+        created = {}
+        for i, (name, value) in enumerate(values.tf1_variables().items()):
+            with tf.device(f"/cpu:{i}"):
+                created[name] = tf.compat.v1.Variable(value, name=name)
+        part = tf.compat.v1.get_variable("emb", initializer=tf.constant(np.arange(60.0).reshape(12, 5)),
+                                         partitioner=tf.compat.v1.fixed_size_partitioner(4))
+        sess.run(tf.compat.v1.global_variables_initializer())
+        prefix = tf.compat.v1.train.Saver(sharded=True).save(sess, str(tmp_path / "m"), write_meta_graph=False)
+    reader = tfckpt.load_checkpoint(prefix)
+    assert reader.header.num_shards >= 4
+    for name, value in values.tf1_variables().items():
+        assert_same(reader[name], value)
+    assert_same(reader["emb"], np.arange(60.0).reshape(12, 5))
+    del part
+
+
+def test_tfckpt_reads_live_tf2_checkpoint(tf, tmp_path: Path) -> None:
+    root = tf.Module()
+    root.w = tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3))
+    root.items = [tf.Variable(np.int64(4)), tf.Variable(b"bytes")]
+    path = tf.train.Checkpoint(net=root).save(str(tmp_path / "ckpt"))
+    assert tfckpt.latest_checkpoint(tmp_path) == path
+    loaded = tfckpt.load(tmp_path)
+    assert_same(loaded["net/w/.ATTRIBUTES/VARIABLE_VALUE"], np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert loaded["net/items/1/.ATTRIBUTES/VARIABLE_VALUE"].item() == b"bytes"
+    assert loaded["save_counter/.ATTRIBUTES/VARIABLE_VALUE"] == 1
+
+
+def test_tensorflow_latest_checkpoint_accepts_our_state_file(tf, tmp_path: Path) -> None:
+    from tfckpt.state import CheckpointState, write_state
+    tfckpt.save({"x": [1.0]}, tmp_path / "ckpt-7")
+    write_state(tmp_path, CheckpointState("ckpt-7", ["ckpt-7"]))
+    assert tf.train.latest_checkpoint(str(tmp_path)) == str(tmp_path / "ckpt-7")
+    state = tf.train.get_checkpoint_state(str(tmp_path))
+    assert list(state.all_model_checkpoint_paths) == [str(tmp_path / "ckpt-7")]
