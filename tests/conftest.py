@@ -10,6 +10,9 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures" / "tf"
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
+# The generator needs TensorFlow and writes files; it is run by hand, never collected.
+collect_ignore = ["fixtures/make_fixtures.py"]
+
 
 def _import_tensorflow():  # type: ignore[no-untyped-def]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
