@@ -4,11 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 import tfckpt
 from tfckpt.errors import NotFoundError
-
-from conftest import FIXTURES
 
 
 def _checkpoint_dir(tmp_path: Path) -> Path:

@@ -4,6 +4,7 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
+from fixtures.values import NUMERIC_DTYPES, _sample
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -14,10 +15,13 @@ from tfckpt.bundle.entry import BundleHeader, TensorInfo
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.bundle.writer import BundleWriter, write_index
 from tfckpt.dtypes import BY_NAME
-from tfckpt.errors import (ChecksumError, CorruptionError, InvalidArgumentError, NotFoundError,
-                           UnsupportedError)
-
-from fixtures.values import NUMERIC_DTYPES, _sample
+from tfckpt.errors import (
+    ChecksumError,
+    CorruptionError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnsupportedError,
+)
 
 SHAPES = [(), (0,), (1,), (5,), (2, 3), (3, 0, 2), (1, 1, 1, 1, 1, 1, 1, 2)]
 
@@ -157,10 +161,9 @@ def test_duplicate_key_in_streaming_writer(tmp_path: Path) -> None:
 def test_exception_mid_save_leaves_previous_checkpoint_intact(tmp_path: Path) -> None:
     prefix = tfckpt.save({"v": np.arange(3)}, tmp_path / "ck")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    with pytest.raises(RuntimeError):
-        with BundleWriter(prefix) as writer:
-            writer.add("v", np.arange(100))
-            raise RuntimeError("crash in the middle of a save")
+    with pytest.raises(RuntimeError), BundleWriter(prefix) as writer:
+        writer.add("v", np.arange(100))
+        raise RuntimeError("crash in the middle of a save")
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     np.testing.assert_array_equal(tfckpt.load(prefix)["v"], np.arange(3))
 

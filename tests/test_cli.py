@@ -7,7 +7,7 @@ from conftest import EXAMPLES, FIXTURES
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tfckpt", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "tfckpt", *args], capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_lists_the_example_checkpoint() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from tfckpt.coding import (MASK_DELTA, crc32c, decode_varint, encode_varint, mask, unmask)
+from tfckpt.coding import MASK_DELTA, crc32c, decode_varint, encode_varint, mask, unmask
 from tfckpt.errors import CorruptionError
 
 # RFC 3720 (iSCSI) appendix B.4 CRC32C test vectors.

@@ -4,16 +4,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
+from fixtures import values
+from test_bundle import assert_same
 
 import tfckpt
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.bundle.writer import BundleWriter
 from tfckpt.io import FileSource
 from tfckpt.table import TableReader
-
-from conftest import FIXTURES
-from fixtures import values
-from test_bundle import assert_same
 
 
 def test_all_dtypes_values_and_names() -> None:

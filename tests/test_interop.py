@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import tfckpt
-
 from fixtures import values
 from test_bundle import assert_same
+
+import tfckpt
 
 pytestmark = pytest.mark.tf
 

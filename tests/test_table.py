@@ -5,8 +5,17 @@ import pytest
 
 from tfckpt import snappy
 from tfckpt.errors import ChecksumError, CorruptionError, TfckptError, UnsupportedError
-from tfckpt.table import (FOOTER_LENGTH, BlockBuilder, BlockHandle, Footer, TableBuilder, TableReader,
-                          find_short_successor, find_shortest_separator, parse_block)
+from tfckpt.table import (
+    FOOTER_LENGTH,
+    BlockBuilder,
+    BlockHandle,
+    Footer,
+    TableBuilder,
+    TableReader,
+    find_short_successor,
+    find_shortest_separator,
+    parse_block,
+)
 
 
 class BytesSource:
@@ -159,7 +168,7 @@ def test_every_truncation_is_a_tfckpt_error() -> None:
 def test_every_single_byte_flip_is_detected_or_harmless() -> None:
     data = _table()
     good = _read_all(data)
-    for pos in range(0, len(data)):
+    for pos in range(len(data)):
         broken = bytearray(data)
         broken[pos] ^= 0x5A
         try:

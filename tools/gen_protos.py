@@ -36,11 +36,11 @@ INIT_TEXT = '"""Generated protobuf modules (see tools/gen_protos.py); private to
 
 
 def _have_pinned_tools() -> bool:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version("grpcio-tools") == GRPCIO_TOOLS
-    except Exception:
+    except PackageNotFoundError:
         return False
 
 
@@ -53,7 +53,7 @@ def _reexec_in_tools_venv(argv: list[str]) -> int:
              f"grpcio-tools=={GRPCIO_TOOLS}", f"protobuf=={PROTOBUF_FOR_TOOLS}", "setuptools"],
             check=True,
         )
-    return subprocess.run([str(python), __file__, *argv]).returncode
+    return subprocess.run([str(python), __file__, *argv], check=False).returncode
 
 
 def generate(out_root: Path) -> list[Path]:
@@ -62,12 +62,13 @@ def generate(out_root: Path) -> list[Path]:
 
     protos = sorted(p.relative_to(PROTO_ROOT).as_posix() for p in (PROTO_ROOT / PACKAGE_DIR).glob("*.proto"))
     include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
-    args = ["protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={out_root}", *protos]
+    args = ["protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={out_root}",
+            f"--pyi_out={out_root}", *protos]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     out_dir = out_root / PACKAGE_DIR
     (out_dir / "__init__.py").write_text(INIT_TEXT)
-    return sorted(out_dir.glob("*.py"))
+    return sorted([*out_dir.glob("*.py"), *out_dir.glob("*.pyi")])
 
 
 def check() -> int:
@@ -75,7 +76,7 @@ def check() -> int:
         fresh = generate(Path(tmp))
         stale = [p.name for p in fresh if not (OUTPUT_DIR / p.name).exists()
                  or not filecmp.cmp(p, OUTPUT_DIR / p.name, shallow=False)]
-        committed = {p.name for p in OUTPUT_DIR.glob("*.py")}
+        committed = {p.name for p in [*OUTPUT_DIR.glob("*.py"), *OUTPUT_DIR.glob("*.pyi")]}
         extra = sorted(committed - {p.name for p in fresh})
     if stale or extra:
         print(f"protobuf modules out of date: differ={stale} not generated={extra}; "
@@ -93,7 +94,7 @@ def main(argv: list[str]) -> int:
         return _reexec_in_tools_venv(argv)
     if args.check:
         return check()
-    for stale in OUTPUT_DIR.glob("*_pb2.py"):
+    for stale in [*OUTPUT_DIR.glob("*_pb2.py"), *OUTPUT_DIR.glob("*_pb2.pyi")]:
         stale.unlink()
     written = generate(ROOT / "src")
     print("wrote", ", ".join(p.name for p in written))

@@ -15,8 +15,14 @@ from .bundle.reader import BundleReader as CheckpointReader
 from .bundle.slices import TensorSlice
 from .bundle.writer import BundleWriter as CheckpointWriter
 from .dtypes import DataType, DType, as_dtype
-from .errors import (ChecksumError, CorruptionError, InvalidArgumentError, NotFoundError,
-                     TfckptError, UnsupportedError)
+from .errors import (
+                     ChecksumError,
+                     CorruptionError,
+                     InvalidArgumentError,
+                     NotFoundError,
+                     TfckptError,
+                     UnsupportedError,
+)
 from .state import CheckpointState, latest_checkpoint
 
 __version__ = "0.1.0"

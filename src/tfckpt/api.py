@@ -83,8 +83,7 @@ def list_variables(path: PathLike) -> list[tuple[str, list[int]]]:
 
 def load_variable(path: PathLike, name: str) -> np.ndarray:
     """One tensor's value, like ``tf.train.load_variable`` (a trailing ``:0`` is ignored)."""
-    if name.endswith(":0"):
-        name = name[:-2]
+    name = name.removesuffix(":0")
     with load_checkpoint(path) as reader:
         return reader.get_tensor(name)
 

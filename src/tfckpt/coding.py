@@ -16,13 +16,12 @@ so that a CRC computed over data that itself contains CRCs does not degenerate::
 from __future__ import annotations
 
 import struct
-from typing import Union
 
 import crc32c as _crc32c
 
 from .errors import CorruptionError
 
-BytesLike = Union[bytes, bytearray, memoryview]
+BytesLike = bytes | bytearray | memoryview
 
 MASK_DELTA = 0xA282EAD8  # leveldb util/crc32c.h kMaskDelta
 MAX_VARINT32_BYTES = 5

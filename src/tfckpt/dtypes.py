@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, cast
 
 import ml_dtypes
 import numpy as np
@@ -149,7 +149,7 @@ for _d in _ALL:
 
 STRING = BY_NAME["string"]
 
-DTypeLike = Union[DType, str, int, np.dtype[Any], type]
+DTypeLike = DType | str | int | np.dtype[Any] | type
 
 
 def from_enum(value: int, where: str = "") -> DType:
@@ -173,7 +173,7 @@ def as_dtype(value: DTypeLike) -> DType:
     if isinstance(value, int) and not isinstance(value, bool):
         return from_enum(value)
     try:
-        np_dtype = np.dtype(value)  # type: ignore[call-overload]
+        np_dtype = np.dtype(cast(Any, value))
     except TypeError:
         raise InvalidArgumentError(f"not a dtype tfckpt knows: {value!r}") from None
     if np_dtype.kind in "OUS":

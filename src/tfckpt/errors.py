@@ -7,12 +7,12 @@ Catch :class:`TfckptError` for anything tfckpt raises on purpose. Operating-syst
 from __future__ import annotations
 
 __all__ = [
-    "TfckptError",
-    "NotFoundError",
-    "CorruptionError",
     "ChecksumError",
-    "UnsupportedError",
+    "CorruptionError",
     "InvalidArgumentError",
+    "NotFoundError",
+    "TfckptError",
+    "UnsupportedError",
 ]
 
 

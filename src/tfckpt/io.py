@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Protocol, Union
+from typing import Protocol
 
 from .errors import CorruptionError
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]
 
 
 class ByteSource(Protocol):

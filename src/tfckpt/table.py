@@ -32,8 +32,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from . import snappy
-from .coding import (FIXED32, FIXED64, MAX_VARINT32_BYTES, crc32c, decode_varint, encode_varint,
-                     mask, unmask)
+from .coding import FIXED32, FIXED64, MAX_VARINT32_BYTES, crc32c, decode_varint, encode_varint, mask, unmask
 from .errors import ChecksumError, CorruptionError, UnsupportedError
 from .io import ByteSource
 

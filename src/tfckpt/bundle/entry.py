@@ -17,6 +17,7 @@ present (a scalar's entry holds ``12 00``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 from google.protobuf.message import DecodeError
 
@@ -46,7 +47,8 @@ class BundleHeader:
 
     def encode(self) -> bytes:
         proto = tensor_bundle_pb2.BundleHeaderProto(num_shards=self.num_shards)
-        proto.endianness = 1 if self.endianness == BIG else 0
+        header = tensor_bundle_pb2.BundleHeaderProto
+        proto.endianness = header.BIG if self.endianness == BIG else header.LITTLE
         proto.version.producer = self.producer
         proto.version.min_consumer = self.min_consumer
         proto.version.bad_consumers.extend(self.bad_consumers)
@@ -105,7 +107,7 @@ class TensorInfo:
 
     def encode(self) -> bytes:
         proto = tensor_bundle_pb2.BundleEntryProto(
-            dtype=self.dtype.as_datatype_enum, shard_id=self.shard_id, offset=self.offset,
+            dtype=cast(Any, self.dtype.as_datatype_enum), shard_id=self.shard_id, offset=self.offset,
             size=self.size, crc32c=self.crc32c)
         proto.shape.SetInParent()
         for dim in self.shape:

@@ -19,7 +19,7 @@ def index_filename(prefix: str) -> str:
 
 
 def data_filename(prefix: str, shard_id: int, num_shards: int) -> str:
-    return "%s.data-%05d-of-%05d" % (prefix, shard_id, num_shards)
+    return f"{prefix}.data-{shard_id:05d}-of-{num_shards:05d}"
 
 
 def prefix_of(path: str) -> str | None:

@@ -38,7 +38,7 @@ _U32_MAX = 0xFFFFFFFF
 
 def byte_view(array: np.ndarray[Any, Any]) -> memoryview:
     """A flat, writable-if-possible byte view of a C-contiguous array (no copy)."""
-    return memoryview(array.reshape(-1).view(np.uint8))
+    return array.reshape(-1).view(np.uint8).data
 
 
 def iter_chunks(array: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> Iterator[memoryview]:

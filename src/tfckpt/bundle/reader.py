@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from . import payload
 from .entry import BIG, BundleHeader, TensorInfo
 from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, encode_slice_key
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 SourceOpener = Callable[[str], ByteSource]
 
@@ -214,10 +217,10 @@ class BundleReader(Mapping[str, np.ndarray]):
                 source.close()
             self._shards.clear()
 
-    def __enter__(self) -> BundleReader:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

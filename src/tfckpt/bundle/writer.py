@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterable, Mapping
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from . import payload
 from .entry import BundleHeader, TensorInfo
 from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 WRITE_BUFFER_BYTES = 8 << 20  # as TensorFlow's BundleWriter
 
@@ -120,7 +123,8 @@ class BundleWriter:
             os.makedirs(directory, exist_ok=True)
         self._data_path = data_filename(self.prefix, 0, 1)
         self._data_temp = _temp_name(self._data_path)
-        self._data: BinaryIO | None = open(self._data_temp, "xb", buffering=WRITE_BUFFER_BYTES)
+        # Open across add() calls; closed by finish() or abort().
+        self._data: BinaryIO | None = open(self._data_temp, "xb", buffering=WRITE_BUFFER_BYTES)  # noqa: SIM115
         self._offset = 0
         self._entries: dict[str, TensorInfo] = {}
         self._done = False
@@ -191,10 +195,10 @@ class BundleWriter:
             self._data = None
         _remove_quietly(self._data_temp)
 
-    def __enter__(self) -> BundleWriter:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         if exc_type is not None:
             self.abort()
         elif self._data is not None:

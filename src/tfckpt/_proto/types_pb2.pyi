@@ -1,0 +1,42 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+DT_BFLOAT16: DataType
+DT_BOOL: DataType
+DT_COMPLEX128: DataType
+DT_COMPLEX64: DataType
+DT_DOUBLE: DataType
+DT_FLOAT: DataType
+DT_FLOAT4_E2M1FN: DataType
+DT_FLOAT8_E4M3B11FNUZ: DataType
+DT_FLOAT8_E4M3FN: DataType
+DT_FLOAT8_E4M3FNUZ: DataType
+DT_FLOAT8_E5M2: DataType
+DT_FLOAT8_E5M2FNUZ: DataType
+DT_HALF: DataType
+DT_INT16: DataType
+DT_INT2: DataType
+DT_INT32: DataType
+DT_INT4: DataType
+DT_INT64: DataType
+DT_INT8: DataType
+DT_INVALID: DataType
+DT_QINT16: DataType
+DT_QINT32: DataType
+DT_QINT8: DataType
+DT_QUINT16: DataType
+DT_QUINT8: DataType
+DT_RESOURCE: DataType
+DT_STRING: DataType
+DT_UINT16: DataType
+DT_UINT2: DataType
+DT_UINT32: DataType
+DT_UINT4: DataType
+DT_UINT64: DataType
+DT_UINT8: DataType
+DT_VARIANT: DataType
+
+class DataType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
