@@ -91,13 +91,17 @@ def test_latest_checkpoint_none_cases(tmp_path: Path) -> None:
     assert tfckpt.latest_checkpoint(tmp_path) is None  # names a checkpoint that is not there
 
 
-def test_unparsable_state_file_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "checkpoint").write_text("this is { not a state file")
-    with pytest.raises(tfckpt.CorruptionError, match="checkpoint state"):
-        tfckpt.latest_checkpoint(tmp_path)
-    (tmp_path / "checkpoint").write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(tfckpt.CorruptionError):
-        tfckpt.latest_checkpoint(tmp_path)
+def test_unparsable_state_file_is_none_with_a_warning_like_tf(tmp_path: Path) -> None:
+    from tfckpt.state import get_checkpoint_state, read_state
+    for content in (b"this is { not a state file", b"\xff\xfe\x00"):
+        (tmp_path / "checkpoint").write_bytes(content)
+        with pytest.warns(RuntimeWarning, match="checkpoint state"):
+            assert tfckpt.latest_checkpoint(tmp_path) is None
+        with pytest.raises(tfckpt.CorruptionError):  # the strict reader says why
+            read_state(tmp_path)
+    (tmp_path / "checkpoint").write_text('all_model_checkpoint_paths: "x"\n')
+    with pytest.raises(ValueError, match="no model_checkpoint_path"):  # TF raises here too
+        get_checkpoint_state(tmp_path)
 
 
 def test_absolute_paths_of_a_moved_directory_fall_back_to_the_state_dir(tmp_path: Path) -> None:

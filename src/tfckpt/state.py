@@ -14,8 +14,11 @@ Relative paths are relative to the state file's directory. The file is replaced 
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import uuid
+import warnings
 from dataclasses import dataclass, field
 
 from google.protobuf import text_format
@@ -83,7 +86,8 @@ def _exists(prefix: str) -> bool:
 def read_state(directory: PathLike, latest_filename: str | None = None) -> CheckpointState | None:
     """The directory's state with paths resolved, or ``None`` if there is no state file.
 
-    Raises :class:`CorruptionError` if the file exists but cannot be parsed.
+    Strict: raises :class:`CorruptionError` if the file exists but cannot be parsed (see
+    :func:`get_checkpoint_state` for TensorFlow's lenient behaviour).
     """
     directory = os.fspath(directory)
     path = state_path(directory, latest_filename)
@@ -100,12 +104,91 @@ def read_state(directory: PathLike, latest_filename: str | None = None) -> Check
     return state
 
 
+def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None = None) -> CheckpointState | None:
+    """The ``checkpoint`` file of ``checkpoint_dir``, like ``tf.train.get_checkpoint_state``.
+
+    Relative paths are joined onto ``checkpoint_dir``; an absolute path that no longer
+    exists but whose basename does exist next to the state file (the directory was moved)
+    is redirected there. Returns ``None`` when there is no state file, or (with a warning,
+    as TensorFlow does) when it cannot be parsed. A file without ``model_checkpoint_path``
+    raises :class:`CorruptionError` (a ``ValueError``, as TF's).
+
+    Examples
+    --------
+    >>> get_checkpoint_state("no/such/dir") is None
+    True
+    """
+    try:
+        return read_state(checkpoint_dir, latest_filename)
+    except CorruptionError as exc:
+        if "no model_checkpoint_path" in str(exc):
+            raise
+        warnings.warn(f"{exc}; checkpoint state ignored", RuntimeWarning, stacklevel=2)
+        return None
+
+
+def generate_checkpoint_state(save_dir: str, model_checkpoint_path: str,
+                              all_model_checkpoint_paths: list[str] | None = None,
+                              all_model_checkpoint_timestamps: list[float] | None = None,
+                              last_preserved_timestamp: float | None = None) -> CheckpointState:
+    """A state record as TensorFlow writes it: the latest path is last in the list, and
+    relative paths are made relative to a relative ``save_dir``."""
+    paths = list(all_model_checkpoint_paths or [])
+    if not paths or paths[-1] != model_checkpoint_path:
+        paths.append(model_checkpoint_path)
+    timestamps = list(all_model_checkpoint_timestamps or [])
+    if timestamps and len(timestamps) != len(paths):
+        raise InvalidArgumentError(f"checkpoint timestamps must match checkpoint paths (got paths "
+                                   f"{paths} and timestamps {timestamps})")
+    if not os.path.isabs(save_dir):
+        base = save_dir or "."
+        if not os.path.isabs(model_checkpoint_path):
+            model_checkpoint_path = os.path.relpath(model_checkpoint_path, base)
+        paths = [p if os.path.isabs(p) else os.path.relpath(p, base) for p in paths]
+    return CheckpointState(model_checkpoint_path, paths, timestamps, last_preserved_timestamp or 0.0)
+
+
+def update_checkpoint_state(save_dir: PathLike, model_checkpoint_path: str,
+                            all_model_checkpoint_paths: list[str] | None = None,
+                            latest_filename: str | None = None,
+                            all_model_checkpoint_timestamps: list[float] | None = None,
+                            last_preserved_timestamp: float | None = None,
+                            *, save_relative_paths: bool = False) -> str:
+    """Atomically rewrite ``save_dir``'s state file, like ``tf.train.update_checkpoint_state``.
+
+    With ``save_relative_paths`` absolute paths are first made relative to ``save_dir`` (what
+    TF2 and ``Saver(save_relative_paths=True)`` do). Returns the state file's path.
+
+    Examples
+    --------
+    >>> import tfckpt, tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> _ = tfckpt.save({"x": [1]}, os.path.join(d, "ckpt-1"))
+    >>> _ = update_checkpoint_state(d, os.path.join(d, "ckpt-1"), save_relative_paths=True)
+    >>> print(open(os.path.join(d, "checkpoint")).read(), end="")
+    model_checkpoint_path: "ckpt-1"
+    all_model_checkpoint_paths: "ckpt-1"
+    """
+    save_dir = os.fspath(save_dir)
+    paths = list(all_model_checkpoint_paths or [])
+    if save_relative_paths:
+        base = save_dir or "."
+        if os.path.isabs(model_checkpoint_path):
+            model_checkpoint_path = os.path.relpath(model_checkpoint_path, base)
+        paths = [os.path.relpath(p, base) if os.path.isabs(p) else p for p in paths]
+    state = generate_checkpoint_state(save_dir, model_checkpoint_path, paths,
+                                      all_model_checkpoint_timestamps, last_preserved_timestamp)
+    return write_state(save_dir, state, latest_filename)
+
+
 def write_state(directory: PathLike, state: CheckpointState, latest_filename: str | None = None,
                 *, sync: bool = True) -> str:
-    """Atomically replace the state file; return its path."""
+    """Atomically replace the state file with ``state`` as given; return its path."""
     path = state_path(directory, latest_filename)
-    if os.path.abspath(path) == os.path.abspath(state.model_checkpoint_path):
-        raise InvalidArgumentError(f"the state file {path} would overwrite the checkpoint it names")
+    if os.path.normpath(path) == os.path.normpath(os.path.join(os.fspath(directory), state.model_checkpoint_path)):
+        raise InvalidArgumentError(f"save path {state.model_checkpoint_path!r} conflicts with the path used "
+                                   f"for the checkpoint state ({path}); use a different save path")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     temp = f"{path}.tmp{uuid.uuid4().hex}"
     try:
         with open(temp, "x", encoding="utf-8") as f:
@@ -123,18 +206,63 @@ def write_state(directory: PathLike, state: CheckpointState, latest_filename: st
     return path
 
 
+def checkpoint_exists(checkpoint_prefix: PathLike) -> bool:
+    """Whether a checkpoint exists at the prefix (V2: its ``.index``; V1: the file itself)."""
+    return _exists(os.fspath(checkpoint_prefix))
+
+
+def checkpoint_files(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -> list[str]:
+    """Every existing file of a checkpoint: ``.index``, all ``.data-*`` shards, ``.meta``,
+    or the V1 file itself."""
+    escaped = glob.escape(checkpoint_prefix)
+    found = glob.glob(escaped + ".index") + sorted(glob.glob(escaped + ".data-?????-of-?????"))
+    meta = meta_graph_filename(checkpoint_prefix, meta_graph_suffix)
+    if os.path.isfile(meta):
+        found.append(meta)
+    if os.path.isfile(checkpoint_prefix):
+        found.append(checkpoint_prefix)
+    return found
+
+
+def meta_graph_filename(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -> str:
+    """``P.meta`` for prefix ``P``, a trailing V1 ``-?????-of-NNNNN`` shard spec removed."""
+    return re.sub(r"-[\d\?]+-of-\d+$", "", checkpoint_prefix) + "." + meta_graph_suffix
+
+
+def remove_checkpoint(checkpoint_prefix: PathLike, meta_graph_suffix: str = "meta") -> None:
+    """Delete every file of a checkpoint, like ``tf.compat.v1.train.remove_checkpoint``."""
+    for path in checkpoint_files(os.fspath(checkpoint_prefix), meta_graph_suffix):
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass  # another process pruned it first
+
+
+def get_checkpoint_mtimes(checkpoint_prefixes: list[str]) -> list[float]:
+    """Modification times of the checkpoints that exist (of their ``.index`` for V2)."""
+    times = []
+    for prefix in checkpoint_prefixes:
+        for path in (index_filename(prefix), prefix):
+            try:
+                times.append(os.stat(path).st_mtime)
+                break
+            except OSError:
+                continue
+    return times
+
+
 def latest_checkpoint(checkpoint_dir: PathLike, latest_filename: str | None = None) -> str | None:
     """The prefix of the directory's latest checkpoint, or ``None`` (as TF's function).
 
-    ``None`` also when the state file names a checkpoint whose files are gone. A state file
-    that exists but is unparsable raises :class:`CorruptionError`.
+    ``None`` also when the state file names a checkpoint whose files are gone, or when the
+    state file cannot be parsed (with a warning).
 
     Examples
     --------
     >>> latest_checkpoint("no/such/dir") is None
     True
     """
-    state = read_state(checkpoint_dir, latest_filename)
+    state = get_checkpoint_state(checkpoint_dir, latest_filename)
     if state is None:
         return None
     prefix = state.model_checkpoint_path
