@@ -14,6 +14,7 @@ from .bundle.entry import TensorInfo
 from .bundle.reader import BundleReader as CheckpointReader
 from .bundle.slices import TensorSlice
 from .bundle.writer import BundleWriter as CheckpointWriter
+from .checkpoint import Checkpoint, CheckpointLoadStatus, CheckpointMismatchError
 from .dtypes import DataType, DType, as_dtype
 from .errors import (
                      ChecksumError,
@@ -23,6 +24,7 @@ from .errors import (
                      TfckptError,
                      UnsupportedError,
 )
+from .manager import CheckpointManager
 from .saver import Saver
 from .state import (
                      CheckpointState,
@@ -38,32 +40,36 @@ from .variables import Variable
 __version__ = "0.1.0"
 
 __all__ = [
-                     "CheckpointReader",
-                     "CheckpointState",
-                     "CheckpointWriter",
-                     "ChecksumError",
-                     "CorruptionError",
-                     "DType",
-                     "DataType",
-                     "InvalidArgumentError",
-                     "NotFoundError",
-                     "Saver",
-                     "TensorInfo",
-                     "TensorSlice",
-                     "TfckptError",
-                     "UnsupportedError",
-                     "Variable",
-                     "as_dtype",
-                     "checkpoint_exists",
-                     "get_checkpoint_mtimes",
-                     "get_checkpoint_state",
-                     "latest_checkpoint",
-                     "list_variables",
-                     "load",
-                     "load_checkpoint",
-                     "load_variable",
-                     "remove_checkpoint",
-                     "resolve_prefix",
-                     "save",
-                     "update_checkpoint_state",
+    "Checkpoint",
+    "CheckpointLoadStatus",
+    "CheckpointManager",
+    "CheckpointMismatchError",
+    "CheckpointReader",
+    "CheckpointState",
+    "CheckpointWriter",
+    "ChecksumError",
+    "CorruptionError",
+    "DType",
+    "DataType",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "Saver",
+    "TensorInfo",
+    "TensorSlice",
+    "TfckptError",
+    "UnsupportedError",
+    "Variable",
+    "as_dtype",
+    "checkpoint_exists",
+    "get_checkpoint_mtimes",
+    "get_checkpoint_state",
+    "latest_checkpoint",
+    "list_variables",
+    "load",
+    "load_checkpoint",
+    "load_variable",
+    "remove_checkpoint",
+    "resolve_prefix",
+    "save",
+    "update_checkpoint_state",
 ]

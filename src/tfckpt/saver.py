@@ -74,11 +74,16 @@ def named_targets(var_list: Sequence[Variable] | Mapping[str, Target], what: str
     return targets
 
 
-def restore_targets(reader: BundleReader, targets: Mapping[str, Target]) -> None:
-    """Read every target's tensor, check them all, then assign them all (all or nothing)."""
+def restore_targets(reader: BundleReader, targets: Mapping[str, Target],
+                    labels: Mapping[str, str] | None = None) -> None:
+    """Read every target's tensor, check them all, then assign them all (all or nothing).
+
+    ``labels`` names targets in messages (e.g. by object path) instead of by key.
+    """
     values: dict[str, np.ndarray] = {}
     for name, target in targets.items():
-        where = f"cannot restore {name!r} from checkpoint {reader.prefix}"
+        label = repr(labels[name]) + f" (key {name!r})" if labels and name in labels else repr(name)
+        where = f"cannot restore {label} from checkpoint {reader.prefix}"
         if name not in reader:
             raise NotFoundError(f"{where}: Key {name} not found in checkpoint")
         info = reader.tensor_info(name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,8 +17,9 @@ from ..dtypes import DataType, DType
 from ..errors import CorruptionError, NotFoundError, UnsupportedError
 from ..io import ByteSource, FileSource
 from ..table import TableReader
-from . import payload
+from . import objects, payload
 from .entry import BIG, BundleHeader, TensorInfo
+from .graph import OBJECT_GRAPH_KEY, ObjectGraph, display_path
 from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, encode_slice_key
 
@@ -53,6 +54,7 @@ class BundleReader(Mapping[str, np.ndarray]):
         self._opener = opener
         self._shards: dict[int, ByteSource] = {}
         self._lock = threading.Lock()
+        self._object_graph: ObjectGraph | None = None
         index_name = index_filename(prefix)
         try:
             index_source = opener(index_name)
@@ -208,6 +210,69 @@ class BundleReader(Mapping[str, np.ndarray]):
                                       ",".join(str(d) for d in info.shape).encode())
                  for key, info in sorted(stored, key=lambda pair: pair[0])]
         return b"".join(lines)
+
+    # -- TF2 object-based checkpoints ---------------------------------------------------
+
+    @property
+    def object_graph(self) -> ObjectGraph | None:
+        """The decoded ``_CHECKPOINTABLE_OBJECT_GRAPH``, or ``None`` for name-based checkpoints."""
+        if OBJECT_GRAPH_KEY not in self._entries:
+            return None
+        if self._object_graph is None:
+            value = self.get_tensor(OBJECT_GRAPH_KEY)
+            if value.shape != () or not isinstance(value.item(), bytes):
+                raise CorruptionError(f"{self.prefix}: {OBJECT_GRAPH_KEY} must be a scalar string, "
+                                      f"found shape {list(value.shape)}")
+            self._object_graph = ObjectGraph.decode(value.item(), f"{self.prefix}: {OBJECT_GRAPH_KEY}")
+        return self._object_graph
+
+    def object_tensors(self) -> dict[str, objects.ObjectTensor]:
+        """Each key the object graph names: its object path, attribute and TF1 ``full_name``."""
+        graph = self.object_graph
+        return {} if graph is None else objects.object_tensors(graph, self._entries)
+
+    def object_paths(self) -> dict[str, str]:
+        """``{checkpoint key: object path}``, e.g. ``{"net/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE":
+        "net/dense/kernel"}``; local names appear unescaped."""
+        return {key: display_path(info.path) for key, info in self.object_tensors().items()}
+
+    def slot_variables(self) -> list[objects.SlotVariable]:
+        """Optimizer slots recorded in the graph, each with the variable it belongs to."""
+        graph = self.object_graph
+        return [] if graph is None else objects.slot_variables(graph)
+
+    def nested(self, *, optimizer: bool = True, slots: bool = True, save_counter: bool = True) -> dict[str, Any]:
+        """The checkpoint as nested dicts and lists of arrays, following the object graph.
+
+        ``optimizer=False`` leaves out optimizer state (and its slots), ``slots=False`` the
+        slot variables only, ``save_counter=False`` the checkpoint's counter. A name-based
+        (TF1) checkpoint is nested by splitting its keys on ``/``.
+
+        Examples
+        --------
+        >>> import tfckpt, numpy as np, tempfile, os
+        >>> ckpt = tfckpt.Checkpoint(net={"dense": {"kernel": np.ones((2, 2)), "bias": np.zeros(2)}})
+        >>> path = ckpt.save(os.path.join(tempfile.mkdtemp(), "ckpt"))
+        >>> tree = tfckpt.load_checkpoint(path).nested(save_counter=False)
+        >>> sorted(tree["net"]["dense"])
+        ['bias', 'kernel']
+        """
+        graph = self.object_graph
+        if graph is not None:
+            return objects.nested(graph, self.get_tensor, optimizer=optimizer, slots=slots,
+                                  save_counter=save_counter)
+        tree: dict[str, Any] = {}
+        for name in self:
+            parts = name.split("/")
+            node = tree
+            for part in parts[:-1]:
+                child = node.setdefault(part, {})
+                if not isinstance(child, dict):
+                    break
+                node = child
+            else:
+                node[parts[-1]] = self.get_tensor(name)
+        return tree
 
     # -- lifetime ----------------------------------------------------------------------------
 

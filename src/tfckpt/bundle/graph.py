@@ -1,0 +1,183 @@
+"""The object graph of TF2 checkpoints: the value of the ``_CHECKPOINTABLE_OBJECT_GRAPH`` key.
+
+``TrackableObjectGraph`` (``protos/tfckpt/_proto/trackable_object_graph.proto``)::
+
+    nodes: repeated TrackableObject = 1       node 0 is the root
+    TrackableObject:
+      children: repeated {node_id: int32 = 1, local_name: string = 2}   = 1 (names unescaped)
+      attributes: repeated {name = 1, full_name = 2, checkpoint_key = 3} = 2 (tensors it owns)
+      slot_variables: repeated {original_variable_node_id = 1, slot_name = 2,
+                                slot_variable_node_id = 3}               = 3 (optimizers only)
+      registered_saver: {name = 1, object_name = 2}                      = 4
+      has_checkpoint_values: BoolValue                                   = 5
+
+A node's *path* is the list of local names along the first breadth-first route from the root
+(children in stored order). Bundle keys are built from it: each local name escaped (``.`` ->
+``..`` first, then ``/`` -> ``.S``), joined with ``/``, then ``/.ATTRIBUTES/<escaped attribute
+name>``; e.g. ``net/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from .._proto import trackable_object_graph_pb2
+from ..errors import CorruptionError
+
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"  # tensorflow trackable/constants.py
+VARIABLE_VALUE = "VARIABLE_VALUE"
+ATTRIBUTES_MARKER = ".ATTRIBUTES"
+SLOT_MARKER = ".OPTIMIZER_SLOT"
+
+ObjectPath = tuple[str, ...]
+
+
+def escape_local_name(name: str) -> str:
+    """Escape one local name for use in a key (``a/b`` -> ``a.Sb``, ``x.y`` -> ``x..y``)."""
+    return name.replace(".", "..").replace("/", ".S")
+
+
+def unescape_local_name(escaped: str, where: str = "") -> str:
+    out = []
+    i = 0
+    while i < len(escaped):
+        char = escaped[i]
+        if char == ".":
+            following = escaped[i + 1:i + 2]
+            if following == ".":
+                out.append(".")
+            elif following == "S":
+                out.append("/")
+            else:
+                raise CorruptionError(f"{where}: bad escape '.{following}' in {escaped!r}")
+            i += 2
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def path_prefix(path: ObjectPath) -> str:
+    """The escaped key prefix of an object path (``("table", "b/c")`` -> ``table/b.Sc``)."""
+    return "/".join(escape_local_name(name) for name in path)
+
+
+def attribute_key(path: ObjectPath, attribute: str = VARIABLE_VALUE) -> str:
+    prefix = path_prefix(path)
+    suffix = f"{ATTRIBUTES_MARKER}/{escape_local_name(attribute)}"
+    return f"{prefix}/{suffix}" if prefix else suffix
+
+
+def display_path(path: ObjectPath) -> str:
+    """A readable path: local names as they are, joined with ``/``."""
+    return "/".join(path)
+
+
+@dataclass(frozen=True)
+class ObjectReference:
+    node_id: int
+    local_name: str
+
+
+@dataclass(frozen=True)
+class SerializedTensor:
+    name: str
+    full_name: str
+    checkpoint_key: str
+
+
+@dataclass(frozen=True)
+class SlotVariableReference:
+    original_variable_node_id: int
+    slot_name: str
+    slot_variable_node_id: int
+
+
+@dataclass(frozen=True)
+class TrackableObject:
+    children: tuple[ObjectReference, ...] = ()
+    attributes: tuple[SerializedTensor, ...] = ()
+    slot_variables: tuple[SlotVariableReference, ...] = ()
+    registered_saver: str | None = None
+    has_checkpoint_values: bool | None = None
+
+    def child(self, local_name: str) -> ObjectReference | None:
+        for ref in self.children:
+            if ref.local_name == local_name:
+                return ref
+        return None
+
+    def attribute(self, name: str = VARIABLE_VALUE) -> SerializedTensor | None:
+        for attribute in self.attributes:
+            if attribute.name == name:
+                return attribute
+        return None
+
+
+@dataclass(frozen=True)
+class ObjectGraph:
+    """A decoded ``TrackableObjectGraph``; node 0 is the root."""
+
+    nodes: tuple[TrackableObject, ...]
+
+    def encode(self) -> bytes:
+        proto = trackable_object_graph_pb2.TrackableObjectGraph()
+        for node in self.nodes:
+            out = proto.nodes.add()
+            for ref in node.children:
+                out.children.add(node_id=ref.node_id, local_name=ref.local_name)
+            for attribute in node.attributes:
+                out.attributes.add(name=attribute.name, full_name=attribute.full_name,
+                                   checkpoint_key=attribute.checkpoint_key)
+            for slot in node.slot_variables:
+                out.slot_variables.add(original_variable_node_id=slot.original_variable_node_id,
+                                       slot_name=slot.slot_name, slot_variable_node_id=slot.slot_variable_node_id)
+            if node.registered_saver is not None:
+                out.registered_saver.name = node.registered_saver
+            if node.has_checkpoint_values is not None:
+                out.has_checkpoint_values.value = node.has_checkpoint_values
+        return proto.SerializeToString()
+
+    @classmethod
+    def decode(cls, data: bytes, where: str) -> ObjectGraph:
+        try:
+            proto = trackable_object_graph_pb2.TrackableObjectGraph.FromString(data)
+        except DecodeError as exc:
+            raise CorruptionError(f"{where}: {OBJECT_GRAPH_KEY} is not a TrackableObjectGraph: {exc}") from exc
+        count = len(proto.nodes)
+        if count == 0:
+            raise CorruptionError(f"{where}: the object graph has no root node")
+
+        def node_id(value: int, what: str) -> int:
+            if not 0 <= value < count:
+                raise CorruptionError(f"{where}: object graph {what} refers to node {value} of {count}")
+            return value
+
+        nodes = []
+        for index, node in enumerate(proto.nodes):
+            nodes.append(TrackableObject(
+                children=tuple(ObjectReference(node_id(c.node_id, f"node {index} child"), c.local_name)
+                               for c in node.children),
+                attributes=tuple(SerializedTensor(a.name, a.full_name, a.checkpoint_key) for a in node.attributes),
+                slot_variables=tuple(SlotVariableReference(
+                    node_id(s.original_variable_node_id, f"node {index} slot"), s.slot_name,
+                    node_id(s.slot_variable_node_id, f"node {index} slot")) for s in node.slot_variables),
+                registered_saver=node.registered_saver.name if node.HasField("registered_saver") else None,
+                has_checkpoint_values=(node.has_checkpoint_values.value
+                                       if node.HasField("has_checkpoint_values") else None)))
+        return cls(tuple(nodes))
+
+    def paths(self) -> dict[int, ObjectPath]:
+        """Each node reachable through children, with its first breadth-first path."""
+        found: dict[int, ObjectPath] = {0: ()}
+        queue = deque([0])
+        while queue:
+            current = queue.popleft()
+            for ref in self.nodes[current].children:
+                if ref.node_id not in found:
+                    found[ref.node_id] = found[current] + (ref.local_name,)
+                    queue.append(ref.node_id)
+        return found

@@ -1,0 +1,188 @@
+"""``CheckpointManager``: numbered saves of a :class:`Checkpoint` with TF2's retention.
+
+State file, as TensorFlow's manager writes it: relative paths, one timestamp per kept
+checkpoint, and ``last_preserved_timestamp``. Retention: after each save, while more than
+``max_to_keep`` are managed, the oldest leaves the list; with ``keep_checkpoint_every_n_hours``
+it is kept on disk if it is at least N hours newer than the last preserved one (which it
+then becomes), otherwise its ``.index`` and ``.data-*`` files are deleted. A manager created
+over an existing directory takes over the checkpoints newer than ``last_preserved_timestamp``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .bundle.naming import index_filename
+from .checkpoint import Checkpoint
+from .errors import InvalidArgumentError
+from .io import PathLike
+from .state import get_checkpoint_state, update_checkpoint_state
+from .variables import Variable
+
+SECONDS_PER_HOUR = 3600.0
+
+
+def _now() -> float:
+    return time.time()  # one seam, so tests can move the clock
+
+
+def _as_int(value: Any, what: str) -> int:
+    if isinstance(value, Variable):
+        value = value.numpy()
+    array = np.asarray(value)
+    if array.shape != () or array.dtype.kind not in "iu":
+        raise InvalidArgumentError(f"{what} must be an integer scalar, got {value!r}")
+    return int(array)
+
+
+class CheckpointManager:
+    """Keeps numbered checkpoints of one :class:`Checkpoint` in a directory, like
+    ``tf.train.CheckpointManager``.
+
+    Parameters
+    ----------
+    checkpoint:
+        The :class:`Checkpoint` to save and restore.
+    directory:
+        Where checkpoints and the ``checkpoint`` state file live.
+    max_to_keep:
+        How many to keep (a positive int), or ``None`` to keep all.
+    keep_checkpoint_every_n_hours:
+        Keep one checkpoint per this many hours for good, beyond ``max_to_keep``.
+    checkpoint_name:
+        Prefix of the files: ``<directory>/<checkpoint_name>-<number>``.
+    step_counter, checkpoint_interval:
+        With both, ``save()`` skips steps closer than ``checkpoint_interval`` to the last save.
+    init_fn:
+        Called by :meth:`restore_or_initialize` when there is nothing to restore.
+
+    Examples
+    --------
+    >>> import tfckpt, numpy as np, tempfile
+    >>> ckpt = tfckpt.Checkpoint(w=tfckpt.Variable(np.zeros(2)))
+    >>> manager = tfckpt.CheckpointManager(ckpt, tempfile.mkdtemp(), max_to_keep=2)
+    >>> [os.path.basename(manager.save()) for _ in range(3)]
+    ['ckpt-1', 'ckpt-2', 'ckpt-3']
+    >>> [os.path.basename(p) for p in manager.checkpoints]
+    ['ckpt-2', 'ckpt-3']
+    """
+
+    def __init__(self, checkpoint: Checkpoint, directory: PathLike, max_to_keep: int | None,
+                 keep_checkpoint_every_n_hours: float | None = None, checkpoint_name: str = "ckpt",
+                 step_counter: Any = None, checkpoint_interval: int | None = None,
+                 init_fn: Callable[[], Any] | None = None, last_checkpoint_step: int | None = None) -> None:
+        if max_to_keep is not None and max_to_keep <= 0:
+            raise InvalidArgumentError(f"Expected a positive integer or `None` for `max_to_keep`, got {max_to_keep}.")
+        if checkpoint_interval is not None and step_counter is None:
+            raise InvalidArgumentError("`step_counter` should be passed if `checkpoint_interval` is not None.")
+        self._checkpoint = checkpoint
+        self._max_to_keep = max_to_keep
+        self._keep_hours = keep_checkpoint_every_n_hours
+        self._directory = os.fspath(directory)
+        self._prefix = os.path.join(self._directory, checkpoint_name)
+        self._step_counter = step_counter
+        self._checkpoint_interval = checkpoint_interval
+        self._last_checkpoint_step = last_checkpoint_step
+        self._init_fn = init_fn
+        self._maybe_delete: OrderedDict[str, float] = OrderedDict()
+        now = _now()
+        state = get_checkpoint_state(self._directory)
+        if state is None:
+            self._latest_checkpoint: str | None = None
+            self._last_preserved_timestamp = now - 1.0
+            return
+        self._latest_checkpoint = state.model_checkpoint_path
+        self._last_preserved_timestamp = min(state.last_preserved_timestamp, now)
+        timestamps = state.all_model_checkpoint_timestamps or (
+            [self._last_preserved_timestamp] * len(state.all_model_checkpoint_paths))
+        for path, timestamp in zip(state.all_model_checkpoint_paths, timestamps):
+            timestamp = min(timestamp, now)
+            if timestamp > self._last_preserved_timestamp:
+                self._maybe_delete[path] = timestamp
+
+    @property
+    def directory(self) -> str:
+        return self._directory
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return self._checkpoint
+
+    @property
+    def checkpoint_interval(self) -> int | None:
+        return self._checkpoint_interval
+
+    @property
+    def latest_checkpoint(self) -> str | None:
+        """The newest checkpoint's prefix, or ``None``."""
+        return self._latest_checkpoint
+
+    @property
+    def checkpoints(self) -> list[str]:
+        """Managed checkpoint prefixes, oldest first."""
+        return list(self._maybe_delete)
+
+    def save(self, checkpoint_number: Any = None, check_interval: bool = True) -> str | None:
+        """Save ``<directory>/<name>-<n>`` (``n``: ``checkpoint_number`` or the incremented
+        ``save_counter``), update the state file, prune; return the path or ``None`` if the
+        step interval says to skip."""
+        if self._checkpoint_interval is not None:
+            step = _as_int(self._step_counter, "step_counter")
+            if self._last_checkpoint_step is not None:
+                if step == self._last_checkpoint_step:
+                    return None
+                if check_interval and step < self._last_checkpoint_step + self._checkpoint_interval:
+                    return None
+            self._last_checkpoint_step = step
+        counter = self._checkpoint.save_counter
+        counter.assign(counter.numpy() + 1)
+        number = counter if checkpoint_number is None else checkpoint_number
+        path = self._checkpoint.write(f"{self._prefix}-{_as_int(number, 'checkpoint_number')}")
+        self._maybe_delete.pop(path, None)
+        self._maybe_delete[path] = _now()
+        self._latest_checkpoint = path
+        self._record_state()
+        self._sweep()
+        self._record_state()
+        return path
+
+    def _record_state(self) -> None:
+        assert self._latest_checkpoint is not None
+        update_checkpoint_state(self._directory, self._latest_checkpoint, list(self._maybe_delete),
+                                all_model_checkpoint_timestamps=list(self._maybe_delete.values()),
+                                last_preserved_timestamp=self._last_preserved_timestamp,
+                                save_relative_paths=True)
+
+    def _sweep(self) -> None:
+        if not self._max_to_keep:
+            return
+        while len(self._maybe_delete) > self._max_to_keep:
+            # The newest entry is the latest checkpoint, so it is never the one popped here.
+            path, timestamp = self._maybe_delete.popitem(last=False)
+            if self._keep_hours and timestamp - self._keep_hours * SECONDS_PER_HOUR >= self._last_preserved_timestamp:
+                self._last_preserved_timestamp = timestamp
+                continue
+            for doomed in [index_filename(path), *glob.glob(glob.escape(path) + ".data-?????-of-?????")]:
+                try:
+                    os.remove(doomed)
+                except FileNotFoundError:
+                    pass
+
+    def restore_or_initialize(self) -> str | None:
+        """Restore the latest checkpoint if there is one and return its path; otherwise call
+        ``init_fn`` (if given) and return ``None``."""
+        if self._latest_checkpoint is not None:
+            self._checkpoint.restore(self._latest_checkpoint)
+            if self._checkpoint_interval is not None:
+                self._last_checkpoint_step = _as_int(self._step_counter, "step_counter")
+            return self._latest_checkpoint
+        if self._init_fn is not None:
+            self._init_fn()
+        return None
