@@ -164,3 +164,54 @@ def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: D
         width = np_dtype.itemsize // 2 if np_dtype.kind == "c" else np_dtype.itemsize
         out.reshape(-1).view(f"u{width}").byteswap(inplace=True)
     return out
+
+
+# A partial read fetches the covering span of whole leading-axis rows in one request when it
+# is at most this many times the bytes wanted (or small); otherwise one read per run.
+SPAN_READ_FACTOR = 4
+SPAN_READ_SMALL = 16 << 20
+
+
+def read_fixed_region(source: ByteSource, offset: int, full_shape: tuple[int, ...], dtype: DType,
+                      bounds: tuple[tuple[int, int], ...], big_endian: bool, where: str) -> np.ndarray[Any, Any]:
+    """Read the hyperrectangle ``bounds`` of a stored row-major tensor, touching only the
+    bytes it needs. Partial reads cannot be checksum-verified (the CRC covers the whole
+    tensor); callers verify when the region is the whole tensor."""
+    np_dtype = dtype.as_numpy_dtype
+    if np_dtype is None:
+        raise UnsupportedError(f"{where}: values of dtype {dtype.name} cannot be read by tfckpt")
+    itemsize = np_dtype.itemsize
+    lengths = [hi - lo for lo, hi in bounds]
+    out = np.empty(lengths, dtype=np_dtype)
+    if out.size == 0:
+        return out
+    strides = [itemsize * math.prod(full_shape[i + 1:]) for i in range(len(full_shape))]
+    if offset + itemsize * math.prod(full_shape) > source.size():
+        raise CorruptionError(f"{where}: tensor at offset {offset} runs past the end of the data file "
+                              f"({source.size()} bytes)")
+    # k: the outermost dimension after which the region spans whole dimensions, so each run
+    # along dims 0..k is one contiguous byte range.
+    k = len(bounds) - 1
+    while k > 0 and bounds[k] == (0, full_shape[k]):
+        k -= 1
+    run_bytes = lengths[k] * strides[k] if bounds else itemsize
+    flat = byte_view(out)
+    if not bounds or k == 0:
+        source.readinto_at(offset + (bounds[0][0] * strides[0] if bounds else 0), flat)
+    else:
+        span = lengths[0] * strides[0]
+        if span <= max(SPAN_READ_FACTOR * out.nbytes, SPAN_READ_SMALL):
+            block = np.empty((lengths[0], *full_shape[1:]), dtype=np_dtype)
+            source.readinto_at(offset + bounds[0][0] * strides[0], byte_view(block))
+            out[...] = block[(slice(None), *(slice(lo, hi) for lo, hi in bounds[1:]))]
+        else:
+            starts = np.zeros(1, dtype=np.int64)
+            for dim in range(k):
+                starts = (starts[:, None] + (np.arange(bounds[dim][0], bounds[dim][1]) * strides[dim])[None, :]).ravel()
+            starts += offset + bounds[k][0] * strides[k]
+            for i, start in enumerate(starts.tolist()):
+                source.readinto_at(start, flat[i * run_bytes:(i + 1) * run_bytes])
+    if big_endian and itemsize > 1:
+        width = itemsize // 2 if np_dtype.kind == "c" else itemsize
+        out.reshape(-1).view(f"u{width}").byteswap(inplace=True)
+    return out

@@ -6,6 +6,7 @@ opened on first use and read with positional reads, so one reader serves many th
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..dtypes import DataType, DType
-from ..errors import CorruptionError, NotFoundError, UnsupportedError
+from ..errors import CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
 from ..io import ByteSource, FileSource
 from ..table import TableReader
 from . import objects, payload
@@ -154,36 +155,85 @@ class BundleReader(Mapping[str, np.ndarray]):
         """
         info = self.tensor_info(name)
         if info.slices:
-            return self._assemble(info)
+            return self._read_partitioned(info, TensorSlice.full(len(info.shape)))
         return self._read_entry(info, info.shape)
 
-    def _assemble(self, info: TensorInfo) -> np.ndarray:
-        """Build a partitioned tensor from its slices, checking they tile it exactly."""
+    def get_slice(self, name: str) -> SliceView:
+        """A lazy view of tensor ``name``: index it like a numpy array to read only that part.
+
+        Examples
+        --------
+        >>> import tfckpt, numpy as np, tempfile, os
+        >>> prefix = tfckpt.save({"emb": np.arange(12).reshape(6, 2)}, os.path.join(tempfile.mkdtemp(), "m"))
+        >>> view = tfckpt.load_checkpoint(prefix).get_slice("emb")
+        >>> view[2:4].tolist(), view.shape
+        ([[4, 5], [6, 7]], (6, 2))
+        >>> view.read("0,1:-").tolist()
+        [[0, 1]]
+        """
+        return SliceView(self, self.tensor_info(name))
+
+    def read_slice(self, name: str, piece: TensorSlice | str) -> np.ndarray:
+        """The part ``piece`` of tensor ``name`` (a :class:`TensorSlice` or TF's ``"0,100:-"``).
+
+        Only the bytes of that part are read. A part smaller than the whole stored tensor (or
+        stored slice) is not checksum-verified: the CRC covers whole entries only.
+        """
+        info = self.tensor_info(name)
+        if isinstance(piece, str):
+            piece = TensorSlice.parse(piece)
+        piece.check(info.shape, f"{self.prefix}: key {name!r}", InvalidArgumentError)
+        if info.slices:
+            return self._read_partitioned(info, piece)
+        return self._read_region(info, info.shape, piece)
+
+    def _read_region(self, info: TensorInfo, shape: tuple[int, ...], piece: TensorSlice) -> np.ndarray:
+        """Part ``piece`` of one stored (unpartitioned) entry whose shape is ``shape``."""
+        if piece.covers(shape):
+            return self._read_entry(info, shape)
+        bounds = piece.bounds(shape)
+        if not info.dtype.is_fixed_size:  # variable-size layouts must be parsed whole
+            whole = self._read_entry(info, shape)
+            return whole[tuple(slice(lo, hi) for lo, hi in bounds)].copy()
+        source = self._shard(info.shard_id)
+        where = f"{source.name}: key {info.name!r}"
+        expected = info.num_elements * info.dtype.itemsize
+        if info.size != expected:
+            raise CorruptionError(f"{where}: invalid size in bundle entry: stored size {info.size}; "
+                                  f"expected {expected} for {info.dtype.name}{list(shape)}")
+        return payload.read_fixed_region(source, info.offset, shape, info.dtype, bounds,
+                                         self.header.endianness == BIG, where)
+
+    def _read_partitioned(self, info: TensorInfo, wanted: TensorSlice) -> np.ndarray:
+        """Part ``wanted`` of a partitioned tensor, from the stored slices it intersects."""
         np_dtype = info.dtype.as_numpy_dtype
+        where = f"{self.prefix}: key {info.name!r}"
         if np_dtype is None:
-            raise UnsupportedError(f"{self.prefix}: key {info.name!r}: cannot assemble dtype {info.dtype.name}")
-        out = np.empty(info.shape, dtype=np_dtype)
-        covered = np.zeros(info.shape, dtype=np.bool_) if info.num_elements else None
-        for piece in info.slices:
-            key = encode_slice_key(info.name, piece)
-            part = self._slice_entries.get(key)
+            raise UnsupportedError(f"{where}: cannot assemble dtype {info.dtype.name}")
+        pieces = info.slices
+        for i, a in enumerate(pieces):  # stored slices must not overlap (TF checks the same)
+            for b in pieces[i + 1:]:
+                if a.intersect(b, info.shape) is not None:
+                    raise CorruptionError(f"{where}: overlapping slices {a} and {b}")
+        out = np.empty(wanted.shape(info.shape), dtype=np_dtype)
+        covered = 0
+        for piece in pieces:
+            common = piece.intersect(wanted, info.shape)
+            if common is None:
+                continue
+            part = self._slice_entries.get(encode_slice_key(info.name, piece))
             if part is None:
-                raise CorruptionError(f"{self.prefix}: key {info.name!r}: slice {piece} is listed but "
-                                      f"its data entry is missing")
+                raise CorruptionError(f"{where}: slice {piece} is listed but its data entry is missing")
             if part.dtype != info.dtype or part.shape != piece.shape(info.shape):
-                raise CorruptionError(f"{self.prefix}: key {info.name!r}: slice {piece} is stored as "
-                                      f"{part.dtype.name}{list(part.shape)}, expected "
-                                      f"{info.dtype.name}{list(piece.shape(info.shape))}")
-            region = piece.index(info.shape)
-            if covered is not None:
-                if covered[region].any():
-                    raise CorruptionError(f"{self.prefix}: key {info.name!r}: slice {piece} overlaps another slice")
-                covered[region] = True
-            out[region] = self._read_entry(part, part.shape)
-        if covered is not None and not covered.all():
-            missing = np.argwhere(~covered)[0].tolist()
-            raise CorruptionError(f"{self.prefix}: key {info.name!r}: slices do not cover the tensor "
-                                  f"(element {missing} is in no slice)")
+                raise CorruptionError(f"{where}: slice {piece} is stored as {part.dtype.name}"
+                                      f"{list(part.shape)}, expected {info.dtype.name}{list(piece.shape(info.shape))}")
+            inside = TensorSlice.from_bounds(tuple(
+                (s.start, s.stop) for s in common.relative_to(piece, info.shape)))
+            out[common.relative_to(wanted, info.shape)] = self._read_region(part, part.shape, inside)
+            covered += math.prod(common.shape(info.shape))
+        if covered != out.size:
+            raise CorruptionError(f"{where}: the stored slices {[str(p) for p in pieces]} do not cover "
+                                  f"the requested part {wanted} of shape {list(info.shape)}")
         return out
 
     # -- TensorFlow CheckpointReader methods -------------------------------------------------
@@ -293,3 +343,79 @@ class BundleReader(Mapping[str, np.ndarray]):
 
 
 __all__ = ["BundleReader", "TensorInfo", "TensorSlice"]
+
+
+class SliceView:
+    """Lazy access to part of one tensor; see :meth:`BundleReader.get_slice`.
+
+    Indexing accepts integers, slices (any step) and ``...``; the bounding box of the
+    selection is read, then steps and integer indices are applied in memory.
+    """
+
+    def __init__(self, reader: BundleReader, info: TensorInfo) -> None:
+        self._reader = reader
+        self.info = info
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.info.shape
+
+    @property
+    def dtype(self) -> DType:
+        return self.info.dtype
+
+    def __len__(self) -> int:
+        if not self.info.shape:
+            raise TypeError("len() of a scalar tensor")
+        return self.info.shape[0]
+
+    def read(self, piece: TensorSlice | str) -> np.ndarray:
+        return self._reader.read_slice(self.info.name, piece)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        bounds, post = _index_to_bounds(key, self.info.shape)
+        region = self._reader.read_slice(self.info.name, TensorSlice.from_bounds(bounds))
+        return np.asarray(region[post])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        value = self._reader.get_tensor(self.info.name)
+        return value if dtype is None else value.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"<tfckpt.SliceView {self.info.name!r} shape={list(self.shape)} dtype={self.dtype.name}>"
+
+
+def _index_to_bounds(key: Any, shape: tuple[int, ...]) -> tuple[tuple[tuple[int, int], ...], tuple[Any, ...]]:
+    """Turn a basic numpy index into a bounding box plus the index to apply inside it."""
+    items = list(key) if isinstance(key, tuple) else [key]
+    if sum(item is Ellipsis for item in items) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items[at:at + 1] = [slice(None)] * (len(shape) - len(items) + 1)
+    if len(items) > len(shape):
+        raise IndexError(f"too many indices: tensor is {len(shape)}-dimensional, {len(items)} were indexed")
+    items += [slice(None)] * (len(shape) - len(items))
+    bounds: list[tuple[int, int]] = []
+    post: list[Any] = []
+    for item, dim in zip(items, shape):
+        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            index = int(item) + dim if int(item) < 0 else int(item)
+            if not 0 <= index < dim:
+                raise IndexError(f"index {int(item)} is out of bounds for axis with size {dim}")
+            bounds.append((index, index + 1))
+            post.append(0)
+        elif isinstance(item, slice):
+            indices = range(*item.indices(dim))
+            if len(indices) == 0:
+                bounds.append((0, 0))
+                post.append(slice(None))
+            else:
+                lo, hi = min(indices[0], indices[-1]), max(indices[0], indices[-1]) + 1
+                bounds.append((lo, hi))
+                post.append(slice(None, None, indices.step) if indices.step > 0
+                            else slice(hi - 1 - lo, None, indices.step))
+        else:
+            raise UnsupportedError(f"get_slice() supports integers, slices and '...', not {type(item).__name__}; "
+                                   f"read the tensor with get_tensor() for fancy indexing")
+    return tuple(bounds), tuple(post)

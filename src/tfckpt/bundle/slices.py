@@ -72,6 +72,34 @@ class TensorSlice:
     def covers(self, full_shape: tuple[int, ...]) -> bool:
         return self.shape(full_shape) == full_shape
 
+    def bounds(self, full_shape: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        """``(start, stop)`` per dimension, ``FULL`` extents resolved against the shape."""
+        return tuple((0, dim) if length == FULL else (start, start + length)
+                     for (start, length), dim in zip(self.extents, full_shape))
+
+    @classmethod
+    def from_bounds(cls, bounds: tuple[tuple[int, int], ...]) -> TensorSlice:
+        return cls(tuple((start, stop - start) for start, stop in bounds))
+
+    @classmethod
+    def full(cls, rank: int) -> TensorSlice:
+        return cls(((0, FULL),) * rank)
+
+    def intersect(self, other: TensorSlice, full_shape: tuple[int, ...]) -> TensorSlice | None:
+        """The common part of two slices of one tensor, or ``None`` if they do not meet."""
+        out = []
+        for (a0, a1), (b0, b1) in zip(self.bounds(full_shape), other.bounds(full_shape)):
+            lo, hi = max(a0, b0), min(a1, b1)
+            if lo >= hi:
+                return None
+            out.append((lo, hi))
+        return TensorSlice.from_bounds(tuple(out))
+
+    def relative_to(self, outer: TensorSlice, full_shape: tuple[int, ...]) -> tuple[slice, ...]:
+        """numpy index of this slice inside the array holding ``outer`` (which contains it)."""
+        return tuple(slice(lo - outer_lo, hi - outer_lo) for (lo, hi), (outer_lo, _)
+                     in zip(self.bounds(full_shape), outer.bounds(full_shape)))
+
     def to_proto(self, proto: Any) -> None:
         for start, length in self.extents:
             extent = proto.extent.add()
@@ -89,15 +117,32 @@ class TensorSlice:
         piece.check(full_shape, where)
         return piece
 
-    def check(self, full_shape: tuple[int, ...], where: str) -> None:
+    def check(self, full_shape: tuple[int, ...], where: str,
+              error: type[Exception] = CorruptionError) -> None:
         if len(self.extents) != len(full_shape):
-            raise CorruptionError(f"{where}: slice {self} has rank {len(self.extents)}, the tensor "
-                                  f"has shape {list(full_shape)}")
+            raise error(f"{where}: slice {self} has rank {len(self.extents)}, the tensor "
+                        f"has shape {list(full_shape)}")
         for (start, length), dim in zip(self.extents, full_shape):
             if length == FULL:
                 continue
             if start < 0 or length < 0 or start + length > dim:
-                raise CorruptionError(f"{where}: slice {self} does not fit shape {list(full_shape)}")
+                raise error(f"{where}: slice {self} does not fit shape {list(full_shape)}")
+
+
+def parse_shape_and_slice(spec: str) -> tuple[tuple[int, ...], TensorSlice]:
+    """Parse ``SaveV2``'s ``shape_and_slices`` form, e.g. ``"5 2 0,3:0,2"`` (full shape, slice)."""
+    parts = spec.split()
+    if len(parts) < 2:
+        raise InvalidArgumentError(f"bad shape-and-slice spec {spec!r}: expected 'dim ... slice'")
+    try:
+        shape = tuple(int(p) for p in parts[:-1])
+    except ValueError:
+        raise InvalidArgumentError(f"bad shape-and-slice spec {spec!r}: dimensions must be integers") from None
+    piece = TensorSlice.parse(parts[-1])
+    if len(piece.extents) != len(shape) or any(d < 0 for d in shape):
+        raise InvalidArgumentError(f"bad shape-and-slice spec {spec!r}: slice rank does not match the shape")
+    piece.check(shape, f"shape-and-slice spec {spec!r}", InvalidArgumentError)
+    return shape, piece
 
 
 def _num_increasing(value: int) -> bytes:

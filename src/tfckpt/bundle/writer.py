@@ -13,9 +13,10 @@ the final names is touched until the data is complete.
 
 from __future__ import annotations
 
+import glob
 import os
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
@@ -26,8 +27,9 @@ from ..errors import InvalidArgumentError, TfckptError
 from ..table import TableBuilder
 from . import payload
 from .entry import BundleHeader, TensorInfo
-from .naming import data_filename, index_filename
-from .slices import SLICE_KEY_PREFIX
+from .naming import DATA_SUFFIX_RE, data_filename, index_filename
+from .reader import decode_key
+from .slices import SLICE_KEY_PREFIX, TensorSlice, encode_slice_key, parse_shape_and_slice
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -101,10 +103,30 @@ def prepare(name: Any, value: Any, dtype: DTypeLike | None = None) -> tuple[str,
     return name, array, tf_dtype
 
 
+class _Shard:
+    """One data file being written under a temporary name."""
+
+    def __init__(self, prefix: str) -> None:
+        self.temp = _temp_name(f"{prefix}.data")
+        # Open across add() calls; closed by finish() or abort().
+        self.file: BinaryIO = open(self.temp, "xb", buffering=WRITE_BUFFER_BYTES)  # noqa: SIM115
+        self.offset = 0
+
+
 class BundleWriter:
     """Writes one checkpoint, tensor by tensor, and publishes it atomically.
 
     Use it as a context manager: a clean exit finishes, an exception aborts.
+
+    Parameters
+    ----------
+    prefix:
+        The checkpoint prefix.
+    sync:
+        fsync data and index before publishing them (default).
+    max_shard_bytes:
+        Start a new data file (``PREFIX.data-0000k-of-N``) before a tensor that would make
+        the current one larger than this; ``None`` (default) writes one data file.
 
     Examples
     --------
@@ -113,69 +135,150 @@ class BundleWriter:
     >>> with BundleWriter(prefix) as writer:
     ...     _ = writer.add("w", np.ones((2, 3), np.float32))
     ...     _ = writer.add("step", np.int64(7))
+    ...     _ = writer.add_slice("emb", (4, 2), "0,2:-", np.zeros((2, 2)))   # a partitioned tensor
+    ...     _ = writer.add_slice("emb", (4, 2), "2,2:-", np.ones((2, 2)))
     """
 
-    def __init__(self, prefix: str, *, sync: bool = True) -> None:
+    def __init__(self, prefix: str, *, sync: bool = True, max_shard_bytes: int | None = None) -> None:
         self.prefix = os.fspath(prefix)
         self.sync = sync
+        if max_shard_bytes is not None and max_shard_bytes <= 0:
+            raise InvalidArgumentError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
+        self.max_shard_bytes = max_shard_bytes
         directory = os.path.dirname(self.prefix)
         if directory:
             os.makedirs(directory, exist_ok=True)
-        self._data_path = data_filename(self.prefix, 0, 1)
-        self._data_temp = _temp_name(self._data_path)
-        # Open across add() calls; closed by finish() or abort().
-        self._data: BinaryIO | None = open(self._data_temp, "xb", buffering=WRITE_BUFFER_BYTES)  # noqa: SIM115
-        self._offset = 0
-        self._entries: dict[str, TensorInfo] = {}
-        self._done = False
+        self._shards: list[_Shard] = [_Shard(self.prefix)]
+        self._current = 0
+        self._entries: dict[str, TensorInfo] = {}  # key (slice keys decoded) -> record
+        self._partitioned: dict[str, TensorInfo] = {}  # full entries of partitioned tensors
+        self._open = True
 
-    def add(self, name: str, value: Any, dtype: DTypeLike | None = None) -> TensorInfo:
-        """Append one tensor; return its index record. Raises before writing on bad input."""
-        if self._data is None:
+    @property
+    def num_shards(self) -> int:
+        return len(self._shards)
+
+    def _check_open(self) -> None:
+        if not self._open:
             raise InvalidArgumentError(f"writer for {self.prefix} is already finished or aborted")
-        name, array, tf_dtype = prepare(name, value, dtype)
-        if name in self._entries:
-            raise InvalidArgumentError(f"Adding duplicate key: {name}")
-        offset = self._offset
+
+    def _pick_shard(self, shard: int | None, size_hint: int) -> _Shard:
+        if shard is not None:
+            if not isinstance(shard, int) or shard < 0:
+                raise InvalidArgumentError(f"shard must be a non-negative integer, got {shard!r}")
+            while len(self._shards) <= shard:
+                self._shards.append(_Shard(self.prefix))
+            return self._shards[shard]
+        current = self._shards[self._current]
+        if (self.max_shard_bytes is not None and current.offset > 0
+                and current.offset + size_hint > self.max_shard_bytes):
+            self._shards.append(_Shard(self.prefix))
+            self._current = len(self._shards) - 1
+        return self._shards[self._current]
+
+    def _write(self, key: str, array: np.ndarray, tf_dtype: DType, shard: int | None) -> TensorInfo:
         if tf_dtype == STRING:
-            bodies = [_as_bytes(item, name) for item in array.flat]
+            bodies = [_as_bytes(item, key) for item in array.flat]
             parts, size, crc = payload.encode_strings(bodies)
+            sink = self._pick_shard(shard, size)
+            offset = sink.offset
             for part in parts:
-                self._data.write(part)
+                sink.file.write(part)
         else:
             assert tf_dtype.as_numpy_dtype is not None
+            sink = self._pick_shard(shard, array.size * tf_dtype.itemsize)
+            offset = sink.offset
             size, raw = 0, 0
             for chunk in payload.iter_chunks(array, tf_dtype.as_numpy_dtype):
-                self._data.write(chunk)
+                sink.file.write(chunk)
                 raw = crc32c(chunk, raw)
                 size += chunk.nbytes
             crc = mask(raw)
-        self._offset += size
-        info = TensorInfo(name, tf_dtype, tuple(int(d) for d in array.shape), 0, offset, size, crc)
-        self._entries[name] = info
+        sink.offset += size
+        info = TensorInfo(key, tf_dtype, tuple(int(d) for d in array.shape), self._shards.index(sink),
+                          offset, size, crc)
+        self._entries[key] = info
+        return info
+
+    def add(self, name: str, value: Any, dtype: DTypeLike | None = None, *, shard: int | None = None) -> TensorInfo:
+        """Append one tensor; return its index record. Raises before writing on bad input.
+
+        ``shard`` puts it in that data file (0-based), creating files up to it.
+        """
+        self._check_open()
+        name, array, tf_dtype = prepare(name, value, dtype)
+        if name in self._entries or name in self._partitioned:
+            raise InvalidArgumentError(f"Adding duplicate key: {name}")
+        return self._write(name, array, tf_dtype, shard)
+
+    def add_slice(self, name: str, full_shape: Sequence[int] | None, piece: TensorSlice | str, value: Any,
+                  dtype: DTypeLike | None = None, *, shard: int | None = None) -> TensorInfo:
+        """Append one slice of a partitioned tensor, as TF's ``SaveV2`` with a slice spec.
+
+        ``piece`` is a :class:`TensorSlice`, a slice spec (``"0,2:-"``) with ``full_shape``
+        given, or TF's ``"4 2 0,2:-"`` form (full shape first) with ``full_shape=None``.
+        ``value`` must have the slice's shape. A slice covering the whole tensor is stored as
+        an ordinary tensor, as TensorFlow does. Returns the slice's data record.
+        """
+        self._check_open()
+        if isinstance(piece, str):
+            if full_shape is None:
+                full_shape, piece = parse_shape_and_slice(piece)
+            else:
+                piece = TensorSlice.parse(piece)
+        if full_shape is None:
+            raise InvalidArgumentError(f"add_slice({name!r}): full_shape is required with a TensorSlice")
+        shape = tuple(int(d) for d in full_shape)
+        piece.check(shape, f"add_slice({name!r})", InvalidArgumentError)
+        name, array, tf_dtype = prepare(name, value, dtype)
+        if tuple(array.shape) != piece.shape(shape):
+            raise InvalidArgumentError(f"add_slice({name!r}): value has shape {list(array.shape)}, slice {piece} "
+                                       f"of {list(shape)} needs {list(piece.shape(shape))}")
+        if piece.covers(shape):
+            return self.add(name, array, tf_dtype, shard=shard)
+        if name in self._entries:
+            raise InvalidArgumentError(f"Adding duplicate key: {name}")
+        full = self._partitioned.get(name)
+        if full is not None:
+            if full.dtype != tf_dtype or full.shape != shape:
+                raise InvalidArgumentError(f"add_slice({name!r}): earlier slices were {full.dtype.name}"
+                                           f"{list(full.shape)}, this one {tf_dtype.name}{list(shape)}")
+            for other in full.slices:
+                if other.intersect(piece, shape) is not None:
+                    raise InvalidArgumentError(f"add_slice({name!r}): slice {piece} overlaps slice {other}")
+        key = decode_key(encode_slice_key(name, piece))
+        info = self._write(key, array, tf_dtype, shard)
+        previous = full.slices if full is not None else ()
+        self._partitioned[name] = TensorInfo(name, tf_dtype, shape, slices=(*previous, piece))
         return info
 
     def finish(self) -> str:
         """Publish the checkpoint under its final names; return the prefix."""
-        if self._data is None:
-            raise InvalidArgumentError(f"writer for {self.prefix} is already finished or aborted")
+        self._check_open()
+        self._open = False
+        published: list[str] = []
         try:
-            self._data.flush()
-            if self.sync:
-                os.fsync(self._data.fileno())
-            self._data.close()
-            self._data = None
+            for sink in self._shards:
+                sink.file.flush()
+                if self.sync:
+                    os.fsync(sink.file.fileno())
+                sink.file.close()
             index_path = index_filename(self.prefix)
             if os.path.exists(index_path):
                 os.remove(index_path)  # never let the old index describe the new data
-            os.replace(self._data_temp, self._data_path)
+            count = len(self._shards)
+            for number, sink in enumerate(self._shards):
+                final = data_filename(self.prefix, number, count)
+                os.replace(sink.temp, final)
+                published.append(final)
             index_temp = _temp_name(index_path)
             try:
-                with open(index_temp, "xb") as sink:
-                    write_index(sink, BundleHeader(num_shards=1), self._entries.values())
+                with open(index_temp, "xb") as out:
+                    write_index(out, BundleHeader(num_shards=count),
+                                [*self._entries.values(), *self._partitioned.values()])
                     if self.sync:
-                        sink.flush()
-                        os.fsync(sink.fileno())
+                        out.flush()
+                        os.fsync(out.fileno())
                 os.replace(index_temp, index_path)
             except BaseException:
                 _remove_quietly(index_temp)
@@ -183,17 +286,31 @@ class BundleWriter:
             if self.sync:
                 _fsync_dir(index_path)
         except BaseException:
-            self.abort()
+            self._discard(published)
             raise
-        self._done = True
+        self._remove_stale_data_files(set(published))
         return self.prefix
+
+    def _remove_stale_data_files(self, keep: set[str]) -> None:
+        """Data files of an earlier save at this prefix with another shard count are now
+        unreachable; remove them."""
+        for path in glob.glob(glob.escape(self.prefix) + ".data-*-of-*"):
+            if path not in keep and DATA_SUFFIX_RE.search(path[len(self.prefix):]):
+                _remove_quietly(path)
+
+    def _discard(self, extra: Sequence[str] = ()) -> None:
+        for sink in self._shards:
+            if not sink.file.closed:
+                sink.file.close()
+            _remove_quietly(sink.temp)
+        for path in extra:
+            _remove_quietly(path)
 
     def abort(self) -> None:
         """Discard everything written so far; the final names are left as they were."""
-        if self._data is not None:
-            self._data.close()
-            self._data = None
-        _remove_quietly(self._data_temp)
+        if self._open:
+            self._open = False
+            self._discard()
 
     def __enter__(self) -> Self:
         return self
@@ -201,7 +318,7 @@ class BundleWriter:
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         if exc_type is not None:
             self.abort()
-        elif self._data is not None:
+        elif self._open:
             self.finish()
 
 
