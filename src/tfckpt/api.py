@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .bundle.merge import merge_bundles
 from .bundle.naming import index_filename, prefix_of
 from .bundle.reader import BundleReader
 from .bundle.writer import save_mapping
@@ -132,3 +133,24 @@ def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True) -> 
     True
     """
     return save_mapping(tensors, os.fspath(prefix), sync=sync)
+
+
+def merge_checkpoints(prefixes: list[PathLike], destination: PathLike, *, allow_missing: bool = False,
+                      delete_old_dirs: bool = True) -> str:
+    """Merge several checkpoints into one, like TensorFlow's ``MergeV2Checkpoints`` op.
+
+    Data files are moved (renamed), not copied; the sources' indexes are deleted. Every name
+    must come from one source, except partitioned tensors, whose slices are combined.
+
+    Examples
+    --------
+    >>> import tfckpt, numpy as np, tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> a = tfckpt.save({"a": [1]}, os.path.join(d, "tmp", "part-0"))
+    >>> b = tfckpt.save({"b": [2]}, os.path.join(d, "tmp", "part-1"))
+    >>> merged = tfckpt.merge_checkpoints([a, b], os.path.join(d, "model"))
+    >>> sorted(tfckpt.load(merged))
+    ['a', 'b']
+    """
+    return merge_bundles([os.fspath(p) for p in prefixes], os.fspath(destination),
+                         allow_missing_files=allow_missing, delete_old_dirs=delete_old_dirs)

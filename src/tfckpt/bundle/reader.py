@@ -111,6 +111,12 @@ class BundleReader(Mapping[str, np.ndarray]):
         except KeyError:
             raise NotFoundError(f"Key {name} not found in checkpoint {self.prefix}") from None
 
+    def raw_entries(self) -> list[tuple[bytes, TensorInfo]]:
+        """Every index entry but the header, slice pieces included, in key order."""
+        stored = [(name.encode("utf-8", "surrogateescape"), info) for name, info in self._entries.items()]
+        stored += list(self._slice_entries.items())
+        return sorted(stored, key=lambda pair: pair[0])
+
     def infos(self) -> list[TensorInfo]:
         return [self._entries[name] for name in sorted(self._entries)]
 
@@ -253,12 +259,9 @@ class BundleReader(Mapping[str, np.ndarray]):
         Like TensorFlow, this lists raw index keys in byte order, including the keys of slice
         pieces, and leaves out the data-less full entries of partitioned tensors.
         """
-        stored = [(name.encode("utf-8", "surrogateescape"), info) for name, info in self._entries.items()
-                  if not info.slices]
-        stored += list(self._slice_entries.items())
         lines = [b"%s (%s) [%s]\n" % (key, DataType(info.dtype.as_datatype_enum).name.encode(),
                                       ",".join(str(d) for d in info.shape).encode())
-                 for key, info in sorted(stored, key=lambda pair: pair[0])]
+                 for key, info in self.raw_entries() if not info.slices]
         return b"".join(lines)
 
     # -- TF2 object-based checkpoints ---------------------------------------------------

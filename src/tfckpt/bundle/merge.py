@@ -1,0 +1,99 @@
+"""Merging bundles into one, as TensorFlow's ``MergeV2Checkpoints`` op.
+
+For each source prefix in order: its header's ``num_shards`` adds to the total (endianness
+and version must agree); each entry is taken over with its data file renumbered (data files
+numbered 0, 1, ... in order of first use); a key seen before is an error unless both are
+partitioned, in which case the new slices are appended to the full entry. Then the data files
+are renamed to ``DEST.data-0000k-of-M``, ``DEST.index`` is written, the source indexes are
+deleted and, with ``delete_old_dirs``, their directories too if they are now empty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+from ..errors import InvalidArgumentError
+from .entry import BundleHeader, TensorInfo
+from .naming import data_filename, index_filename
+from .reader import BundleReader
+from .writer import _fsync_dir, _remove_quietly, _temp_name, write_index
+
+
+def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_files: bool = False,
+                  delete_old_dirs: bool = True, sync: bool = True) -> str:
+    """Merge the bundles at ``prefixes`` into one at ``destination``; return ``destination``."""
+    destination = os.fspath(destination)
+    directory = os.path.dirname(destination)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    header: BundleHeader | None = None
+    merged: dict[bytes, TensorInfo] = {}
+    renames: dict[str, int] = {}  # source data file -> new shard id
+    used: list[str] = []
+    for prefix in map(os.fspath, prefixes):
+        if not os.path.exists(index_filename(prefix)):
+            if allow_missing_files:
+                continue
+            raise InvalidArgumentError(f"allow_missing_files was set to false and {prefix} did not exist.")
+        with BundleReader(prefix) as reader:
+            source_header = reader.header
+            if header is None:
+                header = source_header
+            elif source_header.endianness != header.endianness:
+                raise InvalidArgumentError(f"Merging bundles with conflicting endianness; inputs corrupted? ({prefix})")
+            elif (source_header.producer, source_header.min_consumer, source_header.bad_consumers) != (
+                    header.producer, header.min_consumer, header.bad_consumers):
+                raise InvalidArgumentError(f"Merging bundles with different format versions ({prefix})")
+            for key, info in reader.raw_entries():
+                existing = merged.get(key)
+                if existing is not None:
+                    if not existing.slices:
+                        raise InvalidArgumentError(f"Duplicate tensor keyed by {info.name} encountered, when "
+                                                   f"merging prefix: {prefix}")
+                    if not info.slices:
+                        raise InvalidArgumentError(f"Duplicate tensor keyed by {info.name}; attempting to merge "
+                                                   f"in a non-slice bundle entry")
+                    if existing.dtype != info.dtype or existing.shape != info.shape:
+                        raise InvalidArgumentError(f"partitioned tensor {info.name} has different dtypes or "
+                                                   f"shapes in the bundles being merged ({prefix})")
+                    merged[key] = dataclasses.replace(existing, slices=existing.slices + info.slices)
+                    continue
+                source_file = data_filename(prefix, info.shard_id, source_header.num_shards)
+                if source_file not in renames:
+                    renames[source_file] = len(renames)
+                merged[key] = dataclasses.replace(info, shard_id=renames[source_file])
+        used.append(prefix)
+    if header is None:
+        raise InvalidArgumentError("At least one prefix checkpoint file must exist, but none existed.")
+    count = len(renames)
+    for source_file, new_id in renames.items():
+        if os.path.exists(source_file):  # a full entry of a partitioned tensor may name an unused file
+            os.replace(source_file, data_filename(destination, new_id, count))
+    # TensorFlow's header says the sum of the sources' shard counts; that equals the number of
+    # data files whenever every source file holds an entry. Writing the file count keeps the
+    # result readable in the other case too.
+    index_path = index_filename(destination)
+    temp = _temp_name(index_path)
+    try:
+        with open(temp, "xb") as sink:
+            write_index(sink, dataclasses.replace(header, num_shards=count), merged.values())
+            if sync:
+                sink.flush()
+                os.fsync(sink.fileno())
+        os.replace(temp, index_path)
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+    if sync:
+        _fsync_dir(index_path)
+    for prefix in used:
+        _remove_quietly(index_filename(prefix))
+        source_dir = os.path.dirname(prefix)
+        if delete_old_dirs and os.path.abspath(source_dir) != os.path.abspath(directory or "."):
+            try:
+                os.rmdir(source_dir)
+            except OSError:
+                pass  # not empty, or already gone: TensorFlow only logs this too
+    return destination
