@@ -1,5 +1,6 @@
 """Partitioned tensors, partial reads, multiple data shards and merging."""
 
+import itertools
 import os
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def _partitioned(tmp_path: Path, value: np.ndarray, cuts: list[int], axis: int =
     prefix = str(tmp_path / "ck")
     with CheckpointWriter(prefix) as writer:
         edges = [0, *cuts, value.shape[axis]]
-        for lo, hi in zip(edges, edges[1:]):
+        for lo, hi in itertools.pairwise(edges):
             extents = [(0, -1)] * value.ndim
             extents[axis] = (lo, hi - lo)
             index = [slice(None)] * value.ndim
