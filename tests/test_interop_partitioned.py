@@ -1,14 +1,14 @@
 """Partitioned variables, shards and merges against real TensorFlow."""
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_bundle import assert_same
 
 import tfckpt
 from tfckpt import CheckpointWriter
-
-from test_bundle import assert_same
 
 pytestmark = pytest.mark.tf
 
@@ -49,7 +49,7 @@ def test_tf1_partitioned_variables_restore_from_tfckpt(tf, tmp_path: Path, kind:
             cuts = [0, 5, 11, 24] if axis == 0 else [0, 3, 6, 8, 10]
             if layout == "same_slices" and kind == "fixed3_axis0":
                 cuts = [0, 8, 16, 24]
-            for lo, hi in zip(cuts, cuts[1:]):
+            for lo, hi in itertools.pairwise(cuts):
                 index = (slice(lo, hi), slice(None)) if axis == 0 else (slice(None), slice(lo, hi))
                 spec = f"{lo},{hi - lo}:-" if axis == 0 else f"-:{lo},{hi - lo}"
                 writer.add_slice("emb", VALUE.shape, spec, VALUE[index])

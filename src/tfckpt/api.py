@@ -11,6 +11,7 @@ import numpy as np
 from .bundle.merge import merge_bundles
 from .bundle.naming import index_filename, prefix_of
 from .bundle.reader import BundleReader
+from .bundle.v1 import V1Reader, is_v1
 from .bundle.writer import save_mapping
 from .errors import NotFoundError
 from .io import PathLike
@@ -38,7 +39,7 @@ def resolve_prefix(path: PathLike) -> str:
     stripped = prefix_of(path)
     if stripped is not None and os.path.isfile(index_filename(stripped)):
         return stripped
-    if os.path.isfile(index_filename(path)):
+    if os.path.isfile(index_filename(path)) or is_v1(path):
         return path
     raise NotFoundError(f"no checkpoint at {path!r}: neither {index_filename(path)} nor a "
                         f"checkpoint directory exists")
@@ -73,7 +74,10 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True) -> BundleR
     ...     print(reader.get_variable_to_shape_map(), reader["w"].dtype)
     {'w': [2, 2]} float32
     """
-    return BundleReader(resolve_prefix(path), verify_checksums=verify_checksums)
+    prefix = resolve_prefix(path)
+    if not os.path.isfile(index_filename(prefix)):  # no .index: a legacy V1 checkpoint, as TF decides
+        return V1Reader(prefix, verify_checksums=verify_checksums)
+    return BundleReader(prefix, verify_checksums=verify_checksums)
 
 
 def list_variables(path: PathLike) -> list[tuple[str, list[int]]]:

@@ -80,7 +80,11 @@ def _resolve(directory: str, path: str) -> str:
 
 
 def _exists(prefix: str) -> bool:
-    return os.path.exists(index_filename(prefix)) or os.path.isfile(prefix)
+    """A V2 checkpoint (its ``.index``) or a V1 one (the file, or files matching the
+    ``prefix-?????-of-NNNNN`` pattern TF1 records for sharded V1 saves)."""
+    if os.path.exists(index_filename(prefix)) or os.path.isfile(prefix):
+        return True
+    return any(c in prefix for c in "?*[") and bool(glob.glob(prefix))
 
 
 def read_state(directory: PathLike, latest_filename: str | None = None) -> CheckpointState | None:

@@ -27,6 +27,8 @@ index block) and never compresses; the builder below reproduces its bytes exactl
 
 from __future__ import annotations
 
+import bisect
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -43,6 +45,7 @@ BLOCK_TRAILER_SIZE = 1 + FIXED32.size  # type byte + masked crc
 BLOCK_SIZE = 256 * 1024  # tensorflow table_options.h: block_size for bundle indexes
 DATA_RESTART_INTERVAL = 16  # leveldb options.h block_restart_interval
 INDEX_RESTART_INTERVAL = 1  # TableBuilder forces 1 for the index block
+BLOCK_CACHE_SIZE = 8  # data blocks kept by TableReader.get (V1 checkpoints read many keys per block)
 NO_COMPRESSION = 0
 SNAPPY_COMPRESSION = 1
 
@@ -263,6 +266,33 @@ class TableReader:
         self._index_end = size - FOOTER_LENGTH
         self._index = parse_block(self.read_block(footer.index, "index block"),
                                   f"{self.name}: index block")
+        self._separators = [key for key, _ in self._index]
+        self._block_cache: OrderedDict[int, list[tuple[bytes, bytes]]] = OrderedDict()
+
+    def _data_block(self, number: int) -> list[tuple[bytes, bytes]]:
+        """Entries of data block ``number``, from a small cache of recently used blocks."""
+        cached = self._block_cache.get(number)
+        if cached is not None:
+            self._block_cache.move_to_end(number)
+            return cached
+        handle, _ = BlockHandle.decode(self._index[number][1], 0, f"{self.name}: index entry {number}")
+        what = f"data block {number}"
+        entries = parse_block(self.read_block(handle, what), f"{self.name}: {what}")
+        self._block_cache[number] = entries
+        if len(self._block_cache) > BLOCK_CACHE_SIZE:
+            self._block_cache.popitem(last=False)
+        return entries
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value stored under ``key``, reading one data block; ``None`` if absent."""
+        number = bisect.bisect_left(self._separators, key)
+        if number == len(self._index):
+            return None
+        entries = self._data_block(number)
+        at = bisect.bisect_left(entries, (key,))
+        if at < len(entries) and entries[at][0] == key:
+            return entries[at][1]
+        return None
 
     def read_block(self, handle: BlockHandle, what: str) -> bytes:
         """The verified, decompressed contents of the block at ``handle``."""

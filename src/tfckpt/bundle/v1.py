@@ -1,0 +1,186 @@
+"""Legacy V1 checkpoints (``Saver(write_version=V1)``, pre-2016 published models).
+
+A V1 checkpoint is one table file ``PREFIX`` or several ``PREFIX-SSSSS-of-NNNNN``, each a
+LevelDB-style table (:mod:`tfckpt.table`) of ``SavedTensorSlices`` records
+(``protos/tfckpt/_proto/saved_tensor_slice.proto``)::
+
+    key ""                          meta: per tensor {name, shape, dtype, slices stored here}
+    key slice_key(name, slice)      data: {name, slice, TensorProto with the slice's values}
+
+Every tensor is stored as slices (a whole tensor as one slice of full extents), keyed like
+bundle slice entries. Values sit in TensorProto's typed repeated fields: ``float_val``,
+``double_val``, ``int_val`` (int32 and the narrower ints, qint8/quint8/quint16/qint32),
+``int64_val``, ``uint32_val``, ``uint64_val``, ``bool_val``, ``half_val`` (16-bit patterns),
+``scomplex_val``/``dcomplex_val`` (real, imaginary pairs), ``string_val``. Table blocks carry
+CRCs; there is no per-tensor checksum.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import threading
+from typing import Any
+
+import numpy as np
+from google.protobuf.message import DecodeError
+
+from .._proto import saved_tensor_slice_pb2
+from ..dtypes import DType, from_enum
+from ..errors import CorruptionError, NotFoundError, UnsupportedError
+from ..io import FileSource
+from ..table import TableReader
+from .entry import BundleHeader, TensorInfo, _check_shape
+from .reader import BundleReader, decode_key
+from .slices import TensorSlice, encode_slice_key
+
+V1_SHARD_PATTERN = "-?????-of-?????"
+_SHARD_RE = re.compile(r"-\d{5}-of-\d{5}$")
+
+# TensorProto field holding each dtype's values, and the numpy type they are parsed as.
+_VALUE_FIELDS: dict[str, tuple[str, Any]] = {
+    "float32": ("float_val", np.float32), "float64": ("double_val", np.float64),
+    "int32": ("int_val", np.int32), "uint8": ("int_val", np.int32), "int16": ("int_val", np.int32),
+    "int8": ("int_val", np.int32), "uint16": ("int_val", np.int32), "qint8": ("int_val", np.int32),
+    "quint8": ("int_val", np.int32), "quint16": ("int_val", np.int32), "qint32": ("int_val", np.int32),
+    "qint16": ("int_val", np.int32), "int64": ("int64_val", np.int64), "uint32": ("uint32_val", np.uint32),
+    "uint64": ("uint64_val", np.uint64), "bool": ("bool_val", np.bool_),
+    "float16": ("half_val", np.int32), "bfloat16": ("half_val", np.int32),
+    "complex64": ("scomplex_val", np.float32), "complex128": ("dcomplex_val", np.float64),
+}
+
+
+def v1_files(pattern: str) -> list[str]:
+    """The table files of a V1 checkpoint: ``pattern`` itself, or its shards."""
+    if os.path.isfile(pattern):
+        return [pattern]
+    base = _SHARD_RE.sub("", pattern)
+    candidates = glob.glob(pattern) if any(c in pattern for c in "?*[") else []
+    if not candidates:
+        candidates = glob.glob(glob.escape(base) + V1_SHARD_PATTERN)
+    return sorted(path for path in candidates if os.path.isfile(path))
+
+
+def is_v1(path: str) -> bool:
+    return bool(v1_files(path))
+
+
+class V1Reader(BundleReader):
+    """A legacy V1 checkpoint behind the same reader interface as a V2 bundle."""
+
+    def __init__(self, pattern: str, *, verify_checksums: bool = True) -> None:
+        files = v1_files(pattern)
+        if not files:
+            raise NotFoundError(f"no V1 checkpoint matches {pattern!r}")
+        self.prefix = pattern
+        self.verify_checksums = verify_checksums
+        self._lock = threading.Lock()
+        self._object_graph = None
+        self._shards = {}
+        self._tables: list[TableReader] = []
+        self._sources: list[FileSource] = []
+        self._entries = {}
+        self._slice_entries = {}
+        try:
+            for number, path in enumerate(files):
+                source = FileSource(path)
+                self._sources.append(source)
+                table = TableReader(source)
+                self._tables.append(table)
+                self._read_meta(number, table)
+        except BaseException:
+            self.close()
+            raise
+        self.header = BundleHeader(num_shards=len(files))
+
+    def _read_meta(self, number: int, table: TableReader) -> None:
+        where = table.name
+        value = table.get(b"")
+        if value is None:
+            raise CorruptionError(f"{where}: no metadata record (empty key) in this V1 checkpoint file")
+        try:
+            record = saved_tensor_slice_pb2.SavedTensorSlices.FromString(value)
+        except DecodeError as exc:
+            raise CorruptionError(f"{where}: metadata record is not a SavedTensorSlices: {exc}") from exc
+        for meta in record.meta.tensor:
+            dtype = from_enum(meta.type, f"{where}: tensor {meta.name!r}")
+            shape = tuple(dim.size for dim in meta.shape.dim)
+            _check_shape(shape, f"{where}: tensor {meta.name!r}")
+            pieces = tuple(TensorSlice.from_proto(s, shape, f"{where}: tensor {meta.name!r}") for s in meta.slice)
+            previous = self._entries.get(meta.name)
+            if previous is not None and (previous.dtype != dtype or previous.shape != shape):
+                raise CorruptionError(f"{where}: tensor {meta.name!r} is {dtype.name}{list(shape)} here but "
+                                      f"{previous.dtype.name}{list(previous.shape)} in another file")
+            self._entries[meta.name] = TensorInfo(
+                meta.name, dtype, shape, slices=(previous.slices if previous else ()) + pieces)
+            for piece in pieces:
+                key = encode_slice_key(meta.name, piece)
+                self._slice_entries[key] = TensorInfo(decode_key(key), dtype, piece.shape(shape), shard_id=number)
+
+    def get_tensor(self, name: str) -> np.ndarray:
+        info = self.tensor_info(name)
+        return self._read_partitioned(info, TensorSlice.full(len(info.shape)))
+
+    def _read_region(self, info: TensorInfo, shape: tuple[int, ...], piece: TensorSlice) -> np.ndarray:
+        whole = self._read_entry(info, shape)  # values live in one protobuf: decode it whole
+        return whole if piece.covers(shape) else whole[piece.index(shape)].copy()
+
+    def _read_entry(self, info: TensorInfo, shape: tuple[int, ...]) -> np.ndarray:
+        table = self._tables[info.shard_id]
+        key = info.name.encode("utf-8", "surrogateescape")
+        where = f"{table.name}: slice key {key!r}"
+        value = table.get(key)
+        if value is None:
+            raise CorruptionError(f"{where}: listed in the metadata but not stored")
+        try:
+            record = saved_tensor_slice_pb2.SavedTensorSlices.FromString(value)
+        except DecodeError as exc:
+            raise CorruptionError(f"{where}: not a SavedTensorSlices record: {exc}") from exc
+        return _decode_values(record.data.data, info.dtype, shape, where)
+
+    def debug_string(self) -> bytes:
+        lines = []
+        for name in sorted(self._entries):
+            info = self._entries[name]
+            count = len(info.slices)
+            suffix = f", {count} slices" if count > 1 else ""
+            lines.append(f"{name} (DT_{_DT_NAMES.get(info.dtype.name, info.dtype.name.upper())}) "
+                         f"[{','.join(str(d) for d in info.shape)}]{suffix}\n")
+        return "".join(lines).encode("utf-8", "surrogateescape")
+
+    def close(self) -> None:
+        for source in self._sources:
+            source.close()
+        self._sources = []
+
+
+_DT_NAMES = {"float32": "FLOAT", "float64": "DOUBLE", "float16": "HALF"}
+
+
+def _decode_values(proto: Any, dtype: DType, shape: tuple[int, ...], where: str) -> np.ndarray:
+    count = 1
+    for dim in shape:
+        count *= dim
+    if dtype.name == "string":
+        values = list(proto.string_val)
+        if len(values) != count:
+            raise CorruptionError(f"{where}: {len(values)} string values for shape {list(shape)}")
+        out = np.empty(count, dtype=object)
+        out[:] = values
+        return out.reshape(shape)
+    spec = _VALUE_FIELDS.get(dtype.name)
+    if spec is None or dtype.as_numpy_dtype is None:
+        raise UnsupportedError(f"{where}: V1 checkpoints cannot hold dtype {dtype.name}")
+    field, parsed = spec
+    container = getattr(proto, field)
+    per_element = 2 if dtype.name.startswith("complex") else 1
+    if len(container) != count * per_element:
+        raise CorruptionError(f"{where}: {len(container)} values in {field} for {dtype.name}{list(shape)} "
+                              f"(expected {count * per_element})")
+    raw = np.fromiter(container, dtype=parsed, count=len(container))
+    if field == "half_val":
+        return raw.astype(np.uint16).view(dtype.as_numpy_dtype).reshape(shape)
+    if per_element == 2:
+        return raw.view(dtype.as_numpy_dtype).reshape(shape)
+    return raw.astype(dtype.as_numpy_dtype).reshape(shape)
