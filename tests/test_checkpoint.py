@@ -254,3 +254,15 @@ def test_restore_tf_written_keras_checkpoint_into_numpy_structure() -> None:
         FIXTURES / "keras").assert_consumed()
     np.testing.assert_array_equal(structure["model"]["_functional"]["_operations"]["2"]["bias"],
                                   reader["optimizer/_trainable_variables/3/.ATTRIBUTES/VARIABLE_VALUE"])
+
+
+def test_keras_weights_have_model_paths_and_optimizer_state_is_flagged() -> None:
+    tensors = tfckpt.load_checkpoint(FIXTURES / "keras").object_tensors()
+    kernel = tensors["optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE"]
+    assert kernel.path == ("model", "_functional", "_operations", "1", "_kernel") and not kernel.optimizer_state
+    assert tensors["optimizer/_variables/2/.ATTRIBUTES/VARIABLE_VALUE"].optimizer_state
+    assert tensors["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"].optimizer_state
+    assert not tensors["save_counter/.ATTRIBUTES/VARIABLE_VALUE"].optimizer_state
+    slots = tfckpt.load_checkpoint(FIXTURES / "tf2_slots").object_tensors()
+    assert slots["model/w/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE"].optimizer_state
+    assert not slots["model/w/.ATTRIBUTES/VARIABLE_VALUE"].optimizer_state

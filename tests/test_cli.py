@@ -31,3 +31,19 @@ def test_errors_are_one_line_and_nonzero(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("tfckpt: error:")
     assert "Traceback" not in result.stderr
+
+
+def test_ls_filters_objects_and_optimizer_hiding() -> None:
+    result = run("ls", str(EXAMPLES / "keras_mlp"), "--objects", "--no-optimizer", "--json")
+    names = [t["path"] or t["name"] for t in json.loads(result.stdout)["tensors"]]
+    assert "model/_functional/_operations/1/_kernel" in names
+    assert not any("_variables" in n or "_iterations" in n for n in names)
+    result = run(str(FIXTURES / "tf1_saver"), "--filter", "dense/*")
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:-1]] == ["dense/bias", "dense/kernel"]
+    result = run(str(FIXTURES / "tf1_saver"), "--regex", "^emb")
+    assert result.stdout.splitlines()[-1].startswith("# 1 tensors, 20 elements")
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run().returncode == 2
+    assert run("savedmodel", "show").returncode == 2

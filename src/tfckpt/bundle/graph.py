@@ -170,14 +170,15 @@ class ObjectGraph:
                                        if node.HasField("has_checkpoint_values") else None)))
         return cls(tuple(nodes))
 
-    def paths(self) -> dict[int, ObjectPath]:
-        """Each node reachable through children, with its first breadth-first path."""
+    def paths(self, avoid: frozenset[int] | set[int] = frozenset()) -> dict[int, ObjectPath]:
+        """Each node reachable through children, with its first breadth-first path; nodes in
+        ``avoid`` are neither entered nor passed through."""
         found: dict[int, ObjectPath] = {0: ()}
         queue = deque([0])
         while queue:
             current = queue.popleft()
             for ref in self.nodes[current].children:
-                if ref.node_id not in found:
+                if ref.node_id not in found and ref.node_id not in avoid:
                     found[ref.node_id] = found[current] + (ref.local_name,)
                     queue.append(ref.node_id)
         return found

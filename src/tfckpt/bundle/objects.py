@@ -21,13 +21,20 @@ SAVE_COUNTER = "save_counter"
 
 @dataclass(frozen=True)
 class ObjectTensor:
-    """One bundle key seen through the object graph."""
+    """One bundle key seen through the object graph.
+
+    ``path`` prefers a route that avoids optimizers: Keras 3 stores model weights under the
+    optimizer's shorter path (``optimizer/_trainable_variables/0``), but they are reached from
+    the model too (``model/.../_kernel``). ``optimizer_state`` is true only for what nothing
+    but an optimizer leads to (its own variables and slots).
+    """
 
     key: str
     path: ObjectPath  # local names from the root; slots: variable path + SLOT_MARKER + ...
     attribute: str
     full_name: str
     node_id: int
+    optimizer_state: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,12 @@ def object_tensors(graph: ObjectGraph, keys: Mapping[str, Any]) -> dict[str, Obj
     """
     by_prefix: dict[str, ObjectTensor] = {}
     out: dict[str, ObjectTensor] = {}
+    outside_optimizers = graph.paths(avoid=optimizer_nodes(graph))
     for node_id, path in _node_paths(graph).items():
+        preferred = outside_optimizers.get(node_id, path)
         for attribute in graph.nodes[node_id].attributes:
-            info = ObjectTensor(attribute.checkpoint_key, path, attribute.name, attribute.full_name, node_id)
+            info = ObjectTensor(attribute.checkpoint_key, preferred, attribute.name, attribute.full_name, node_id,
+                                optimizer_state=node_id not in outside_optimizers)
             if attribute.checkpoint_key in keys:
                 out[attribute.checkpoint_key] = info
             else:
@@ -75,7 +85,8 @@ def object_tensors(graph: ObjectGraph, keys: Mapping[str, Any]) -> dict[str, Obj
                 continue
             for prefix, info in by_prefix.items():
                 if key.startswith(prefix):
-                    out[key] = ObjectTensor(key, info.path, info.attribute, info.full_name, info.node_id)
+                    out[key] = ObjectTensor(key, info.path, info.attribute, info.full_name, info.node_id,
+                                            info.optimizer_state)
     return out
 
 
