@@ -128,3 +128,16 @@ def test_state_round_trip_uses_tf_text_format(tmp_path: Path) -> None:
     assert loaded is not None and loaded.model_checkpoint_path == str(tmp_path / "ckpt-2")
     assert tfckpt.latest_checkpoint(tmp_path) == str(tmp_path / "ckpt-2")
     assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name] == []
+
+
+def test_parallel_load_equals_serial_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tfckpt import api
+    monkeypatch.setattr(api, "PARALLEL_MIN_BYTES", 0)
+    tensors = {f"t{i}": np.full((64, i + 1), i, np.float32) for i in range(20)}
+    with tfckpt.CheckpointWriter(str(tmp_path / "ck"), max_shard_bytes=4096) as writer:
+        for name, value in tensors.items():
+            writer.add(name, value)
+    parallel, serial = tfckpt.load(tmp_path / "ck", max_workers=4), tfckpt.load(tmp_path / "ck", max_workers=1)
+    assert list(parallel) == list(serial) == sorted(tensors)
+    for name, value in tensors.items():
+        np.testing.assert_array_equal(parallel[name], value)
