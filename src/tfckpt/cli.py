@@ -9,15 +9,23 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import math
 import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from . import __version__, savedmodel
 from .api import load_checkpoint
+from .bundle.naming import prefix_of
 from .bundle.reader import BundleReader
-from .errors import TfckptError
+from .convert import convert
+from .diff import diff_checkpoints
+from .errors import TfckptError, UnsupportedError
+from .verify import verify_checkpoint
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -73,6 +81,153 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+V2_FILE_HINT = """
+It's likely that this is a V2 checkpoint and you need to provide the filename
+*prefix*.  Try removing the '.' and extension.  Try:
+inspect checkpoint --file_name = {}"""  # the hint TensorFlow's inspect_checkpoint prints
+
+
+def _tf_bool(value: str) -> bool:
+    return value.lower() == "true"  # inspect_checkpoint's own rule for --all_tensors=...
+
+
+def _printoption(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    options: dict[str, Any] = dict(np.get_printoptions())
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"'{text}' is not in the form k=v.")
+    if key not in options:
+        raise argparse.ArgumentTypeError(f"'{key}' is not a valid printoption.")
+    kind = type(options[key])
+    if options[key] is None:
+        raise argparse.ArgumentTypeError(f"Setting '{key}' from the command line is not supported.")
+    try:
+        return key, _tf_bool(raw) if kind is bool else kind(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """TensorFlow's ``inspect_checkpoint``, output line for line."""
+    if not args.file_name:
+        print("Usage: inspect_checkpoint --file_name=checkpoint_file_name [--tensor_name=tensor_to_print] "
+              "[--all_tensors] [--all_tensor_names] [--count_exclude_pattern] [--printoptions]")
+        return 1
+    for key, value in args.printoptions or []:
+        np.set_printoptions(**{key: value})
+    file_name = args.file_name
+    stripped = prefix_of(file_name)
+    if stripped is not None:  # TF would fail on a .index/.data file; show its hint, then help
+        print(V2_FILE_HINT.format(stripped).lstrip("\n"), file=sys.stderr)
+        file_name = stripped
+    with load_checkpoint(file_name) as reader:
+        shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+        if args.all_tensors or args.all_tensor_names:
+            for key in sorted(shapes):
+                print(f"tensor: {key} ({dtypes[key].name}) {shapes[key]}")
+                if args.all_tensors:
+                    try:
+                        print(reader.get_tensor(key))
+                    except UnsupportedError:
+                        print("<not convertible to a numpy dtype>")
+        elif not args.tensor_name:
+            print(reader.debug_string().decode("utf-8", errors="ignore"))
+        else:
+            if not reader.has_tensor(args.tensor_name):
+                print(f"Tensor {args.tensor_name} not found in checkpoint")
+                return 0
+            name = args.tensor_name
+            print(f"tensor: {name} ({dtypes[name].name}) {shapes[name]}")
+            print(reader.get_tensor(name))
+        if args.count_exclude_pattern:
+            pattern = re.compile(args.count_exclude_pattern)
+            excluded = {k: v for k, v in shapes.items() if pattern.search(k)}
+            shapes = {k: v for k, v in shapes.items() if k not in excluded}
+            print(f"# Excluding {len(excluded)} tensors ({sum(math.prod(v) for v in excluded.values())} params) "
+                  f"that match {args.count_exclude_pattern} when counting.")
+        print(f"# Total number of params: {sum(math.prod(v) for v in shapes.values())}")
+    return 0
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, label: str, enabled: bool | None = None) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int, done_bytes: int, total_bytes: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (done < total and now - self._last < 0.1):
+            return
+        self._last = now
+        fraction = done_bytes / total_bytes if total_bytes else done / max(total, 1)
+        bar = "#" * int(30 * fraction)
+        sys.stderr.write(f"\r{self.label} [{bar:<30}] {done}/{total} tensors, "
+                         f"{_human_bytes(done_bytes)}/{_human_bytes(total_bytes)}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    report = verify_checkpoint(args.path)
+    if args.json:
+        print(json.dumps({"prefix": report.prefix, "ok": report.ok, "tensors_checked": report.tensors_checked,
+                          "bytes_checked": report.bytes_checked,
+                          "problems": [{"key": p.key, "file": p.file, "offset": p.offset, "message": p.message}
+                                       for p in report.problems]}, indent=2))
+    else:
+        for problem in report.problems:
+            print(f"BAD  {problem}")
+        status = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+        print(f"# {status}: {report.tensors_checked} tensors, {_human_bytes(report.bytes_checked)} checked "
+              f"in {report.prefix}")
+    return 0 if report.ok else 1
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    report = diff_checkpoints(args.a, args.b, rtol=args.rtol, atol=args.atol, values=not args.no_values)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 0 if report.same else 1
+    for name in report.only_in_a:
+        print(f"- {name}")
+    for name in report.only_in_b:
+        print(f"+ {name}")
+    for name, dtype_a, dtype_b in report.dtype_changed:
+        print(f"~ {name}: dtype {dtype_a} -> {dtype_b}")
+    for name, shape_a, shape_b in report.shape_changed:
+        print(f"~ {name}: shape {_format_shape(shape_a)} -> {_format_shape(shape_b)}")
+    for change in report.value_changed:
+        worst = "" if change.max_abs_diff is None else f", max abs diff {change.max_abs_diff:.6g}"
+        print(f"~ {change.name}: {change.mismatched}/{change.total} values differ{worst}")
+    print(f"# {'same' if report.same else 'different'}: {len(report.equal)} equal, {len(report.only_in_a)} only "
+          f"in A, {len(report.only_in_b)} only in B, "
+          f"{len(report.dtype_changed) + len(report.shape_changed) + len(report.value_changed)} changed")
+    return 0 if report.same else 1
+
+
+def _pair(text: str) -> tuple[str, str]:
+    left, sep, right = text.partition("=")
+    if not sep or not left:
+        raise argparse.ArgumentTypeError(f"expected FROM=TO, got {text!r}")
+    return left, right
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    report = convert(args.source, args.destination, object_paths=args.object_paths,
+                     strip_attributes=args.strip_attributes, rename=args.rename or [],
+                     include=args.include or [], exclude=args.exclude or [], drop_optimizer=args.drop_optimizer,
+                     drop_save_counter=args.drop_save_counter, cast=dict(args.cast or []),
+                     progress=ProgressBar("convert"))
+    for name, reason in report.skipped:
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    print(f"# wrote {len(report.written)} tensors to {report.destination}")
+    return 0
+
+
 def cmd_savedmodel_show(args: argparse.Namespace) -> int:
     meta_graphs = savedmodel.read_saved_model(args.dir)
     if args.all:
@@ -103,6 +258,46 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--no-optimizer", action="store_true", help="hide optimizer state and slots")
     ls.set_defaults(handler=cmd_ls)
 
+    inspect = commands.add_parser("inspect", help="TensorFlow's inspect_checkpoint, same flags and output")
+    inspect.add_argument("--file_name", default="", help="checkpoint prefix (or directory, .index, .data file)")
+    inspect.add_argument("--tensor_name", default="", help="name of the tensor to inspect")
+    inspect.add_argument("--count_exclude_pattern", default="", help="regex of tensors not to count")
+    inspect.add_argument("--all_tensors", nargs="?", const=True, default=False, type=_tf_bool,
+                         help="print the names and values of all tensors")
+    inspect.add_argument("--all_tensor_names", nargs="?", const=True, default=False, type=_tf_bool,
+                         help="print the names of all tensors")
+    inspect.add_argument("--printoptions", nargs="*", type=_printoption, help="numpy print options, k=v")
+    inspect.set_defaults(handler=cmd_inspect)
+
+    verify = commands.add_parser("verify", help="check every checksum and structural rule; exit 1 if bad")
+    verify.add_argument("path")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(handler=cmd_verify)
+
+    diff = commands.add_parser("diff", help="compare names, dtypes, shapes and values; exit 1 if different")
+    diff.add_argument("a")
+    diff.add_argument("b")
+    diff.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default: exact)")
+    diff.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default: exact)")
+    diff.add_argument("--no-values", action="store_true", help="compare names, dtypes and shapes only")
+    diff.add_argument("--json", action="store_true")
+    diff.set_defaults(handler=cmd_diff)
+
+    conv = commands.add_parser("convert", help="TF checkpoint <-> .safetensors / .npz (by file extension)")
+    conv.add_argument("source")
+    conv.add_argument("destination")
+    conv.add_argument("--object-paths", action="store_true", help="name TF2 tensors by object path")
+    conv.add_argument("--strip-attributes", action="store_true", help="drop '/.ATTRIBUTES/VARIABLE_VALUE'")
+    conv.add_argument("--rename", action="append", type=_pair, metavar="REGEX=REPLACEMENT",
+                      help="rename with re.sub (repeatable, applied in order)")
+    conv.add_argument("--include", action="append", metavar="GLOB", help="only these source names")
+    conv.add_argument("--exclude", action="append", metavar="GLOB", help="not these source names")
+    conv.add_argument("--drop-optimizer", action="store_true", help="leave out optimizer state and slots")
+    conv.add_argument("--drop-save-counter", action="store_true", help="leave out save_counter")
+    conv.add_argument("--cast", action="append", type=_pair, metavar="FROM=TO",
+                      help="cast one dtype to another, e.g. float32=bfloat16 (repeatable)")
+    conv.set_defaults(handler=cmd_convert)
+
     sm = commands.add_parser("savedmodel", help="inspect a SavedModel (like saved_model_cli)")
     sm_commands = sm.add_subparsers(dest="savedmodel_command", metavar="COMMAND", required=True)
     show = sm_commands.add_parser("show", help="tag-sets, signatures and their inputs/outputs")
@@ -114,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SUBCOMMANDS = {"ls", "show", "savedmodel"}
+SUBCOMMANDS = {"ls", "show", "inspect", "verify", "diff", "convert", "savedmodel"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
