@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from . import io
 from .bundle.merge import merge_bundles
 from .bundle.naming import index_filename, prefix_of
 from .bundle.reader import BundleReader
 from .bundle.v1 import V1Reader, is_v1
 from .bundle.writer import save_mapping
 from .errors import NotFoundError
-from .io import PathLike
+from .io import PathLike, is_url
 from .state import latest_checkpoint
 
 SAVED_MODEL_FILENAMES = ("saved_model.pb", "saved_model.pbtxt")
@@ -29,9 +30,11 @@ def resolve_prefix(path: PathLike) -> str:
 
     ``path`` may be a prefix, its ``.index`` or a ``.data-*`` file, a directory with a
     ``checkpoint`` state file (its latest checkpoint), or a SavedModel directory (its
-    ``variables/variables`` bundle).
+    ``variables/variables`` bundle); local or a URL (with fsspec installed).
     """
     path = os.fspath(path)
+    if is_url(path):
+        return _resolve_url(path.rstrip("/"))
     if os.path.isdir(path):
         if any(os.path.isfile(os.path.join(path, name)) for name in SAVED_MODEL_FILENAMES):
             return os.path.join(path, SAVED_MODEL_VARIABLES)
@@ -46,6 +49,21 @@ def resolve_prefix(path: PathLike) -> str:
         return path
     raise NotFoundError(f"no checkpoint at {path!r}: neither {index_filename(path)} nor a "
                         f"checkpoint directory exists")
+
+
+def _resolve_url(url: str) -> str:
+    # Remote stores have no cheap "is this a directory": try the cheap, specific names first.
+    stripped = prefix_of(url)
+    if stripped is not None and io.exists(index_filename(stripped)):
+        return stripped
+    if io.exists(index_filename(url)):
+        return url
+    if any(io.exists(io.join(url, name)) for name in SAVED_MODEL_FILENAMES):
+        return io.join(url, "variables", "variables")
+    latest = latest_checkpoint(url)
+    if latest is None:
+        raise NotFoundError(f"no checkpoint at {url!r}: no {index_filename(url)}, SavedModel or state file")
+    return latest
 
 
 def load_checkpoint(path: PathLike, *, verify_checksums: bool = True) -> BundleReader:
@@ -78,6 +96,8 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True) -> BundleR
     {'w': [2, 2]} float32
     """
     prefix = resolve_prefix(path)
+    if is_url(prefix):
+        return BundleReader(prefix, verify_checksums=verify_checksums, opener=io.open_source)
     if not os.path.isfile(index_filename(prefix)):  # no .index: a legacy V1 checkpoint, as TF decides
         return V1Reader(prefix, verify_checksums=verify_checksums)
     return BundleReader(prefix, verify_checksums=verify_checksums)

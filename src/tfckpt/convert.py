@@ -42,7 +42,7 @@ from .bundle.graph import ATTRIBUTES_MARKER, OBJECT_GRAPH_KEY, VARIABLE_VALUE
 from .bundle.writer import BundleWriter
 from .dtypes import BY_NAME, STRING, DType, as_dtype
 from .errors import CorruptionError, InvalidArgumentError, TfckptError
-from .io import FileSource, PathLike
+from .io import ByteSource, PathLike, open_source
 
 SAFETENSORS_DTYPES = {  # TF dtype name -> safetensors dtype code
     "float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16", "int64": "I64",
@@ -108,7 +108,7 @@ def _checkpoint_source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
     return out
 
 
-def read_safetensors_header(source: FileSource) -> tuple[dict[str, Any], int]:
+def read_safetensors_header(source: ByteSource) -> tuple[dict[str, Any], int]:
     """The parsed header of a safetensors file and the offset where its data starts."""
     where = source.name
     if source.size() < 8:
@@ -127,7 +127,7 @@ def read_safetensors_header(source: FileSource) -> tuple[dict[str, Any], int]:
 
 
 def _safetensors_source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
-    source = FileSource(path)
+    source = open_source(os.fspath(path))
     stack.callback(source.close)
     header, data_start = read_safetensors_header(source)
     data_size = source.size() - data_start

@@ -1,17 +1,22 @@
 """The one narrow I/O seam between the format code and storage.
 
 Readers need only :class:`ByteSource` (``size()``, ``read_at()``, ``readinto_at()``); writers
-use ordinary binary file objects. Paths are adapted here, at the edge; the format layers never
-open files themselves.
+use ordinary binary file objects on local disk. Paths are adapted here: local paths use the
+operating system; URLs (``s3://``, ``gs://``, ``http(s)://``, ``memory://``, ...) go through
+``fsspec`` when it is installed (``pip install tfckpt[remote]``). Remote reads fetch byte ranges
+(HTTP range requests) and never download whole files; remote writes are made locally and
+uploaded data first, index last (see :class:`tfckpt.bundle.writer.BundleWriter`).
 """
 
 from __future__ import annotations
 
+import glob as _glob
 import os
+import posixpath
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
-from .errors import CorruptionError
+from .errors import CorruptionError, UnsupportedError
 
 PathLike = str | os.PathLike[str]
 
@@ -98,3 +103,138 @@ class FileSource:
 
     def __repr__(self) -> str:
         return f"FileSource({self.name!r})"
+
+
+# ---- URLs through fsspec ---------------------------------------------------------------------
+
+def is_url(path: str) -> bool:
+    """Whether ``path`` names remote storage (a URL other than ``file://``)."""
+    return "://" in path and not path.startswith("file://")
+
+
+def _filesystem(url: str) -> tuple[Any, str]:
+    try:
+        import fsspec
+    except ImportError:
+        raise UnsupportedError(f"{url}: reading or writing URLs needs fsspec (pip install 'tfckpt[remote]')") from None
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs, path
+
+
+class FsspecSource:
+    """A remote file read with ranged requests: ``read_at`` fetches just those bytes."""
+
+    def __init__(self, url: str) -> None:
+        self.name = url
+        self._fs, self._path = _filesystem(url)
+        self._size = int(self._fs.size(self._path))  # FileNotFoundError passes through
+
+    def size(self) -> int:
+        return self._size
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        if offset < 0 or n < 0 or offset + n > self._size:
+            raise CorruptionError(f"{self.name}: read of {n} bytes at offset {offset} runs past the end of the "
+                                  f"file ({self._size} bytes)")
+        if n == 0:
+            return b""
+        data = bytes(self._fs.cat_file(self._path, start=offset, end=offset + n))
+        if len(data) != n:
+            raise CorruptionError(f"{self.name}: short read at offset {offset} ({len(data)} of {n} bytes)")
+        return data
+
+    def readinto_at(self, offset: int, buffer: memoryview) -> None:
+        view = buffer.cast("B") if buffer.format != "B" or buffer.ndim != 1 else buffer
+        view[:] = self.read_at(offset, view.nbytes)
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"FsspecSource({self.name!r})"
+
+
+def open_source(path: str) -> ByteSource:
+    """A :class:`ByteSource` for a local path or a URL."""
+    return FsspecSource(path) if is_url(path) else FileSource(path)
+
+
+def join(base: str, *parts: str) -> str:
+    return posixpath.join(base, *parts) if is_url(base) else os.path.join(base, *parts)
+
+
+def dirname(path: str) -> str:
+    return posixpath.dirname(path) if is_url(path) else os.path.dirname(path)
+
+
+def exists(path: str) -> bool:
+    """Whether a file exists. For URLs this asks for its size (HTTP: a HEAD request), because
+    fsspec's ``exists`` downloads the whole body over HTTP."""
+    if not is_url(path):
+        return os.path.exists(path)
+    fs, inner = _filesystem(path)
+    try:
+        fs.size(inner)
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+    return True
+
+
+def isfile(path: str) -> bool:
+    if not is_url(path):
+        return os.path.isfile(path)
+    fs, inner = _filesystem(path)
+    try:
+        return bool(fs.isfile(inner))
+    except (OSError, ValueError):
+        return False
+
+
+def read_bytes(path: str) -> bytes | None:
+    """The whole (small) file, or ``None`` if it does not exist."""
+    if not is_url(path):
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+    fs, inner = _filesystem(path)
+    try:
+        return bytes(fs.cat_file(inner))
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+def write_bytes_remote(url: str, data: bytes) -> None:
+    """Store a small object in one request (atomic on object stores)."""
+    fs, inner = _filesystem(url)
+    fs.pipe_file(inner, data)
+
+
+def remove(path: str) -> None:
+    """Delete a file; a file that is already gone is fine (another process pruned it)."""
+    try:
+        if is_url(path):
+            fs, inner = _filesystem(path)
+            fs.rm_file(inner)
+        else:
+            os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def glob(pattern: str) -> list[str]:
+    """Paths matching a glob pattern (URLs keep their protocol)."""
+    if not is_url(pattern):
+        return _glob.glob(pattern)
+    fs, inner = _filesystem(pattern)
+    return [fs.unstrip_protocol(p) for p in fs.glob(inner)]
+
+
+def glob_escape(path: str) -> str:
+    return _glob.escape(path)
+
+
+def upload(local: str, url: str) -> None:
+    fs, inner = _filesystem(url)
+    fs.put_file(local, inner)

@@ -10,7 +10,6 @@ over an existing directory takes over the checkpoints newer than ``last_preserve
 
 from __future__ import annotations
 
-import glob
 import os
 import time
 from collections import OrderedDict
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import io
 from .bundle.naming import index_filename
 from .checkpoint import Checkpoint
 from .errors import InvalidArgumentError
@@ -86,7 +86,7 @@ class CheckpointManager:
         self._max_to_keep = max_to_keep
         self._keep_hours = keep_checkpoint_every_n_hours
         self._directory = os.fspath(directory)
-        self._prefix = os.path.join(self._directory, checkpoint_name)
+        self._prefix = io.join(self._directory, checkpoint_name)
         self._step_counter = step_counter
         self._checkpoint_interval = checkpoint_interval
         self._last_checkpoint_step = last_checkpoint_step
@@ -169,11 +169,8 @@ class CheckpointManager:
             if self._keep_hours and timestamp - self._keep_hours * SECONDS_PER_HOUR >= self._last_preserved_timestamp:
                 self._last_preserved_timestamp = timestamp
                 continue
-            for doomed in [index_filename(path), *glob.glob(glob.escape(path) + ".data-?????-of-?????")]:
-                try:
-                    os.remove(doomed)
-                except FileNotFoundError:
-                    pass
+            for doomed in [index_filename(path), *io.glob(io.glob_escape(path) + ".data-?????-of-?????")]:
+                io.remove(doomed)
 
     def restore_or_initialize(self) -> str | None:
         """Restore the latest checkpoint if there is one and return its path; otherwise call

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 
 from google.protobuf import text_format
 
+from . import io
 from ._proto import checkpoint_state_pb2
 from .bundle.naming import index_filename
 from .errors import CorruptionError, InvalidArgumentError
-from .io import PathLike
+from .io import PathLike, is_url
 
 STATE_FILENAME = "checkpoint"
 
@@ -42,7 +43,7 @@ class CheckpointState:
 
 
 def state_path(directory: PathLike, latest_filename: str | None = None) -> str:
-    return os.path.join(os.fspath(directory), latest_filename or STATE_FILENAME)
+    return io.join(os.fspath(directory), latest_filename or STATE_FILENAME)
 
 
 def encode_state(state: CheckpointState) -> str:
@@ -70,8 +71,10 @@ def _resolve(directory: str, path: str) -> str:
     """A stored path as a usable prefix: relative to the state file's directory; an absolute
     path that no longer exists falls back to its basename next to the state file, because
     users move checkpoint folders."""
+    if is_url(path):
+        return path
     if not os.path.isabs(path):
-        return os.path.join(directory, path)
+        return io.join(directory, path)
     if not _exists(path):
         moved = os.path.join(directory, os.path.basename(path))
         if _exists(moved):
@@ -82,9 +85,9 @@ def _resolve(directory: str, path: str) -> str:
 def _exists(prefix: str) -> bool:
     """A V2 checkpoint (its ``.index``) or a V1 one (the file, or files matching the
     ``prefix-?????-of-NNNNN`` pattern TF1 records for sharded V1 saves)."""
-    if os.path.exists(index_filename(prefix)) or os.path.isfile(prefix):
+    if io.exists(index_filename(prefix)) or io.isfile(prefix):
         return True
-    return any(c in prefix for c in "?*[") and bool(glob.glob(prefix))
+    return not is_url(prefix) and any(c in prefix for c in "?*[") and bool(glob.glob(prefix))
 
 
 def read_state(directory: PathLike, latest_filename: str | None = None) -> CheckpointState | None:
@@ -95,11 +98,11 @@ def read_state(directory: PathLike, latest_filename: str | None = None) -> Check
     """
     directory = os.fspath(directory)
     path = state_path(directory, latest_filename)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (FileNotFoundError, NotADirectoryError):
+    raw = io.read_bytes(path)
+    if raw is None:
         return None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorruptionError(f"{path}: checkpoint state file is not UTF-8 text: {exc}") from None
     state = decode_state(text, path)
@@ -187,8 +190,14 @@ def update_checkpoint_state(save_dir: PathLike, model_checkpoint_path: str,
 
 def write_state(directory: PathLike, state: CheckpointState, latest_filename: str | None = None,
                 *, sync: bool = True) -> str:
-    """Atomically replace the state file with ``state`` as given; return its path."""
+    """Atomically replace the state file with ``state`` as given; return its path.
+
+    Remote stores get the file in one request, which object stores apply atomically.
+    """
     path = state_path(directory, latest_filename)
+    if is_url(path):
+        io.write_bytes_remote(path, encode_state(state).encode("utf-8"))
+        return path
     if os.path.normpath(path) == os.path.normpath(os.path.join(os.fspath(directory), state.model_checkpoint_path)):
         raise InvalidArgumentError(f"save path {state.model_checkpoint_path!r} conflicts with the path used "
                                    f"for the checkpoint state ({path}); use a different save path")
@@ -218,12 +227,12 @@ def checkpoint_exists(checkpoint_prefix: PathLike) -> bool:
 def checkpoint_files(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -> list[str]:
     """Every existing file of a checkpoint: ``.index``, all ``.data-*`` shards, ``.meta``,
     or the V1 file itself."""
-    escaped = glob.escape(checkpoint_prefix)
-    found = glob.glob(escaped + ".index") + sorted(glob.glob(escaped + ".data-?????-of-?????"))
+    escaped = io.glob_escape(checkpoint_prefix)
+    found = io.glob(escaped + ".index") + sorted(io.glob(escaped + ".data-?????-of-?????"))
     meta = meta_graph_filename(checkpoint_prefix, meta_graph_suffix)
-    if os.path.isfile(meta):
+    if io.isfile(meta):
         found.append(meta)
-    if os.path.isfile(checkpoint_prefix):
+    if io.isfile(checkpoint_prefix):
         found.append(checkpoint_prefix)
     return found
 
@@ -236,10 +245,7 @@ def meta_graph_filename(checkpoint_prefix: str, meta_graph_suffix: str = "meta")
 def remove_checkpoint(checkpoint_prefix: PathLike, meta_graph_suffix: str = "meta") -> None:
     """Delete every file of a checkpoint, like ``tf.compat.v1.train.remove_checkpoint``."""
     for path in checkpoint_files(os.fspath(checkpoint_prefix), meta_graph_suffix):
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass  # another process pruned it first
+        io.remove(path)
 
 
 def get_checkpoint_mtimes(checkpoint_prefixes: list[str]) -> list[float]:

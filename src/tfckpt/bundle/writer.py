@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import glob
 import os
+import posixpath
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
+from .. import io
 from ..coding import crc32c, mask
 from ..dtypes import STRING, DType, DTypeLike, as_dtype
 from ..errors import InvalidArgumentError, TfckptError
@@ -142,6 +146,12 @@ class BundleWriter:
     def __init__(self, prefix: str, *, sync: bool = True, max_shard_bytes: int | None = None) -> None:
         self.prefix = os.fspath(prefix)
         self.sync = sync
+        # A URL target is written to a local staging directory first, then uploaded by finish().
+        self._remote: str | None = None
+        if io.is_url(self.prefix):
+            self._remote = self.prefix
+            self._staging = tempfile.mkdtemp(prefix="tfckpt-upload-")
+            self.prefix = os.path.join(self._staging, "ckpt")
         if max_shard_bytes is not None and max_shard_bytes <= 0:
             raise InvalidArgumentError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
         self.max_shard_bytes = max_shard_bytes
@@ -287,9 +297,40 @@ class BundleWriter:
                 _fsync_dir(index_path)
         except BaseException:
             self._discard(published)
+            self._drop_staging()
             raise
+        if self._remote is not None:
+            return self._upload(published)
         self._remove_stale_data_files(set(published))
         return self.prefix
+
+    def _upload(self, local_data: list[str]) -> str:
+        """Publish a staged checkpoint to its URL: data files first, the index last, so a
+        reader never finds an index whose data is not there yet."""
+        remote = self._remote
+        assert remote is not None
+        count = len(local_data)
+        try:
+            if io.exists(index_filename(remote)):
+                io.remove(index_filename(remote))  # never let the old index describe new data
+            for number, local in enumerate(local_data):
+                io.upload(local, data_filename(remote, number, count))
+            io.upload(index_filename(self.prefix), index_filename(remote))
+        finally:
+            self._drop_staging()
+        # fsspec may spell the URLs it globs differently (memory:///b vs memory://b): compare names.
+        keep = {posixpath.basename(data_filename(remote, number, count)) for number in range(count)}
+        base = posixpath.basename(remote)
+        for path in io.glob(io.glob_escape(remote) + ".data-*-of-*"):
+            name = posixpath.basename(path)
+            if name not in keep and DATA_SUFFIX_RE.search(name[len(base):]):
+                io.remove(path)
+        self.prefix = remote
+        return remote
+
+    def _drop_staging(self) -> None:
+        if self._remote is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
 
     def _remove_stale_data_files(self, keep: set[str]) -> None:
         """Data files of an earlier save at this prefix with another shard count are now
@@ -311,6 +352,7 @@ class BundleWriter:
         if self._open:
             self._open = False
             self._discard()
+            self._drop_staging()
 
     def __enter__(self) -> Self:
         return self

@@ -1,0 +1,115 @@
+"""Remote storage through fsspec: the memory filesystem and a real HTTP server on localhost."""
+
+import re
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfckpt
+
+fsspec = pytest.importorskip("fsspec")
+pytest.importorskip("aiohttp")
+
+
+class RangeHandler(SimpleHTTPRequestHandler):
+    """Static files with HTTP Range support, counting the body bytes sent."""
+
+    served = 0
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return None
+        data = path.read_bytes()
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        if match:
+            start = int(match.group(1))
+            end = int(match.group(2)) + 1 if match.group(2) else len(data)
+            body = data[start:end]
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+        else:
+            body = data
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        if self.command == "GET":
+            RangeHandler.served += len(body)
+        import io
+        return io.BytesIO(body if self.command == "GET" else b"")
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    handler = lambda *a, **k: RangeHandler(*a, directory=str(tmp_path), **k)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", tmp_path
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_reads_fetch_only_the_index_and_requested_ranges(http_root: tuple[str, Path]) -> None:
+    url, root = http_root
+    big = np.arange(1 << 20, dtype=np.float32)  # 4 MiB
+    small = np.arange(10, dtype=np.int64)
+    saver = tfckpt.Saver({"big": big, "small": small, "emb": np.arange(1000 * 16, dtype=np.float32).reshape(1000, 16)})
+    saver.save(root / "model.ckpt", global_step=7)
+    index_size = (root / "model.ckpt-7.index").stat().st_size
+    RangeHandler.served = 0
+    reader = tfckpt.load_checkpoint(f"{url}/model.ckpt-7")
+    assert sorted(reader) == ["big", "emb", "small"]
+    np.testing.assert_array_equal(reader["small"], small)
+    np.testing.assert_array_equal(reader.get_slice("emb")[100:110], np.arange(1000 * 16, dtype=np.float32).reshape(1000, 16)[100:110])
+    assert RangeHandler.served <= index_size + small.nbytes + 10 * 16 * 4 + 64  # nothing of "big"
+    # Through the state file, as a directory URL.
+    assert tfckpt.latest_checkpoint(url) == f"{url}/model.ckpt-7"
+    np.testing.assert_array_equal(tfckpt.load_variable(url, "big"), big)
+
+
+def test_http_missing_checkpoint_is_not_found(http_root: tuple[str, Path]) -> None:
+    url, _ = http_root
+    with pytest.raises(tfckpt.NotFoundError):
+        tfckpt.load_checkpoint(f"{url}/nothing")
+
+
+def test_memory_filesystem_save_restore_and_retention() -> None:
+    base = "memory://tfckpt-tests/run"
+    fs = fsspec.filesystem("memory")
+    tensors = {"w": np.arange(6.0).reshape(2, 3), "s": [b"a", b"b"]}
+    prefix = tfckpt.save(tensors, f"{base}/direct")
+    loaded = tfckpt.load(prefix)
+    np.testing.assert_array_equal(loaded["w"], tensors["w"])
+    manager = tfckpt.CheckpointManager(tfckpt.Checkpoint(v=np.ones(3)), f"{base}/managed", max_to_keep=2)
+    for _ in range(4):
+        manager.save()
+    names = sorted(Path(p).name for p in fs.ls("/tfckpt-tests/run/managed", detail=False))
+    assert names == ["checkpoint", "ckpt-3.data-00000-of-00001", "ckpt-3.index", "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+    target = np.zeros(3)
+    tfckpt.Checkpoint(v=target).restore(f"{base}/managed").assert_consumed()
+    assert target.tolist() == [1.0, 1.0, 1.0]
+    with tfckpt.CheckpointWriter(f"{base}/sharded", max_shard_bytes=16) as writer:
+        writer.add("a", np.zeros(2))
+        writer.add("b", np.ones(2))
+    assert tfckpt.load_checkpoint(f"{base}/sharded").header.num_shards == 2
+    fs.rm("/tfckpt-tests", recursive=True)
+
+
+def test_failed_remote_save_leaves_nothing_behind() -> None:
+    base = "memory://tfckpt-fail"
+    with pytest.raises(RuntimeError), tfckpt.CheckpointWriter(f"{base}/ck") as writer:
+        writer.add("a", np.zeros(2))
+        raise RuntimeError("boom")
+    assert not fsspec.filesystem("memory").exists("/tfckpt-fail/ck.index")
