@@ -237,15 +237,21 @@ def parse_block(contents: bytes, where: str) -> list[tuple[bytes, bytes]]:
     key = b""
     pos = 0
     while pos < limit:
-        at = f"{where}: entry at block offset {pos}"
-        shared, pos = _varint32(contents, pos, limit, at)
-        non_shared, pos = _varint32(contents, pos, limit, at)
-        value_length, pos = _varint32(contents, pos, limit, at)
+        start = pos
+        # Fast path: all three lengths fit in one byte each (almost every index entry).
+        if pos + 3 <= limit and (contents[pos] | contents[pos + 1] | contents[pos + 2]) < 0x80:
+            shared, non_shared, value_length = contents[pos], contents[pos + 1], contents[pos + 2]
+            pos += 3
+        else:
+            at = f"{where}: entry at block offset {pos}"
+            shared, pos = _varint32(contents, pos, limit, at)
+            non_shared, pos = _varint32(contents, pos, limit, at)
+            value_length, pos = _varint32(contents, pos, limit, at)
         key_end = pos + non_shared
         value_end = key_end + value_length
         if shared > len(key) or value_end > limit:
-            raise CorruptionError(f"{at}: bad entry in block (shared {shared} of a {len(key)}-byte "
-                                  f"previous key, entry ends at {value_end} past {limit})")
+            raise CorruptionError(f"{where}: entry at block offset {start}: bad entry in block (shared {shared} "
+                                  f"of a {len(key)}-byte previous key, entry ends at {value_end} past {limit})")
         key = key[:shared] + contents[pos:key_end]
         entries.append((key, contents[key_end:value_end]))
         pos = value_end

@@ -17,7 +17,7 @@ from tfckpt._proto import types_pb2 as tfckpt_dot___proto_dot_types__pb2
 from tfckpt._proto import versions_pb2 as tfckpt_dot___proto_dot_versions__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!tfckpt/_proto/tensor_bundle.proto\x12\x06tfckpt\x1a tfckpt/_proto/tensor_shape.proto\x1a tfckpt/_proto/tensor_slice.proto\x1a\x19tfckpt/_proto/types.proto\x1a\x1ctfckpt/_proto/versions.proto\"\xa9\x01\n\x11\x42undleHeaderProto\x12\x12\n\nnum_shards\x18\x01 \x01(\x05\x12\x38\n\nendianness\x18\x02 \x01(\x0e\x32$.tfckpt.BundleHeaderProto.Endianness\x12#\n\x07version\x18\x03 \x01(\x0b\x32\x12.tfckpt.VersionDef\"!\n\nEndianness\x12\n\n\x06LITTLE\x10\x00\x12\x07\n\x03\x42IG\x10\x01\"\xc6\x01\n\x10\x42undleEntryProto\x12\x1f\n\x05\x64type\x18\x01 \x01(\x0e\x32\x10.tfckpt.DataType\x12\'\n\x05shape\x18\x02 \x01(\x0b\x32\x18.tfckpt.TensorShapeProto\x12\x10\n\x08shard_id\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x0c\n\x04size\x18\x05 \x01(\x03\x12\x0e\n\x06\x63rc32c\x18\x06 \x01(\x07\x12(\n\x06slices\x18\x07 \x03(\x0b\x32\x18.tfckpt.TensorSliceProtob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!tfckpt/_proto/tensor_bundle.proto\x12\x06tfckpt\x1a tfckpt/_proto/tensor_shape.proto\x1a tfckpt/_proto/tensor_slice.proto\x1a\x19tfckpt/_proto/types.proto\x1a\x1ctfckpt/_proto/versions.proto\"\xa9\x01\n\x11\x42undleHeaderProto\x12\x12\n\nnum_shards\x18\x01 \x01(\x05\x12\x38\n\nendianness\x18\x02 \x01(\x0e\x32$.tfckpt.BundleHeaderProto.Endianness\x12#\n\x07version\x18\x03 \x01(\x0b\x32\x12.tfckpt.VersionDef\"!\n\nEndianness\x12\n\n\x06LITTLE\x10\x00\x12\x07\n\x03\x42IG\x10\x01\"\xc6\x01\n\x10\x42undleEntryProto\x12\x1f\n\x05\x64type\x18\x01 \x01(\x0e\x32\x10.tfckpt.DataType\x12\'\n\x05shape\x18\x02 \x01(\x0b\x32\x18.tfckpt.TensorShapeProto\x12\x10\n\x08shard_id\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x0c\n\x04size\x18\x05 \x01(\x03\x12\x0e\n\x06\x63rc32c\x18\x06 \x01(\x07\x12(\n\x06slices\x18\x07 \x03(\x0b\x32\x18.tfckpt.TensorSliceProto\"<\n\x0f\x42undleEntryList\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.tfckpt.BundleEntryProtob\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tfckpt._proto.tensor_bundle_pb2', globals())
@@ -30,4 +30,6 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _BUNDLEHEADERPROTO_ENDIANNESS._serialized_end=340
   _BUNDLEENTRYPROTO._serialized_start=343
   _BUNDLEENTRYPROTO._serialized_end=541
+  _BUNDLEENTRYLIST._serialized_start=543
+  _BUNDLEENTRYLIST._serialized_end=603
 # @@protoc_insertion_point(module_scope)

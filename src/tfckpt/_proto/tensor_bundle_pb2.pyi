@@ -10,6 +10,12 @@ from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Map
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class BundleEntryList(_message.Message):
+    __slots__ = ["entries"]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[BundleEntryProto]
+    def __init__(self, entries: _Optional[_Iterable[_Union[BundleEntryProto, _Mapping]]] = ...) -> None: ...
+
 class BundleEntryProto(_message.Message):
     __slots__ = ["crc32c", "dtype", "offset", "shape", "shard_id", "size", "slices"]
     CRC32C_FIELD_NUMBER: _ClassVar[int]

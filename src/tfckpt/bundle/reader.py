@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..dtypes import DataType, DType
+from ..dtypes import BY_ENUM, DataType, DType
 from ..errors import CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
 from ..io import ByteSource, FileSource
 from ..table import TableReader
 from . import objects, payload
-from .entry import BIG, BundleHeader, TensorInfo
+from .entry import BIG, BundleHeader, TensorInfo, peek_dtype_shape
 from .graph import OBJECT_GRAPH_KEY, ObjectGraph, display_path
 from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, encode_slice_key
@@ -61,12 +61,19 @@ class BundleReader(Mapping[str, np.ndarray]):
             index_source = opener(index_name)
         except FileNotFoundError:
             raise NotFoundError(f"no checkpoint at {prefix!r}: {index_name} does not exist") from None
+        # Entries are kept as raw bytes and decoded when first needed (or all at once, in one
+        # protobuf parse, by the listing methods): opening stays cheap for huge indexes.
+        self._raw: dict[str, bytes] = {}
+        self._slice_raw: dict[bytes, bytes] = {}
+        self._entries: dict[str, TensorInfo] = {}
+        self._slice_entries: dict[bytes, TensorInfo] = {}
+        self._index_name = index_name
         try:
-            self.header, self._entries, self._slice_entries = self._read_index(TableReader(index_source))
+            self.header = self._read_index(TableReader(index_source))
         finally:
             index_source.close()
 
-    def _read_index(self, table: TableReader) -> tuple[BundleHeader, dict[str, TensorInfo], dict[bytes, TensorInfo]]:
+    def _read_index(self, table: TableReader) -> BundleHeader:
         where = table.name
         items = iter(table)
         first = next(items, None)
@@ -74,19 +81,39 @@ class BundleReader(Mapping[str, np.ndarray]):
             raise CorruptionError(f"{where}: missing bundle header (the first key must be the empty "
                                   f"key, found {None if first is None else first[0]!r})")
         header = BundleHeader.decode(first[1], where)
-        entries: dict[str, TensorInfo] = {}
-        slice_entries: dict[bytes, TensorInfo] = {}
+        raw, slice_raw = self._raw, self._slice_raw
         for key, value in items:
-            name = decode_key(key)
-            info = TensorInfo.decode(name, value, where)
-            if not info.slices and info.shard_id >= max(header.num_shards, 1):
-                raise CorruptionError(f"{where}: key {name!r} is in shard {info.shard_id} but the "
-                                      f"header says there are {header.num_shards} shards")
-            if key.startswith(SLICE_KEY_PREFIX):
-                slice_entries[key] = info
+            if key[:1] == SLICE_KEY_PREFIX:
+                slice_raw[key] = value
             else:
-                entries[name] = info
-        return header, entries, slice_entries
+                raw[key.decode("utf-8", "surrogateescape")] = value
+        return header
+
+    def _decoded(self, name: str, info: TensorInfo) -> TensorInfo:
+        if not info.slices and info.shard_id >= max(self.header.num_shards, 1):
+            raise CorruptionError(f"{self._index_name}: key {name!r} is in shard {info.shard_id} but the "
+                                  f"header says there are {self.header.num_shards} shards")
+        return info
+
+    def _decode_all(self) -> None:
+        """Decode every entry not decoded yet, with one protobuf parse."""
+        missing = [(name, value) for name, value in self._raw.items() if name not in self._entries]
+        if missing:
+            for info in TensorInfo.decode_many(missing, self._index_name):
+                self._entries[info.name] = self._decoded(info.name, info)
+        missing_slices = [(decode_key(key), value) for key, value in self._slice_raw.items()
+                          if key not in self._slice_entries]
+        if missing_slices:
+            for info in TensorInfo.decode_many(missing_slices, self._index_name):
+                self._slice_entries[info.name.encode("utf-8", "surrogateescape")] = self._decoded(info.name, info)
+
+    def _slice_info(self, key: bytes) -> TensorInfo | None:
+        info = self._slice_entries.get(key)
+        if info is None and key in self._slice_raw:
+            name = decode_key(key)
+            info = self._decoded(name, TensorInfo.decode(name, self._slice_raw[key], self._index_name))
+            self._slice_entries[key] = info
+        return info
 
     # -- Mapping --------------------------------------------------------------------------
 
@@ -94,30 +121,35 @@ class BundleReader(Mapping[str, np.ndarray]):
         return self.get_tensor(name)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._entries))
+        return iter(sorted(self._raw))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._raw)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._raw
 
     # -- metadata ----------------------------------------------------------------------------
 
     def tensor_info(self, name: str) -> TensorInfo:
         """The index record of ``name`` (dtype, shape, shard, offset, size, checksum)."""
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise NotFoundError(f"Key {name} not found in checkpoint {self.prefix}") from None
+        info = self._entries.get(name)
+        if info is None:
+            value = self._raw.get(name)
+            if value is None:
+                raise NotFoundError(f"Key {name} not found in checkpoint {self.prefix}")
+            info = self._entries[name] = self._decoded(name, TensorInfo.decode(name, value, self._index_name))
+        return info
 
     def raw_entries(self) -> list[tuple[bytes, TensorInfo]]:
         """Every index entry but the header, slice pieces included, in key order."""
+        self._decode_all()
         stored = [(name.encode("utf-8", "surrogateescape"), info) for name, info in self._entries.items()]
         stored += list(self._slice_entries.items())
         return sorted(stored, key=lambda pair: pair[0])
 
     def infos(self) -> list[TensorInfo]:
+        self._decode_all()
         return [self._entries[name] for name in sorted(self._entries)]
 
     # -- data --------------------------------------------------------------------------------
@@ -227,7 +259,7 @@ class BundleReader(Mapping[str, np.ndarray]):
             common = piece.intersect(wanted, info.shape)
             if common is None:
                 continue
-            part = self._slice_entries.get(encode_slice_key(info.name, piece))
+            part = self._slice_info(encode_slice_key(info.name, piece))
             if part is None:
                 raise CorruptionError(f"{where}: slice {piece} is listed but its data entry is missing")
             if part.dtype != info.dtype or part.shape != piece.shape(info.shape):
@@ -245,13 +277,23 @@ class BundleReader(Mapping[str, np.ndarray]):
     # -- TensorFlow CheckpointReader methods -------------------------------------------------
 
     def has_tensor(self, name: str) -> bool:
-        return name in self._entries
+        return name in self._raw
+
+    def _peek(self, name: str) -> tuple[DType, tuple[int, ...]]:
+        """dtype and shape of ``name``, without building its record when the bytes are plain."""
+        info = self._entries.get(name)
+        if info is None:
+            peeked = peek_dtype_shape(self._raw[name])
+            if peeked is not None and peeked[0] in BY_ENUM:
+                return BY_ENUM[peeked[0]], peeked[1]
+            info = self.tensor_info(name)
+        return info.dtype, info.shape
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
-        return {name: list(info.shape) for name, info in self._entries.items()}
+        return {name: list(self._peek(name)[1]) for name in self._raw}
 
     def get_variable_to_dtype_map(self) -> dict[str, DType]:
-        return {name: info.dtype for name, info in self._entries.items()}
+        return {name: self._peek(name)[0] for name in self._raw}
 
     def debug_string(self) -> bytes:
         """TF's ``CheckpointReader.debug_string()``: ``key (DT_NAME) [d0,d1]`` per stored entry.
@@ -269,7 +311,7 @@ class BundleReader(Mapping[str, np.ndarray]):
     @property
     def object_graph(self) -> ObjectGraph | None:
         """The decoded ``_CHECKPOINTABLE_OBJECT_GRAPH``, or ``None`` for name-based checkpoints."""
-        if OBJECT_GRAPH_KEY not in self._entries:
+        if OBJECT_GRAPH_KEY not in self._raw:
             return None
         if self._object_graph is None:
             value = self.get_tensor(OBJECT_GRAPH_KEY)
@@ -282,7 +324,7 @@ class BundleReader(Mapping[str, np.ndarray]):
     def object_tensors(self) -> dict[str, objects.ObjectTensor]:
         """Each key the object graph names: its object path, attribute and TF1 ``full_name``."""
         graph = self.object_graph
-        return {} if graph is None else objects.object_tensors(graph, self._entries)
+        return {} if graph is None else objects.object_tensors(graph, self._raw)
 
     def object_paths(self) -> dict[str, str]:
         """``{checkpoint key: object path}``, e.g. ``{"net/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE":

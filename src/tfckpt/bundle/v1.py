@@ -93,6 +93,9 @@ class V1Reader(BundleReader):
             self.close()
             raise
         self.header = BundleHeader(num_shards=len(files))
+        self._index_name = files[0]
+        self._raw = dict.fromkeys(self._entries, b"")  # everything is decoded already
+        self._slice_raw = dict.fromkeys(self._slice_entries, b"")
 
     def _read_meta(self, number: int, table: TableReader) -> None:
         where = table.name

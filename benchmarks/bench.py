@@ -1,0 +1,249 @@
+"""tfckpt side by side with TensorFlow and safetensors: one run, same files, ratios.
+
+    python benchmarks/bench.py                 # all workloads (about 10 minutes, ~15 GiB of disk)
+    python benchmarks/bench.py --quick         # smaller sizes, fewer repeats (about a minute)
+    python benchmarks/bench.py --workloads W1,W4 --repeat 7
+
+Each measurement runs in a fresh child process, so peak memory (ru_maxrss above the child's
+baseline after its setup) belongs to that one operation. Files are read warm (page cache):
+every read is preceded by one untimed read. Times are medians over the repeats.
+
+Workloads (issue 7):
+  W1  64 float32 tensors, 1 GiB: write all; open + read all (CRC on); read all (CRC off);
+      open + read one
+  W2  12,000 small tensors (a multi-block index): open + list; open + read one; read all
+  W3  one 4 GiB float32 tensor: write and read, watching peak memory
+  W4  a 256-row slice of a 1 GiB [262144, 1024] float32 tensor
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+TOOLS = ("tfckpt", "tfckpt-nosync", "tensorflow", "safetensors")
+
+
+def sizes(quick: bool) -> dict[str, Any]:
+    return {"W1": (16 if quick else 64, (256 if quick else 1024, 4096)),  # count, shape
+            "W2": 2000 if quick else 12_000,
+            "W3": (1 << 26) if quick else (1 << 30),  # float32 elements: 256 MiB / 4 GiB
+            "W4": (1 << 14) if quick else (1 << 18)}  # rows of 1024 float32
+
+
+# ---- data ---------------------------------------------------------------------------------
+
+def make_tensors(workload: str, quick: bool) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    size = sizes(quick)[workload]
+    if workload == "W1":
+        count, shape = size
+        return {f"layer_{i:02d}/kernel": rng.standard_normal(shape, dtype=np.float32) for i in range(count)}
+    if workload == "W2":
+        return {f"block_{i // 100:03d}/layer_{i % 100:02d}/bias": rng.standard_normal(16, dtype=np.float32)
+                for i in range(size)}
+    if workload == "W3":
+        return {"huge": np.ones(size, dtype=np.float32)}
+    return {"embedding": rng.standard_normal((size, 1024), dtype=np.float32)}
+
+
+def one_name(workload: str, quick: bool) -> str:
+    names = sorted(make_tensors(workload, quick))
+    return names[len(names) // 2]
+
+
+def paths(directory: str, workload: str) -> dict[str, str]:
+    return {"tfckpt": os.path.join(directory, f"{workload}-tfckpt", "ckpt"),
+            "tfckpt-nosync": os.path.join(directory, f"{workload}-tfckpt", "ckpt"),
+            "tensorflow": os.path.join(directory, f"{workload}-tf", "ckpt"),
+            "safetensors": os.path.join(directory, f"{workload}.safetensors")}
+
+
+# ---- operations, run in the child ---------------------------------------------------------
+
+def write_op(tool: str, tensors: dict[str, np.ndarray], path: str) -> Callable[[], None]:
+    if tool in ("tfckpt", "tfckpt-nosync"):
+        import tfckpt
+        return lambda: tfckpt.save(tensors, path, sync=tool == "tfckpt")  # fsync is tfckpt's default
+    if tool == "tensorflow":
+        import tensorflow as tf
+        names = list(tensors)
+        values = [tf.constant(v) for v in tensors.values()]  # made before timing: TF's own tensors
+        return lambda: tf.raw_ops.SaveV2(prefix=path, tensor_names=names, shape_and_slices=[""] * len(names),
+                                         tensors=values)
+    from safetensors.numpy import save_file
+    return lambda: save_file(tensors, path)
+
+
+def read_op(tool: str, path: str, what: str, name: str | None) -> Callable[[], Any]:
+    if tool in ("tfckpt", "tfckpt-nosync"):
+        import tfckpt
+        if what == "all":
+            return lambda: tfckpt.load(path)
+        if what == "all_nocrc":
+            return lambda: tfckpt.load(path, verify_checksums=False)
+        if what == "list":
+            return lambda: tfckpt.load_checkpoint(path).get_variable_to_shape_map()
+        if what == "slice":
+            return lambda: tfckpt.load_checkpoint(path).get_slice(name)[1000:1256]
+        return lambda: tfckpt.load_checkpoint(path)[name]
+    if tool == "tensorflow":
+        import tensorflow as tf
+        if what in ("all", "all_nocrc"):
+            def read_all() -> dict[str, Any]:
+                reader = tf.train.load_checkpoint(path)
+                return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
+            return read_all
+        if what == "list":
+            return lambda: tf.train.load_checkpoint(path).get_variable_to_shape_map()
+        if what == "slice":
+            shape = tf.train.load_checkpoint(path).get_variable_to_shape_map()[name]
+            spec = f"{shape[0]} {shape[1]} 1000,256:-"
+            return lambda: tf.raw_ops.RestoreV2(prefix=path, tensor_names=[name], shape_and_slices=[spec],
+                                                dtypes=[tf.float32])[0].numpy()
+        return lambda: tf.train.load_checkpoint(path).get_tensor(name)
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+    if what in ("all", "all_nocrc"):
+        return lambda: load_file(path)
+    if what == "list":
+        def listing() -> dict[str, Any]:
+            with safe_open(path, framework="numpy") as f:
+                return {k: f.get_slice(k).get_shape() for k in f.keys()}  # noqa: SIM118
+        return listing
+    if what == "slice":
+        def sliced() -> Any:
+            with safe_open(path, framework="numpy") as f:
+                return f.get_slice(name)[1000:1256]
+        return sliced
+    def one() -> Any:
+        with safe_open(path, framework="numpy") as f:
+            return f.get_tensor(name)
+    return one
+
+
+def warm_page_cache(path: str) -> None:
+    """Read the files once with plain reads, so timed reads are warm and allocate nothing here."""
+    directory, base = os.path.split(path)
+    for entry in os.listdir(directory):
+        if entry.startswith(base):
+            with open(os.path.join(directory, entry), "rb") as f:
+                while f.read(64 << 20):
+                    pass
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def child(args: argparse.Namespace) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    where = paths(args.dir, args.workload)[args.tool]
+    times = []
+    if args.operation == "write":
+        tensors = make_tensors(args.workload, args.quick)
+        op = write_op(args.tool, tensors, where)
+        os.makedirs(os.path.dirname(where), exist_ok=True)
+        baseline = rss_mib()
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            op()
+            times.append(time.perf_counter() - start)
+    else:
+        name = one_name(args.workload, args.quick) if args.operation in ("one", "slice") else None
+        op = read_op(args.tool, where, args.operation, name)
+        warm_page_cache(where)
+        baseline = rss_mib()
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            result = op()
+            times.append(time.perf_counter() - start)
+            del result
+    print(json.dumps({"median": statistics.median(times), "times": times, "peak_extra_mib": rss_mib() - baseline}))
+
+
+# ---- orchestration ------------------------------------------------------------------------
+
+PLAN = {  # workload -> operations
+    "W1": ["write", "all", "all_nocrc", "one"],
+    "W2": ["write", "list", "one", "all"],
+    "W3": ["write", "all"],
+    "W4": ["write", "slice"],
+}
+
+
+def run_child(tool: str, workload: str, operation: str, args: argparse.Namespace, repeat: int) -> dict[str, Any] | None:
+    if tool == "tfckpt-nosync" and operation != "write":
+        return None  # reads are the same as tfckpt's
+    command = [sys.executable, __file__, "--child", "--tool", tool, "--workload", workload, "--operation", operation,
+               "--dir", args.dir, "--repeat", str(repeat)] + (["--quick"] if args.quick else [])
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"  {tool} {workload} {operation} failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def available(tool: str) -> bool:
+    module = {"tfckpt": "tfckpt", "tfckpt-nosync": "tfckpt", "tensorflow": "tensorflow",
+              "safetensors": "safetensors"}[tool]
+    return subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, check=False).returncode == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--workloads", default="W1,W2,W3,W4")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--dir", default=None, help="scratch directory (default: a new temporary one)")
+    parser.add_argument("--out", help="also write the results as JSON here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tool", help=argparse.SUPPRESS)
+    parser.add_argument("--workload", help=argparse.SUPPRESS)
+    parser.add_argument("--operation", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    args.dir = args.dir or tempfile.mkdtemp(prefix="tfckpt-bench-")
+    tools = [t for t in TOOLS if available(t)]
+    print(f"# {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; tools: {tools}")
+    results: dict[str, Any] = {}
+    for workload in args.workloads.split(","):
+        data_bytes = sum(v.nbytes for v in make_tensors(workload, args.quick).values())
+        print(f"\n{workload}: {data_bytes / 2**20:.0f} MiB in {len(make_tensors(workload, args.quick))} tensors")
+        print(f"  {'operation':<12} " + "".join(f"{t:>22}" for t in tools) + f"{'tfckpt/TF speed':>18}{'vs safetensors':>16}")
+        print(f"  {'':<12} " + "".join(f"{'median ms, peak+MiB':>22}" for _ in tools))
+        for operation in PLAN[workload]:
+            repeat = max(1, args.repeat // (3 if workload == "W3" else 1))
+            row = {tool: run_child(tool, workload, operation, args, repeat) for tool in tools}
+            results[f"{workload}/{operation}"] = {"data_bytes": data_bytes, **row}
+            cells = []
+            for tool in tools:
+                r = row[tool]
+                cells.append(f"{r['median'] * 1000:>10.1f} ms {r['peak_extra_mib']:>6.0f} MiB" if r else f"{'-':>22}")
+            ours = row.get("tfckpt-nosync") or row.get("tfckpt") if operation == "write" else row.get("tfckpt")
+            tf_, st = row.get("tensorflow"), row.get("safetensors")
+            ratio_tf = f"{tf_['median'] / ours['median']:>17.2f}x" if ours and tf_ else f"{'-':>18}"
+            ratio_st = f"{st['median'] / ours['median']:>15.2f}x" if ours and st else f"{'-':>16}"
+            print(f"  {operation:<12} " + "".join(cells) + ratio_tf + ratio_st)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
