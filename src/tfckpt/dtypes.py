@@ -58,7 +58,7 @@ class DataType(enum.IntEnum):
     DT_FLOAT4_E2M1FN = 33
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one instance per dtype (the table below): identity is equality
 class DType:
     """A TensorFlow dtype as stored in checkpoints.
 
@@ -168,6 +168,10 @@ def as_dtype(value: DTypeLike) -> DType:
     """
     if isinstance(value, DType):
         return value
+    if isinstance(value, np.dtype):
+        found = _BY_NUMPY.get(value)  # fast path: the common native dtypes
+        if found is not None:
+            return found
     if isinstance(value, str) and value in BY_NAME:
         return BY_NAME[value]
     if isinstance(value, int) and not isinstance(value, bool):

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 WRITE_BUFFER_BYTES = 8 << 20  # as TensorFlow's BundleWriter
+OVERLAP_CRC_BYTES = 1 << 20  # below this, a thread hand-off costs more than the CRC it hides
 
 
 def _temp_name(path: str) -> str:
@@ -162,7 +164,13 @@ class BundleWriter:
         self._current = 0
         self._entries: dict[str, TensorInfo] = {}  # key (slice keys decoded) -> record
         self._partitioned: dict[str, TensorInfo] = {}  # full entries of partitioned tensors
+        self._crc_executor: ThreadPoolExecutor | None = None
         self._open = True
+
+    def _crc_pool(self) -> ThreadPoolExecutor:
+        if self._crc_executor is None:
+            self._crc_executor = ThreadPoolExecutor(1, thread_name_prefix="tfckpt-crc")
+        return self._crc_executor
 
     @property
     def num_shards(self) -> int:
@@ -199,10 +207,21 @@ class BundleWriter:
             sink = self._pick_shard(shard, array.size * tf_dtype.itemsize)
             offset = sink.offset
             size, raw = 0, 0
+            pending: Future[int] | None = None
             for chunk in payload.iter_chunks(array, tf_dtype.as_numpy_dtype):
+                if chunk.nbytes >= OVERLAP_CRC_BYTES:
+                    # Checksum on a helper thread while this thread writes the same bytes: both
+                    # release the GIL, so the CRC pass costs (almost) nothing.
+                    pending = self._crc_pool().submit(_extend_crc, chunk, pending, raw)
+                    raw = 0
+                else:
+                    if pending is not None:
+                        raw, pending = pending.result(), None
+                    raw = crc32c(chunk, raw)
                 sink.file.write(chunk)
-                raw = crc32c(chunk, raw)
                 size += chunk.nbytes
+            if pending is not None:
+                raw = pending.result()
             crc = mask(raw)
         sink.offset += size
         info = TensorInfo(key, tf_dtype, tuple(int(d) for d in array.shape), self._shards.index(sink),
@@ -216,7 +235,11 @@ class BundleWriter:
         ``shard`` puts it in that data file (0-based), creating files up to it.
         """
         self._check_open()
-        name, array, tf_dtype = prepare(name, value, dtype)
+        return self.add_prepared(*prepare(name, value, dtype), shard=shard)
+
+    def add_prepared(self, name: str, array: np.ndarray, tf_dtype: DType, *, shard: int | None = None) -> TensorInfo:
+        """:meth:`add` for a tensor already checked by :func:`prepare` (no second check)."""
+        self._check_open()
         if name in self._entries or name in self._partitioned:
             raise InvalidArgumentError(f"Adding duplicate key: {name}")
         return self._write(name, array, tf_dtype, shard)
@@ -266,6 +289,7 @@ class BundleWriter:
         """Publish the checkpoint under its final names; return the prefix."""
         self._check_open()
         self._open = False
+        self._stop_crc_pool()
         published: list[str] = []
         try:
             for sink in self._shards:
@@ -347,8 +371,14 @@ class BundleWriter:
         for path in extra:
             _remove_quietly(path)
 
+    def _stop_crc_pool(self) -> None:
+        if self._crc_executor is not None:
+            self._crc_executor.shutdown(wait=True)
+            self._crc_executor = None
+
     def abort(self) -> None:
         """Discard everything written so far; the final names are left as they were."""
+        self._stop_crc_pool()
         if self._open:
             self._open = False
             self._discard()
@@ -362,6 +392,11 @@ class BundleWriter:
             self.abort()
         elif self._open:
             self.finish()
+
+
+def _extend_crc(chunk: memoryview, previous: Future[int] | None, start: int) -> int:
+    # Runs on the single CRC thread, in submission order, so ``previous`` is already done.
+    return crc32c(chunk, previous.result() if previous is not None else start)
 
 
 def _remove_quietly(path: str) -> None:
@@ -392,5 +427,5 @@ def save_mapping(tensors: Mapping[str, Any], prefix: str, *, sync: bool = True) 
         seen.add(name)
     with BundleWriter(prefix, sync=sync) as writer:
         for name, array, dtype in prepared:
-            writer.add(name, array, dtype)
+            writer.add_prepared(name, array, dtype)
     return writer.prefix

@@ -1,0 +1,185 @@
+"""Hostile and broken input: the committed corpus, random mutations, bounded allocation.
+
+Every malformed input must end in a tfckpt error (with file/key/offset in the message); never
+a crash, a hang, a huge allocation, or a raw IndexError/struct.error/DecodeError/...
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tfckpt
+from tfckpt.bundle.graph import ObjectGraph, ObjectReference, SerializedTensor, TrackableObject
+from tfckpt.bundle.naming import data_filename, index_filename
+from tfckpt.errors import TfckptError
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def read_everything(path: str | Path) -> int:
+    """Open, list, read and verify every tensor; return the number read."""
+    count = 0
+    with tfckpt.load_checkpoint(path) as reader:
+        reader.get_variable_to_shape_map()
+        reader.get_variable_to_dtype_map()
+        reader.debug_string()
+        for info in reader.infos():
+            try:
+                reader[info.name]
+            except tfckpt.UnsupportedError:
+                pass  # variant/resource values: listed, never decoded
+            count += 1
+        if reader.object_graph is not None:
+            reader.nested()
+    return count
+
+
+def source_checkpoint(directory: Path) -> str:
+    """A small checkpoint with most format features: strings, slices, scalars, empty tensors,
+    several index blocks' worth of keys in a tiny table, an object graph."""
+    prefix = str(directory / "ck")
+    with tfckpt.CheckpointWriter(prefix) as writer:
+        writer.add("a/float", np.arange(12, dtype=np.float32).reshape(3, 4))
+        writer.add("b/strings", np.array([b"", b"hello", b"x" * 200], dtype=object))
+        writer.add("c/scalar", np.int64(7))
+        writer.add("d/empty", np.zeros((0, 3), np.float16))
+        writer.add("e/bf16", np.ones(5, np.float32), dtype="bfloat16")
+        writer.add_slice("f/part", (4, 2), "0,2:-", np.zeros((2, 2)))
+        writer.add_slice("f/part", (4, 2), "2,2:-", np.ones((2, 2)))
+        graph = ObjectGraph((
+            TrackableObject(children=(ObjectReference(1, "a"),), has_checkpoint_values=True),
+            TrackableObject(attributes=(SerializedTensor("VARIABLE_VALUE", "", "a/float"),),
+                            has_checkpoint_values=True)))
+        writer.add("_CHECKPOINTABLE_OBJECT_GRAPH", np.array(graph.encode(), dtype=object))
+    return prefix
+
+
+MUTATIONS = st.one_of(
+    st.tuples(st.just("flip"), st.integers(0, 10**6), st.integers(1, 255)),
+    st.tuples(st.just("set"), st.integers(0, 10**6), st.integers(0, 255)),
+    st.tuples(st.just("truncate"), st.integers(0, 10**6), st.just(0)),
+    st.tuples(st.just("insert"), st.integers(0, 10**6), st.integers(0, 255)),
+    st.tuples(st.just("delete"), st.integers(0, 10**6), st.integers(1, 16)),
+)
+
+
+def mutate(data: bytes, operations: list[tuple[str, int, int]]) -> bytes:
+    out = bytearray(data)
+    for kind, position, value in operations:
+        if not out:
+            break
+        at = position % len(out)
+        if kind == "flip":
+            out[at] ^= value
+        elif kind == "set":
+            out[at] = value
+        elif kind == "truncate":
+            del out[at:]
+        elif kind == "insert":
+            out[at:at] = bytes([value])
+        else:
+            del out[at:at + value]
+    return bytes(out)
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    prefix = source_checkpoint(tmp_path_factory.mktemp("pristine"))
+    return {"index": Path(index_filename(prefix)).read_bytes(),
+            "data": Path(data_filename(prefix, 0, 1)).read_bytes()}
+
+
+def _attempt(directory: Path, index: bytes, data: bytes) -> str:
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    prefix = str(directory / "ck")
+    Path(index_filename(prefix)).write_bytes(index)
+    Path(data_filename(prefix, 0, 1)).write_bytes(data)
+    try:
+        read_everything(prefix)
+        report = tfckpt.verify.verify_checkpoint(prefix)
+        return "ok" if report.ok else "reported"
+    except TfckptError as exc:
+        assert str(exc), "errors must say what went wrong"
+        return type(exc).__name__
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(target=st.sampled_from(["index", "data"]), operations=st.lists(MUTATIONS, min_size=1, max_size=4))
+def test_random_mutations_end_in_tfckpt_errors(tmp_path: Path, pristine: dict[str, bytes], target: str,
+                                                operations: list[tuple[str, int, int]]) -> None:
+    files = dict(pristine)
+    files[target] = mutate(files[target], operations)
+    _attempt(tmp_path / "m", files["index"], files["data"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(index=st.binary(max_size=400))
+def test_arbitrary_index_bytes(tmp_path: Path, index: bytes) -> None:
+    _attempt(tmp_path / "r", index, b"")
+
+
+def test_every_truncation_and_byte_flip_of_the_index(tmp_path: Path, pristine: dict[str, bytes]) -> None:
+    index, data = pristine["index"], pristine["data"]
+    outcomes: dict[str, int] = {}
+    for cut in range(len(index)):
+        outcome = _attempt(tmp_path / "t", index[:cut], data)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    for position in range(len(index)):
+        broken = bytearray(index)
+        broken[position] ^= 0xFF
+        outcome = _attempt(tmp_path / "f", bytes(broken), data)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert outcomes.get("ok", 0) < len(index) // 4, outcomes  # the footer padding is all that may pass
+
+
+def test_every_data_byte_flip_is_caught(tmp_path: Path, pristine: dict[str, bytes]) -> None:
+    index, data = pristine["index"], pristine["data"]
+    for position in range(len(data)):
+        broken = bytearray(data)
+        broken[position] ^= 0x01
+        assert _attempt(tmp_path / "d", index, bytes(broken)) != "ok", position
+
+
+# ---- the committed corpus ------------------------------------------------------------------
+
+def corpus_cases() -> list[dict[str, Any]]:
+    manifest = json.loads((CORPUS / "manifest.json").read_text())
+    return list(manifest["cases"])
+
+
+@pytest.mark.parametrize("case", corpus_cases(), ids=lambda case: case["name"])
+def test_corpus(case: dict[str, Any]) -> None:
+    prefix = CORPUS / case["name"] / "ck"
+    expected = case["expect"]
+    if expected == "ok":
+        assert read_everything(prefix) == case["tensors"]
+        return
+    with pytest.raises(TfckptError) as info:
+        read_everything(prefix)
+    assert type(info.value).__name__ == expected, str(info.value)
+    for fragment in case.get("message", []):
+        assert fragment in str(info.value)
+
+
+def test_a_tiny_index_cannot_make_tfckpt_allocate_much() -> None:
+    tracemalloc.start()
+    try:
+        for case in corpus_cases():
+            try:
+                read_everything(CORPUS / case["name"] / "ck")
+            except TfckptError:
+                pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"peak {peak} bytes while reading the malformed corpus"
