@@ -172,22 +172,24 @@ def child(args: argparse.Namespace) -> None:
         op = write_op(args.tool, tensors, where)
         os.makedirs(os.path.dirname(where), exist_ok=True)
         baseline = rss_mib()
-        tracemalloc.start()
         for _ in range(args.repeat):
             start = time.perf_counter()
             op()
             times.append(time.perf_counter() - start)
+        tracemalloc.start()  # one more, untimed: tracemalloc slows allocation-heavy code
+        op()
     else:
         name = one_name(args.workload, args.quick) if args.operation in ("one", "slice") else None
         op = read_op(args.tool, where, args.operation, name)
         warm_page_cache(where)
         baseline = rss_mib()
-        tracemalloc.start()
         for _ in range(args.repeat):
             start = time.perf_counter()
             result = op()
             times.append(time.perf_counter() - start)
             del result
+        tracemalloc.start()  # one more, untimed: tracemalloc slows allocation-heavy code
+        result = op()
     traced = tracemalloc.get_traced_memory()[1] / 2**20
     if args.operation == "write_tmpfs":  # free the RAM tmpfs holds
         directory, base = os.path.split(where)
