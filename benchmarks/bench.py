@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -244,6 +245,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    scratch = args.dir is None
     args.dir = args.dir or tempfile.mkdtemp(prefix="tfckpt-bench-")
     tools = [t for t in TOOLS if available(t)]
     print(f"# {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; tools: {tools}")
@@ -270,6 +272,8 @@ def main() -> None:
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)
+    if scratch:
+        shutil.rmtree(args.dir, ignore_errors=True)  # up to ~15 GiB of checkpoints
 
 
 if __name__ == "__main__":
