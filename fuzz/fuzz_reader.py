@@ -14,6 +14,7 @@ corpus directory with tests/fuzz_seeds (made by `python fuzz/fuzz_reader.py --ma
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import tempfile
@@ -27,13 +28,14 @@ with atheris.instrument_imports(include=["tfckpt"]):  # coverage feedback from t
     from tfckpt.bundle.entry import TensorInfo, peek_dtype_shape
     from tfckpt.bundle.graph import ObjectGraph
     from tfckpt.errors import TfckptError
+    from tfckpt.table import TableBuilder
 
 SCRATCH = tempfile.mkdtemp(prefix="tfckpt-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
 PREFIX = os.path.join(SCRATCH, "ck")
 
 
-def read_everything(prefix: str) -> None:
-    with tfckpt.load_checkpoint(prefix) as reader:
+def read_everything(prefix: str, verify: bool = True) -> None:
+    with tfckpt.load_checkpoint(prefix, verify_checksums=verify) as reader:
         reader.get_variable_to_shape_map()
         reader.debug_string()
         for info in reader.infos():
@@ -45,18 +47,39 @@ def read_everything(prefix: str) -> None:
             reader.nested()
 
 
+def structured_index(data: bytes) -> tuple[bytes, bytes]:
+    """A *valid* table (correct block CRCs) of fuzzed entries, so that the fuzzer gets past the
+    table's checksums to the entry, slice, string and object-graph parsers."""
+    provider = atheris.FuzzedDataProvider(data)
+    items = {b"": provider.ConsumeBytes(provider.ConsumeIntInRange(0, 16))}
+    for _ in range(provider.ConsumeIntInRange(0, 8)):
+        key = provider.ConsumeBytes(provider.ConsumeIntInRange(0, 12))
+        items[key] = provider.ConsumeBytes(provider.ConsumeIntInRange(0, 64))
+    sink = io.BytesIO()
+    table = TableBuilder(sink, block_size=provider.ConsumeIntInRange(1, 512))
+    for key in sorted(items):
+        table.add(key, items[key])
+    table.finish()
+    return sink.getvalue(), provider.ConsumeBytes(4096)
+
+
 def test_one_input(data: bytes) -> None:
-    split = int.from_bytes(data[:2], "little") if len(data) >= 2 else 0
-    body = data[2:]
-    index, payload = body[:split], body[split:]
+    if data[:1] == b"S":  # structured: fuzzed entries inside a valid table
+        index, payload = structured_index(data[1:])
+        body = data[1:]
+    else:  # raw: fuzzed index and data files
+        split = int.from_bytes(data[:2], "little") if len(data) >= 2 else 0
+        body = data[2:]
+        index, payload = body[:split], body[split:]
     with open(PREFIX + ".index", "wb") as f:
         f.write(index)
     with open(PREFIX + ".data-00000-of-00001", "wb") as f:
         f.write(payload)
-    try:
-        read_everything(PREFIX)
-    except TfckptError:
-        pass
+    for verify in (True, False):
+        try:
+            read_everything(PREFIX, verify)
+        except TfckptError:
+            pass
     # The entry and object-graph decoders on their own, with the raw bytes.
     try:
         TensorInfo.decode("k", body, "fuzz")
@@ -85,6 +108,7 @@ def make_seeds(directory: Path) -> None:
         index = Path(prefix + ".index").read_bytes()
         payload = Path(prefix + ".data-00000-of-00001").read_bytes()
         (directory / name).write_bytes(len(index).to_bytes(2, "little") + index + payload)
+        (directory / f"{name}-structured").write_bytes(b"S" + index + payload)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ unnoticed: reads must give one consistent N, or a clear tfckpt error, never wron
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess

@@ -49,9 +49,9 @@ def valid(prefix: Path) -> None:
                  "n": np.int64(3)}, prefix)
 
 
-def raw_index(prefix: Path, entries: list[TensorInfo], header: BundleHeader = BundleHeader()) -> None:
+def raw_index(prefix: Path, entries: list[TensorInfo], header: BundleHeader | None = None) -> None:
     with open(index_filename(str(prefix)), "wb") as sink:
-        write_index(sink, header, entries)
+        write_index(sink, header or BundleHeader(), entries)
 
 
 def table_bytes(items: list[tuple[bytes, bytes]]) -> bytes:
