@@ -18,7 +18,7 @@ from ..errors import InvalidArgumentError
 from .entry import BundleHeader, TensorInfo
 from .naming import data_filename, index_filename
 from .reader import BundleReader
-from .writer import _fsync_dir, _remove_quietly, _temp_name, write_index
+from .writer import _remove_quietly, publish_index
 
 
 def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_files: bool = False,
@@ -74,20 +74,8 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
     # TensorFlow's header says the sum of the sources' shard counts; that equals the number of
     # data files whenever every source file holds an entry. Writing the file count keeps the
     # result readable in the other case too.
-    index_path = index_filename(destination)
-    temp = _temp_name(index_path)
-    try:
-        with open(temp, "xb") as sink:
-            write_index(sink, dataclasses.replace(header, num_shards=count), merged.values())
-            if sync:
-                sink.flush()
-                os.fsync(sink.fileno())
-        os.replace(temp, index_path)
-    except BaseException:
-        _remove_quietly(temp)
-        raise
-    if sync:
-        _fsync_dir(index_path)
+    publish_index(index_filename(destination), dataclasses.replace(header, num_shards=count), merged.values(),
+                  sync=sync)
     for prefix in used:
         _remove_quietly(index_filename(prefix))
         source_dir = os.path.dirname(prefix)

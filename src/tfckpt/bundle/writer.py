@@ -305,20 +305,8 @@ class BundleWriter:
                 final = data_filename(self.prefix, number, count)
                 os.replace(sink.temp, final)
                 published.append(final)
-            index_temp = _temp_name(index_path)
-            try:
-                with open(index_temp, "xb") as out:
-                    write_index(out, BundleHeader(num_shards=count),
-                                [*self._entries.values(), *self._partitioned.values()])
-                    if self.sync:
-                        out.flush()
-                        os.fsync(out.fileno())
-                os.replace(index_temp, index_path)
-            except BaseException:
-                _remove_quietly(index_temp)
-                raise
-            if self.sync:
-                _fsync_dir(index_path)
+            publish_index(index_path, BundleHeader(num_shards=count),
+                          [*self._entries.values(), *self._partitioned.values()], sync=self.sync)
         except BaseException:
             self._discard(published)
             self._drop_staging()
@@ -404,6 +392,23 @@ def _remove_quietly(path: str) -> None:
         os.remove(path)
     except FileNotFoundError:
         pass
+
+
+def publish_index(path: str, header: BundleHeader, entries: Iterable[TensorInfo], *, sync: bool) -> None:
+    """Write an index to a temporary name, fsync it (with ``sync``), and rename it to ``path``."""
+    temp = _temp_name(path)
+    try:
+        with open(temp, "xb") as out:
+            write_index(out, header, entries)
+            if sync:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+    if sync:
+        _fsync_dir(path)
 
 
 def write_index(sink: BinaryIO, header: BundleHeader, entries: Iterable[TensorInfo]) -> int:
