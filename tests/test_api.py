@@ -141,3 +141,25 @@ def test_parallel_load_equals_serial_load(tmp_path: Path, monkeypatch: pytest.Mo
     assert list(parallel) == list(serial) == sorted(tensors)
     for name, value in tensors.items():
         np.testing.assert_array_equal(parallel[name], value)
+
+
+def test_mmap_reads_are_zero_copy_and_still_verified(tmp_path: Path) -> None:
+    with tfckpt.CheckpointWriter(str(tmp_path / "ck")) as writer:
+        writer.add("byte", np.int8(1))  # puts the next tensor at an odd offset: not aligned
+        writer.add("odd", np.arange(4, dtype=np.float32))
+        writer.add("pad", np.zeros(7, np.int8))  # 1 + 16 + 7: the next tensor starts at 24
+        writer.add("aligned", np.arange(6, dtype=np.float64).reshape(2, 3))
+    reader = tfckpt.load_checkpoint(tmp_path / "ck", mmap=True)
+    aligned = reader["aligned"]
+    assert not aligned.flags.owndata and not aligned.flags.writeable  # a view of the mapped file
+    np.testing.assert_array_equal(aligned, np.arange(6.0).reshape(2, 3))
+    odd = reader["odd"]
+    assert odd.flags.owndata and odd.tolist() == [0, 1, 2, 3]  # unaligned: read as usual
+    reader.close()
+    assert aligned.sum() == 15  # the mapping outlives the reader while arrays use it
+    data = tmp_path / "ck.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    raw[-3] ^= 0x01
+    data.write_bytes(bytes(raw))
+    with pytest.raises(tfckpt.ChecksumError):
+        tfckpt.load_checkpoint(tmp_path / "ck", mmap=True)["aligned"]

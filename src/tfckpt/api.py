@@ -66,7 +66,7 @@ def _resolve_url(url: str) -> str:
     return latest
 
 
-def load_checkpoint(path: PathLike, *, verify_checksums: bool = True) -> BundleReader:
+def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False) -> BundleReader:
     """Open a checkpoint for reading, like ``tf.train.load_checkpoint``.
 
     Returns a :class:`CheckpointReader`: a read-only ``Mapping[str, numpy.ndarray]`` whose
@@ -79,6 +79,9 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True) -> BundleR
         ``checkpoint`` state file, or a SavedModel directory.
     verify_checksums:
         Check every tensor's CRC32C when it is read (default ``True``).
+    mmap:
+        Return fixed-size tensors as read-only, zero-copy views of the memory-mapped data
+        files (local, little-endian, aligned tensors; others are read as usual).
 
     Raises
     ------
@@ -100,7 +103,7 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True) -> BundleR
         return BundleReader(prefix, verify_checksums=verify_checksums, opener=io.open_source)
     if not os.path.isfile(index_filename(prefix)):  # no .index: a legacy V1 checkpoint, as TF decides
         return V1Reader(prefix, verify_checksums=verify_checksums)
-    return BundleReader(prefix, verify_checksums=verify_checksums)
+    return BundleReader(prefix, verify_checksums=verify_checksums, mmap=mmap)
 
 
 def list_variables(path: PathLike) -> list[tuple[str, list[int]]]:

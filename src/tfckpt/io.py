@@ -11,6 +11,7 @@ uploaded data first, index last (see :class:`tfckpt.bundle.writer.BundleWriter`)
 from __future__ import annotations
 
 import glob as _glob
+import mmap
 import os
 import posixpath
 import threading
@@ -42,6 +43,7 @@ class FileSource:
         self.name = os.fspath(path)
         self._fd: int | None = os.open(self.name, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         self._size = os.fstat(self._fd).st_size
+        self._map: mmap.mmap | None = None
         # Platforms without pread (Windows) share one file offset; a lock keeps seek+read whole.
         self._lock = None if hasattr(os, "pread") else threading.Lock()
 
@@ -96,7 +98,22 @@ class FileSource:
             return
         view[:] = self.read_at(offset, n)
 
+    def mapping(self) -> mmap.mmap | None:
+        """A read-only memory map of the whole file (made once), or ``None`` if it cannot be."""
+        if self._map is None and self._size:
+            try:
+                self._map = mmap.mmap(self._fd_or_raise(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                return None
+        return self._map
+
     def close(self) -> None:
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                pass  # arrays still view it; the map is released when the last one goes
+            self._map = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -141,8 +141,13 @@ def read_strings(source: ByteSource, offset: int, size: int, count: int, big_end
 
 
 def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: DType,
-               big_endian: bool, verify: bool, stored_crc: int, where: str) -> np.ndarray[Any, Any]:
-    """Read a fixed-size tensor straight into the returned array, verifying in place."""
+               big_endian: bool, verify: bool, stored_crc: int, where: str,
+               use_mmap: bool = False) -> np.ndarray[Any, Any]:
+    """Read a fixed-size tensor straight into the returned array, verifying in place.
+
+    With ``use_mmap`` an aligned little-endian tensor of a local file is returned as a
+    read-only view of the memory-mapped file instead: no copy, pages read on first touch.
+    """
     np_dtype = dtype.as_numpy_dtype
     if np_dtype is None:
         raise UnsupportedError(f"{where}: values of dtype {dtype.name} cannot be read by tfckpt")
@@ -150,10 +155,15 @@ def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: D
     if offset + nbytes > source.size():  # before allocating: the bytes must really be there
         raise CorruptionError(f"{where}: {nbytes} bytes at offset {offset} run past the end of the "
                               f"data file ({source.size()} bytes)")
-    out = np.empty(shape, dtype=np_dtype)
-    view = byte_view(out)
-    if view.nbytes:
-        source.readinto_at(offset, view)
+    mapping = source.mapping() if use_mmap and not big_endian and nbytes and hasattr(source, "mapping") else None
+    if mapping is not None and offset % np_dtype.alignment == 0:
+        out = np.frombuffer(mapping, dtype=np_dtype, count=math.prod(shape), offset=offset).reshape(shape)
+        view = memoryview(mapping)[offset:offset + nbytes]
+    else:
+        out = np.empty(shape, dtype=np_dtype)
+        view = byte_view(out)
+        if view.nbytes:
+            source.readinto_at(offset, view)
     if verify:
         crc = crc32c(view)
         if crc != unmask(stored_crc):

@@ -46,12 +46,17 @@ class BundleReader(Mapping[str, np.ndarray]):
         Check each tensor's CRC32C as it is read (default). ``False`` skips it for speed.
     opener:
         How to open ``PREFIX.index`` and the data files; local files by default.
+    mmap:
+        Return aligned little-endian fixed-size tensors of local files as read-only views of
+        the memory-mapped data file (zero copy; the checksum, if verified, is computed on the
+        mapped bytes). Other tensors are read as usual.
     """
 
     def __init__(self, prefix: str, *, verify_checksums: bool = True,
-                 opener: SourceOpener = FileSource) -> None:
+                 opener: SourceOpener = FileSource, mmap: bool = False) -> None:
         self.prefix = prefix
         self.verify_checksums = verify_checksums
+        self.mmap = mmap
         self._opener = opener
         self._shards: dict[int, ByteSource] = {}
         self._lock = threading.Lock()
@@ -177,7 +182,7 @@ class BundleReader(Mapping[str, np.ndarray]):
                 raise CorruptionError(f"{where}: invalid size in bundle entry: stored size {info.size}; "
                                       f"expected {expected} for {info.dtype.name}{list(shape)}")
             return payload.read_fixed(source, info.offset, shape, info.dtype, big,
-                                      self.verify_checksums, info.crc32c, where)
+                                      self.verify_checksums, info.crc32c, where, use_mmap=self.mmap)
         if info.dtype.name == "string":
             flat = payload.read_strings(source, info.offset, info.size, info.num_elements, big,
                                         self.verify_checksums, info.crc32c, where)

@@ -75,6 +75,7 @@ class V1Reader(BundleReader):
             raise NotFoundError(f"no V1 checkpoint matches {pattern!r}")
         self.prefix = pattern
         self.verify_checksums = verify_checksums
+        self.mmap = False
         self._lock = threading.Lock()
         self._object_graph = None
         self._shards = {}
