@@ -14,9 +14,11 @@ def test_lists_the_example_checkpoint() -> None:
     result = run(str(EXAMPLES / "keras_mlp"))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["name", "dtype", "shape"]
+    assert lines[0].split() == ["name", "dtype", "shape", "size"]
     row = next(line for line in lines if line.startswith("save_counter/"))
-    assert row.split()[1:] == ["int64", "[]"]
+    assert row.split()[1:] == ["int64", "[]", "8", "B"]
+    kernel = next(line for line in lines if line.startswith("optimizer/_trainable_variables/0/"))
+    assert kernel.split()[1:] == ["float32", "[4,", "3]", "48", "B"]
     assert lines[-1].startswith("# 16 tensors")
 
 

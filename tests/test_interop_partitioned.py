@@ -90,3 +90,23 @@ def test_tfckpt_reads_tf2_sharding_policy_output(tf, tmp_path: Path) -> None:
     for name in reader:
         got = theirs.get_tensor(name)
         assert_same(reader[name], got if isinstance(got, np.ndarray) else np.array(got, dtype=object))
+
+
+def test_tensorflow_reads_a_checkpoint_written_by_parallel_processes(tf, tmp_path: Path) -> None:
+    import multiprocessing
+
+    from test_partitioned import _worker
+    world, prefix = 4, str(tmp_path / "model-7")
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_worker, args=(prefix, rank, world)) for rank in range(world)]
+    for process in processes:
+        process.start()
+    tfckpt.distributed.merge_parts(prefix, world, timeout=120)  # rank 0's job: waits for all parts
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+    reader = tf.train.load_checkpoint(prefix)
+    assert len(reader.get_variable_to_shape_map()) == 2 * world
+    for rank in range(world):
+        np.testing.assert_array_equal(reader.get_tensor(f"rank{rank}/w"), np.full((100, 8), rank, np.float32))
+        assert reader.get_tensor(f"rank{rank}/step") == rank

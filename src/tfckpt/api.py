@@ -107,13 +107,27 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
 
 
 def list_variables(path: PathLike) -> list[tuple[str, list[int]]]:
-    """Sorted ``(name, shape)`` pairs of every tensor, like ``tf.train.list_variables``."""
+    """Sorted ``(name, shape)`` pairs of every tensor, like ``tf.train.list_variables``.
+
+    Examples
+    --------
+    >>> import tfckpt
+    >>> tfckpt.list_variables("examples/keras_mlp")[1]
+    ('optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE', [])
+    """
     with load_checkpoint(path) as reader:
         return sorted(reader.get_variable_to_shape_map().items())
 
 
 def load_variable(path: PathLike, name: str) -> np.ndarray:
-    """One tensor's value, like ``tf.train.load_variable`` (a trailing ``:0`` is ignored)."""
+    """One tensor's value, like ``tf.train.load_variable`` (a trailing ``:0`` is ignored).
+
+    Examples
+    --------
+    >>> import tfckpt
+    >>> int(tfckpt.load_variable("examples/keras_mlp", "save_counter/.ATTRIBUTES/VARIABLE_VALUE:0"))
+    1
+    """
     name = name.removesuffix(":0")
     with load_checkpoint(path) as reader:
         return reader.get_tensor(name)

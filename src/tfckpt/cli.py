@@ -20,6 +20,7 @@ import numpy as np
 
 from . import __version__, savedmodel
 from .api import load_checkpoint
+from .bundle.entry import TensorInfo
 from .bundle.naming import prefix_of
 from .bundle.reader import BundleReader
 from .convert import convert
@@ -56,6 +57,11 @@ def _selected(reader: BundleReader, args: argparse.Namespace) -> list[str]:
     return names
 
 
+def _stored_bytes(info: TensorInfo) -> int:
+    # A partitioned tensor's full entry holds no bytes itself: count its elements instead.
+    return info.num_elements * info.dtype.itemsize if info.slices else info.size
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     with load_checkpoint(args.path) as reader:
         names = _selected(reader, args)
@@ -63,20 +69,23 @@ def cmd_ls(args: argparse.Namespace) -> int:
         paths = reader.object_paths() if args.objects else {}
         prefix = reader.prefix
     shown = [paths.get(i.name, i.name) for i in infos]
-    total_bytes = sum(i.size if not i.slices else 0 for i in infos)
+    total_bytes = sum(_stored_bytes(i) for i in infos)
     total_elements = sum(i.num_elements for i in infos)
     if args.json:
         rows = [{"name": i.name, "path": paths.get(i.name), "dtype": i.dtype.name, "shape": list(i.shape),
-                 "elements": i.num_elements, "bytes": i.size} for i in infos]
+                 "elements": i.num_elements, "bytes": _stored_bytes(i)} for i in infos]
         print(json.dumps({"prefix": prefix, "tensors": rows,
                           "total": {"tensors": len(rows), "elements": total_elements, "bytes": total_bytes}},
                          indent=2))
         return 0
     width = max((len(s) for s in shown), default=4)
     dwidth = max((len(i.dtype.name) for i in infos), default=5)
-    print(f"{'name':<{width}}  {'dtype':<{dwidth}}  shape")
-    for label, info in zip(shown, infos):
-        print(f"{label:<{width}}  {info.dtype.name:<{dwidth}}  {_format_shape(info.shape)}")
+    shapes = [_format_shape(i.shape) for i in infos]
+    swidth = max((len(s) for s in shapes), default=5)
+    print(f"{'name':<{width}}  {'dtype':<{dwidth}}  {'shape':<{swidth}}  {'size':>10}")
+    for label, info, shape in zip(shown, infos, shapes):
+        size = _human_bytes(_stored_bytes(info))
+        print(f"{label:<{width}}  {info.dtype.name:<{dwidth}}  {shape:<{swidth}}  {size:>10}")
     print(f"# {len(infos)} tensors, {total_elements} elements, {_human_bytes(total_bytes)} in {prefix}")
     return 0
 

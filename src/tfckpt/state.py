@@ -220,7 +220,13 @@ def write_state(directory: PathLike, state: CheckpointState, latest_filename: st
 
 
 def checkpoint_exists(checkpoint_prefix: PathLike) -> bool:
-    """Whether a checkpoint exists at the prefix (V2: its ``.index``; V1: the file itself)."""
+    """Whether a checkpoint exists at the prefix (V2: its ``.index``; V1: the file itself).
+
+    Examples
+    --------
+    >>> checkpoint_exists("examples/keras_mlp/ckpt-1"), checkpoint_exists("examples/keras_mlp/ckpt-2")
+    (True, False)
+    """
     return _exists(os.fspath(checkpoint_prefix))
 
 
@@ -243,13 +249,27 @@ def meta_graph_filename(checkpoint_prefix: str, meta_graph_suffix: str = "meta")
 
 
 def remove_checkpoint(checkpoint_prefix: PathLike, meta_graph_suffix: str = "meta") -> None:
-    """Delete every file of a checkpoint, like ``tf.compat.v1.train.remove_checkpoint``."""
+    """Delete every file of a checkpoint, like ``tf.compat.v1.train.remove_checkpoint``.
+
+    Examples
+    --------
+    >>> import tfckpt, tempfile, os
+    >>> prefix = tfckpt.save({"x": [1]}, os.path.join(tempfile.mkdtemp(), "ck"))
+    >>> remove_checkpoint(prefix); checkpoint_exists(prefix)
+    False
+    """
     for path in checkpoint_files(os.fspath(checkpoint_prefix), meta_graph_suffix):
         io.remove(path)
 
 
 def get_checkpoint_mtimes(checkpoint_prefixes: list[str]) -> list[float]:
-    """Modification times of the checkpoints that exist (of their ``.index`` for V2)."""
+    """Modification times of the checkpoints that exist (of their ``.index`` for V2).
+
+    Examples
+    --------
+    >>> len(get_checkpoint_mtimes(["examples/keras_mlp/ckpt-1", "examples/keras_mlp/gone"]))
+    1
+    """
     times = []
     for prefix in checkpoint_prefixes:
         for path in (index_filename(prefix), prefix):

@@ -34,7 +34,14 @@ _SIGNED_HEADER = {1: b"\x80", 2: b"\xc0", 3: b"\xe0", 4: b"\xf0", 5: b"\xf8", 6:
 
 @dataclass(frozen=True)
 class TensorSlice:
-    """One piece of a partitioned tensor: ``(start, length)`` per dimension."""
+    """One piece of a partitioned tensor: ``(start, length)`` per dimension.
+
+    Examples
+    --------
+    >>> piece = TensorSlice.parse("0,3:-")
+    >>> piece.extents, piece.shape((5, 2)), str(piece)
+    (((0, 3), (0, -1)), (3, 2), '0,3:-')
+    """
 
     extents: tuple[tuple[int, int], ...]
 
