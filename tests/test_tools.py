@@ -192,6 +192,14 @@ def test_cast_filters_and_collisions(tmp_path: Path) -> None:
     assert not (tmp_path / "clash.safetensors").exists()
 
 
+def test_damaged_npz_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    result = run("convert", str(bad), str(tmp_path / "x"))
+    assert result.returncode == 1 and "not a readable .npz" in result.stderr and "Traceback" not in result.stderr
+    assert "Traceback" in run("--debug", "convert", str(bad), str(tmp_path / "x")).stderr
+
+
 def test_damaged_safetensors_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes((10**12).to_bytes(8, "little") + b"{}")

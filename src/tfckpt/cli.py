@@ -342,3 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # `tfckpt ls ... | head`
         return 0
+    except Exception as exc:  # a bug or an unforeseen input: still one line, unless --debug
+        if args.debug:
+            raise
+        print(f"tfckpt: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return 1

@@ -159,7 +159,13 @@ def _safetensors_source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
 
 
 def _npz_source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
-    archive = stack.enter_context(np.load(os.fspath(path), allow_pickle=False))
+    try:
+        archive = stack.enter_context(np.load(os.fspath(path), allow_pickle=False))
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise CorruptionError(f"{os.fspath(path)}: not a readable .npz archive: {exc}") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile) or archive.zip is None:
+        raise CorruptionError(f"{os.fspath(path)}: a single .npy array, not an .npz archive")
+    members = archive.zip
     dtypes: dict[str, str] = {}
     if NPZ_DTYPES_MEMBER in archive.files:
         dtypes = json.loads(str(archive[NPZ_DTYPES_MEMBER]))
@@ -168,11 +174,14 @@ def _npz_source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
         if name == NPZ_DTYPES_MEMBER:
             continue
         # Shapes and dtypes come from each member's .npy header; the data is read on demand.
-        with archive.zip.open(name + ".npy") as member:
-            version = np.lib.format.read_magic(member)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _, raw_dtype = read_header(member)
+        try:
+            with members.open(name + ".npy") as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, raw_dtype = read_header(member)
+        except (zipfile.BadZipFile, ValueError, KeyError, EOFError) as exc:
+            raise CorruptionError(f"{os.fspath(path)}: member {name!r} is not a readable .npy array: {exc}") from exc
         tf_name = dtypes.get(name)
         dtype = as_dtype(tf_name) if tf_name else (STRING if raw_dtype.kind in "SU" else as_dtype(raw_dtype))
 
