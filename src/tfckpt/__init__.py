@@ -16,6 +16,8 @@ from .bundle.reader import BundleReader as CheckpointReader
 from .bundle.slices import TensorSlice
 from .bundle.writer import BundleWriter as CheckpointWriter
 from .checkpoint import Checkpoint, CheckpointLoadStatus, CheckpointMismatchError
+from .convert import convert as convert_checkpoint
+from .diff import diff_checkpoints
 from .dtypes import DataType, DType, as_dtype
 from .errors import (
                      ChecksumError,
@@ -37,6 +39,7 @@ from .state import (
                      update_checkpoint_state,
 )
 from .variables import Variable
+from .verify import verify_checkpoint
 
 __version__ = "0.1.0"
 
@@ -62,6 +65,8 @@ __all__ = [
                      "Variable",
                      "as_dtype",
                      "checkpoint_exists",
+    "convert_checkpoint",
+    "diff_checkpoints",
                      "distributed",
                      "get_checkpoint_mtimes",
                      "get_checkpoint_state",
@@ -75,4 +80,5 @@ __all__ = [
                      "resolve_prefix",
                      "save",
                      "update_checkpoint_state",
+    "verify_checkpoint",
 ]
