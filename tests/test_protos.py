@@ -21,3 +21,16 @@ def test_every_proto_has_a_module() -> None:
 def test_messages_live_in_a_private_package() -> None:
     from tfckpt._proto import tensor_bundle_pb2
     assert tensor_bundle_pb2.BundleEntryProto.DESCRIPTOR.full_name == "tfckpt.BundleEntryProto"
+
+
+def test_generator_never_re_executes_itself_twice() -> None:
+    import importlib.util
+    import os
+
+    import pytest
+    if importlib.util.find_spec("grpc_tools") is not None:
+        pytest.skip("this interpreter has grpc_tools: the generator runs here without re-executing")
+    env = {**os.environ, "TFCKPT_GEN_PROTOS_IN_TOOLS_VENV": "1"}  # as if already re-executed once
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_protos.py"), "--check"],
+                            capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert result.returncode != 0 and "delete that directory" in result.stderr

@@ -32,6 +32,7 @@ PROTO_ROOT = ROOT / "protos"
 PACKAGE_DIR = Path("tfckpt") / "_proto"
 OUTPUT_DIR = ROOT / "src" / PACKAGE_DIR
 TOOLS_VENV = ROOT / "build" / "protoc-venv"
+REEXEC_MARKER = "TFCKPT_GEN_PROTOS_IN_TOOLS_VENV"
 INIT_TEXT = '"""Generated protobuf modules (see tools/gen_protos.py); private to tfckpt."""\n'
 
 
@@ -45,15 +46,22 @@ def _have_pinned_tools() -> bool:
 
 
 def _reexec_in_tools_venv(argv: list[str]) -> int:
+    if os.environ.get(REEXEC_MARKER):
+        # Already re-executed once and the tools are still missing: never recurse.
+        raise SystemExit(f"grpcio-tools {GRPCIO_TOOLS} is missing from {TOOLS_VENV}; delete that directory "
+                         f"and run again")
     python = TOOLS_VENV / "bin" / "python"
-    if not python.exists():
+    ready = TOOLS_VENV / ".ready"  # written last, so a half-built venv is never used
+    if not ready.exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(TOOLS_VENV)
         subprocess.run(
             [str(python), "-m", "pip", "install", "-q",
              f"grpcio-tools=={GRPCIO_TOOLS}", f"protobuf=={PROTOBUF_FOR_TOOLS}", "setuptools"],
             check=True,
         )
-    return subprocess.run([str(python), __file__, *argv], check=False).returncode
+        ready.write_text(f"grpcio-tools=={GRPCIO_TOOLS}\n")
+    env = {**os.environ, REEXEC_MARKER: "1"}
+    return subprocess.run([str(python), __file__, *argv], check=False, env=env).returncode
 
 
 def generate(out_root: Path) -> list[Path]:
