@@ -11,7 +11,7 @@ from test_bundle import assert_same
 import tfckpt
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.bundle.writer import BundleWriter
-from tfckpt.io import FileSource
+from tfckpt.storage import FileSource
 from tfckpt.table import TableReader
 
 

@@ -19,7 +19,7 @@ from tfckpt.bundle.naming import index_filename
 from tfckpt.bundle.reader import BundleReader
 from tfckpt.bundle.slices import encode_slice_key, parse_shape_and_slice
 from tfckpt.errors import CorruptionError
-from tfckpt.io import FileSource
+from tfckpt.storage import FileSource
 
 
 class CountingSource(FileSource):

@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from . import io
+from . import storage
 from .bundle.merge import merge_bundles
 from .bundle.naming import index_filename, prefix_of
 from .bundle.reader import BundleReader
 from .bundle.v1 import V1Reader, is_v1
 from .bundle.writer import save_mapping
 from .errors import NotFoundError
-from .io import PathLike, is_url
+from .storage import PathLike, is_url
 from .state import latest_checkpoint
 
 SAVED_MODEL_FILENAMES = ("saved_model.pb", "saved_model.pbtxt")
@@ -54,12 +54,12 @@ def resolve_prefix(path: PathLike) -> str:
 def _resolve_url(url: str) -> str:
     # Remote stores have no cheap "is this a directory": try the cheap, specific names first.
     stripped = prefix_of(url)
-    if stripped is not None and io.exists(index_filename(stripped)):
+    if stripped is not None and storage.exists(index_filename(stripped)):
         return stripped
-    if io.exists(index_filename(url)):
+    if storage.exists(index_filename(url)):
         return url
-    if any(io.exists(io.join(url, name)) for name in SAVED_MODEL_FILENAMES):
-        return io.join(url, "variables", "variables")
+    if any(storage.exists(storage.join(url, name)) for name in SAVED_MODEL_FILENAMES):
+        return storage.join(url, "variables", "variables")
     latest = latest_checkpoint(url)
     if latest is None:
         raise NotFoundError(f"no checkpoint at {url!r}: no {index_filename(url)}, SavedModel or state file")
@@ -100,7 +100,7 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
     """
     prefix = resolve_prefix(path)
     if is_url(prefix):
-        return BundleReader(prefix, verify_checksums=verify_checksums, opener=io.open_source)
+        return BundleReader(prefix, verify_checksums=verify_checksums, opener=storage.open_source)
     if not os.path.isfile(index_filename(prefix)):  # no .index: a legacy V1 checkpoint, as TF decides
         return V1Reader(prefix, verify_checksums=verify_checksums)
     return BundleReader(prefix, verify_checksums=verify_checksums, mmap=mmap)

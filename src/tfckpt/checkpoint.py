@@ -39,7 +39,7 @@ from .bundle.reader import BundleReader
 from .bundle.writer import BundleWriter
 from .dtypes import STRING
 from .errors import InvalidArgumentError, TfckptError
-from .io import PathLike
+from .storage import PathLike
 from .saver import Target, restore_targets
 from .state import update_checkpoint_state
 from .variables import Variable

@@ -42,7 +42,7 @@ from .bundle.graph import ATTRIBUTES_MARKER, OBJECT_GRAPH_KEY, VARIABLE_VALUE
 from .bundle.writer import BundleWriter
 from .dtypes import BY_NAME, STRING, DType, as_dtype
 from .errors import CorruptionError, InvalidArgumentError, TfckptError
-from .io import ByteSource, PathLike, open_source
+from .storage import ByteSource, PathLike, open_source
 
 SAFETENSORS_DTYPES = {  # TF dtype name -> safetensors dtype code
     "float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16", "int64": "I64",

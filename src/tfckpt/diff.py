@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .api import load_checkpoint
-from .io import PathLike
+from .storage import PathLike
 
 
 @dataclass(frozen=True)

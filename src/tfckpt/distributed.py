@@ -26,7 +26,7 @@ from .bundle.merge import merge_bundles
 from .bundle.naming import index_filename
 from .bundle.writer import save_mapping
 from .errors import InvalidArgumentError, TfckptError
-from .io import PathLike
+from .storage import PathLike
 
 
 class PartsTimeoutError(TfckptError, TimeoutError):

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from . import io
+from . import storage
 from .bundle.naming import index_filename
 from .checkpoint import Checkpoint
 from .errors import InvalidArgumentError
-from .io import PathLike
+from .storage import PathLike
 from .state import get_checkpoint_state, update_checkpoint_state
 from .variables import Variable
 
@@ -86,7 +86,7 @@ class CheckpointManager:
         self._max_to_keep = max_to_keep
         self._keep_hours = keep_checkpoint_every_n_hours
         self._directory = os.fspath(directory)
-        self._prefix = io.join(self._directory, checkpoint_name)
+        self._prefix = storage.join(self._directory, checkpoint_name)
         self._step_counter = step_counter
         self._checkpoint_interval = checkpoint_interval
         self._last_checkpoint_step = last_checkpoint_step
@@ -169,8 +169,8 @@ class CheckpointManager:
             if self._keep_hours and timestamp - self._keep_hours * SECONDS_PER_HOUR >= self._last_preserved_timestamp:
                 self._last_preserved_timestamp = timestamp
                 continue
-            for doomed in [index_filename(path), *io.glob(io.glob_escape(path) + ".data-?????-of-?????")]:
-                io.remove(doomed)
+            for doomed in [index_filename(path), *storage.glob(storage.glob_escape(path) + ".data-?????-of-?????")]:
+                storage.remove(doomed)
 
     def restore_or_initialize(self) -> str | None:
         """Restore the latest checkpoint if there is one and return its path; otherwise call

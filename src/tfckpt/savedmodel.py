@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 from ._proto import saved_model_pb2
 from .dtypes import DataType
 from .errors import CorruptionError, InvalidArgumentError, NotFoundError
-from .io import PathLike
+from .storage import PathLike
 
 SAVED_MODEL_PB = "saved_model.pb"
 SAVED_MODEL_PBTXT = "saved_model.pbtxt"

@@ -24,7 +24,7 @@ from .bundle.reader import BundleReader
 from .bundle.writer import BundleWriter
 from .dtypes import STRING, DType, as_dtype
 from .errors import InvalidArgumentError, NotFoundError
-from .io import PathLike
+from .storage import PathLike
 from .state import STATE_FILENAME, get_checkpoint_mtimes, remove_checkpoint, update_checkpoint_state
 from .variables import Variable
 

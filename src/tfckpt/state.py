@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 from google.protobuf import text_format
 
-from . import io
+from . import storage
 from ._proto import checkpoint_state_pb2
 from .bundle.naming import index_filename
 from .errors import CorruptionError, InvalidArgumentError
-from .io import PathLike, is_url
+from .storage import PathLike, is_url
 
 STATE_FILENAME = "checkpoint"
 
@@ -43,7 +43,7 @@ class CheckpointState:
 
 
 def state_path(directory: PathLike, latest_filename: str | None = None) -> str:
-    return io.join(os.fspath(directory), latest_filename or STATE_FILENAME)
+    return storage.join(os.fspath(directory), latest_filename or STATE_FILENAME)
 
 
 def encode_state(state: CheckpointState) -> str:
@@ -74,7 +74,7 @@ def _resolve(directory: str, path: str) -> str:
     if is_url(path):
         return path
     if not os.path.isabs(path):
-        return io.join(directory, path)
+        return storage.join(directory, path)
     if not _exists(path):
         moved = os.path.join(directory, os.path.basename(path))
         if _exists(moved):
@@ -85,7 +85,7 @@ def _resolve(directory: str, path: str) -> str:
 def _exists(prefix: str) -> bool:
     """A V2 checkpoint (its ``.index``) or a V1 one (the file, or files matching the
     ``prefix-?????-of-NNNNN`` pattern TF1 records for sharded V1 saves)."""
-    if io.exists(index_filename(prefix)) or io.isfile(prefix):
+    if storage.exists(index_filename(prefix)) or storage.isfile(prefix):
         return True
     return not is_url(prefix) and any(c in prefix for c in "?*[") and bool(glob.glob(prefix))
 
@@ -98,7 +98,7 @@ def read_state(directory: PathLike, latest_filename: str | None = None) -> Check
     """
     directory = os.fspath(directory)
     path = state_path(directory, latest_filename)
-    raw = io.read_bytes(path)
+    raw = storage.read_bytes(path)
     if raw is None:
         return None
     try:
@@ -196,7 +196,7 @@ def write_state(directory: PathLike, state: CheckpointState, latest_filename: st
     """
     path = state_path(directory, latest_filename)
     if is_url(path):
-        io.write_bytes_remote(path, encode_state(state).encode("utf-8"))
+        storage.write_bytes_remote(path, encode_state(state).encode("utf-8"))
         return path
     if os.path.normpath(path) == os.path.normpath(os.path.join(os.fspath(directory), state.model_checkpoint_path)):
         raise InvalidArgumentError(f"save path {state.model_checkpoint_path!r} conflicts with the path used "
@@ -233,12 +233,12 @@ def checkpoint_exists(checkpoint_prefix: PathLike) -> bool:
 def checkpoint_files(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -> list[str]:
     """Every existing file of a checkpoint: ``.index``, all ``.data-*`` shards, ``.meta``,
     or the V1 file itself."""
-    escaped = io.glob_escape(checkpoint_prefix)
-    found = io.glob(escaped + ".index") + sorted(io.glob(escaped + ".data-?????-of-?????"))
+    escaped = storage.glob_escape(checkpoint_prefix)
+    found = storage.glob(escaped + ".index") + sorted(storage.glob(escaped + ".data-?????-of-?????"))
     meta = meta_graph_filename(checkpoint_prefix, meta_graph_suffix)
-    if io.isfile(meta):
+    if storage.isfile(meta):
         found.append(meta)
-    if io.isfile(checkpoint_prefix):
+    if storage.isfile(checkpoint_prefix):
         found.append(checkpoint_prefix)
     return found
 
@@ -259,7 +259,7 @@ def remove_checkpoint(checkpoint_prefix: PathLike, meta_graph_suffix: str = "met
     False
     """
     for path in checkpoint_files(os.fspath(checkpoint_prefix), meta_graph_suffix):
-        io.remove(path)
+        storage.remove(path)
 
 
 def get_checkpoint_mtimes(checkpoint_prefixes: list[str]) -> list[float]:

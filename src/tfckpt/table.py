@@ -36,7 +36,7 @@ from typing import BinaryIO
 from . import snappy
 from .coding import FIXED32, FIXED64, MAX_VARINT32_BYTES, crc32c, decode_varint, encode_varint, mask, unmask
 from .errors import ChecksumError, CorruptionError, UnsupportedError
-from .io import ByteSource
+from .storage import ByteSource
 
 TABLE_MAGIC = 0xDB4775248B80FB57  # leveldb table/format.h kTableMagicNumber
 MAX_BLOCK_HANDLE_LENGTH = 20  # two varint64s

@@ -23,7 +23,7 @@ from .bundle.slices import encode_slice_key
 from .bundle.v1 import V1Reader
 from .coding import crc32c, unmask
 from .errors import NotFoundError, TfckptError
-from .io import PathLike
+from .storage import PathLike
 
 CHUNK_BYTES = 16 << 20
 

@@ -28,7 +28,7 @@ import numpy as np
 from ..coding import FIXED32, MAX_VARINT64_BYTES, crc32c, decode_varint, encode_varint, mask, unmask
 from ..dtypes import DType
 from ..errors import ChecksumError, CorruptionError, UnsupportedError
-from ..io import ByteSource
+from ..storage import ByteSource
 
 # Non-contiguous or byte-swapped arrays are written through chunks of this size, so a save
 # never holds a second full copy of a large tensor.

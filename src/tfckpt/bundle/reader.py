@@ -16,7 +16,7 @@ import numpy as np
 
 from ..dtypes import BY_ENUM, DataType, DType
 from ..errors import CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
-from ..io import ByteSource, FileSource
+from ..storage import ByteSource, FileSource
 from ..table import TableReader
 from . import objects, payload
 from .entry import BIG, BundleHeader, TensorInfo, peek_dtype_shape

@@ -29,7 +29,7 @@ from google.protobuf.message import DecodeError
 from .._proto import saved_tensor_slice_pb2
 from ..dtypes import DType, from_enum
 from ..errors import CorruptionError, NotFoundError, UnsupportedError
-from ..io import FileSource
+from ..storage import FileSource
 from ..table import TableReader
 from .entry import BundleHeader, TensorInfo, _check_shape
 from .reader import BundleReader, decode_key

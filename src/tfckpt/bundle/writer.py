@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from .. import io
+from .. import storage
 from ..coding import crc32c, mask
 from ..dtypes import STRING, DType, DTypeLike, as_dtype
 from ..errors import InvalidArgumentError, TfckptError
@@ -150,7 +150,7 @@ class BundleWriter:
         self.sync = sync
         # A URL target is written to a local staging directory first, then uploaded by finish().
         self._remote: str | None = None
-        if io.is_url(self.prefix):
+        if storage.is_url(self.prefix):
             self._remote = self.prefix
             self._staging = tempfile.mkdtemp(prefix="tfckpt-upload-")
             self.prefix = os.path.join(self._staging, "ckpt")
@@ -323,20 +323,20 @@ class BundleWriter:
         assert remote is not None
         count = len(local_data)
         try:
-            if io.exists(index_filename(remote)):
-                io.remove(index_filename(remote))  # never let the old index describe new data
+            if storage.exists(index_filename(remote)):
+                storage.remove(index_filename(remote))  # never let the old index describe new data
             for number, local in enumerate(local_data):
-                io.upload(local, data_filename(remote, number, count))
-            io.upload(index_filename(self.prefix), index_filename(remote))
+                storage.upload(local, data_filename(remote, number, count))
+            storage.upload(index_filename(self.prefix), index_filename(remote))
         finally:
             self._drop_staging()
         # fsspec may spell the URLs it globs differently (memory:///b vs memory://b): compare names.
         keep = {posixpath.basename(data_filename(remote, number, count)) for number in range(count)}
         base = posixpath.basename(remote)
-        for path in io.glob(io.glob_escape(remote) + ".data-*-of-*"):
+        for path in storage.glob(storage.glob_escape(remote) + ".data-*-of-*"):
             name = posixpath.basename(path)
             if name not in keep and DATA_SUFFIX_RE.search(name[len(base):]):
-                io.remove(path)
+                storage.remove(path)
         self.prefix = remote
         return remote
 
