@@ -151,3 +151,20 @@ def test_tensorflow_latest_checkpoint_accepts_our_state_file(tf, tmp_path: Path)
     assert tf.train.latest_checkpoint(str(tmp_path)) == str(tmp_path / "ckpt-7")
     state = tf.train.get_checkpoint_state(str(tmp_path))
     assert list(state.all_model_checkpoint_paths) == [str(tmp_path / "ckpt-7")]
+
+
+def test_tensorflow_reads_every_state_of_an_overwrite(tf, tmp_path: Path) -> None:
+    """The re-pointed old checkpoint (N+1 shard names, empty last shard) that a concurrent
+    reader may meet during an overwrite is an ordinary bundle for TensorFlow too."""
+    from tfckpt.bundle.publish import repoint_existing
+
+    prefix = str(tmp_path / "ck")
+    with tfckpt.CheckpointWriter(prefix) as writer:
+        writer.add("a", np.arange(6, dtype=np.float32), shard=0)
+        writer.add("b", np.arange(3, dtype=np.int64), shard=1)
+    assert repoint_existing(prefix, 2, sync=False) is not None
+    reader = tf.train.load_checkpoint(prefix)
+    np.testing.assert_array_equal(reader.get_tensor("a"), np.arange(6, dtype=np.float32))
+    np.testing.assert_array_equal(reader.get_tensor("b"), np.arange(3))
+    tfckpt.save({"a": np.ones(2, np.float32)}, prefix)
+    np.testing.assert_array_equal(tf.train.load_checkpoint(prefix).get_tensor("a"), np.ones(2, np.float32))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -15,14 +15,30 @@ from .bundle.naming import index_filename, prefix_of
 from .bundle.reader import BundleReader
 from .bundle.v1 import V1Reader, is_v1
 from .bundle.writer import save_mapping
-from .errors import NotFoundError
-from .storage import PathLike, is_url
+from .errors import CheckpointReplacedError, NotFoundError
 from .state import latest_checkpoint
+from .storage import PathLike, is_url
 
 SAVED_MODEL_FILENAMES = ("saved_model.pb", "saved_model.pbtxt")
 SAVED_MODEL_VARIABLES = os.path.join("variables", "variables")
 PARALLEL_READERS = min(8, os.cpu_count() or 1)  # 2 threads doubled load() on 2 cores; 4 added nothing
 PARALLEL_MIN_BYTES = 64 << 20  # below this, thread start-up costs more than it saves
+REOPEN_ATTEMPTS = 5  # a checkpoint re-saved this often during one read is being rewritten in a loop
+
+T = TypeVar("T")
+
+
+def read_consistently(path: PathLike, read: Callable[[BundleReader], T], **options: Any) -> T:
+    """``read(reader)`` on a freshly opened checkpoint, again from scratch if a concurrent save
+    replaced the checkpoint meanwhile, so the result never mixes two saves."""
+    for attempt in range(REOPEN_ATTEMPTS):
+        try:
+            with load_checkpoint(path, **options) as reader:
+                return read(reader)
+        except CheckpointReplacedError:
+            if attempt == REOPEN_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def resolve_prefix(path: PathLike) -> str:
@@ -129,8 +145,7 @@ def load_variable(path: PathLike, name: str) -> np.ndarray:
     1
     """
     name = name.removesuffix(":0")
-    with load_checkpoint(path) as reader:
-        return reader.get_tensor(name)
+    return read_consistently(path, lambda reader: reader.get_tensor(name))
 
 
 def load(path: PathLike, *, verify_checksums: bool = True, max_workers: int | None = None) -> dict[str, np.ndarray]:
@@ -146,7 +161,7 @@ def load(path: PathLike, *, verify_checksums: bool = True, max_workers: int | No
     >>> sorted(tfckpt.load(prefix).items(), key=lambda kv: kv[0])
     [('a', array([b'x'], dtype=object)), ('b', array([1, 2]))]
     """
-    with load_checkpoint(path, verify_checksums=verify_checksums) as reader:
+    def read_all(reader: BundleReader) -> dict[str, np.ndarray]:
         names = list(reader)
         workers = max_workers if max_workers is not None else min(PARALLEL_READERS, len(names))
         if workers <= 1 or sum(reader.tensor_info(n).size for n in names) < PARALLEL_MIN_BYTES:
@@ -156,6 +171,8 @@ def load(path: PathLike, *, verify_checksums: bool = True, max_workers: int | No
         with ThreadPoolExecutor(workers) as pool:
             values = dict(zip(order, pool.map(reader.get_tensor, order)))
         return {name: values[name] for name in names}
+
+    return read_consistently(path, read_all, verify_checksums=verify_checksums)
 
 
 def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True) -> str:

@@ -39,9 +39,9 @@ from .bundle.reader import BundleReader
 from .bundle.writer import BundleWriter
 from .dtypes import STRING
 from .errors import InvalidArgumentError, TfckptError
-from .storage import PathLike
 from .saver import Target, restore_targets
 from .state import update_checkpoint_state
+from .storage import PathLike
 from .variables import Variable
 
 SAVE_COUNTER = "save_counter"

@@ -7,6 +7,7 @@ Catch :class:`TfckptError` for anything tfckpt raises on purpose. Operating-syst
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointReplacedError",
     "ChecksumError",
     "CorruptionError",
     "InvalidArgumentError",
@@ -41,3 +42,9 @@ class UnsupportedError(TfckptError, NotImplementedError):
 
 class InvalidArgumentError(TfckptError, ValueError):
     """The caller passed something tfckpt cannot save or use (bad name, dtype, shape)."""
+
+
+class CheckpointReplacedError(TfckptError):
+    """A newer save replaced the checkpoint while a reader had it open, so the data its index
+    describes is gone. Open the checkpoint again (the one-shot functions such as
+    :func:`tfckpt.load` do so by themselves)."""

@@ -22,8 +22,8 @@ from . import storage
 from .bundle.naming import index_filename
 from .checkpoint import Checkpoint
 from .errors import InvalidArgumentError
-from .storage import PathLike
 from .state import get_checkpoint_state, update_checkpoint_state
+from .storage import PathLike
 from .variables import Variable
 
 SECONDS_PER_HOUR = 3600.0

@@ -24,8 +24,8 @@ from .bundle.reader import BundleReader
 from .bundle.writer import BundleWriter
 from .dtypes import STRING, DType, as_dtype
 from .errors import InvalidArgumentError, NotFoundError
-from .storage import PathLike
 from .state import STATE_FILENAME, get_checkpoint_mtimes, remove_checkpoint, update_checkpoint_state
+from .storage import PathLike
 from .variables import Variable
 
 Target = Variable | np.ndarray

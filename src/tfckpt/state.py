@@ -17,7 +17,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import uuid
 import warnings
 from dataclasses import dataclass, field
 
@@ -26,6 +25,7 @@ from google.protobuf import text_format
 from . import storage
 from ._proto import checkpoint_state_pb2
 from .bundle.naming import index_filename
+from .bundle.publish import remove_quietly, remove_stale_temporaries, temporary_name
 from .errors import CorruptionError, InvalidArgumentError
 from .storage import PathLike, is_url
 
@@ -202,7 +202,7 @@ def write_state(directory: PathLike, state: CheckpointState, latest_filename: st
         raise InvalidArgumentError(f"save path {state.model_checkpoint_path!r} conflicts with the path used "
                                    f"for the checkpoint state ({path}); use a different save path")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temp = f"{path}.tmp{uuid.uuid4().hex}"
+    temp = temporary_name(path)
     try:
         with open(temp, "x", encoding="utf-8") as f:
             f.write(encode_state(state))
@@ -211,11 +211,9 @@ def write_state(directory: PathLike, state: CheckpointState, latest_filename: st
                 os.fsync(f.fileno())
         os.replace(temp, path)
     except BaseException:
-        try:
-            os.remove(temp)
-        except FileNotFoundError:
-            pass
+        remove_quietly(temp)
         raise
+    remove_stale_temporaries(path)
     return path
 
 

@@ -36,6 +36,22 @@ class ByteSource(Protocol):
     def close(self) -> None: ...
 
 
+FileIdentity = tuple[int, int, int, int]
+
+
+def _identity(stat: os.stat_result) -> FileIdentity:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def path_identity(path: str) -> FileIdentity | None:
+    """The identity of the local file now at ``path`` (``None`` if there is none): a file
+    renamed over it, or rewritten, has another."""
+    try:
+        return _identity(os.stat(path))
+    except OSError:
+        return None
+
+
 class FileSource:
     """A local file read with positional reads, so one instance serves many threads."""
 
@@ -49,6 +65,10 @@ class FileSource:
 
     def size(self) -> int:
         return self._size
+
+    def identity(self) -> FileIdentity:
+        """What tells this file from a later one at the same path (see :func:`path_identity`)."""
+        return _identity(os.fstat(self._fd_or_raise()))
 
     def _fd_or_raise(self) -> int:
         if self._fd is None:

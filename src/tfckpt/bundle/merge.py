@@ -6,6 +6,10 @@ numbered 0, 1, ... in order of first use); a key seen before is an error unless 
 partitioned, in which case the new slices are appended to the full entry. Then the data files
 are renamed to ``DEST.data-0000k-of-M``, ``DEST.index`` is written, the source indexes are
 deleted and, with ``delete_old_dirs``, their directories too if they are now empty.
+
+The data files and the new index reach the destination through
+:func:`tfckpt.bundle.publish.publish`: a checkpoint already at the destination stays whole
+until the merged one is, and if the merge fails the sources are left as they were.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from collections.abc import Sequence
 from ..errors import InvalidArgumentError
 from .entry import BundleHeader, TensorInfo
 from .naming import data_filename, index_filename
+from .publish import publish, remove_quietly, temporary_name
 from .reader import BundleReader
-from .writer import _remove_quietly, publish_index
+from .writer import write_index
 
 
 def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_files: bool = False,
@@ -68,16 +73,20 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
     if header is None:
         raise InvalidArgumentError("At least one prefix checkpoint file must exist, but none existed.")
     count = len(renames)
-    for source_file, new_id in renames.items():
-        if os.path.exists(source_file):  # a full entry of a partitioned tensor may name an unused file
-            os.replace(source_file, data_filename(destination, new_id, count))
+    staged: list[str] = []
+    for source_file in renames:
+        if not os.path.exists(source_file):  # a full entry of a partitioned tensor may name an unused file
+            source_file = temporary_name(data_filename(destination, len(staged), count))
+            open(source_file, "xb").close()
+        staged.append(source_file)
     # TensorFlow's header says the sum of the sources' shard counts; that equals the number of
     # data files whenever every source file holds an entry. Writing the file count keeps the
     # result readable in the other case too.
-    publish_index(index_filename(destination), dataclasses.replace(header, num_shards=count), merged.values(),
-                  sync=sync)
+    merged_header = dataclasses.replace(header, num_shards=count)
+    publish(destination, staged, lambda out: write_index(out, merged_header, merged.values()), sync=sync,
+            keep_staged_on_failure=True)
     for prefix in used:
-        _remove_quietly(index_filename(prefix))
+        remove_quietly(index_filename(prefix))
         source_dir = os.path.dirname(prefix)
         if delete_old_dirs and os.path.abspath(source_dir) != os.path.abspath(directory or "."):
             try:

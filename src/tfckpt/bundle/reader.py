@@ -15,8 +15,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..dtypes import BY_ENUM, DataType, DType
-from ..errors import CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
-from ..storage import ByteSource, FileSource
+from ..errors import (
+    CheckpointReplacedError,
+    CorruptionError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnsupportedError,
+)
+from ..storage import ByteSource, FileIdentity, FileSource, path_identity
 from ..table import TableReader
 from . import objects, payload
 from .entry import BIG, BundleHeader, TensorInfo, peek_dtype_shape
@@ -73,6 +79,10 @@ class BundleReader(Mapping[str, np.ndarray]):
         self._entries: dict[str, TensorInfo] = {}
         self._slice_entries: dict[bytes, TensorInfo] = {}
         self._index_name = index_name
+        # Local files: the index's identity, so that a data file opened later can be checked
+        # against the index that was parsed (see tfckpt.bundle.publish for why that suffices).
+        identity = getattr(index_source, "identity", None)
+        self._index_identity: FileIdentity | None = identity() if identity is not None else None
         try:
             self.header = self._read_index(TableReader(index_source))
         finally:
@@ -167,10 +177,24 @@ class BundleReader(Mapping[str, np.ndarray]):
             if shard_id not in self._shards:
                 path = data_filename(self.prefix, shard_id, self.header.num_shards)
                 try:
-                    self._shards[shard_id] = self._opener(path)
+                    opened = self._opener(path)
                 except FileNotFoundError:
+                    self._check_not_replaced()
                     raise NotFoundError(f"data file {path} of checkpoint {self.prefix} does not exist") from None
+                try:
+                    self._check_not_replaced()
+                except CheckpointReplacedError:
+                    opened.close()
+                    raise
+                self._shards[shard_id] = opened
             return self._shards[shard_id]
+
+    def _check_not_replaced(self) -> None:
+        """Raise if ``PREFIX.index`` is no longer the file this reader parsed: a data file
+        opened now may then belong to a newer save."""
+        if self._index_identity is not None and path_identity(self._index_name) != self._index_identity:
+            raise CheckpointReplacedError(f"checkpoint {self.prefix} was replaced by a newer save while this "
+                                          f"reader was open; open it again")
 
     def _read_entry(self, info: TensorInfo, shape: tuple[int, ...]) -> np.ndarray:
         source = self._shard(info.shard_id)

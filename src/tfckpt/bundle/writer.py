@@ -1,24 +1,24 @@
-"""Writing a bundle: stream tensors into a temporary data file, publish atomically.
+"""Writing a bundle: encode tensors into temporary data files, then hand them to the publisher.
 
-Protocol (as TensorFlow's ``BundleWriter``, plus a safe overwrite)::
+Layout written (as TensorFlow's ``BundleWriter``)::
 
-    P.data-00000-of-00001.tempstate<random>   tensors appended in call order, no padding
-    P.index.tempstate<random>                 header + entries sorted by key (tfckpt.table)
+    P.data-0000k-of-0000N   tensors appended in call order, no padding (see payload)
+    P.index                 header + entries sorted by key (see entry, table)
 
-``finish()`` flushes (and by default fsyncs) the data file, removes an existing ``P.index`` so
-a reader never pairs an old index with new data, renames the data file into place, then
-writes and renames the index. Any failure or ``abort()`` deletes the temporaries; nothing at
-the final names is touched until the data is complete.
+The writer only encodes: tensors stream into temporary data files (created on the first
+tensor each receives) and :meth:`BundleWriter.finish` hands them, with the index, to
+:func:`tfckpt.bundle.publish.publish`, which moves them into place so that the previous
+checkpoint at ``P`` stays whole until the new one is. URL targets are staged in a local
+directory and uploaded data first, index last.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import posixpath
-import secrets
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -33,6 +33,7 @@ from ..table import TableBuilder
 from . import payload
 from .entry import BundleHeader, TensorInfo
 from .naming import DATA_SUFFIX_RE, data_filename, index_filename
+from .publish import publish, remove_quietly, temporary_name
 from .reader import decode_key
 from .slices import SLICE_KEY_PREFIX, TensorSlice, encode_slice_key, parse_shape_and_slice
 
@@ -41,23 +42,6 @@ if TYPE_CHECKING:
 
 WRITE_BUFFER_BYTES = 8 << 20  # as TensorFlow's BundleWriter
 OVERLAP_CRC_BYTES = 1 << 20  # below this, a thread hand-off costs more than the CRC it hides
-
-
-def _temp_name(path: str) -> str:
-    return f"{path}.tempstate{secrets.randbits(64)}"
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
-    except OSError:
-        return  # not every platform can open a directory
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _as_bytes(value: Any, name: str) -> bytes:
@@ -110,13 +94,40 @@ def prepare(name: Any, value: Any, dtype: DTypeLike | None = None) -> tuple[str,
 
 
 class _Shard:
-    """One data file being written under a temporary name."""
+    """One data file being written, under a temporary name created on its first write."""
 
     def __init__(self, prefix: str) -> None:
-        self.temp = _temp_name(f"{prefix}.data")
-        # Open across add() calls; closed by finish() or abort().
-        self.file: BinaryIO = open(self.temp, "xb", buffering=WRITE_BUFFER_BYTES)  # noqa: SIM115
+        self._prefix = prefix
+        self.temp: str | None = None
+        self._file: BinaryIO | None = None
         self.offset = 0
+
+    @property
+    def file(self) -> BinaryIO:
+        if self._file is None:
+            directory = os.path.dirname(self._prefix)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            self.temp = temporary_name(f"{self._prefix}.data")
+            # Open across add() calls; closed by close_for_publish() or discard().
+            self._file = open(self.temp, "xb", buffering=WRITE_BUFFER_BYTES)  # noqa: SIM115
+        return self._file
+
+    def close_for_publish(self, sync: bool) -> str:
+        """Flush (and fsync) the file, creating it if nothing was written; return its name."""
+        out = self.file
+        out.flush()
+        if sync:
+            os.fsync(out.fileno())
+        out.close()
+        assert self.temp is not None
+        return self.temp
+
+    def discard(self) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        if self.temp is not None:
+            remove_quietly(self.temp)
 
 
 class BundleWriter:
@@ -146,20 +157,19 @@ class BundleWriter:
     """
 
     def __init__(self, prefix: str, *, sync: bool = True, max_shard_bytes: int | None = None) -> None:
-        self.prefix = os.fspath(prefix)
+        self.prefix = check_prefix(os.fspath(prefix))
         self.sync = sync
+        if max_shard_bytes is not None and max_shard_bytes <= 0:
+            raise InvalidArgumentError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
+        self.max_shard_bytes = max_shard_bytes
         # A URL target is written to a local staging directory first, then uploaded by finish().
         self._remote: str | None = None
+        self._staging: str | None = None
         if storage.is_url(self.prefix):
             self._remote = self.prefix
             self._staging = tempfile.mkdtemp(prefix="tfckpt-upload-")
             self.prefix = os.path.join(self._staging, "ckpt")
-        if max_shard_bytes is not None and max_shard_bytes <= 0:
-            raise InvalidArgumentError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
-        self.max_shard_bytes = max_shard_bytes
-        directory = os.path.dirname(self.prefix)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
+        # Nothing exists on disk until the first tensor arrives (see _Shard.file).
         self._shards: list[_Shard] = [_Shard(self.prefix)]
         self._current = 0
         self._entries: dict[str, TensorInfo] = {}  # key (slice keys decoded) -> record
@@ -286,35 +296,35 @@ class BundleWriter:
         return info
 
     def finish(self) -> str:
-        """Publish the checkpoint under its final names; return the prefix."""
+        """Publish the checkpoint under its final names; return the prefix.
+
+        Until the new index is in place, a checkpoint already at the prefix stays complete
+        and readable; if publishing fails, it is left as it was and nothing new remains.
+        """
         self._check_open()
         self._open = False
         self._stop_crc_pool()
-        published: list[str] = []
+        entries = [*self._entries.values(), *self._partitioned.values()]
+        header = BundleHeader(num_shards=len(self._shards))
         try:
-            for sink in self._shards:
-                sink.file.flush()
-                if self.sync:
-                    os.fsync(sink.file.fileno())
-                sink.file.close()
-            index_path = index_filename(self.prefix)
-            if os.path.exists(index_path):
-                os.remove(index_path)  # never let the old index describe the new data
-            count = len(self._shards)
-            for number, sink in enumerate(self._shards):
-                final = data_filename(self.prefix, number, count)
-                os.replace(sink.temp, final)
-                published.append(final)
-            publish_index(index_path, BundleHeader(num_shards=count),
-                          [*self._entries.values(), *self._partitioned.values()], sync=self.sync)
+            staged = [shard.close_for_publish(self.sync) for shard in self._shards]
+            published = publish(self.prefix, staged, lambda out: write_index(out, header, entries), sync=self.sync)
         except BaseException:
-            self._discard(published)
+            self._discard()
             self._drop_staging()
             raise
         if self._remote is not None:
             return self._upload(published)
-        self._remove_stale_data_files(set(published))
         return self.prefix
+
+    def close(self) -> None:
+        """Finish (publish) the checkpoint if it is still open; a no-op afterwards.
+
+        Outside a ``with`` block, call :meth:`close` (or :meth:`finish`) to publish, or
+        :meth:`abort` to discard what was written.
+        """
+        if self._open:
+            self.finish()
 
     def _upload(self, local_data: list[str]) -> str:
         """Publish a staged checkpoint to its URL: data files first, the index last, so a
@@ -341,23 +351,13 @@ class BundleWriter:
         return remote
 
     def _drop_staging(self) -> None:
-        if self._remote is not None:
+        if self._staging is not None:
             shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
 
-    def _remove_stale_data_files(self, keep: set[str]) -> None:
-        """Data files of an earlier save at this prefix with another shard count are now
-        unreachable; remove them."""
-        for path in glob.glob(glob.escape(self.prefix) + ".data-*-of-*"):
-            if path not in keep and DATA_SUFFIX_RE.search(path[len(self.prefix):]):
-                _remove_quietly(path)
-
-    def _discard(self, extra: Sequence[str] = ()) -> None:
-        for sink in self._shards:
-            if not sink.file.closed:
-                sink.file.close()
-            _remove_quietly(sink.temp)
-        for path in extra:
-            _remove_quietly(path)
+    def _discard(self) -> None:
+        for shard in self._shards:
+            shard.discard()
 
     def _stop_crc_pool(self) -> None:
         if self._crc_executor is not None:
@@ -381,34 +381,26 @@ class BundleWriter:
         elif self._open:
             self.finish()
 
+    def __del__(self) -> None:
+        # A writer dropped without finish()/abort() must not leave temporary files behind.
+        if getattr(self, "_open", False):
+            warnings.warn(f"CheckpointWriter for {self.prefix} was neither finished nor aborted; its "
+                          f"temporary files were discarded", ResourceWarning, stacklevel=2)
+            self.abort()
+
 
 def _extend_crc(chunk: memoryview, previous: Future[int] | None, start: int) -> int:
     # Runs on the single CRC thread, in submission order, so ``previous`` is already done.
     return crc32c(chunk, previous.result() if previous is not None else start)
 
 
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
-
-
-def publish_index(path: str, header: BundleHeader, entries: Iterable[TensorInfo], *, sync: bool) -> None:
-    """Write an index to a temporary name, fsync it (with ``sync``), and rename it to ``path``."""
-    temp = _temp_name(path)
-    try:
-        with open(temp, "xb") as out:
-            write_index(out, header, entries)
-            if sync:
-                out.flush()
-                os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        _remove_quietly(temp)
-        raise
-    if sync:
-        _fsync_dir(path)
+def check_prefix(prefix: str) -> str:
+    """Refuse prefixes that cannot name a checkpoint (``"out/"`` would write ``out/.index``)."""
+    base = posixpath.basename(prefix) if storage.is_url(prefix) else os.path.basename(prefix)
+    if not prefix or not base or base in (".", ".."):
+        raise InvalidArgumentError(f"{prefix!r} is not a checkpoint prefix: it needs a file name part, "
+                                   f"e.g. {os.path.join(prefix or '.', 'model.ckpt')!r}")
+    return prefix
 
 
 def write_index(sink: BinaryIO, header: BundleHeader, entries: Iterable[TensorInfo]) -> int:

@@ -1,0 +1,197 @@
+"""Publishing a checkpoint: failures injected at every step of ``finish()``.
+
+Every file-system operation the writer and the publisher make (opening files, fsyncs, hard
+links, renames) is counted; the test fails the k-th one with ENOSPC, for every k, and then
+checks the promise: the old checkpoint (or, when the failure comes after the commit, the new
+one) reads completely and verifies clean, and no temporary file remains.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tfckpt
+from tfckpt.bundle import publish as publish_module
+from tfckpt.verify import verify_checkpoint
+
+
+class Injector:
+    """Fails the ``fail_at``-th counted operation (and every later one if ``persistent``)."""
+
+    def __init__(self, fail_at: int | None, persistent: bool = False) -> None:
+        self.fail_at = fail_at
+        self.persistent = persistent
+        self.count = 0
+        self.failed = False
+
+    def wrap(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        def operation(*args: Any, **kwargs: Any) -> Any:
+            index = self.count
+            self.count += 1
+            if self.fail_at is not None and (index == self.fail_at or (self.persistent and index > self.fail_at)):
+                self.failed = True
+                raise OSError(errno.ENOSPC, "No space left on device (injected)")
+            return real(*args, **kwargs)
+        return operation
+
+
+@contextmanager
+def injected(monkeypatch: pytest.MonkeyPatch, injector: Injector) -> Iterator[Injector]:
+    with monkeypatch.context() as patch:
+        for name in ("replace", "link", "fsync"):
+            patch.setattr(os, name, injector.wrap(getattr(os, name)))
+        # Opening files: the data files (writer) and the index files (publisher).
+        patch.setattr(publish_module, "open", injector.wrap(builtins.open), raising=False)
+        patch.setattr("tfckpt.bundle.writer.open", injector.wrap(builtins.open), raising=False)
+        yield injector
+
+
+def values(step: int, shards: int) -> dict[str, np.ndarray]:
+    return {f"t{i}": np.full(64 + i, float(step), np.float32) for i in range(2 * shards)}
+
+
+def save(prefix: str, step: int, shards: int) -> None:
+    with tfckpt.CheckpointWriter(prefix) as writer:
+        for i, (name, value) in enumerate(values(step, shards).items()):
+            writer.add(name, value, shard=i % shards)
+
+
+def step_of(prefix: str) -> int:
+    loaded = tfckpt.load(prefix)
+    steps = {float(v[0]) for v in loaded.values()} | {float(x) for v in loaded.values() for x in np.unique(v)}
+    assert len(steps) == 1, f"mixed checkpoint: {steps}"
+    return int(steps.pop())
+
+
+def leftovers(directory: Path, expected_shards: int) -> list[str]:
+    names = sorted(p.name for p in directory.iterdir())
+    wanted = {"ck.index", *(f"ck.data-{k:05d}-of-{expected_shards:05d}" for k in range(expected_shards))}
+    return [n for n in names if n not in wanted]
+
+
+CASES = [  # (old shard count or None for a fresh prefix, new shard count)
+    (None, 1), (None, 3), (1, 1), (2, 2), (1, 3), (3, 1),
+]
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["one-failure", "disk-stays-full"])
+@pytest.mark.parametrize(("old_shards", "new_shards"), CASES)
+def test_a_failure_at_any_step_leaves_the_old_or_the_new_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_shards: int | None, new_shards: int,
+        persistent: bool) -> None:
+    k = 0
+    while True:
+        directory = tmp_path / f"k{k}"
+        directory.mkdir()
+        prefix = str(directory / "ck")
+        if old_shards is not None:
+            save(prefix, 1, old_shards)
+        raised = False
+        with injected(monkeypatch, Injector(k, persistent)) as injector:
+            try:
+                save(prefix, 2, new_shards)
+            except OSError as exc:
+                assert "injected" in str(exc)
+                raised = True
+        if not injector.failed:
+            break  # k is past the last operation: every step has been failed once
+        assert not [n for n in os.listdir(directory) if "tempstate" in n], f"k={k}: temporaries left"
+        if not raised:  # the failure came after the commit (a directory fsync): the new one stands
+            assert step_of(prefix) == 2 and verify_checkpoint(prefix).ok
+            assert leftovers(directory, new_shards) == [], f"k={k}"
+        elif old_shards is None:
+            assert list(directory.iterdir()) == [], f"k={k}: a failed first save left {list(directory.iterdir())}"
+        else:
+            assert step_of(prefix) == 1, f"k={k}: the failed save replaced the old checkpoint"
+            report = verify_checkpoint(prefix)
+            assert report.ok, (k, report.problems)
+            if not persistent:  # with a full disk, undoing may stop at the re-pointed old checkpoint
+                assert leftovers(directory, old_shards) == [], f"k={k}"
+        # Whatever happened, the next successful save publishes and tidies everything.
+        save(prefix, 3, new_shards)
+        assert step_of(prefix) == 3
+        assert leftovers(directory, new_shards) == [], f"k={k}"
+        k += 1
+    assert k >= 5  # files opened, fsyncs, links and renames were all reached
+
+
+def test_without_hard_links_an_overwrite_still_publishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = str(tmp_path / "ck")
+    save(prefix, 1, 2)
+
+    def no_links(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    save(prefix, 2, 2)
+    assert step_of(prefix) == 2
+    assert leftovers(tmp_path, 2) == []
+
+
+def test_the_repointed_old_checkpoint_is_a_standard_bundle_tensorflow_layout(tmp_path: Path) -> None:
+    """Step 1 leaves the old checkpoint under N+1 shard names with an empty last shard: still
+    an ordinary bundle (our reader and verify accept it; the interop test has TF read it)."""
+    prefix = str(tmp_path / "ck")
+    save(prefix, 1, 2)
+    state = publish_module.repoint_existing(prefix, 2, sync=False)
+    assert state is not None
+    names = sorted(n for n in os.listdir(tmp_path) if "tempstate" not in n)
+    assert names == ["ck.data-00000-of-00002", "ck.data-00000-of-00003", "ck.data-00001-of-00002",
+                     "ck.data-00001-of-00003", "ck.data-00002-of-00003", "ck.index"]
+    assert os.path.getsize(prefix + ".data-00002-of-00003") == 0
+    assert step_of(prefix) == 1 and verify_checkpoint(prefix).ok
+    assert tfckpt.load_checkpoint(prefix).header.num_shards == 3
+
+
+def test_writer_creates_nothing_before_the_first_tensor(tmp_path: Path) -> None:
+    prefix = tmp_path / "sub" / "ck"
+    writer = tfckpt.CheckpointWriter(prefix)
+    with pytest.raises(tfckpt.InvalidArgumentError):
+        writer.add("", np.zeros(1))
+    assert not (tmp_path / "sub").exists()
+    writer.add("a", np.zeros(1))
+    with pytest.raises(tfckpt.InvalidArgumentError, match="duplicate"):
+        writer.add("a", np.zeros(1))
+    writer.abort()
+    assert list((tmp_path / "sub").iterdir()) == []
+
+
+def test_writer_close_publishes_and_a_dropped_writer_cleans_up(tmp_path: Path) -> None:
+    writer = tfckpt.CheckpointWriter(tmp_path / "ck")
+    writer.add("a", np.arange(3))
+    writer.close()
+    writer.close()  # idempotent
+    assert tfckpt.load(tmp_path / "ck")["a"].tolist() == [0, 1, 2]
+    dropped = tfckpt.CheckpointWriter(tmp_path / "other")
+    dropped.add("a", np.arange(3))
+    with pytest.warns(ResourceWarning, match="neither finished nor aborted"):
+        dropped.__del__()  # what the garbage collector calls
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("other")]
+
+
+@pytest.mark.parametrize("prefix", ["trail/", "", ".", "a/.."])
+def test_prefixes_without_a_file_name_are_refused(tmp_path: Path, prefix: str) -> None:
+    with pytest.raises(tfckpt.InvalidArgumentError, match="needs a file name"):
+        tfckpt.save({"a": [1]}, os.path.join(str(tmp_path), prefix) if prefix else prefix)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_stale_temporaries_of_dead_processes_are_removed_by_the_next_save(tmp_path: Path) -> None:
+    prefix = str(tmp_path / "ck")
+    dead = tmp_path / "ck.data-00000-of-00001.tempstate999999999_0123abcd"
+    dead.write_bytes(b"x")
+    alive = tmp_path / f"ck.index.tempstate{os.getppid()}_0123abcd"  # a running process: kept
+    alive.write_bytes(b"x")
+    foreign = tmp_path / "ck.index.tempstate12345678901234"  # not ours (TensorFlow's form): kept
+    foreign.write_bytes(b"x")
+    tfckpt.save({"a": [1]}, prefix)
+    assert not dead.exists() and alive.exists() and foreign.exists()
