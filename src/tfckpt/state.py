@@ -213,7 +213,7 @@ def write_state(directory: PathLike, state: CheckpointState, latest_filename: st
     except BaseException:
         remove_quietly(temp)
         raise
-    remove_stale_temporaries(path)
+    remove_stale_temporaries(os.path.dirname(path))
     return path
 
 

@@ -14,7 +14,7 @@ checkpoint, the old or the new::
     2. move data:  rename each staged data file to P.data-k-of-M.
     3. commit:     rename the staged index to P.index.
     4. tidy:       delete P's data files the new index does not use (the re-pointed links,
-                   other shard counts) and temporaries of crashed saves of P.
+                   other shard counts) and the directory's temporaries of crashed saves.
 
 A failure before the commit undoes steps 2 and 1 (moved files go back, the original index
 returns) and deletes the staged files; if undoing fails too, the re-pointed old checkpoint
@@ -102,11 +102,11 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(path: str) -> list[str]:
-    """Delete temporaries named after ``path`` (``path*.tempstate<pid>_*``: a prefix's data and
-    index files, or one file) left by processes that have died; return them."""
+def remove_stale_temporaries(directory: str) -> list[str]:
+    """Delete the temporaries in ``directory`` (``*.tempstate<pid>_<random>``, only ever made by
+    tfckpt) whose process has died, e.g. a save killed mid-way; return them."""
     removed = []
-    for candidate in glob.glob(glob.escape(path) + "*" + TEMP_MARKER + "*"):
+    for candidate in glob.glob(os.path.join(glob.escape(directory or "."), "*" + TEMP_MARKER + "*")):
         match = _OURS.search(candidate)
         if match and not _process_alive(int(match.group(1))):
             remove_quietly(candidate)
@@ -252,7 +252,7 @@ def publish(prefix: str, staged_data: Sequence[str], write_index: IndexWriter, *
     if repointed is not None:
         remove_quietly(repointed.backup_index)
     _remove_unused_data_files(prefix, set(finals))
-    remove_stale_temporaries(prefix + ".")
+    remove_stale_temporaries(os.path.dirname(prefix))
     return finals
 
 
