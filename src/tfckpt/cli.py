@@ -26,13 +26,18 @@ from .bundle.reader import BundleReader
 from .convert import convert
 from .diff import diff_checkpoints
 from .errors import TfckptError, UnsupportedError
-from .verify import verify_checkpoint
+from .verify import Problem, verify_checkpoint
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def _format_shape(shape: Sequence[int]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 tensor``, ``2 tensors``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _human_bytes(n: int) -> str:
@@ -180,19 +185,25 @@ class ProgressBar:
         sys.stderr.flush()
 
 
+def _problem_json(problem: Problem) -> dict[str, Any]:
+    return {"key": problem.key, "file": problem.file, "offset": problem.offset, "message": problem.message}
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     report = verify_checkpoint(args.path)
     if args.json:
         print(json.dumps({"prefix": report.prefix, "ok": report.ok, "tensors_checked": report.tensors_checked,
                           "bytes_checked": report.bytes_checked,
-                          "problems": [{"key": p.key, "file": p.file, "offset": p.offset, "message": p.message}
-                                       for p in report.problems]}, indent=2))
+                          "problems": [_problem_json(p) for p in report.problems],
+                          "notes": [_problem_json(p) for p in report.notes]}, indent=2))
     else:
         for problem in report.problems:
             print(f"BAD  {problem}")
-        status = "OK" if report.ok else f"{len(report.problems)} problem(s)"
-        print(f"# {status}: {report.tensors_checked} tensors, {_human_bytes(report.bytes_checked)} checked "
-              f"in {report.prefix}")
+        for note in report.notes:
+            print(f"NOTE {note}")
+        status = "OK" if report.ok else _count(len(report.problems), "problem")
+        print(f"# {status}: {_count(report.tensors_checked, 'tensor')}, {_human_bytes(report.bytes_checked)} "
+              f"checked in {report.prefix}")
     return 0 if report.ok else 1
 
 

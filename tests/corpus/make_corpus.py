@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import tfckpt
+import tfckpt.bundle.slices
 from tfckpt.bundle.entry import BundleHeader, TensorInfo
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.bundle.slices import TensorSlice
@@ -232,8 +233,36 @@ def main() -> None:
     prefix = case("slice_data_missing", "CorruptionError", ["data entry is missing", "'p'"])
     raw_index(prefix, [TensorInfo("p", BY_NAME["float32"], (4,), slices=(TensorSlice(((0, 2),)), TensorSlice(((2, 2),))))])
 
-    prefix = case("overlapping_slices", "CorruptionError", ["overlapping slices", "'p'"])
+    prefix = case("overlapping_slices", "CorruptionError", ["slices 0,3 and 2,2 overlap", "'p'"])
     raw_index(prefix, [TensorInfo("p", BY_NAME["float32"], (4,), slices=(TensorSlice(((0, 3),)), TensorSlice(((2, 2),))))])
+
+    # A huge partitioned tensor with one tiny slice: refused before allocating the result.
+    for name, shape in (("partitioned_16_gib_one_tiny_slice", (65536, 65536)),
+                        ("partitioned_2_pow_40_elements_one_tiny_slice", (1 << 20, 1 << 20))):
+        prefix = case(name, "CorruptionError", ["'x'", "is not covered by any stored slice", "only partly covers"])
+        with tfckpt.CheckpointWriter(prefix) as writer:
+            writer.add_slice("x", shape, TensorSlice(((0, 1), (0, 1))), np.zeros((1, 1), np.float32))
+
+    # One slice covering a 16 GiB tensor, its entry claiming the right size, its bytes absent.
+    prefix = case("partitioned_slice_bytes_absent", "CorruptionError", ["x[-:-]", "run past the end"])
+    whole = TensorSlice(((0, -1), (0, -1)))
+    slice_key = tfckpt.bundle.slices.encode_slice_key("x", whole).decode("utf-8", "surrogateescape")
+    raw_index(prefix, [TensorInfo("x", BY_NAME["float32"], (65536, 65536), slices=(whole,)),
+                       TensorInfo(slice_key, BY_NAME["float32"], (65536, 65536), size=4 << 30 << 2)])
+    Path(data_filename(str(prefix), 0, 1)).write_bytes(b"\0" * 16)
+
+    # 4,000 slices in a small index: overlapping (a staircase), and with one gap; answered at once.
+    staircase = tuple(TensorSlice(((0, -1), (i, 2))) for i in range(4000))
+    prefix = case("many_slices_overlapping", "CorruptionError", ["'p'", "overlap"])
+    raw_index(prefix, [TensorInfo("p", BY_NAME["float32"], (2, 4001), slices=staircase)])
+    gappy = tuple(TensorSlice(((i, 1),)) for i in range(4001) if i != 2500)
+    prefix = case("many_slices_one_gap", "CorruptionError", ["'p'", "region 2500,1 is not covered"])
+    raw_index(prefix, [TensorInfo("p", BY_NAME["float32"], (4001,), slices=gappy)])
+
+    prefix = case("many_slices_valid", "ok", tensors=1)
+    with tfckpt.CheckpointWriter(prefix) as writer:
+        for i in range(3000):
+            writer.add_slice("p", (3000, 2), TensorSlice(((i, 1), (0, -1))), np.full((1, 2), i, np.float32))
 
     prefix = case("object_graph_garbage", "CorruptionError", ["TrackableObjectGraph"])
     tfckpt.save({"_CHECKPOINTABLE_OBJECT_GRAPH": np.array(b"\xff\xff\xff", dtype=object)}, prefix)

@@ -25,7 +25,7 @@ from .._proto import tensor_bundle_pb2
 from ..coding import encode_varint
 from ..dtypes import BY_ENUM, DType, from_enum
 from ..errors import CorruptionError, UnsupportedError
-from .slices import TensorSlice
+from .slices import TensorSlice, describe_key
 
 MAX_RANK = 254  # tensorflow TensorShape::kMaxDimensions
 MAX_ELEMENTS = (1 << 63) - 1  # shapes whose element count overflows int64 are invalid
@@ -122,7 +122,7 @@ class TensorInfo:
         try:
             proto = tensor_bundle_pb2.BundleEntryProto.FromString(value)
         except DecodeError as exc:
-            raise CorruptionError(f"{where}: entry for key {name!r} not parseable: {exc}") from exc
+            raise CorruptionError(f"{where}: entry for key {describe_key(name)!r} not parseable: {exc}") from exc
         return cls.from_proto(name, proto, where)
 
     @classmethod
@@ -137,14 +137,14 @@ class TensorInfo:
 
     @classmethod
     def from_proto(cls, name: str, proto: tensor_bundle_pb2.BundleEntryProto, where: str) -> TensorInfo:
-        dtype = BY_ENUM.get(proto.dtype) or from_enum(proto.dtype, f"{where}: key {name!r}")
+        dtype = BY_ENUM.get(proto.dtype) or from_enum(proto.dtype, f"{where}: key {describe_key(name)!r}")
         shape = tuple([dim.size for dim in proto.shape.dim])
         if len(shape) > MAX_RANK or (shape and min(shape) < 0) or _overflows(shape):
-            _check_shape(shape, f"{where}: key {name!r}")  # raises, saying which rule failed
+            _check_shape(shape, f"{where}: key {describe_key(name)!r}")  # raises, saying which rule failed
         if proto.shard_id < 0 or proto.offset < 0 or proto.size < 0:
-            raise CorruptionError(f"{where}: key {name!r}: negative shard_id/offset/size "
+            raise CorruptionError(f"{where}: key {describe_key(name)!r}: negative shard_id/offset/size "
                                   f"({proto.shard_id}, {proto.offset}, {proto.size})")
-        slices = tuple(TensorSlice.from_proto(s, shape, f"{where}: key {name!r}") for s in proto.slices) \
+        slices = tuple(TensorSlice.from_proto(s, shape, f"{where}: key {describe_key(name)!r}") for s in proto.slices) \
             if proto.slices else ()
         return cls(name, dtype, shape, proto.shard_id, proto.offset, proto.size, proto.crc32c, slices)
 

@@ -140,6 +140,19 @@ def read_strings(source: ByteSource, offset: int, size: int, count: int, big_end
     return out
 
 
+CHECK_CHUNK_BYTES = 16 << 20  # checksums of whole entries are computed this much at a time
+
+
+def check_crc(source: ByteSource, offset: int, size: int, stored_crc: int, where: str) -> None:
+    """Verify a fixed-size entry's checksum without holding more than a chunk in memory."""
+    crc = 0
+    for start in range(offset, offset + size, CHECK_CHUNK_BYTES):
+        crc = crc32c(source.read_at(start, min(CHECK_CHUNK_BYTES, offset + size - start)), crc)
+    if crc != unmask(stored_crc):
+        raise ChecksumError(f"{where}: checksum mismatch: stored {unmask(stored_crc):#010x}, computed "
+                            f"{crc:#010x} over {size} bytes at file offset {offset}")
+
+
 def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: DType,
                big_endian: bool, verify: bool, stored_crc: int, where: str,
                use_mmap: bool = False) -> np.ndarray[Any, Any]:

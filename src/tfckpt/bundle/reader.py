@@ -6,7 +6,6 @@ opened on first use and read with positional reads, so one reader serves many th
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -24,11 +23,11 @@ from ..errors import (
 )
 from ..storage import ByteSource, FileIdentity, FileSource, path_identity
 from ..table import TableReader
-from . import objects, payload
+from . import objects, payload, validate
 from .entry import BIG, BundleHeader, TensorInfo, peek_dtype_shape
 from .graph import OBJECT_GRAPH_KEY, ObjectGraph, display_path
 from .naming import data_filename, index_filename
-from .slices import SLICE_KEY_PREFIX, TensorSlice, encode_slice_key
+from .slices import SLICE_KEY_PREFIX, TensorSlice, describe_key, encode_slice_key
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -106,7 +105,7 @@ class BundleReader(Mapping[str, np.ndarray]):
 
     def _decoded(self, name: str, info: TensorInfo) -> TensorInfo:
         if not info.slices and info.shard_id >= max(self.header.num_shards, 1):
-            raise CorruptionError(f"{self._index_name}: key {name!r} is in shard {info.shard_id} but the "
+            raise CorruptionError(f"{self._index_name}: key {describe_key(name)!r} is in shard {info.shard_id} but the "
                                   f"header says there are {self.header.num_shards} shards")
         return info
 
@@ -167,6 +166,50 @@ class BundleReader(Mapping[str, np.ndarray]):
         self._decode_all()
         return [self._entries[name] for name in sorted(self._entries)]
 
+    # -- checking (what tfckpt.verify builds on) -------------------------------------------
+
+    def stored_entries(self) -> Iterator[tuple[str, TensorInfo | CorruptionError | UnsupportedError]]:
+        """Every index entry but the header, slice pieces included, in key order, each decoded
+        on its own: a damaged entry comes back as the error it raises, the others as records."""
+        keys = sorted([*((n.encode("utf-8", "surrogateescape"), n, False) for n in self._raw),
+                       *((k, decode_key(k), True) for k in self._slice_raw)])
+        for _, name, is_slice in keys:
+            try:
+                if is_slice:
+                    info = self._slice_info(name.encode("utf-8", "surrogateescape"))
+                    assert info is not None
+                else:
+                    info = self.tensor_info(name)
+            except (CorruptionError, UnsupportedError) as exc:
+                yield name, exc
+                continue
+            yield name, info
+
+    def check_entry(self, info: TensorInfo) -> int:
+        """Check one stored entry completely (size rule, bytes present, checksum, layout),
+        reading it in bounded chunks; return the bytes checked. Raises the first problem."""
+        self._check_stored(info)
+        source = self._shard(info.shard_id)
+        where = f"{source.name}: key {describe_key(info.name)!r}"
+        if info.dtype.is_fixed_size:
+            payload.check_crc(source, info.offset, info.size, info.crc32c, where)
+        elif info.dtype.name == "string":
+            payload.read_strings(source, info.offset, info.size, info.num_elements,
+                                 self.header.endianness == BIG, True, info.crc32c, where)
+        return info.size
+
+    def data_files(self) -> list[tuple[int, str, int | None]]:
+        """``(shard, path, size or None if the file is missing)`` of each data file the header
+        names."""
+        out: list[tuple[int, str, int | None]] = []
+        for shard in range(self.header.num_shards):
+            path = data_filename(self.prefix, shard, self.header.num_shards)
+            try:
+                out.append((shard, path, self._shard(shard).size()))
+            except NotFoundError:
+                out.append((shard, path, None))
+        return out
+
     # -- data --------------------------------------------------------------------------------
 
     def _shard(self, shard_id: int) -> ByteSource:
@@ -198,7 +241,7 @@ class BundleReader(Mapping[str, np.ndarray]):
 
     def _read_entry(self, info: TensorInfo, shape: tuple[int, ...]) -> np.ndarray:
         source = self._shard(info.shard_id)
-        where = f"{source.name}: key {info.name!r}"
+        where = f"{source.name}: key {describe_key(info.name)!r}"
         big = self.header.endianness == BIG
         if info.dtype.is_fixed_size:
             expected = info.num_elements * info.dtype.itemsize
@@ -249,7 +292,7 @@ class BundleReader(Mapping[str, np.ndarray]):
         info = self.tensor_info(name)
         if isinstance(piece, str):
             piece = TensorSlice.parse(piece)
-        piece.check(info.shape, f"{self.prefix}: key {name!r}", InvalidArgumentError)
+        piece.check(info.shape, f"{self.prefix}: key {describe_key(name)!r}", InvalidArgumentError)
         if info.slices:
             return self._read_partitioned(info, piece)
         return self._read_region(info, info.shape, piece)
@@ -263,7 +306,7 @@ class BundleReader(Mapping[str, np.ndarray]):
             whole = self._read_entry(info, shape)
             return whole[tuple(slice(lo, hi) for lo, hi in bounds)].copy()
         source = self._shard(info.shard_id)
-        where = f"{source.name}: key {info.name!r}"
+        where = f"{source.name}: key {describe_key(info.name)!r}"
         expected = info.num_elements * info.dtype.itemsize
         if info.size != expected:
             raise CorruptionError(f"{where}: invalid size in bundle entry: stored size {info.size}; "
@@ -272,36 +315,45 @@ class BundleReader(Mapping[str, np.ndarray]):
                                          self.header.endianness == BIG, where)
 
     def _read_partitioned(self, info: TensorInfo, wanted: TensorSlice) -> np.ndarray:
-        """Part ``wanted`` of a partitioned tensor, from the stored slices it intersects."""
+        """Part ``wanted`` of a partitioned tensor, from the stored slices it intersects.
+
+        Everything is checked before the result is allocated: the stored slices must tile the
+        requested region, and each one's entry, size and bytes must exist; so a hostile index
+        cannot make this allocate more than the bytes present.
+        """
         np_dtype = info.dtype.as_numpy_dtype
-        where = f"{self.prefix}: key {info.name!r}"
+        where = f"{self.prefix}: key {describe_key(info.name)!r}"
         if np_dtype is None:
             raise UnsupportedError(f"{where}: cannot assemble dtype {info.dtype.name}")
-        pieces = info.slices
-        for i, a in enumerate(pieces):  # stored slices must not overlap (TF checks the same)
-            for b in pieces[i + 1:]:
-                if a.intersect(b, info.shape) is not None:
-                    raise CorruptionError(f"{where}: overlapping slices {a} and {b}")
-        out = np.empty(wanted.shape(info.shape), dtype=np_dtype)
-        covered = 0
-        for piece in pieces:
-            common = piece.intersect(wanted, info.shape)
-            if common is None:
-                continue
+        shape = info.shape
+        hits = [(piece, common) for piece in info.slices
+                if (common := piece.intersect(wanted, shape)) is not None]
+        problem = validate.tiling_problem([common.bounds(shape) for _, common in hits], wanted.bounds(shape), shape)
+        if problem is not None:
+            raise CorruptionError(f"{where}: {problem} (shape {list(shape)})")
+        parts = []
+        for piece, common in hits:
             part = self._slice_info(encode_slice_key(info.name, piece))
             if part is None:
                 raise CorruptionError(f"{where}: slice {piece} is listed but its data entry is missing")
-            if part.dtype != info.dtype or part.shape != piece.shape(info.shape):
+            if part.dtype != info.dtype or part.shape != piece.shape(shape):
                 raise CorruptionError(f"{where}: slice {piece} is stored as {part.dtype.name}"
-                                      f"{list(part.shape)}, expected {info.dtype.name}{list(piece.shape(info.shape))}")
-            inside = TensorSlice.from_bounds(tuple(
-                (s.start, s.stop) for s in common.relative_to(piece, info.shape)))
-            out[common.relative_to(wanted, info.shape)] = self._read_region(part, part.shape, inside)
-            covered += math.prod(common.shape(info.shape))
-        if covered != out.size:
-            raise CorruptionError(f"{where}: the stored slices {[str(p) for p in pieces]} do not cover "
-                                  f"the requested part {wanted} of shape {list(info.shape)}")
+                                      f"{list(part.shape)}, expected {info.dtype.name}{list(piece.shape(shape))}")
+            self._check_stored(part)
+            parts.append((piece, common, part))
+        out = np.empty(wanted.shape(shape), dtype=np_dtype)
+        for piece, common, part in parts:
+            inside = TensorSlice.from_bounds(tuple((s.start, s.stop) for s in common.relative_to(piece, shape)))
+            out[common.relative_to(wanted, shape)] = self._read_region(part, part.shape, inside)
         return out
+
+    def _check_stored(self, info: TensorInfo) -> None:
+        """Raise unless the entry's size fits its dtype and shape and its bytes exist."""
+        problem = validate.size_problem(info)
+        if problem is None:
+            problem = validate.bytes_problem(info, self._shard(info.shard_id).size())
+        if problem is not None:
+            raise CorruptionError(f"{self._index_name}: key {describe_key(info.name)!r}: {problem}")
 
     # -- TensorFlow CheckpointReader methods -------------------------------------------------
 

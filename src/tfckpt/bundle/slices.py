@@ -174,3 +174,75 @@ def encode_slice_key(name: str, piece: TensorSlice) -> bytes:
         out.append(_signed_increasing(start))
         out.append(_signed_increasing(length))
     return b"".join(out)
+
+
+def _unescape_name(key: bytes, pos: int) -> tuple[bytes, int]:
+    out = bytearray()
+    while pos + 1 < len(key):
+        pair = key[pos:pos + 2]
+        if pair == _STRING_TERMINATOR:
+            return bytes(out), pos + 2
+        if pair in (b"\x00\xff", b"\xff\x00"):
+            out.append(pair[0])
+            pos += 2
+        elif key[pos] in _STRING_ESCAPES:
+            raise ValueError("bad escape")
+        else:
+            out.append(key[pos])
+            pos += 1
+    raise ValueError("no terminator")
+
+
+def _decode_signed(key: bytes, pos: int) -> tuple[int, int]:
+    negative = not key[pos] & 0x80
+    head = bytes(b ^ 0xFF for b in key[pos:pos + 2]) if negative else key[pos:pos + 2]
+    length = 0
+    for byte in head:  # the length is the number of leading one bits (at most 10)
+        ones = 8 - (byte ^ 0xFF).bit_length()
+        length += ones
+        if ones < 8:
+            break
+    if not 1 <= length <= 10 or pos + length > len(key):
+        raise ValueError("bad signed number")
+    body = bytearray(b ^ 0xFF for b in key[pos:pos + length]) if negative else bytearray(key[pos:pos + length])
+    for i, bits in enumerate(_SIGNED_HEADER[length]):
+        body[i] ^= bits
+    value = int.from_bytes(body, "big")
+    return (~value if negative else value), pos + length
+
+
+def decode_slice_key(key: bytes) -> tuple[str, TensorSlice]:
+    """Invert :func:`encode_slice_key`; raises ``ValueError`` for bytes it cannot have made."""
+    if key[:1] != SLICE_KEY_PREFIX:
+        raise ValueError("not a slice key")
+    name, pos = _unescape_name(key, 1)
+    if pos >= len(key) or key[pos] > 8:
+        raise ValueError("bad rank")
+    rank = int.from_bytes(key[pos + 1:pos + 1 + key[pos]], "big")
+    pos += 1 + key[pos]
+    extents = []
+    for _ in range(rank):
+        start, pos = _decode_signed(key, pos)
+        length, pos = _decode_signed(key, pos)
+        extents.append((start, length))
+    if pos != len(key):
+        raise ValueError("trailing bytes")
+    return name.decode("utf-8", "surrogateescape"), TensorSlice(tuple(extents))
+
+
+def describe_key(key: str) -> str:
+    """A key as people read it: slice keys as ``name[0,10:-]``, other keys unchanged.
+
+    Examples
+    --------
+    >>> raw = encode_slice_key("emb", TensorSlice.parse("0,10:-")).decode("utf-8", "surrogateescape")
+    >>> describe_key(raw), describe_key("dense/kernel")
+    ('emb[0,10:-]', 'dense/kernel')
+    """
+    if not key.startswith("\x00"):
+        return key
+    try:
+        name, piece = decode_slice_key(key.encode("utf-8", "surrogateescape"))
+    except (ValueError, IndexError):
+        return key
+    return f"{name}[{piece}]"

@@ -33,7 +33,7 @@ from ..storage import FileSource
 from ..table import TableReader
 from .entry import BundleHeader, TensorInfo, _check_shape
 from .reader import BundleReader, decode_key
-from .slices import TensorSlice, encode_slice_key
+from .slices import TensorSlice, describe_key, encode_slice_key
 
 V1_SHARD_PATTERN = "-?????-of-?????"
 _SHARD_RE = re.compile(r"-\d{5}-of-\d{5}$")
@@ -87,7 +87,7 @@ class V1Reader(BundleReader):
             for number, path in enumerate(files):
                 source = FileSource(path)
                 self._sources.append(source)
-                table = TableReader(source)
+                table = TableReader(source, verify_checksums=verify_checksums)
                 self._tables.append(table)
                 self._read_meta(number, table)
         except BaseException:
@@ -126,17 +126,39 @@ class V1Reader(BundleReader):
         info = self.tensor_info(name)
         return self._read_partitioned(info, TensorSlice.full(len(info.shape)))
 
+    def check_entry(self, info: TensorInfo) -> int:
+        """Decode one stored slice completely (V1 has table block checksums, no per-tensor
+        ones); return the bytes of its record."""
+        self._check_stored(info)
+        self._read_entry(info, info.shape)
+        return len(self._record(info))
+
+    def data_files(self) -> list[tuple[int, str, int | None]]:
+        return []  # values live in the table files themselves
+
+    def _check_stored(self, info: TensorInfo) -> None:
+        # Values are protobuf fields of at least one byte each: a record shorter than its
+        # element count cannot hold them, and is refused before anything is allocated.
+        value = self._record(info)
+        if len(value) < info.num_elements:
+            raise CorruptionError(f"{self._tables[info.shard_id].name}: slice {describe_key(info.name)!r}: "
+                                  f"{len(value)} bytes cannot hold {info.num_elements} values")
+
+    def _record(self, info: TensorInfo) -> bytes:
+        table = self._tables[info.shard_id]
+        value = table.get(info.name.encode("utf-8", "surrogateescape"))
+        if value is None:
+            raise CorruptionError(f"{table.name}: slice {describe_key(info.name)!r}: listed in the metadata "
+                                  f"but not stored")
+        return value
+
     def _read_region(self, info: TensorInfo, shape: tuple[int, ...], piece: TensorSlice) -> np.ndarray:
         whole = self._read_entry(info, shape)  # values live in one protobuf: decode it whole
         return whole if piece.covers(shape) else whole[piece.index(shape)].copy()
 
     def _read_entry(self, info: TensorInfo, shape: tuple[int, ...]) -> np.ndarray:
-        table = self._tables[info.shard_id]
-        key = info.name.encode("utf-8", "surrogateescape")
-        where = f"{table.name}: slice key {key!r}"
-        value = table.get(key)
-        if value is None:
-            raise CorruptionError(f"{where}: listed in the metadata but not stored")
+        where = f"{self._tables[info.shard_id].name}: slice {describe_key(info.name)!r}"
+        value = self._record(info)
         try:
             record = saved_tensor_slice_pb2.SavedTensorSlices.FromString(value)
         except DecodeError as exc:

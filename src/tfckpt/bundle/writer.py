@@ -14,6 +14,7 @@ directory and uploaded data first, index last.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import shutil
@@ -30,7 +31,7 @@ from ..coding import crc32c, mask
 from ..dtypes import STRING, DType, DTypeLike, as_dtype
 from ..errors import InvalidArgumentError, TfckptError
 from ..table import TableBuilder
-from . import payload
+from . import payload, validate
 from .entry import BundleHeader, TensorInfo
 from .naming import DATA_SUFFIX_RE, data_filename, index_filename
 from .publish import publish, remove_quietly, temporary_name
@@ -173,7 +174,9 @@ class BundleWriter:
         self._shards: list[_Shard] = [_Shard(self.prefix)]
         self._current = 0
         self._entries: dict[str, TensorInfo] = {}  # key (slice keys decoded) -> record
-        self._partitioned: dict[str, TensorInfo] = {}  # full entries of partitioned tensors
+        self._partitioned: dict[str, TensorInfo] = {}  # full entries of partitioned tensors (no slices yet)
+        self._slice_lists: dict[str, list[TensorSlice]] = {}  # their slices, in call order
+        self._slice_sets: dict[str, set[TensorSlice]] = {}
         self._crc_executor: ThreadPoolExecutor | None = None
         self._open = True
 
@@ -286,13 +289,14 @@ class BundleWriter:
             if full.dtype != tf_dtype or full.shape != shape:
                 raise InvalidArgumentError(f"add_slice({name!r}): earlier slices were {full.dtype.name}"
                                            f"{list(full.shape)}, this one {tf_dtype.name}{list(shape)}")
-            for other in full.slices:
-                if other.intersect(piece, shape) is not None:
-                    raise InvalidArgumentError(f"add_slice({name!r}): slice {piece} overlaps slice {other}")
+            if piece in self._slice_sets[name]:
+                raise InvalidArgumentError(f"add_slice({name!r}): slice {piece} was already added")
         key = decode_key(encode_slice_key(name, piece))
         info = self._write(key, array, tf_dtype, shard)
-        previous = full.slices if full is not None else ()
-        self._partitioned[name] = TensorInfo(name, tf_dtype, shape, slices=(*previous, piece))
+        self._slice_sets.setdefault(name, set()).add(piece)
+        self._slice_lists.setdefault(name, []).append(piece)
+        if full is None:
+            self._partitioned[name] = TensorInfo(name, tf_dtype, shape)
         return info
 
     def finish(self) -> str:
@@ -302,9 +306,14 @@ class BundleWriter:
         and readable; if publishing fails, it is left as it was and nothing new remains.
         """
         self._check_open()
+        try:
+            partitioned = self._partitioned_entries()
+        except InvalidArgumentError:
+            self.abort()
+            raise
         self._open = False
         self._stop_crc_pool()
-        entries = [*self._entries.values(), *self._partitioned.values()]
+        entries = [*self._entries.values(), *partitioned]
         header = BundleHeader(num_shards=len(self._shards))
         try:
             staged = [shard.close_for_publish(self.sync) for shard in self._shards]
@@ -316,6 +325,19 @@ class BundleWriter:
         if self._remote is not None:
             return self._upload(published)
         return self.prefix
+
+    def _partitioned_entries(self) -> list[TensorInfo]:
+        """The full entries of partitioned tensors, their slices checked for overlap once
+        (O(n log n)) rather than slice against slice as they arrive."""
+        out = []
+        for name, full in self._partitioned.items():
+            pieces = self._slice_lists[name]
+            problem = validate.overlap_problem([p.bounds(full.shape) for p in pieces],
+                                               tuple((0, d) for d in full.shape), full.shape)
+            if problem is not None:
+                raise InvalidArgumentError(f"partitioned tensor {name!r}: {problem}; nothing was written")
+            out.append(dataclasses.replace(full, slices=tuple(pieces)))
+        return out
 
     def close(self) -> None:
         """Finish (publish) the checkpoint if it is still open; a no-op afterwards.
