@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import load_checkpoint
+from .api import read_consistently
 from .bundle.graph import (
     OBJECT_GRAPH_KEY,
     VARIABLE_VALUE,
@@ -39,7 +39,7 @@ from .bundle.reader import BundleReader
 from .bundle.writer import BundleWriter
 from .dtypes import STRING
 from .errors import InvalidArgumentError, TfckptError
-from .saver import Target, restore_targets
+from .restore import PlannedRestore, Target, commit_restore, plan_restore
 from .state import update_checkpoint_state
 from .storage import PathLike
 from .variables import Variable
@@ -286,7 +286,7 @@ class Checkpoint:
         graph, leaves = build_graph(self)
         with BundleWriter(prefix) as writer:
             for key, leaf in leaves:  # breadth-first node order, the graph last: as TensorFlow
-                writer.add(key, leaf._value if isinstance(leaf, Variable) else leaf,
+                writer.add(key, leaf.value() if isinstance(leaf, Variable) else leaf,
                            dtype=leaf.dtype if isinstance(leaf, Variable) else None)
             writer.add(OBJECT_GRAPH_KEY, np.array(graph.encode(), dtype=object), dtype=STRING)
         return prefix
@@ -304,15 +304,20 @@ class Checkpoint:
         leaves = _python_leaf_paths(self)
         if save_path is None:
             return CheckpointLoadStatus(None, None, None, leaves)
-        with load_checkpoint(save_path) as reader:
+
+        def plan(reader: BundleReader) -> tuple[CheckpointLoadStatus, PlannedRestore]:
             graph = reader.object_graph
             if graph is None:
                 raise InvalidArgumentError(
                     f"{reader.prefix} is a name-based (TF1) checkpoint without an object graph; "
                     f"restore it with tfckpt.Saver and explicit names")
             match = match_structure(self, graph, reader)
-            restore_targets(reader, match.targets, labels=match.labels)
-            return CheckpointLoadStatus(reader.prefix, graph, match, leaves)
+            return (CheckpointLoadStatus(reader.prefix, graph, match, leaves),
+                    plan_restore(reader, match.targets, labels=match.labels))
+
+        status, planned = read_consistently(save_path, plan)
+        commit_restore(planned)
+        return status
 
     def restore(self, save_path: PathLike | None) -> CheckpointLoadStatus:
         """Restore by object structure (creating ``save_counter`` so it is restored too).

@@ -19,16 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from .api import load_checkpoint
-from .bundle.reader import BundleReader
+from .api import read_consistently
 from .bundle.writer import BundleWriter
-from .dtypes import STRING, DType, as_dtype
-from .errors import InvalidArgumentError, NotFoundError
+from .errors import InvalidArgumentError
+from .restore import Target, commit_restore, plan_restore, target_dtype
 from .state import STATE_FILENAME, get_checkpoint_mtimes, remove_checkpoint, update_checkpoint_state
 from .storage import PathLike
 from .variables import Variable
 
-Target = Variable | np.ndarray
 SECONDS_PER_HOUR = 3600
 
 
@@ -36,12 +34,8 @@ def _now() -> float:
     return time.time()  # one seam, so tests can move the clock
 
 
-def _target_dtype(target: Target) -> DType:
-    return target.dtype if isinstance(target, Variable) else as_dtype(target.dtype)
-
-
 def _target_value(target: Target) -> np.ndarray:
-    return target._value if isinstance(target, Variable) else target
+    return target.value() if isinstance(target, Variable) else target
 
 
 def named_targets(var_list: Sequence[Variable] | Mapping[str, Target], what: str = "Saver") -> dict[str, Target]:
@@ -72,34 +66,6 @@ def named_targets(var_list: Sequence[Variable] | Mapping[str, Target], what: str
             raise InvalidArgumentError(f"{what}: duplicate variable name {name!r}")
         targets[name] = target
     return targets
-
-
-def restore_targets(reader: BundleReader, targets: Mapping[str, Target],
-                    labels: Mapping[str, str] | None = None) -> None:
-    """Read every target's tensor, check them all, then assign them all (all or nothing).
-
-    ``labels`` names targets in messages (e.g. by object path) instead of by key.
-    """
-    values: dict[str, np.ndarray] = {}
-    for name, target in targets.items():
-        label = repr(labels[name]) + f" (key {name!r})" if labels and name in labels else repr(name)
-        where = f"cannot restore {label} from checkpoint {reader.prefix}"
-        if name not in reader:
-            raise NotFoundError(f"{where}: Key {name} not found in checkpoint")
-        info = reader.tensor_info(name)
-        shape = tuple(_target_value(target).shape)
-        if info.shape != shape:
-            raise InvalidArgumentError(f"{where}: the checkpoint has shape {list(info.shape)}, the "
-                                       f"variable has shape {list(shape)}")
-        dtype = _target_dtype(target)
-        if info.dtype != dtype and not (dtype == STRING and info.dtype == STRING):
-            raise InvalidArgumentError(f"{where}: the checkpoint has dtype {info.dtype.name}, the "
-                                       f"variable has dtype {dtype.name}")
-        if isinstance(target, np.ndarray) and not target.flags.writeable:
-            raise InvalidArgumentError(f"{where}: the target array is read-only")
-        values[name] = reader.get_tensor(name)
-    for name, target in targets.items():
-        _target_value(target)[...] = values[name]
 
 
 class Saver:
@@ -187,7 +153,7 @@ class Saver:
         with BundleWriter(prefix) as writer:
             for name in self.var_names:
                 target = self._targets[name]
-                writer.add(name, _target_value(target), dtype=_target_dtype(target))
+                writer.add(name, _target_value(target), dtype=target_dtype(target))
         if write_state:
             self._record(prefix)
             update_checkpoint_state(os.path.dirname(save_path), prefix, self.last_checkpoints,
@@ -226,8 +192,7 @@ class Saver:
         """
         if save_path is None:
             raise InvalidArgumentError("Can't load save_path when it is None.")
-        with load_checkpoint(save_path) as reader:
-            restore_targets(reader, self._targets)
+        commit_restore(read_consistently(save_path, lambda reader: plan_restore(reader, self._targets)))
 
     # -- bookkeeping, as TF's Saver ----------------------------------------------------------
 
