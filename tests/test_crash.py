@@ -136,7 +136,7 @@ def test_readers_see_consistent_checkpoints_while_another_process_saves(tmp_path
     directory = tmp_path / "run"
     directory.mkdir()
     process = start_writer(tmp_path, directory, mode, 0)
-    consistent, clear_errors = 0, 0
+    consistent, clear_errors, pruned = 0, 0, 0
     deadline = time.monotonic() + 4.0
     try:
         while time.monotonic() < deadline:
@@ -147,18 +147,20 @@ def test_readers_see_consistent_checkpoints_while_another_process_saves(tmp_path
                 consistent_step(path)
                 consistent += 1
             except tfckpt.NotFoundError:
-                if consistent or mode != "overwrite":
+                if mode == "manager":
+                    pruned += 1  # retention deleted the checkpoint between naming and reading it
+                elif consistent:
                     clear_errors += 1  # (before the writer's first save, there is nothing yet)
             except TfckptError:
-                clear_errors += 1  # pruned or replaced mid-read: a clear error, never wrong data
+                clear_errors += 1
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    assert consistent > 0, (consistent, clear_errors)
-    if mode == "overwrite":
-        # Re-saving in place: load() re-opens when a save replaces the checkpoint under it, so
-        # it never fails and never mixes two saves (consistent_step checks every value).
-        assert clear_errors == 0, (consistent, clear_errors)
+    # Never a checksum or corruption error (an old index paired with new data), never mixed
+    # values (consistent_step checks every one); in place, load() re-opens when a save
+    # replaces the checkpoint under it, so it does not fail at all.
+    assert clear_errors == 0, (consistent, clear_errors, pruned)
+    assert consistent > 10 and consistent > pruned, (consistent, pruned)
 
 
 def test_an_open_reader_never_mixes_two_saves(tmp_path: Path) -> None:

@@ -95,10 +95,12 @@ def mutate(data: bytes, operations: list[tuple[str, int, int]]) -> bytes:
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     prefix = source_checkpoint(tmp_path_factory.mktemp("pristine"))
     return {"index": Path(index_filename(prefix)).read_bytes(),
-            "data": Path(data_filename(prefix, 0, 1)).read_bytes()}
+            "data": Path(data_filename(prefix, 0, 1)).read_bytes(), "prefix": prefix.encode()}
 
 
-def _attempt(directory: Path, index: bytes, data: bytes) -> str:
+def _attempt(directory: Path, index: bytes, data: bytes, pristine: dict[str, bytes] | None = None) -> str:
+    """Read and verify a (damaged) checkpoint; return ``ok``, ``reported`` (verify found it) or
+    the error class. With ``pristine``, an ``ok`` must read exactly the pristine values."""
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     prefix = str(directory / "ck")
@@ -107,10 +109,23 @@ def _attempt(directory: Path, index: bytes, data: bytes) -> str:
     try:
         read_everything(prefix)
         report = tfckpt.verify.verify_checkpoint(prefix)
-        return "ok" if report.ok else "reported"
     except TfckptError as exc:
         assert str(exc), "errors must say what went wrong"
         return type(exc).__name__
+    if report.ok and pristine is not None:
+        assert_same_values(prefix, pristine)
+    return "ok" if report.ok else "reported"
+
+
+def assert_same_values(prefix: str, pristine: dict[str, bytes]) -> None:
+    """An undetected change must not change anything a reader gets."""
+    original = pristine["prefix"].decode()
+    got, want = tfckpt.load(prefix), tfckpt.load(original)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        assert got[name].dtype == want[name].dtype and got[name].shape == want[name].shape, name
+        assert got[name].tobytes() == want[name].tobytes() if want[name].dtype != object else \
+            got[name].tolist() == want[name].tolist(), name
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -119,7 +134,11 @@ def test_random_mutations_end_in_tfckpt_errors(tmp_path: Path, pristine: dict[st
                                                 operations: list[tuple[str, int, int]]) -> None:
     files = dict(pristine)
     files[target] = mutate(files[target], operations)
-    _attempt(tmp_path / "m", files["index"], files["data"])
+    outcome = _attempt(tmp_path / "m", files["index"], files["data"], pristine)
+    if target == "data" and files["data"] != pristine["data"]:
+        # Every data byte belongs to a checksummed tensor, and bytes past the last tensor are
+        # reported: no change to the data file may pass.
+        assert outcome != "ok", operations
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -132,12 +151,12 @@ def test_every_truncation_and_byte_flip_of_the_index(tmp_path: Path, pristine: d
     index, data = pristine["index"], pristine["data"]
     outcomes: dict[str, int] = {}
     for cut in range(len(index)):
-        outcome = _attempt(tmp_path / "t", index[:cut], data)
+        outcome = _attempt(tmp_path / "t", index[:cut], data, pristine)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     for position in range(len(index)):
         broken = bytearray(index)
         broken[position] ^= 0xFF
-        outcome = _attempt(tmp_path / "f", bytes(broken), data)
+        outcome = _attempt(tmp_path / "f", bytes(broken), data, pristine)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     assert outcomes.get("ok", 0) < len(index) // 4, outcomes  # the footer padding is all that may pass
 

@@ -13,6 +13,7 @@ from fixtures import values
 from test_bundle import assert_same
 
 import tfckpt
+import tfckpt.coding
 from tfckpt.bundle.naming import data_filename
 from tfckpt.convert import convert
 
@@ -92,9 +93,11 @@ def test_verify_good_and_bad(tmp_path: Path) -> None:
     result = run("verify", prefix, "--json")
     assert result.returncode == 1
     problems = json.loads(result.stdout)["problems"]
-    assert problems == [{"key": "embedding", "file": str(data), "offset": info.offset,
-                         "message": problems[0]["message"]}]
-    assert "checksum mismatch" in problems[0]["message"]
+    assert len(problems) == 1, problems  # reported once
+    assert {k: problems[0][k] for k in ("key", "file", "offset")} == {
+        "key": "embedding", "file": str(data), "offset": info.offset}
+    assert f"key 'embedding': checksum mismatch: stored 0x{tfckpt.coding.unmask(info.crc32c):08x}" in \
+        problems[0]["message"]
 
 
 def test_verify_detects_index_and_data_from_different_saves(tmp_path: Path) -> None:
