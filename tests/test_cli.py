@@ -43,9 +43,86 @@ def test_ls_filters_objects_and_optimizer_hiding() -> None:
     result = run(str(FIXTURES / "tf1_saver"), "--filter", "dense/*")
     assert [line.split()[0] for line in result.stdout.splitlines()[1:-1]] == ["dense/bias", "dense/kernel"]
     result = run(str(FIXTURES / "tf1_saver"), "--regex", "^emb")
-    assert result.stdout.splitlines()[-1].startswith("# 1 tensors, 20 elements")
+    assert result.stdout.splitlines()[-1].startswith("# 1 tensor, 20 elements")
 
 
 def test_usage_errors_exit_2() -> None:
     assert run().returncode == 2
     assert run("savedmodel", "show").returncode == 2
+
+
+def test_filters_match_the_object_paths_users_see() -> None:
+    """README's own example: `--filter 'model/*'` on the Keras example (keys start with
+    optimizer/..., object paths with model/...)."""
+    for extra in ([], ["--objects"]):
+        result = run("ls", str(EXAMPLES / "keras_mlp"), "--filter", "model/*", *extra, "--json")
+        assert result.returncode == 0, result.stderr
+        assert len(json.loads(result.stdout)["tensors"]) == 4
+    result = run("ls", str(EXAMPLES / "keras_mlp"), "--regex", "^model/.*bias$", "--objects")
+    assert result.stdout.splitlines()[-1].startswith("# 2 tensors")
+
+
+def test_a_filter_that_matches_nothing_says_so() -> None:
+    result = run("ls", str(EXAMPLES / "keras_mlp"), "--filter", "nothing/*")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "matches --filter 'nothing/*'" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    import numpy as np
+
+    import tfckpt
+    prefix = tfckpt.save({f"t{i:05d}": np.zeros(1) for i in range(20000)}, tmp_path / "big")
+    result = subprocess.run(f"{sys.executable} -m tfckpt ls {prefix} | head -1", shell=True, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.stdout.split() == ["name", "dtype", "shape", "size"]
+    assert result.stderr == ""
+
+
+def test_ctrl_c_is_one_line_and_status_130(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import numpy as np
+
+    import tfckpt
+    prefix = tfckpt.save({"big": np.zeros(512 << 20, np.uint8)}, tmp_path / "ck", sync=False)
+    process = subprocess.Popen([sys.executable, "-m", "tfckpt", "convert", prefix, str(tmp_path / "x.npz")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.8)  # in the middle of converting 512 MiB
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err == "tfckpt: interrupted\n"
+    assert not (tmp_path / "x.npz").exists() and not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_debug_is_accepted_after_the_subcommand(tmp_path: Path) -> None:
+    result = run("ls", str(tmp_path / "missing"), "--debug")
+    assert "Traceback" in result.stderr and "NotFoundError" in result.stderr
+
+
+def test_convert_refuses_a_destination_whose_format_it_cannot_tell(tmp_path: Path) -> None:
+    result = run("convert", str(FIXTURES / "tf1_saver"), str(tmp_path / "out.txt"))
+    assert result.returncode == 1 and "cannot tell which format" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+    result = run("convert", str(FIXTURES / "tf1_saver"), str(tmp_path / "out.txt"), "--to", "npz")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.txt").read_bytes()[:2] == b"PK"
+    assert "safetensors (*.safetensors)" in run("convert", "--help").stdout
+
+
+def test_convert_warns_about_patterns_that_match_nothing(tmp_path: Path) -> None:
+    result = run("convert", str(EXAMPLES / "keras_mlp"), str(tmp_path / "w.npz"), "--rename", "^model/=net/")
+    assert result.returncode == 0
+    assert "rename pattern '^model/' matched no tensor; renames apply to checkpoint keys unless" in result.stderr
+    result = run("convert", str(EXAMPLES / "keras_mlp"), str(tmp_path / "v.npz"), "--object-paths",
+                 "--rename", "^model/=net/", "--include", "model/*")
+    assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+    import numpy as np
+    assert all(name.startswith("net/") for name in np.load(tmp_path / "v.npz").files)
+
+
+def test_verify_help_describes_every_argument() -> None:
+    text = run("verify", "--help").stdout
+    assert "checkpoint prefix, .index/.data file" in text and "print the report as JSON" in text

@@ -10,6 +10,7 @@ import argparse
 import fnmatch
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -23,7 +24,7 @@ from .api import load_checkpoint
 from .bundle.entry import TensorInfo
 from .bundle.naming import prefix_of
 from .bundle.reader import BundleReader
-from .convert import convert
+from .convert import FORMATS, convert
 from .diff import diff_checkpoints
 from .errors import TfckptError, UnsupportedError
 from .verify import Problem, verify_checkpoint
@@ -49,13 +50,29 @@ def _human_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+class NothingMatched(TfckptError):
+    """A filter the user gave selected nothing (said so, exit status 1)."""
+
+
 def _selected(reader: BundleReader, args: argparse.Namespace) -> list[str]:
+    """The keys to show. Filters match a key or its object path, whichever the user reads."""
     names = list(reader)
+    paths = reader.object_paths() if (args.filter or args.regex) else {}
+
+    def seen_as(name: str) -> list[str]:
+        path = paths.get(name)
+        return [name] if path is None else [name, path]
+
     if args.filter:
-        names = [n for n in names if fnmatch.fnmatchcase(n, args.filter)]
+        names = [n for n in names if any(fnmatch.fnmatchcase(s, args.filter) for s in seen_as(n))]
     if args.regex:
         pattern = re.compile(args.regex)
-        names = [n for n in names if pattern.search(n)]
+        names = [n for n in names if any(pattern.search(s) for s in seen_as(n))]
+    if (args.filter or args.regex) and not names:
+        given = " and ".join(f"{flag} {value!r}" for flag, value in (("--filter", args.filter),
+                                                                      ("--regex", args.regex)) if value)
+        raise NothingMatched(f"no tensor of {reader.prefix} matches {given} (names and object paths are "
+                             f"matched; list them with `tfckpt ls --objects`)")
     if args.no_optimizer:
         optimizer = {key for key, info in reader.object_tensors().items() if info.optimizer_state}
         names = [n for n in names if n not in optimizer]
@@ -91,7 +108,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for label, info, shape in zip(shown, infos, shapes):
         size = _human_bytes(_stored_bytes(info))
         print(f"{label:<{width}}  {info.dtype.name:<{dwidth}}  {shape:<{swidth}}  {size:>10}")
-    print(f"# {len(infos)} tensors, {total_elements} elements, {_human_bytes(total_bytes)} in {prefix}")
+    print(f"# {_count(len(infos), 'tensor')}, {total_elements} elements, {_human_bytes(total_bytes)} in {prefix}")
     return 0
 
 
@@ -241,10 +258,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
                      strip_attributes=args.strip_attributes, rename=args.rename or [],
                      include=args.include or [], exclude=args.exclude or [], drop_optimizer=args.drop_optimizer,
                      drop_save_counter=args.drop_save_counter, cast=dict(args.cast or []),
-                     progress=ProgressBar("convert"))
+                     progress=ProgressBar("convert"), to=args.to)
     for name, reason in report.skipped:
         print(f"skipped {name}: {reason}", file=sys.stderr)
-    print(f"# wrote {len(report.written)} tensors to {report.destination}")
+    for warning in report.warnings:
+        print(f"tfckpt: warning: {warning}", file=sys.stderr)
+    print(f"# wrote {_count(len(report.written), 'tensor')} to {report.destination}")
     return 0
 
 
@@ -267,18 +286,24 @@ def build_parser() -> argparse.ArgumentParser:
                                      "without TensorFlow. `tfckpt PATH` lists a checkpoint's tensors.")
     parser.add_argument("--version", action="version", version=f"tfckpt {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    # --debug may also follow the subcommand; SUPPRESS keeps a later default from undoing it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    checkpoint_help = "checkpoint prefix, .index/.data file, checkpoint directory or SavedModel directory"
 
-    ls = commands.add_parser("ls", aliases=["show"], help="list tensors: name, dtype, shape, totals")
-    ls.add_argument("path", help="checkpoint prefix, .index/.data file, checkpoint directory or SavedModel directory")
+    ls = commands.add_parser("ls", aliases=["show"], parents=[common], help="list tensors: name, dtype, shape, totals")
+    ls.add_argument("path", help=checkpoint_help)
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    ls.add_argument("--filter", metavar="GLOB", help="only names matching this glob (e.g. 'model/*')")
-    ls.add_argument("--regex", metavar="RE", help="only names matching this regular expression")
+    ls.add_argument("--filter", metavar="GLOB", help="only tensors whose name or object path matches this glob "
+                    "(e.g. 'model/*')")
+    ls.add_argument("--regex", metavar="RE", help="only tensors whose name or object path matches this regular "
+                    "expression")
     ls.add_argument("--objects", action="store_true", help="show TF2 keys as object paths")
     ls.add_argument("--no-optimizer", action="store_true", help="hide optimizer state and slots")
     ls.set_defaults(handler=cmd_ls)
 
-    inspect = commands.add_parser("inspect", help="TensorFlow's inspect_checkpoint, same flags and output")
+    inspect = commands.add_parser("inspect", parents=[common], help="TensorFlow's inspect_checkpoint, same flags and output")
     inspect.add_argument("--file_name", default="", help="checkpoint prefix (or directory, .index, .data file)")
     inspect.add_argument("--tensor_name", default="", help="name of the tensor to inspect")
     inspect.add_argument("--count_exclude_pattern", default="", help="regex of tensors not to count")
@@ -289,23 +314,28 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--printoptions", nargs="*", type=_printoption, help="numpy print options, k=v")
     inspect.set_defaults(handler=cmd_inspect)
 
-    verify = commands.add_parser("verify", help="check every checksum and structural rule; exit 1 if bad")
-    verify.add_argument("path")
-    verify.add_argument("--json", action="store_true")
+    verify = commands.add_parser("verify", parents=[common], help="check every checksum and structural rule; exit 1 if bad")
+    verify.add_argument("path", help=checkpoint_help)
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=cmd_verify)
 
-    diff = commands.add_parser("diff", help="compare names, dtypes, shapes and values; exit 1 if different")
-    diff.add_argument("a")
-    diff.add_argument("b")
+    diff = commands.add_parser("diff", parents=[common], help="compare names, dtypes, shapes and values; exit 1 if different")
+    diff.add_argument("a", help="the first checkpoint (" + checkpoint_help + ")")
+    diff.add_argument("b", help="the second checkpoint")
     diff.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default: exact)")
     diff.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default: exact)")
     diff.add_argument("--no-values", action="store_true", help="compare names, dtypes and shapes only")
-    diff.add_argument("--json", action="store_true")
+    diff.add_argument("--json", action="store_true", help="print the differences as JSON")
     diff.set_defaults(handler=cmd_diff)
 
-    conv = commands.add_parser("convert", help="TF checkpoint <-> .safetensors / .npz (by file extension)")
-    conv.add_argument("source")
-    conv.add_argument("destination")
+    conv = commands.add_parser(
+        "convert", parents=[common], help="TF checkpoint <-> .safetensors / .npz (by file extension)",
+        description="Copy tensors between formats, one at a time. Formats: TensorFlow checkpoint (a prefix such "
+                    "as out/model.ckpt, a directory or SavedModel as source), safetensors (*.safetensors), "
+                    "numpy (*.npz). The format of each side is told by its name, or set with --from/--to.")
+    conv.add_argument("source", help="checkpoint, .safetensors or .npz file to read")
+    conv.add_argument("destination", help="checkpoint prefix, .safetensors or .npz file to write")
+    conv.add_argument("--to", choices=FORMATS, help="the destination's format, whatever its name")
     conv.add_argument("--object-paths", action="store_true", help="name TF2 tensors by object path")
     conv.add_argument("--strip-attributes", action="store_true", help="drop '/.ATTRIBUTES/VARIABLE_VALUE'")
     conv.add_argument("--rename", action="append", type=_pair, metavar="REGEX=REPLACEMENT",
@@ -320,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sm = commands.add_parser("savedmodel", help="inspect a SavedModel (like saved_model_cli)")
     sm_commands = sm.add_subparsers(dest="savedmodel_command", metavar="COMMAND", required=True)
-    show = sm_commands.add_parser("show", help="tag-sets, signatures and their inputs/outputs")
+    show = sm_commands.add_parser("show", parents=[common], help="tag-sets, signatures and their inputs/outputs")
     show.add_argument("--dir", required=True, help="the SavedModel directory")
     show.add_argument("--tag_set", help="comma-separated tags selecting a MetaGraphDef")
     show.add_argument("--signature_def", help="a SignatureDef key to show inputs/outputs of")
@@ -343,18 +373,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     handler: Handler = args.handler
+    debug = bool(getattr(args, "debug", False))
     try:
         return handler(args)
-    except (TfckptError, OSError) as exc:
-        if args.debug:
+    except BrokenPipeError:  # `tfckpt ls ... | head`: the reader left; stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more reaches the closed pipe at exit
+        return 128 + 13  # what a process killed by SIGPIPE reports
+    except KeyboardInterrupt:
+        if debug:
             raise
-        message: Any = exc
-        print(f"tfckpt: error: {message}", file=sys.stderr)
+        print("tfckpt: interrupted", file=sys.stderr)
+        return 130
+    except (TfckptError, OSError) as exc:
+        if debug:
+            raise
+        print(f"tfckpt: error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # `tfckpt ls ... | head`
-        return 0
     except Exception as exc:  # a bug or an unforeseen input: still one line, unless --debug
-        if args.debug:
+        if debug:
             raise
         print(f"tfckpt: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
         return 1

@@ -57,12 +57,23 @@ ATTRIBUTE_SUFFIX = f"/{ATTRIBUTES_MARKER}/{VARIABLE_VALUE}"
 Progress = Callable[[int, int, int, int], None]  # tensors done, tensors total, bytes done, bytes total
 
 
-def detect_format(path: PathLike) -> str:
+FORMATS = ("checkpoint", "safetensors", "npz")
+
+
+def detect_format(path: PathLike, *, writing: bool = False) -> str:
+    """``safetensors`` or ``npz`` by extension, otherwise ``checkpoint``. A destination whose
+    name has another extension (``out.txt``) is refused rather than guessed: it would become
+    ``out.txt.index``."""
     name = os.fspath(path).lower()
     if name.endswith(".safetensors"):
         return "safetensors"
     if name.endswith(".npz"):
         return "npz"
+    stem, dot, extension = os.path.basename(name.rstrip("/")).rpartition(".")
+    if writing and dot and stem and not extension.startswith("ckpt") and not extension.isdigit():
+        raise InvalidArgumentError(
+            f"cannot tell which format to write from the name {os.fspath(path)!r}: use a name ending in "
+            f".safetensors or .npz, a checkpoint prefix (e.g. out/model.ckpt), or say it with to= (--to)")
     return "checkpoint"
 
 
@@ -88,6 +99,7 @@ class ConvertReport:
     destination: str
     written: list[tuple[str, str]] = field(default_factory=list)  # (source name, destination name)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (source name, reason)
+    warnings: list[str] = field(default_factory=list)  # e.g. a pattern that matched no name
 
 
 # ---- sources -------------------------------------------------------------------------------
@@ -280,12 +292,14 @@ class _CheckpointDestination:
 # ---- the conversion ------------------------------------------------------------------------
 
 def _map_name(tensor: SourceTensor, object_paths: bool, strip_attributes: bool,
-              rename: Sequence[tuple[re.Pattern[str], str]]) -> str:
+              rename: Sequence[tuple[re.Pattern[str], str]], used: set[str]) -> str:
     name = tensor.object_path if object_paths and tensor.object_path else tensor.name
     if strip_attributes and name.endswith(ATTRIBUTE_SUFFIX):
         name = name[: -len(ATTRIBUTE_SUFFIX)]
     for pattern, replacement in rename:
-        name = pattern.sub(replacement, name)
+        name, count = pattern.subn(replacement, name)
+        if count:
+            used.add(pattern.pattern)
     return name
 
 
@@ -293,7 +307,8 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
             strip_attributes: bool = False, rename: Sequence[tuple[str, str]] = (),
             include: Sequence[str] = (), exclude: Sequence[str] = (), drop_optimizer: bool = False,
             drop_save_counter: bool = False, drop_object_graph: bool | None = None,
-            cast: dict[str, str] | None = None, progress: Progress | None = None) -> ConvertReport:
+            cast: dict[str, str] | None = None, progress: Progress | None = None,
+            to: str | None = None) -> ConvertReport:
     """Copy tensors from ``source`` to ``destination``, converting format, names and dtypes.
 
     Parameters
@@ -305,7 +320,8 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
     rename:
         ``(regex, replacement)`` pairs applied in order to every name (``re.sub``).
     include, exclude:
-        Glob patterns on the source names; ``include`` keeps only matches.
+        Glob patterns on the source names (a TF2 tensor's key or its object path);
+        ``include`` keeps only matches.
     drop_optimizer, drop_save_counter:
         Leave out optimizer state and slots, or the TF2 ``save_counter``.
     drop_object_graph:
@@ -315,8 +331,11 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
         ``{source dtype name: destination dtype name}``, e.g. ``{"float32": "bfloat16"}``.
     progress:
         Called after each tensor with (tensors done, total, bytes done, total).
+    to:
+        The destination's format (one of ``FORMATS``) when its name does not say it.
 
-    Returns a report of what was written under which name and what was skipped and why.
+    Returns a report of what was written under which name, what was skipped and why, and
+    warnings (a rename, include or exclude pattern that matched no name).
     Tensors are read and written one at a time, so memory stays bounded by the largest one.
 
     Examples
@@ -331,8 +350,11 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
     source, destination = os.fspath(source), os.fspath(destination)
     rules = [(re.compile(pattern), replacement) for pattern, replacement in rename]
     casts = {as_dtype(a).name: as_dtype(b) for a, b in (cast or {}).items()}
-    fmt = detect_format(destination)
+    if to is not None and to not in FORMATS:
+        raise InvalidArgumentError(f"unknown format {to!r}; choose from {', '.join(FORMATS)}")
+    fmt = to or detect_format(destination, writing=True)
     report = ConvertReport(source, destination)
+    used: set[str] = set()  # the patterns that matched at least one name
     with ExitStack() as stack:
         opener = {"safetensors": _safetensors_source, "npz": _npz_source}.get(detect_format(source),
                                                                              _checkpoint_source)
@@ -344,9 +366,13 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
         taken: dict[str, str] = {}
         for tensor in tensors:
             reason = None
-            if include and not any(fnmatch.fnmatchcase(tensor.name, p) for p in include):
+            seen_as = [tensor.name] if tensor.object_path is None else [tensor.name, tensor.object_path]
+            included = {p for p in include if any(fnmatch.fnmatchcase(n, p) for n in seen_as)}
+            excluded = {p for p in exclude if any(fnmatch.fnmatchcase(n, p) for n in seen_as)}
+            used |= included | excluded
+            if include and not included:
                 reason = "not included"
-            elif any(fnmatch.fnmatchcase(tensor.name, p) for p in exclude):
+            elif excluded:
                 reason = "excluded"
             elif drop_optimizer and tensor.optimizer_state:
                 reason = "optimizer state"
@@ -364,11 +390,17 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
             if target.as_numpy_dtype is None:
                 report.skipped.append((tensor.name, f"values of dtype {target.name} cannot be converted"))
                 continue
-            name = _map_name(tensor, object_paths, strip_attributes, rules)
+            name = _map_name(tensor, object_paths, strip_attributes, rules, used)
             if name in taken:
                 raise InvalidArgumentError(f"{tensor.name!r} and {taken[name]!r} would both be written as {name!r}")
             taken[name] = tensor.name
             plan.append((tensor, name, target))
+        for kind, patterns in (("rename", [p for p, _ in rename]), ("include", include), ("exclude", exclude)):
+            for pattern in patterns:
+                if pattern not in used:
+                    hint = "" if object_paths or kind != "rename" else \
+                        "; renames apply to checkpoint keys unless object_paths (--object-paths) is set"
+                    report.warnings.append(f"{kind} pattern {pattern!r} matched no tensor{hint}")
         if fmt == "safetensors":
             sink: Any = _SafetensorsWriter(destination, [(n, d, t.shape) for t, n, d in plan])
         elif fmt == "npz":

@@ -102,13 +102,12 @@ class _Shard:
         self.temp: str | None = None
         self._file: BinaryIO | None = None
         self.offset = 0
+        self.created_directories: list[str] = []
 
     @property
     def file(self) -> BinaryIO:
         if self._file is None:
-            directory = os.path.dirname(self._prefix)
-            if directory:
-                os.makedirs(directory, exist_ok=True)
+            self.created_directories = make_parents(self._prefix)
             self.temp = temporary_name(f"{self._prefix}.data")
             # Open across add() calls; closed by close_for_publish() or discard().
             self._file = open(self.temp, "xb", buffering=WRITE_BUFFER_BYTES)  # noqa: SIM115
@@ -129,6 +128,11 @@ class _Shard:
             self._file.close()
         if self.temp is not None:
             remove_quietly(self.temp)
+        for directory in self.created_directories:  # deepest first; only if nothing else is there
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break
 
 
 class BundleWriter:
@@ -414,6 +418,21 @@ class BundleWriter:
 def _extend_crc(chunk: memoryview, previous: Future[int] | None, start: int) -> int:
     # Runs on the single CRC thread, in submission order, so ``previous`` is already done.
     return crc32c(chunk, previous.result() if previous is not None else start)
+
+
+def make_parents(prefix: str) -> list[str]:
+    """Create the missing directories above ``prefix``; return them, deepest first."""
+    missing = []
+    directory = os.path.dirname(prefix)
+    while directory and not os.path.isdir(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    if missing:
+        os.makedirs(missing[0], exist_ok=True)
+    return missing
 
 
 def check_prefix(prefix: str) -> str:
