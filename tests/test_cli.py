@@ -91,7 +91,7 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path: Path) -> None:
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.8)  # in the middle of converting 512 MiB
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert err == "tfckpt: interrupted\n"
     assert not (tmp_path / "x.npz").exists() and not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
