@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,17 +16,20 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 collect_ignore = ["fixtures/make_fixtures.py"]
 
 
-def _import_tensorflow():  # type: ignore[no-untyped-def]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def optional(module: str) -> Any:
+    """Import a test dependency. Missing, it skips the test on a developer's machine, but with
+    ``TFCKPT_REQUIRE_ALL=1`` (CI sets it) it is an error: CI never skips a test silently."""
     try:
-        import tensorflow as tf
+        return importlib.import_module(module)
     except ImportError:
-        if os.environ.get("TFCKPT_REQUIRE_TF"):
-            raise  # CI sets this: interop tests must run there, never silently skip
-        pytest.skip("TensorFlow is not installed (set TFCKPT_REQUIRE_TF=1 to make this an error)")
-    return tf
+        required = os.environ.get("TFCKPT_REQUIRE_ALL") or (
+            module == "tensorflow" and os.environ.get("TFCKPT_REQUIRE_TF"))
+        if required:
+            raise
+        pytest.skip(f"{module} is not installed (TFCKPT_REQUIRE_ALL=1 makes this an error)")
 
 
 @pytest.fixture(scope="session")
 def tf():  # type: ignore[no-untyped-def]
-    return _import_tensorflow()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return optional("tensorflow")

@@ -5,13 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from conftest import optional
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_atheris_finds_no_crash_in_a_bounded_run(tmp_path: Path) -> None:
-    pytest.importorskip("atheris")
+    optional("atheris")
     corpus = tmp_path / "corpus"
     shutil.copytree(ROOT / "tests" / "fuzz_seeds", corpus)  # libFuzzer adds units to this directory
     result = subprocess.run(

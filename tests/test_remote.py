@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import optional
 
 import tfckpt
 
-fsspec = pytest.importorskip("fsspec")
-pytest.importorskip("aiohttp")
+fsspec = optional("fsspec")  # the memory:// tests need nothing else; HTTP needs aiohttp too
 
 
 class RangeHandler(SimpleHTTPRequestHandler):
@@ -50,6 +50,7 @@ class RangeHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    optional("aiohttp")  # fsspec's HTTP filesystem
     handler = lambda *a, **k: RangeHandler(*a, directory=str(tmp_path), **k)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -2,6 +2,7 @@ import io
 import random
 
 import pytest
+from conftest import optional
 
 from tfckpt import snappy
 from tfckpt.errors import ChecksumError, CorruptionError, TfckptError, UnsupportedError
@@ -257,20 +258,16 @@ def test_snappy_compressed_table_block_is_read() -> None:
     assert _read_all(bytes(out)) == [(b"", b"header"), (b"k", b"v")]
 
 
-try:
-    import cramjam
-except ImportError:  # pragma: no cover - cramjam is in the test extra
-    cramjam = None
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 
-@pytest.mark.skipif(cramjam is None, reason="cramjam (test extra) not installed")
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(st.binary(max_size=5000),
                  st.lists(st.sampled_from([b"abc", b"tensor/", b"\x00" * 7, b"xyz" * 30]), max_size=300)
                  .map(b"".join)))
 def test_snappy_matches_a_real_encoder(data: bytes) -> None:
+    cramjam = optional("cramjam")
     compressed = bytes(cramjam.snappy.compress_raw(data))
     assert snappy.decompress(compressed, "t") == data
