@@ -63,8 +63,10 @@ def test_reader_is_a_read_only_mapping(tmp_path: Path) -> None:
     assert dict(reader.items()).keys() == {"a", "b"}
     with pytest.raises(TypeError):
         reader["c"] = 1  # type: ignore[index]
-    assert reader.get_variable_to_dtype_map()["a"].name == "float64"
-    assert reader.debug_string() == b"a (DT_DOUBLE) [1]\nb (DT_INT64) [1]\n"
+    assert reader.get_variable_to_dtype_map()["a"].name == "float32"  # Python floats: float32, as in TF
+    assert reader.debug_string() == b"a (DT_FLOAT) [1]\nb (DT_INT32) [1]\n"
+    with pytest.raises(TypeError, match="tensor names are strings"):
+        reader[0]  # type: ignore[index]
 
 
 def test_opening_reads_no_tensor_data(tmp_path: Path) -> None:

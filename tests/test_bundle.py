@@ -1,5 +1,6 @@
 import os
 from pathlib import Path
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -27,7 +28,9 @@ from tfckpt.errors import (
 SHAPES = [(), (0,), (1,), (5,), (2, 3), (3, 0, 2), (1, 1, 1, 1, 1, 1, 1, 2)]
 
 
-def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
+def assert_same(actual: Any, expected: np.ndarray) -> None:
+    """Same shape, dtype and values; ``actual`` may be a scalar as get_tensor returns them."""
+    actual = np.array(actual, dtype=object) if isinstance(actual, bytes) else np.asarray(actual)
     assert actual.shape == expected.shape
     if expected.dtype == object:
         assert actual.dtype == object

@@ -75,16 +75,16 @@ def test_object_based_checkpoints_match_tf_reading(where: str) -> None:
     reader = tfckpt.load_checkpoint(directory)
     assert "_CHECKPOINTABLE_OBJECT_GRAPH" in reader
     graph = reader["_CHECKPOINTABLE_OBJECT_GRAPH"]
-    assert graph.shape == () and isinstance(graph.item(), bytes) and len(graph.item()) > 10
+    assert isinstance(graph, bytes) and len(graph) > 10  # a scalar string comes back as bytes, as in TF
     with np.load(directory / "expected.npz") as expected:
         assert set(expected.files) <= set(reader)
         for name in expected.files:
-            assert_same(reader[name], expected[name])
+            assert_same(reader.read_array(name), expected[name])
 
 
 def test_tf2_module_string_variable_and_escaped_names() -> None:
     reader = tfckpt.load_checkpoint(FIXTURES / "tf2_module")
-    assert reader["table/b.Sc/.ATTRIBUTES/VARIABLE_VALUE"].item() == b"text"
+    assert reader["table/b.Sc/.ATTRIBUTES/VARIABLE_VALUE"] == b"text"
     assert reader["save_counter/.ATTRIBUTES/VARIABLE_VALUE"] == 1
 
 

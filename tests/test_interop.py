@@ -168,3 +168,44 @@ def test_tensorflow_reads_every_state_of_an_overwrite(tf, tmp_path: Path) -> Non
     np.testing.assert_array_equal(reader.get_tensor("b"), np.arange(3))
     tfckpt.save({"a": np.ones(2, np.float32)}, prefix)
     np.testing.assert_array_equal(tf.train.load_checkpoint(prefix).get_tensor("a"), np.ones(2, np.float32))
+
+
+def test_one_body_of_code_gives_the_same_objects_with_tf_train_and_tfckpt(tf, tmp_path: Path) -> None:
+    """A script written against tf.train keeps working when tf.train is replaced by tfckpt:
+    same types, same values, for scalars, strings, arrays and the listing functions."""
+    checkpoint = tf.train.Checkpoint(f=tf.Variable(1.5), i=tf.Variable(np.int64(3)), s=tf.Variable(b"hey\x00"),
+                                     v=tf.Variable([1.0, 2.0]), sv=tf.Variable([b"a", b""]), b=tf.Variable(True),
+                                     h=tf.Variable(np.float16(1)), e=tf.Variable(np.zeros((0, 3), np.int32)))
+    path = checkpoint.write(str(tmp_path / "ck"))
+
+    def body(module):  # type: ignore[no-untyped-def]
+        reader = module.load_checkpoint(path)
+        shapes = reader.get_variable_to_shape_map()
+        dtypes = {k: v.name for k, v in reader.get_variable_to_dtype_map().items()}
+        values = {k: reader.get_tensor(k) for k in sorted(shapes) if k != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+        listed = module.list_variables(path)
+        one = module.load_variable(path, "f/.ATTRIBUTES/VARIABLE_VALUE")
+        return shapes, dtypes, values, listed, one
+
+    theirs, ours = body(tf.train), body(tfckpt)
+    for a, b in zip(theirs, ours):
+        assert type(a) is type(b)
+    assert theirs[0] == ours[0] and theirs[1] == ours[1] and theirs[3] == ours[3]
+    assert [type(x) for x in theirs[3][0]] == [type(x) for x in ours[3][0]]
+    assert {k: type(v) for k, v in theirs[2].items()} == {k: type(v) for k, v in ours[2].items()}
+    for key, value in theirs[2].items():
+        assert np.asarray(value).dtype == np.asarray(ours[2][key]).dtype, key
+        assert np.asarray(value).tolist() == np.asarray(ours[2][key]).tolist(), key
+    assert type(theirs[4]) is type(ours[4]) and theirs[4] == ours[4]
+
+
+def test_python_values_get_the_dtypes_tensorflow_gives_them(tf, tmp_path: Path) -> None:
+    values = {"int": 1, "float": 1.5, "big": 2**40, "list": [1, 2], "floats": [[1.0], [2.0]], "bool": True,
+              "complex": 1j, "text": "é", "bytes": b"a\x00", "strings": [b"x", b""], "np64": np.float64(1)}
+    prefix = tfckpt.save(values, tmp_path / "ck")
+    dtypes = tfckpt.load_checkpoint(prefix).get_variable_to_dtype_map()
+    reader = tf.train.load_checkpoint(prefix)
+    for name, value in values.items():
+        assert dtypes[name].name == tf.constant(value).dtype.name, name
+        expected = value.encode() if isinstance(value, str) else value
+        assert np.asarray(reader.get_tensor(name)).tolist() == np.asarray(expected).tolist(), name

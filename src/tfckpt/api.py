@@ -135,8 +135,13 @@ def list_variables(path: PathLike) -> list[tuple[str, list[int]]]:
         return sorted(reader.get_variable_to_shape_map().items())
 
 
-def load_variable(path: PathLike, name: str) -> np.ndarray:
+def load_variable(path: PathLike, name: str) -> Any:
     """One tensor's value, like ``tf.train.load_variable`` (a trailing ``:0`` is ignored).
+
+    The value comes back as TensorFlow returns it (a numpy scalar for a scalar tensor,
+    ``bytes`` for a scalar string). Besides keys, an unambiguous TF2 object path is accepted
+    (``"save_counter"`` for ``"save_counter/.ATTRIBUTES/VARIABLE_VALUE"``); an unknown name
+    raises :class:`NotFoundError` suggesting the closest keys.
 
     Examples
     --------
@@ -145,7 +150,7 @@ def load_variable(path: PathLike, name: str) -> np.ndarray:
     1
     """
     name = name.removesuffix(":0")
-    return read_consistently(path, lambda reader: reader.get_tensor(name))
+    return read_consistently(path, lambda reader: reader.get_tensor(reader.key_for(name)))
 
 
 def load(path: PathLike, *, verify_checksums: bool = True, max_workers: int | None = None) -> dict[str, np.ndarray]:
@@ -159,17 +164,17 @@ def load(path: PathLike, *, verify_checksums: bool = True, max_workers: int | No
     >>> import tfckpt, numpy as np, tempfile, os
     >>> prefix = tfckpt.save({"b": [1, 2], "a": [b"x"]}, os.path.join(tempfile.mkdtemp(), "m"))
     >>> sorted(tfckpt.load(prefix).items(), key=lambda kv: kv[0])
-    [('a', array([b'x'], dtype=object)), ('b', array([1, 2]))]
+    [('a', array([b'x'], dtype=object)), ('b', array([1, 2], dtype=int32))]
     """
     def read_all(reader: BundleReader) -> dict[str, np.ndarray]:
         names = list(reader)
         workers = max_workers if max_workers is not None else min(PARALLEL_READERS, len(names))
         if workers <= 1 or sum(reader.tensor_info(n).size for n in names) < PARALLEL_MIN_BYTES:
-            return {name: reader.get_tensor(name) for name in names}
+            return {name: reader.read_array(name) for name in names}
         # Largest first, so one huge tensor does not start last.
         order = sorted(names, key=lambda n: reader.tensor_info(n).size, reverse=True)
         with ThreadPoolExecutor(workers) as pool:
-            values = dict(zip(order, pool.map(reader.get_tensor, order)))
+            values = dict(zip(order, pool.map(reader.read_array, order)))
         return {name: values[name] for name in names}
 
     return read_consistently(path, read_all, verify_checksums=verify_checksums)

@@ -114,7 +114,7 @@ def _checkpoint_source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
     for info in reader.infos():
         described = objects.get(info.name)
         out.append(SourceTensor(
-            info.name, info.dtype, info.shape, functools.partial(reader.get_tensor, info.name),
+            info.name, info.dtype, info.shape, functools.partial(reader.read_array, info.name),
             optimizer_state=bool(described and described.optimizer_state),
             object_path="/".join(described.path) if described and described.attribute == VARIABLE_VALUE else None))
     return out

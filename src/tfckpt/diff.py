@@ -96,7 +96,7 @@ def diff_checkpoints(a: PathLike, b: PathLike, *, rtol: float = 0.0, atol: float
             if not values or info_a.dtype.as_numpy_dtype is None:
                 report.equal.append(name)
                 continue
-            value_a, value_b = left[name], right[name]
+            value_a, value_b = left.read_array(name), right.read_array(name)
             mismatched, worst = _compare(value_a, value_b, rtol, atol)
             if mismatched:
                 report.value_changed.append(ValueDiff(name, mismatched, int(value_a.size), worst))

@@ -95,7 +95,7 @@ def plan_restore(reader: BundleReader, targets: Mapping[str, Target],
         checked.append((name, target, where))
     assignments = []
     for name, target, where in checked:
-        value = reader.get_tensor(name)
+        value = reader.read_array(name)
         if isinstance(target, np.ndarray) and target_dtype(target) == STRING:
             value = _fit_strings(value, target, where)
         assignments.append((target, value))

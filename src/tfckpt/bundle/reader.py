@@ -6,6 +6,7 @@ opened on first use and read with positional reads, so one reader serves many th
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +20,7 @@ from ..errors import (
     CorruptionError,
     InvalidArgumentError,
     NotFoundError,
+    TfckptError,
     UnsupportedError,
 )
 from ..storage import ByteSource, FileIdentity, FileSource, path_identity
@@ -131,7 +133,7 @@ class BundleReader(Mapping[str, np.ndarray]):
 
     # -- Mapping --------------------------------------------------------------------------
 
-    def __getitem__(self, name: str) -> np.ndarray:
+    def __getitem__(self, name: str) -> Any:
         return self.get_tensor(name)
 
     def __iter__(self) -> Iterator[str]:
@@ -151,9 +153,36 @@ class BundleReader(Mapping[str, np.ndarray]):
         if info is None:
             value = self._raw.get(name)
             if value is None:
-                raise NotFoundError(f"Key {name} not found in checkpoint {self.prefix}")
+                raise NotFoundError(f"Key {name} not found in checkpoint {self.prefix}{self._suggest(name)}")
             info = self._entries[name] = self._decoded(name, TensorInfo.decode(name, value, self._index_name))
         return info
+
+    def _suggest(self, name: str) -> str:
+        """``; did you mean ...?`` with the keys (or object paths) closest to ``name``."""
+        if not isinstance(name, str):
+            return ""
+        try:
+            paths = self.object_paths()
+        except TfckptError:
+            paths = {}
+        candidates = {**{key: key for key in self._raw}, **{path: key for key, path in paths.items()}}
+        close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+        keys = list(dict.fromkeys(candidates[c] for c in close))
+        return f"; did you mean {' or '.join(repr(k) for k in keys)}?" if keys else ""
+
+    def key_for(self, name: str) -> str:
+        """``name`` if it is a key, else the one key whose TF2 object path is ``name`` (e.g.
+        ``save_counter`` for ``save_counter/.ATTRIBUTES/VARIABLE_VALUE``); raises
+        :class:`NotFoundError`, with suggestions, when there is none or it is ambiguous."""
+        if name in self._raw:
+            return name
+        matches = [key for key, path in self.object_paths().items() if path == name and key in self._raw]
+        values = [key for key in matches if key.endswith("/.ATTRIBUTES/VARIABLE_VALUE")]
+        if len(matches) == 1 or len(values) == 1:
+            return matches[0] if len(matches) == 1 else values[0]
+        if len(matches) > 1:
+            raise NotFoundError(f"{name!r} is the object path of several keys in {self.prefix}: {sorted(matches)}")
+        raise NotFoundError(f"Key {name} not found in checkpoint {self.prefix}{self._suggest(name)}")
 
     def raw_entries(self) -> list[tuple[bytes, TensorInfo]]:
         """Every index entry but the header, slice pieces included, in key order."""
@@ -257,12 +286,22 @@ class BundleReader(Mapping[str, np.ndarray]):
         raise UnsupportedError(f"{where}: tensors of dtype {info.dtype.name} cannot be read by "
                                f"tfckpt (shape {list(shape)} listed; values are opaque)")
 
-    def get_tensor(self, name: str) -> np.ndarray:
-        """The value of tensor ``name`` as a new numpy array (strings as ``bytes`` objects).
+    def get_tensor(self, name: str) -> Any:
+        """The value of tensor ``name``, as TensorFlow's ``CheckpointReader.get_tensor`` returns
+        it: a new numpy array, a numpy scalar for a scalar tensor (``np.float32(1.5)``), and
+        ``bytes`` for a scalar string; string arrays hold ``bytes`` objects.
 
         Raises :class:`NotFoundError` (a ``KeyError``) if there is no such tensor,
-        :class:`ChecksumError` if its bytes fail the CRC32C check.
+        :class:`ChecksumError` if its bytes fail the CRC32C check. :meth:`read_array` always
+        returns an array.
         """
+        value = self.read_array(name)
+        return value[()] if value.ndim == 0 else value
+
+    def read_array(self, name: str) -> np.ndarray:
+        """The value of tensor ``name`` as a numpy array, 0-d for scalars (see :meth:`get_tensor`)."""
+        if not isinstance(name, str):
+            raise TypeError(f"tensor names are strings, not {type(name).__name__} ({name!r})")
         info = self.tensor_info(name)
         if info.slices:
             return self._read_partitioned(info, TensorSlice.full(len(info.shape)))
@@ -395,7 +434,7 @@ class BundleReader(Mapping[str, np.ndarray]):
         if OBJECT_GRAPH_KEY not in self._raw:
             return None
         if self._object_graph is None:
-            value = self.get_tensor(OBJECT_GRAPH_KEY)
+            value = self.read_array(OBJECT_GRAPH_KEY)
             if value.shape != () or not isinstance(value.item(), bytes):
                 raise CorruptionError(f"{self.prefix}: {OBJECT_GRAPH_KEY} must be a scalar string, "
                                       f"found shape {list(value.shape)}")
@@ -435,7 +474,7 @@ class BundleReader(Mapping[str, np.ndarray]):
         """
         graph = self.object_graph
         if graph is not None:
-            return objects.nested(graph, self.get_tensor, optimizer=optimizer, slots=slots,
+            return objects.nested(graph, self.read_array, optimizer=optimizer, slots=slots,
                                   save_counter=save_counter)
         tree: dict[str, Any] = {}
         for name in self:
@@ -447,7 +486,7 @@ class BundleReader(Mapping[str, np.ndarray]):
                     break
                 node = child
             else:
-                node[parts[-1]] = self.get_tensor(name)
+                node[parts[-1]] = self.read_array(name)
         return tree
 
     # -- lifetime ----------------------------------------------------------------------------
@@ -504,7 +543,7 @@ class SliceView:
         return np.asarray(region[post])
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        value = self._reader.get_tensor(self.info.name)
+        value = self._reader.read_array(self.info.name)
         return value if dtype is None else value.astype(dtype)
 
     def __repr__(self) -> str:

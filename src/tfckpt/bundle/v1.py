@@ -122,7 +122,9 @@ class V1Reader(BundleReader):
                 key = encode_slice_key(meta.name, piece)
                 self._slice_entries[key] = TensorInfo(decode_key(key), dtype, piece.shape(shape), shard_id=number)
 
-    def get_tensor(self, name: str) -> np.ndarray:
+    def read_array(self, name: str) -> np.ndarray:
+        if not isinstance(name, str):
+            raise TypeError(f"tensor names are strings, not {type(name).__name__} ({name!r})")
         info = self.tensor_info(name)
         return self._read_partitioned(info, TensorSlice.full(len(info.shape)))
 

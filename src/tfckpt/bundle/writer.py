@@ -52,8 +52,53 @@ def _as_bytes(value: Any, name: str) -> bytes:
         return value.encode("utf-8")
     if isinstance(value, (bytearray, memoryview, np.bytes_)):
         return bytes(value)
-    raise InvalidArgumentError(f"tensor {name!r}: a string tensor may hold only bytes or str, "
-                               f"found {type(value).__name__}")
+    raise InvalidArgumentError(f"tensor {name!r}: an object array is saved as a string tensor and may hold "
+                               f"only bytes or str, found {type(value).__name__} {value!r:.60}; give numbers a "
+                               f"numeric dtype (e.g. .astype(np.float32))")
+
+
+ACCEPTED = "a numpy array, a number, bytes or str, or a (nested) list of them"
+_INT32 = np.iinfo(np.int32)
+
+
+def _is_python_data(value: Any) -> bool:
+    """Python numbers and (nested) lists/tuples of them: what TensorFlow infers dtypes for."""
+    if isinstance(value, (list, tuple)):
+        return all(_is_python_data(item) for item in value)
+    return isinstance(value, (bool, int, float, complex)) and not isinstance(value, np.generic)
+
+
+def as_array(name: str, value: Any) -> np.ndarray:
+    """``value`` as the array TensorFlow's ``tf.constant`` would make of it.
+
+    Python ints become int32 (int64 when they do not fit), Python floats float32, as in
+    TensorFlow; ``bytes``/``str`` (and lists of them) become object arrays that keep every byte
+    (numpy's fixed-width strings would drop trailing NULs). Anything else is refused with a
+    message naming the tensor and the value.
+    """
+    if value is None or isinstance(value, (dict, set, frozenset)) or callable(value):
+        raise InvalidArgumentError(f"tensor {name!r}: {type(value).__name__} {value!r:.60} is not a tensor value; "
+                                   f"pass {ACCEPTED}")
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidArgumentError(f"tensor {name!r}: cannot make an array of {type(value).__name__} "
+                                   f"{value!r:.60} ({exc}); pass {ACCEPTED}") from None
+    if array.dtype.kind in "SU":
+        array = np.array(value, dtype=object)  # keeps b"...\0" whole
+    if array.dtype.kind == "O":
+        for item in array.flat:
+            if not isinstance(item, (bytes, str, bytearray, memoryview, np.bytes_, np.str_)):
+                hint = " (an integer too large for int64)" if isinstance(item, int) else ""
+                raise InvalidArgumentError(f"tensor {name!r}: holds {type(item).__name__} {item!r:.60}{hint}; "
+                                           f"pass {ACCEPTED} (object arrays may hold only bytes or str)")
+        return array
+    if _is_python_data(value):
+        if array.dtype == np.int64 and (array.size == 0 or (_INT32.min <= array.min() and array.max() <= _INT32.max)):
+            return array.astype(np.int32)
+        if array.dtype == np.float64:
+            return array.astype(np.float32)
+    return array
 
 
 def prepare(name: Any, value: Any, dtype: DTypeLike | None = None) -> tuple[str, np.ndarray, DType]:
@@ -67,7 +112,7 @@ def prepare(name: Any, value: Any, dtype: DTypeLike | None = None) -> tuple[str,
         raise InvalidArgumentError(f"tensor names must be non-empty strings, got {name!r}")
     if name.startswith(SLICE_KEY_PREFIX.decode()):
         raise InvalidArgumentError(f"tensor name {name!r} may not start with NUL (reserved for slices)")
-    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    array = value if isinstance(value, np.ndarray) else as_array(name, value)
     try:
         tf_dtype = as_dtype(array.dtype) if dtype is None else as_dtype(dtype)
     except TfckptError as exc:
@@ -457,6 +502,8 @@ def write_index(sink: BinaryIO, header: BundleHeader, entries: Iterable[TensorIn
 
 def save_mapping(tensors: Mapping[str, Any], prefix: str, *, sync: bool = True) -> str:
     """Validate every tensor first, then write them all in the mapping's order."""
+    if not isinstance(tensors, Mapping):
+        raise InvalidArgumentError(f"tensors must be a mapping {{name: value}}, got {type(tensors).__name__}")
     prepared = [prepare(name, value) for name, value in tensors.items()]
     seen: set[str] = set()
     for name, _, _ in prepared:
