@@ -165,3 +165,20 @@ def test_mmap_reads_are_zero_copy_and_still_verified(tmp_path: Path) -> None:
     data.write_bytes(bytes(raw))
     with pytest.raises(tfckpt.ChecksumError):
         tfckpt.load_checkpoint(tmp_path / "ck", mmap=True)["aligned"]
+
+
+def test_a_directory_without_state_file_opens_its_only_checkpoint(tmp_path: Path) -> None:
+    tfckpt.save({"w": np.ones(2)}, tmp_path / "out" / "model.ckpt")
+    assert tfckpt.resolve_prefix(tmp_path / "out") == str(tmp_path / "out" / "model.ckpt")
+    assert tfckpt.load(str(tmp_path / "out") + "/")["w"].tolist() == [1.0, 1.0]
+    tfckpt.save({"w": np.ones(2)}, tmp_path / "out" / "other.ckpt")
+    with pytest.raises(tfckpt.NotFoundError, match="holds 2 checkpoints, name one: model.ckpt, other.ckpt"):
+        tfckpt.load_checkpoint(tmp_path / "out")
+
+
+def test_load_variable_accepts_object_paths_and_suggests_names() -> None:
+    assert tfckpt.load_variable("examples/keras_mlp", "save_counter") == 1
+    with pytest.raises(tfckpt.NotFoundError, match="did you mean 'save_counter/.ATTRIBUTES/VARIABLE_VALUE'"):
+        tfckpt.load_variable("examples/keras_mlp", "save_countr")
+    kernel = tfckpt.load_variable("examples/keras_mlp", "model/_functional/_operations/1/_kernel")
+    assert kernel.shape == (4, 3)

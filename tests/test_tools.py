@@ -38,10 +38,15 @@ def test_inspect_output_without_tensorflow() -> None:
     assert usage.returncode == 1 and usage.stdout.startswith("Usage: inspect_checkpoint --file_name=")
 
 
-def test_inspect_index_file_gets_tf_hint_and_still_works() -> None:
+def test_inspect_accepts_an_index_file_without_tf_hint(tmp_path: Path) -> None:
     result = run("inspect", f"--file_name={FIXTURES / 'tf1_saver' / 'model.ckpt-3.index'}", "--all_tensor_names")
-    assert "It's likely that this is a V2 checkpoint" in result.stderr
+    assert result.stderr == ""  # TF's "Try removing the '.' and extension" hint does not apply
     assert "tensor: dense/kernel (float32) [3, 4]" in result.stdout
+    junk = tmp_path / "x.index"
+    junk.write_bytes(b"\0" * 100)
+    result = run("inspect", f"--file_name={junk}")
+    assert result.returncode == 1 and "Try removing" not in result.stderr
+    assert "not a TensorFlow checkpoint index (bad magic number" in result.stderr
 
 
 def _tf_inspect(*args: str) -> str:

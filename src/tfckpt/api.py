@@ -11,7 +11,7 @@ import numpy as np
 
 from . import storage
 from .bundle.merge import merge_bundles
-from .bundle.naming import index_filename, prefix_of
+from .bundle.naming import INDEX_SUFFIX, index_filename, prefix_of
 from .bundle.reader import BundleReader
 from .bundle.v1 import V1Reader, is_v1
 from .bundle.writer import save_mapping
@@ -45,8 +45,9 @@ def resolve_prefix(path: PathLike) -> str:
     """The checkpoint prefix that ``path`` designates.
 
     ``path`` may be a prefix, its ``.index`` or a ``.data-*`` file, a directory with a
-    ``checkpoint`` state file (its latest checkpoint), or a SavedModel directory (its
-    ``variables/variables`` bundle); local or a URL (with fsspec installed).
+    ``checkpoint`` state file (its latest checkpoint) or without one but with exactly one
+    checkpoint in it, or a SavedModel directory (its ``variables/variables`` bundle); local
+    or a URL (with fsspec installed).
     """
     path = os.fspath(path)
     if is_url(path):
@@ -55,9 +56,15 @@ def resolve_prefix(path: PathLike) -> str:
         if any(os.path.isfile(os.path.join(path, name)) for name in SAVED_MODEL_FILENAMES):
             return os.path.join(path, SAVED_MODEL_VARIABLES)
         latest = latest_checkpoint(path)
-        if latest is None:
-            raise NotFoundError(f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}")
-        return latest
+        if latest is not None:
+            return latest
+        # No state file (tfckpt.save writes none): a directory holding exactly one checkpoint
+        # means that one; with several, name them.
+        found = sorted(name[: -len(INDEX_SUFFIX)] for name in os.listdir(path) if name.endswith(INDEX_SUFFIX))
+        if len(found) == 1:
+            return os.path.join(path, found[0])
+        listing = f"; it holds {len(found)} checkpoints, name one: {', '.join(found[:5])}" if found else ""
+        raise NotFoundError(f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}{listing}")
     stripped = prefix_of(path)
     if stripped is not None and os.path.isfile(index_filename(stripped)):
         return stripped

@@ -112,12 +112,6 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
-V2_FILE_HINT = """
-It's likely that this is a V2 checkpoint and you need to provide the filename
-*prefix*.  Try removing the '.' and extension.  Try:
-inspect checkpoint --file_name = {}"""  # the hint TensorFlow's inspect_checkpoint prints
-
-
 def _tf_bool(value: str) -> bool:
     return value.lower() == "true"  # inspect_checkpoint's own rule for --all_tensors=...
 
@@ -148,8 +142,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         np.set_printoptions(**{key: value})
     file_name = args.file_name
     stripped = prefix_of(file_name)
-    if stripped is not None:  # TF would fail on a .index/.data file; show its hint, then help
-        print(V2_FILE_HINT.format(stripped).lstrip("\n"), file=sys.stderr)
+    if stripped is not None:  # TF needs the prefix; tfckpt takes the .index/.data file's name too
         file_name = stripped
     with load_checkpoint(file_name) as reader:
         shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()

@@ -85,7 +85,8 @@ class Footer:
         (magic,) = FIXED64.unpack_from(buf, FOOTER_LENGTH - FIXED64.size)
         if magic != TABLE_MAGIC:
             raise CorruptionError(
-                f"{where}: not an sstable (bad magic number {magic:#018x}, expected {TABLE_MAGIC:#018x})")
+                f"{where}: not a TensorFlow checkpoint index (bad magic number {magic:#018x}, expected "
+                f"{TABLE_MAGIC:#018x})")
         handles = buf[: 2 * MAX_BLOCK_HANDLE_LENGTH]
         metaindex, pos = BlockHandle.decode(handles, 0, f"{where}: footer metaindex handle")
         index, _ = BlockHandle.decode(handles, pos, f"{where}: footer index handle")
