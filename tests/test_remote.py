@@ -114,3 +114,26 @@ def test_failed_remote_save_leaves_nothing_behind() -> None:
         writer.add("a", np.zeros(2))
         raise RuntimeError("boom")
     assert not fsspec.filesystem("memory").exists("/tfckpt-fail/ck.index")
+
+
+def test_a_server_without_range_support_works_with_a_warning(tmp_path: Path) -> None:
+    """`python -m http.server` answers ranged requests with the whole file (status 200)."""
+    optional("aiohttp")
+    prefix = tfckpt.save({"w": np.arange(10.0), "s": np.array([b"x"], dtype=object)}, tmp_path / "model.ckpt-1")
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = lambda *a, **k: Quiet(*a, directory=str(tmp_path), **k)  # noqa: E731
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/model.ckpt-1"
+        with pytest.warns(RuntimeWarning, match="ignores HTTP Range requests"):
+            loaded = tfckpt.load(url)
+        assert loaded["w"].tolist() == list(np.arange(10.0)) and loaded["s"].tolist() == [b"x"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert prefix

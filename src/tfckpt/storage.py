@@ -15,6 +15,7 @@ import mmap
 import os
 import posixpath
 import threading
+import warnings
 from typing import Any, Protocol
 
 from .errors import CorruptionError, UnsupportedError
@@ -159,12 +160,18 @@ def _filesystem(url: str) -> tuple[Any, str]:
 
 
 class FsspecSource:
-    """A remote file read with ranged requests: ``read_at`` fetches just those bytes."""
+    """A remote file read with ranged requests: ``read_at`` fetches just those bytes.
+
+    A server that ignores ``Range`` (e.g. ``python -m http.server``) answers with the whole
+    file; that body is then kept and serves every later read, with a warning, rather than
+    being mistaken for a damaged file.
+    """
 
     def __init__(self, url: str) -> None:
         self.name = url
         self._fs, self._path = _filesystem(url)
         self._size = int(self._fs.size(self._path))  # FileNotFoundError passes through
+        self._whole: bytes | None = None
 
     def size(self) -> int:
         return self._size
@@ -175,7 +182,14 @@ class FsspecSource:
                                   f"file ({self._size} bytes)")
         if n == 0:
             return b""
+        if self._whole is not None:
+            return self._whole[offset:offset + n]
         data = bytes(self._fs.cat_file(self._path, start=offset, end=offset + n))
+        if len(data) != n and len(data) == self._size:
+            warnings.warn(f"{self.name}: the server ignores HTTP Range requests and sent the whole file "
+                          f"({self._size} bytes); tfckpt keeps it for later reads", RuntimeWarning, stacklevel=2)
+            self._whole = data
+            return data[offset:offset + n]
         if len(data) != n:
             raise CorruptionError(f"{self.name}: short read at offset {offset} ({len(data)} of {n} bytes)")
         return data
@@ -185,7 +199,7 @@ class FsspecSource:
         view[:] = self.read_at(offset, view.nbytes)
 
     def close(self) -> None:
-        pass
+        self._whole = None
 
     def __repr__(self) -> str:
         return f"FsspecSource({self.name!r})"
