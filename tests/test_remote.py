@@ -124,7 +124,7 @@ def test_a_server_without_range_support_works_with_a_warning(tmp_path: Path) -> 
         def log_message(self, *args: object) -> None:
             pass
 
-    handler = lambda *a, **k: Quiet(*a, directory=str(tmp_path), **k)  # noqa: E731
+    handler = lambda *a, **k: Quiet(*a, directory=str(tmp_path), **k)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
