@@ -22,6 +22,8 @@ Workloads (issue 7):
   W2  12,000 small tensors (a multi-block index): open + list; open + read one; read all
   W3  one 4 GiB float32 tensor: write and read, watching peak memory
   W4  a 256-row slice of a 1 GiB [262144, 1024] float32 tensor
+  W5  one [12000, 256] float32 tensor saved as 3,000 row slices (a TF1 partitioned embedding):
+      write all slices; read the assembled tensor (safetensors has no slices: no peer)
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def sizes(quick: bool) -> dict[str, Any]:
     return {"W1": (16 if quick else 64, (256 if quick else 1024, 4096)),  # count, shape
             "W2": 2000 if quick else 12_000,
             "W3": (1 << 26) if quick else (1 << 30),  # float32 elements: 256 MiB / 4 GiB
-            "W4": (1 << 14) if quick else (1 << 18)}  # rows of 1024 float32
+            "W4": (1 << 14) if quick else (1 << 18),  # rows of 1024 float32
+            "W5": 1000 if quick else 3000}  # slices of 4 rows of 256 float32
 
 
 # ---- data ---------------------------------------------------------------------------------
@@ -65,6 +68,8 @@ def make_tensors(workload: str, quick: bool) -> dict[str, np.ndarray]:
                 for i in range(size)}
     if workload == "W3":
         return {"huge": np.ones(size, dtype=np.float32)}
+    if workload == "W5":
+        return {SLICED: rng.standard_normal((4 * size, 256), dtype=np.float32)}
     return {"embedding": rng.standard_normal((size, 1024), dtype=np.float32)}
 
 
@@ -72,6 +77,9 @@ def one_name(workload: str, quick: bool) -> str:
     names = sorted(make_tensors(workload, quick))
     return names[len(names) // 2]
 
+
+SLICED = "partitioned/embedding"  # W5's one tensor, written as 4-row slices
+SLICE_ROWS = 4
 
 TMPFS = "/dev/shm"
 
@@ -87,7 +95,30 @@ def paths(directory: str, workload: str, tmpfs: bool = False) -> dict[str, str]:
 
 # ---- operations, run in the child ---------------------------------------------------------
 
+def write_sliced_op(tool: str, value: np.ndarray, path: str) -> Callable[[], None]:
+    """W5: every 4-row slice of one tensor, as TF1's partitioned variables are saved."""
+    rows, cols = value.shape
+    specs = [f"{rows} {cols} {start},{SLICE_ROWS}:-" for start in range(0, rows, SLICE_ROWS)]
+    parts = [value[start:start + SLICE_ROWS] for start in range(0, rows, SLICE_ROWS)]
+    if tool in ("tfckpt", "tfckpt-nosync"):
+        import tfckpt
+
+        def write() -> None:
+            with tfckpt.CheckpointWriter(path, sync=tool == "tfckpt") as writer:
+                for spec, part in zip(specs, parts):
+                    writer.add_slice(SLICED, None, spec, part)
+        return write
+    if tool == "tensorflow":
+        import tensorflow as tf
+        values = [tf.constant(part) for part in parts]
+        names = [SLICED] * len(parts)
+        return lambda: tf.raw_ops.SaveV2(prefix=path, tensor_names=names, shape_and_slices=specs, tensors=values)
+    raise NotImplementedError("safetensors has no partitioned tensors")
+
+
 def write_op(tool: str, tensors: dict[str, np.ndarray], path: str) -> Callable[[], None]:
+    if SLICED in tensors:
+        return write_sliced_op(tool, tensors[SLICED], path)
     if tool in ("tfckpt", "tfckpt-nosync"):
         import tfckpt
         return lambda: tfckpt.save(tensors, path, sync=tool == "tfckpt")  # fsync is tfckpt's default
@@ -213,6 +244,7 @@ PLAN = {  # workload -> operations
     "W2": ["write", "list", "one", "all"],
     "W3": ["write", "write_tmpfs", "all"],
     "W4": ["write", "slice"],
+    "W5": ["write", "one"],
 }
 
 
@@ -221,6 +253,8 @@ def run_child(tool: str, workload: str, operation: str, args: argparse.Namespace
         return None  # reads are the same as tfckpt's
     if operation == "all_mmap" and tool != "tfckpt":
         return None
+    if workload == "W5" and tool == "safetensors":
+        return None  # no partitioned tensors there
     command = [sys.executable, __file__, "--child", "--tool", tool, "--workload", workload, "--operation", operation,
                "--dir", args.dir, "--repeat", str(repeat)] + (["--quick"] if args.quick else [])
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -240,7 +274,7 @@ def available(tool: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--workloads", default="W1,W2,W3,W4")
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=None, help="scratch directory (default: a new temporary one)")
     parser.add_argument("--out", help="also write the results as JSON here")
