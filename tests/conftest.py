@@ -13,7 +13,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "tf"
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 # The generator needs TensorFlow and writes files; it is run by hand, never collected.
-collect_ignore = ["fixtures/make_fixtures.py"]
+collect_ignore = ["fixtures/make_fixtures.py", "fixtures/make_other_versions.py"]
 
 
 def optional(module: str) -> Any:
