@@ -182,3 +182,30 @@ def test_load_variable_accepts_object_paths_and_suggests_names() -> None:
         tfckpt.load_variable("examples/keras_mlp", "save_countr")
     kernel = tfckpt.load_variable("examples/keras_mlp", "model/_functional/_operations/1/_kernel")
     assert kernel.shape == (4, 3)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (None, "NoneType None is not a tensor value"),
+    ({"a": 1}, "dict {'a': 1} is not a tensor value"),
+    ({1, 2}, "set {1, 2} is not a tensor value"),
+    (np.array([1.0, 2.0], dtype=object), "found float 1.0; give numbers a numeric dtype"),
+    (2**70, "holds int 1180591620717411303424 (an integer too large for int64)"),
+    (object(), "holds object <object object at"),
+])
+def test_unsupported_values_name_the_tensor_the_value_and_what_is_accepted(tmp_path: Path, value: object,
+                                                                           message: str) -> None:
+    with pytest.raises(tfckpt.InvalidArgumentError) as info:
+        tfckpt.save({"w": value}, tmp_path / "ck")
+    assert str(info.value).startswith("tensor 'w': ") and message in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_list_instead_of_a_dict_is_an_invalid_argument(tmp_path: Path) -> None:
+    with pytest.raises(tfckpt.InvalidArgumentError, match="must be a mapping"):
+        tfckpt.save([("w", 1)], tmp_path / "ck")  # type: ignore[arg-type]
+
+
+def test_bytes_keep_their_trailing_nul_bytes(tmp_path: Path) -> None:
+    prefix = tfckpt.save({"s": b"ab\x00", "l": [b"x\x00\x00", b""]}, tmp_path / "ck")
+    assert tfckpt.load_variable(prefix, "s") == b"ab\x00"
+    assert tfckpt.load(prefix)["l"].tolist() == [b"x\x00\x00", b""]

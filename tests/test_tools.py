@@ -236,3 +236,17 @@ def test_tensorflow_loads_a_checkpoint_converted_from_safetensors(tf, tmp_path: 
         kernel = tf.compat.v1.Variable(np.zeros((3, 4), np.float32), name="dense/kernel")
         tf.compat.v1.train.Saver([kernel]).restore(sess, str(tmp_path / "ckpt"))
         np.testing.assert_array_equal(sess.run(kernel), weights["dense/kernel"])
+
+
+def test_a_failed_convert_leaves_no_destination_directory(tmp_path: Path) -> None:
+    source = tfckpt.save({"a": np.ones(3), "b": np.ones(3)}, tmp_path / "src")
+    calls = []
+
+    def fail_on_second(done: int, total: int, done_bytes: int, total_bytes: int) -> None:
+        calls.append(done)
+        if done == 1:
+            raise KeyboardInterrupt  # as Ctrl-C in the middle of a conversion
+
+    with pytest.raises(KeyboardInterrupt):
+        convert(source, tmp_path / "new" / "deeper" / "out.ckpt", progress=fail_on_second)
+    assert calls == [1] and not (tmp_path / "new").exists()

@@ -81,3 +81,24 @@ def test_tfckpt_reads_a_live_v1_save(tf, tmp_path: Path) -> None:
         path = tf.compat.v1.train.Saver([v], write_version=tf.compat.v1.train.SaverDef.V1).save(
             sess, str(tmp_path / "m"), write_meta_graph=False)
     assert tfckpt.load(path)["v"].tolist() == list(range(10))
+
+
+def test_v1_honours_verify_checksums(tmp_path: Path) -> None:
+    """V1 has table block CRCs only: verify_checksums=False skips them, as for V2 tensors."""
+    source = FIXTURES / "v1_single" / "model.ckpt-5"
+    damaged = tmp_path / "model.ckpt-5"
+    data = bytearray(source.read_bytes())
+    reader = tfckpt.load_checkpoint(source)
+    name = min(reader)
+    reader.close()
+    # Flip the last byte of a block's stored CRC (the 5-byte trailer after its contents).
+    from tfckpt.storage import FileSource
+    from tfckpt.table import BlockHandle, TableReader
+    table = TableReader(FileSource(str(source)))
+    handle, _ = BlockHandle.decode(table._index[0][1])
+    data[handle.offset + handle.size + 4] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(tfckpt.ChecksumError):
+        tfckpt.load(damaged)
+    relaxed = tfckpt.load_checkpoint(damaged, verify_checksums=False)
+    assert_same(relaxed.read_array(name), tfckpt.load_checkpoint(source).read_array(name))
