@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import tfckpt
+import tfckpt.state as state_module
 from tfckpt import Checkpoint, CheckpointManager, Variable
-from tfckpt import manager as manager_module
 
 pytestmark = pytest.mark.tf
 
@@ -119,7 +119,7 @@ def test_checkpoint_manager_matches_tensorflow(tf, tmp_path: Path, monkeypatch: 
                                                minutes: int) -> None:
     from tensorflow.python.checkpoint import checkpoint_management
     clock = SharedClock()
-    monkeypatch.setattr(manager_module, "_now", clock)
+    monkeypatch.setattr(state_module, "now", clock)
     monkeypatch.setattr(checkpoint_management, "time", types.SimpleNamespace(time=clock))
     ours = CheckpointManager(Checkpoint(v=Variable([1.0])), tmp_path / "ours", max_to_keep, hours)
     theirs = tf.train.CheckpointManager(tf.train.Checkpoint(v=tf.Variable([1.0])), str(tmp_path / "tf"),

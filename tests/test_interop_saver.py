@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import tfckpt
+import tfckpt.state as state_module
 from tfckpt import Saver, Variable
-from tfckpt import saver as saver_module
 
 pytestmark = pytest.mark.tf
 
@@ -65,7 +65,7 @@ def test_retention_matches_tf1_saver(tf, tmp_path: Path, monkeypatch: pytest.Mon
                                      max_to_keep: int | None, hours: float, saves: int, step_hours: float) -> None:
     from tensorflow.python.training import saver as tf_saver_module
     clock = SharedClock()
-    monkeypatch.setattr(saver_module, "_now", clock)
+    monkeypatch.setattr(state_module, "now", clock)
     monkeypatch.setattr(tf_saver_module, "time", types.SimpleNamespace(time=clock))
     ours_dir, tf_dir = tmp_path / "ours", tmp_path / "tf"
     ours = Saver([Variable(1.0, name="v")], max_to_keep=max_to_keep, keep_checkpoint_every_n_hours=hours)

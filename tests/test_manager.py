@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import tfckpt
+import tfckpt.state as state_module
 from tfckpt import Checkpoint, CheckpointManager, InvalidArgumentError, Variable
-from tfckpt import manager as manager_module
 
 
 class Clock:
@@ -20,7 +20,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(manager_module, "_now", fake)
+    monkeypatch.setattr(state_module, "now", fake)
     return fake
 
 

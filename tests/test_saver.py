@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import tfckpt
+import tfckpt.state as state_module
 from tfckpt import InvalidArgumentError, NotFoundError, Saver, Variable
-from tfckpt import saver as saver_module
 
 
 class Clock:
@@ -26,7 +26,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(saver_module, "_now", fake)
+    monkeypatch.setattr(state_module, "now", fake)
     return fake
 
 

@@ -101,7 +101,7 @@ def test_verify_good_and_bad(tmp_path: Path) -> None:
     assert len(problems) == 1, problems  # reported once
     assert {k: problems[0][k] for k in ("key", "file", "offset")} == {
         "key": "embedding", "file": str(data), "offset": info.offset}
-    assert f"key 'embedding': checksum mismatch: stored 0x{tfckpt.coding.unmask(info.crc32c):08x}" in \
+    assert f"key 'embedding': checksum mismatch: stored 0x{tfckpt.coding.unmask(info.masked_crc32c):08x}" in \
         problems[0]["message"]
 
 

@@ -11,7 +11,13 @@ import numpy as np
 
 from . import storage
 from .bundle.merge import merge_bundles
-from .bundle.naming import INDEX_SUFFIX, index_filename, prefix_of
+from .bundle.naming import (
+    INDEX_SUFFIX,
+    SAVED_MODEL_FILENAMES,
+    SAVED_MODEL_VARIABLES,
+    index_filename,
+    prefix_of,
+)
 from .bundle.reader import BundleReader
 from .bundle.v1 import V1Reader, is_v1
 from .bundle.writer import save_mapping
@@ -19,8 +25,6 @@ from .errors import CheckpointReplacedError, NotFoundError
 from .state import latest_checkpoint
 from .storage import PathLike, is_url
 
-SAVED_MODEL_FILENAMES = ("saved_model.pb", "saved_model.pbtxt")
-SAVED_MODEL_VARIABLES = os.path.join("variables", "variables")
 PARALLEL_READERS = min(8, os.cpu_count() or 1)  # 2 threads doubled load() on 2 cores; 4 added nothing
 PARALLEL_MIN_BYTES = 64 << 20  # below this, thread start-up costs more than it saves
 REOPEN_ATTEMPTS = 5  # a checkpoint re-saved this often during one read is being rewritten in a loop
@@ -54,7 +58,7 @@ def resolve_prefix(path: PathLike) -> str:
         return _resolve_url(path.rstrip("/"))
     if os.path.isdir(path):
         if any(os.path.isfile(os.path.join(path, name)) for name in SAVED_MODEL_FILENAMES):
-            return os.path.join(path, SAVED_MODEL_VARIABLES)
+            return os.path.join(path, *SAVED_MODEL_VARIABLES)
         latest = latest_checkpoint(path)
         if latest is not None:
             return latest
@@ -82,7 +86,7 @@ def _resolve_url(url: str) -> str:
     if storage.exists(index_filename(url)):
         return url
     if any(storage.exists(storage.join(url, name)) for name in SAVED_MODEL_FILENAMES):
-        return storage.join(url, "variables", "variables")
+        return storage.join(url, *SAVED_MODEL_VARIABLES)
     latest = latest_checkpoint(url)
     if latest is None:
         raise NotFoundError(f"no checkpoint at {url!r}: no {index_filename(url)}, SavedModel or state file")

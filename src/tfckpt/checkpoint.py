@@ -35,6 +35,7 @@ from .bundle.graph import (
     attribute_key,
     display_path,
 )
+from .bundle.objects import SAVE_COUNTER
 from .bundle.reader import BundleReader
 from .bundle.writer import BundleWriter
 from .dtypes import STRING
@@ -43,8 +44,6 @@ from .restore import PlannedRestore, Target, commit_restore, plan_restore
 from .state import update_checkpoint_state
 from .storage import PathLike
 from .variables import Variable
-
-SAVE_COUNTER = "save_counter"
 
 
 class CheckpointMismatchError(TfckptError, AssertionError):

@@ -11,35 +11,17 @@ over an existing directory takes over the checkpoints newer than ``last_preserve
 from __future__ import annotations
 
 import os
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from . import storage
+from . import state, storage
 from .bundle.naming import index_filename
 from .checkpoint import Checkpoint
 from .errors import InvalidArgumentError
 from .state import get_checkpoint_state, update_checkpoint_state
 from .storage import PathLike
-from .variables import Variable
-
-SECONDS_PER_HOUR = 3600.0
-
-
-def _now() -> float:
-    return time.time()  # one seam, so tests can move the clock
-
-
-def _as_int(value: Any, what: str) -> int:
-    if isinstance(value, Variable):
-        value = value.numpy()
-    array = np.asarray(value)
-    if array.shape != () or array.dtype.kind not in "iu":
-        raise InvalidArgumentError(f"{what} must be an integer scalar, got {value!r}")
-    return int(array)
+from .variables import as_int_scalar
 
 
 class CheckpointManager:
@@ -92,17 +74,17 @@ class CheckpointManager:
         self._last_checkpoint_step = last_checkpoint_step
         self._init_fn = init_fn
         self._maybe_delete: OrderedDict[str, float] = OrderedDict()
-        now = _now()
-        state = get_checkpoint_state(self._directory)
-        if state is None:
+        now = state.now()
+        saved = get_checkpoint_state(self._directory)
+        if saved is None:
             self._latest_checkpoint: str | None = None
             self._last_preserved_timestamp = now - 1.0
             return
-        self._latest_checkpoint = state.model_checkpoint_path
-        self._last_preserved_timestamp = min(state.last_preserved_timestamp, now)
-        timestamps = state.all_model_checkpoint_timestamps or (
-            [self._last_preserved_timestamp] * len(state.all_model_checkpoint_paths))
-        for path, timestamp in zip(state.all_model_checkpoint_paths, timestamps):
+        self._latest_checkpoint = saved.model_checkpoint_path
+        self._last_preserved_timestamp = min(saved.last_preserved_timestamp, now)
+        timestamps = saved.all_model_checkpoint_timestamps or (
+            [self._last_preserved_timestamp] * len(saved.all_model_checkpoint_paths))
+        for path, timestamp in zip(saved.all_model_checkpoint_paths, timestamps):
             timestamp = min(timestamp, now)
             if timestamp > self._last_preserved_timestamp:
                 self._maybe_delete[path] = timestamp
@@ -134,7 +116,7 @@ class CheckpointManager:
         ``save_counter``), update the state file, prune; return the path or ``None`` if the
         step interval says to skip."""
         if self._checkpoint_interval is not None:
-            step = _as_int(self._step_counter, "step_counter")
+            step = as_int_scalar(self._step_counter, "step_counter")
             if self._last_checkpoint_step is not None:
                 if step == self._last_checkpoint_step:
                     return None
@@ -144,9 +126,9 @@ class CheckpointManager:
         counter = self._checkpoint.save_counter
         counter.assign(counter.numpy() + 1)
         number = counter if checkpoint_number is None else checkpoint_number
-        path = self._checkpoint.write(f"{self._prefix}-{_as_int(number, 'checkpoint_number')}")
+        path = self._checkpoint.write(f"{self._prefix}-{as_int_scalar(number, 'checkpoint_number')}")
         self._maybe_delete.pop(path, None)
-        self._maybe_delete[path] = _now()
+        self._maybe_delete[path] = state.now()
         self._latest_checkpoint = path
         self._record_state()
         self._sweep()
@@ -166,7 +148,7 @@ class CheckpointManager:
         while len(self._maybe_delete) > self._max_to_keep:
             # The newest entry is the latest checkpoint, so it is never the one popped here.
             path, timestamp = self._maybe_delete.popitem(last=False)
-            if self._keep_hours and timestamp - self._keep_hours * SECONDS_PER_HOUR >= self._last_preserved_timestamp:
+            if self._keep_hours and timestamp - self._keep_hours * state.SECONDS_PER_HOUR >= self._last_preserved_timestamp:
                 self._last_preserved_timestamp = timestamp
                 continue
             for doomed in [index_filename(path), *storage.glob(storage.glob_escape(path) + ".data-?????-of-?????")]:
@@ -178,7 +160,7 @@ class CheckpointManager:
         if self._latest_checkpoint is not None:
             self._checkpoint.restore(self._latest_checkpoint)
             if self._checkpoint_interval is not None:
-                self._last_checkpoint_step = _as_int(self._step_counter, "step_counter")
+                self._last_checkpoint_step = as_int_scalar(self._step_counter, "step_counter")
             return self._latest_checkpoint
         if self._init_fn is not None:
             self._init_fn()

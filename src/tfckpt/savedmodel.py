@@ -20,12 +20,10 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
 from ._proto import saved_model_pb2
+from .bundle.naming import SAVED_MODEL_PB, SAVED_MODEL_PBTXT
 from .dtypes import DataType
 from .errors import CorruptionError, InvalidArgumentError, NotFoundError
 from .storage import PathLike
-
-SAVED_MODEL_PB = "saved_model.pb"
-SAVED_MODEL_PBTXT = "saved_model.pbtxt"
 
 
 @dataclass(frozen=True)

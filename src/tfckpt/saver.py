@@ -12,26 +12,20 @@ from __future__ import annotations
 
 import math
 import os
-import time
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from . import state
 from .api import read_consistently
 from .bundle.writer import BundleWriter
 from .errors import InvalidArgumentError
 from .restore import Target, commit_restore, plan_restore, target_dtype
 from .state import STATE_FILENAME, get_checkpoint_mtimes, remove_checkpoint, update_checkpoint_state
 from .storage import PathLike
-from .variables import Variable
-
-SECONDS_PER_HOUR = 3600
-
-
-def _now() -> float:
-    return time.time()  # one seam, so tests can move the clock
+from .variables import Variable, as_int_scalar
 
 
 def _target_value(target: Target) -> np.ndarray:
@@ -116,7 +110,7 @@ class Saver:
         self.pad_step_number = pad_step_number
         self._last_checkpoints: list[tuple[str, float]] = []
         self._to_delete: list[tuple[str, float]] = []
-        self._next_checkpoint_time = _now() + keep_checkpoint_every_n_hours * SECONDS_PER_HOUR
+        self._next_checkpoint_time = state.now() + keep_checkpoint_every_n_hours * state.SECONDS_PER_HOUR
 
     @property
     def var_names(self) -> list[str]:
@@ -128,7 +122,7 @@ class Saver:
     def checkpoint_path(self, save_path: str, global_step: Any = None) -> str:
         if global_step is None:
             return save_path
-        step = _step_number(global_step)
+        step = as_int_scalar(global_step, "global_step")
         return f"{save_path}-{step:08d}" if self.pad_step_number else f"{save_path}-{step}"
 
     def save(self, save_path: PathLike, global_step: Any = None, latest_filename: str | None = None,
@@ -165,7 +159,7 @@ class Saver:
         if not self.max_to_keep:
             return
         self._last_checkpoints = [p for p in self._last_checkpoints if p[0] != prefix]
-        self._last_checkpoints.append((prefix, _now()))
+        self._last_checkpoints.append((prefix, state.now()))
         if len(self._last_checkpoints) > self.max_to_keep:
             self._to_delete.append(self._last_checkpoints.pop(0))
 
@@ -174,7 +168,7 @@ class Saver:
             return
         prefix, saved_at = self._to_delete.pop(0)
         if saved_at > self._next_checkpoint_time:
-            self._next_checkpoint_time += self.keep_checkpoint_every_n_hours * SECONDS_PER_HOUR
+            self._next_checkpoint_time += self.keep_checkpoint_every_n_hours * state.SECONDS_PER_HOUR
             return  # kept for good
         try:
             remove_checkpoint(prefix)
@@ -219,16 +213,3 @@ class Saver:
             if mtimes:
                 recovered.append((path, mtimes[0]))
         self.set_last_checkpoints_with_time(recovered)
-
-
-def _step_number(global_step: Any) -> int:
-    if isinstance(global_step, Variable):
-        global_step = global_step.numpy()
-    try:
-        value = np.asarray(global_step)
-        if value.shape != () or value.dtype.kind not in "iu":
-            raise TypeError
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"global_step must be an integer scalar, got {global_step!r}") from None
-

@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -30,6 +31,12 @@ from .errors import CorruptionError, InvalidArgumentError
 from .storage import PathLike, is_url
 
 STATE_FILENAME = "checkpoint"
+SECONDS_PER_HOUR = 3600.0  # for keep_checkpoint_every_n_hours
+
+
+def now() -> float:
+    """The clock retention decisions use (one seam, so tests can move it)."""
+    return time.time()
 
 
 @dataclass

@@ -118,3 +118,17 @@ class Variable:
 
     def __repr__(self) -> str:
         return f"<tfckpt.Variable {self._name!r} shape={self.shape} dtype={self.dtype.name}>"
+
+
+def as_int_scalar(value: Any, what: str) -> int:
+    """An integer scalar (a Python or numpy int, a 0-d integer array or :class:`Variable`),
+    e.g. a ``global_step``; anything else is an :class:`InvalidArgumentError` naming ``what``."""
+    if isinstance(value, Variable):
+        value = value.numpy()
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        array = np.asarray(None)
+    if array.shape != () or array.dtype.kind not in "iu":
+        raise InvalidArgumentError(f"{what} must be an integer scalar, got {value!r}")
+    return int(array)

@@ -195,7 +195,7 @@ def main() -> None:
 
     prefix = case("string_length_overrun", "CorruptionError", ["string bodies take", "'s'"])
     body = encode_varint(10**6) + FIXED32.pack(mask(crc32c(struct.pack("<I", 10**6)))) + b"abc"
-    raw_index(prefix, [TensorInfo("s", BY_NAME["string"], (1,), size=len(body), crc32c=0)])
+    raw_index(prefix, [TensorInfo("s", BY_NAME["string"], (1,), size=len(body), masked_crc32c=0)])
     data_file(prefix, body)
 
     prefix = case("shard_id_beyond_header", "CorruptionError", ["shard 2", "'a'"])
@@ -203,7 +203,7 @@ def main() -> None:
     data_file(prefix, bytes(4))
 
     prefix = case("missing_shard_file", "NotFoundError", ["data-00001-of-00002"])
-    raw_index(prefix, [f32("a", (1,), size=4, crc32c=mask(crc32c(bytes(4)))), f32("b", (1,), shard_id=1, size=4)],
+    raw_index(prefix, [f32("a", (1,), size=4, masked_crc32c=mask(crc32c(bytes(4)))), f32("b", (1,), shard_id=1, size=4)],
               BundleHeader(num_shards=2))
     data_file(prefix, bytes(4), 0, 2)
 

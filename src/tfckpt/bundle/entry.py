@@ -81,7 +81,8 @@ class BundleHeader:
 class TensorInfo:
     """What the index says about one tensor; no tensor data.
 
-    ``crc32c`` is the masked checksum exactly as stored. ``slices`` is non-empty only for the
+    ``masked_crc32c`` is the checksum exactly as stored (masked, see :func:`tfckpt.coding.mask`;
+    the proto field is ``crc32c``). ``slices`` is non-empty only for the
     full-tensor entry of a partitioned tensor, whose data lives in per-slice entries.
     """
 
@@ -91,7 +92,7 @@ class TensorInfo:
     shard_id: int = 0
     offset: int = 0
     size: int = 0
-    crc32c: int = 0
+    masked_crc32c: int = 0
     slices: tuple[TensorSlice, ...] = ()
 
     @property
@@ -101,15 +102,10 @@ class TensorInfo:
             count *= dim
         return count
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes of tensor data in the data file (``size``)."""
-        return self.size
-
     def encode(self) -> bytes:
         proto = tensor_bundle_pb2.BundleEntryProto(
             dtype=cast(Any, self.dtype.as_datatype_enum), shard_id=self.shard_id, offset=self.offset,
-            size=self.size, crc32c=self.crc32c)
+            size=self.size, crc32c=self.masked_crc32c)
         proto.shape.SetInParent()
         for dim in self.shape:
             proto.shape.dim.add(size=dim)

@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 
 INDEX_SUFFIX = ".index"
+SAVED_MODEL_PB = "saved_model.pb"  # a SavedModel directory holds one of these two
+SAVED_MODEL_PBTXT = "saved_model.pbtxt"
+SAVED_MODEL_FILENAMES = (SAVED_MODEL_PB, SAVED_MODEL_PBTXT)
+SAVED_MODEL_VARIABLES = ("variables", "variables")  # its variables' prefix, under the directory
 DATA_SUFFIX_RE = re.compile(r"\.data-\d{5,}-of-\d{5,}$")
 
 

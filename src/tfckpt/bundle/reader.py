@@ -221,10 +221,10 @@ class BundleReader(Mapping[str, np.ndarray]):
         source = self._shard(info.shard_id)
         where = f"{source.name}: key {describe_key(info.name)!r}"
         if info.dtype.is_fixed_size:
-            payload.check_crc(source, info.offset, info.size, info.crc32c, where)
+            payload.check_crc(source, info.offset, info.size, info.masked_crc32c, where)
         elif info.dtype.name == "string":
             payload.read_strings(source, info.offset, info.size, info.num_elements,
-                                 self.header.endianness == BIG, True, info.crc32c, where)
+                                 self.header.endianness == BIG, True, info.masked_crc32c, where)
         return info.size
 
     def data_files(self) -> list[tuple[int, str, int | None]]:
@@ -278,10 +278,10 @@ class BundleReader(Mapping[str, np.ndarray]):
                 raise CorruptionError(f"{where}: invalid size in bundle entry: stored size {info.size}; "
                                       f"expected {expected} for {info.dtype.name}{list(shape)}")
             return payload.read_fixed(source, info.offset, shape, info.dtype, big,
-                                      self.verify_checksums, info.crc32c, where, use_mmap=self.mmap)
+                                      self.verify_checksums, info.masked_crc32c, where, use_mmap=self.mmap)
         if info.dtype.name == "string":
             flat = payload.read_strings(source, info.offset, info.size, info.num_elements, big,
-                                        self.verify_checksums, info.crc32c, where)
+                                        self.verify_checksums, info.masked_crc32c, where)
             return flat.reshape(shape)
         raise UnsupportedError(f"{where}: tensors of dtype {info.dtype.name} cannot be read by "
                                f"tfckpt (shape {list(shape)} listed; values are opaque)")
