@@ -288,7 +288,7 @@ def test_merge_semantics(tmp_path: Path) -> None:
     with CheckpointWriter(b) as writer:
         writer.add("z", [7])
         writer.add_slice("p", (4,), "2,2", np.array([2.0, 3.0]))
-    merged = tfckpt.merge_checkpoints([a, str(tmp_path / "missing"), b], tmp_path / "out", allow_missing=True)
+    merged = tfckpt.merge_checkpoints([a, str(tmp_path / "missing"), b], tmp_path / "out", allow_missing_files=True)
     reader = tfckpt.load_checkpoint(merged)
     assert reader.header.num_shards == 4 == len(list(tmp_path.glob("out.data-*-of-00004")))
     assert reader["p"].tolist() == [0.0, 1.0, 2.0, 3.0] and reader["z"].tolist() == [7]
@@ -296,7 +296,7 @@ def test_merge_semantics(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="allow_missing_files was set to false"):
         tfckpt.merge_checkpoints([str(tmp_path / "missing")], tmp_path / "x")
     with pytest.raises(InvalidArgumentError, match="At least one prefix"):
-        tfckpt.merge_checkpoints([str(tmp_path / "missing")], tmp_path / "x", allow_missing=True)
+        tfckpt.merge_checkpoints([str(tmp_path / "missing")], tmp_path / "x", allow_missing_files=True)
     c = tfckpt.save({"z": [1]}, tmp_path / "c")
     d = tfckpt.save({"z": [2]}, tmp_path / "d")
     with pytest.raises(InvalidArgumentError, match="Duplicate tensor keyed by z"):

@@ -12,12 +12,17 @@ Examples
 from . import distributed
 from .api import list_variables, load, load_checkpoint, load_variable, merge_checkpoints, resolve_prefix, save
 from .bundle.entry import TensorInfo
+from .bundle.graph import ObjectGraph
+from .bundle.objects import ObjectTensor, SlotVariable
 from .bundle.reader import BundleReader as CheckpointReader
+from .bundle.reader import SliceView
 from .bundle.slices import TensorSlice
 from .bundle.writer import BundleWriter as CheckpointWriter
 from .checkpoint import Checkpoint, CheckpointLoadStatus, CheckpointMismatchError
+from .convert import ConvertReport
 from .convert import convert as convert_checkpoint
-from .diff import diff_checkpoints
+from .diff import DiffReport, ValueDiff, diff_checkpoints
+from .distributed import PartsTimeoutError
 from .dtypes import DataType, DType, as_dtype
 from .errors import (
     CheckpointReplacedError,
@@ -40,7 +45,7 @@ from .state import (
     update_checkpoint_state,
 )
 from .variables import Variable
-from .verify import verify_checkpoint
+from .verify import VerifyProblem, VerifyReport, verify_checkpoint
 
 __version__ = "0.1.0"
 
@@ -54,17 +59,27 @@ __all__ = [
     "CheckpointState",
     "CheckpointWriter",
     "ChecksumError",
+    "ConvertReport",
     "CorruptionError",
     "DType",
     "DataType",
+    "DiffReport",
     "InvalidArgumentError",
     "NotFoundError",
+    "ObjectGraph",
+    "ObjectTensor",
+    "PartsTimeoutError",
     "Saver",
+    "SliceView",
+    "SlotVariable",
     "TensorInfo",
     "TensorSlice",
     "TfckptError",
     "UnsupportedError",
+    "ValueDiff",
     "Variable",
+    "VerifyProblem",
+    "VerifyReport",
     "as_dtype",
     "checkpoint_exists",
     "convert_checkpoint",

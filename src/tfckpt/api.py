@@ -25,6 +25,10 @@ from .errors import CheckpointReplacedError, NotFoundError
 from .state import latest_checkpoint
 from .storage import PathLike, is_url
 
+__all__ = ["PARALLEL_MIN_BYTES", "PARALLEL_READERS", "REOPEN_ATTEMPTS", "T", "list_variables", "load",
+           "load_checkpoint", "load_variable", "merge_checkpoints", "read_consistently", "resolve_prefix",
+           "save"]
+
 PARALLEL_READERS = min(8, os.cpu_count() or 1)  # 2 threads doubled load() on 2 cores; 4 added nothing
 PARALLEL_MIN_BYTES = 64 << 20  # below this, thread start-up costs more than it saves
 REOPEN_ATTEMPTS = 5  # a checkpoint re-saved this often during one read is being rewritten in a loop
@@ -133,7 +137,7 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
     return BundleReader(prefix, verify_checksums=verify_checksums, mmap=mmap)
 
 
-def list_variables(path: PathLike) -> list[tuple[str, list[int]]]:
+def list_variables(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False) -> list[tuple[str, list[int]]]:
     """Sorted ``(name, shape)`` pairs of every tensor, like ``tf.train.list_variables``.
 
     Examples
@@ -142,11 +146,11 @@ def list_variables(path: PathLike) -> list[tuple[str, list[int]]]:
     >>> tfckpt.list_variables("examples/keras_mlp")[1]
     ('optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE', [])
     """
-    with load_checkpoint(path) as reader:
+    with load_checkpoint(path, verify_checksums=verify_checksums, mmap=mmap) as reader:
         return sorted(reader.get_variable_to_shape_map().items())
 
 
-def load_variable(path: PathLike, name: str) -> Any:
+def load_variable(path: PathLike, name: str, *, verify_checksums: bool = True, mmap: bool = False) -> Any:
     """One tensor's value, like ``tf.train.load_variable`` (a trailing ``:0`` is ignored).
 
     The value comes back as TensorFlow returns it (a numpy scalar for a scalar tensor,
@@ -161,14 +165,17 @@ def load_variable(path: PathLike, name: str) -> Any:
     1
     """
     name = name.removesuffix(":0")
-    return read_consistently(path, lambda reader: reader.get_tensor(reader.key_for(name)))
+    return read_consistently(path, lambda reader: reader.get_tensor(reader.key_for(name)),
+                             verify_checksums=verify_checksums, mmap=mmap)
 
 
-def load(path: PathLike, *, verify_checksums: bool = True, max_workers: int | None = None) -> dict[str, np.ndarray]:
+def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
+         max_workers: int | None = None) -> dict[str, np.ndarray]:
     """Every tensor of a checkpoint as a dict of numpy arrays.
 
     Tensors are read by a pool of threads (positional reads and CRC32C release the GIL), so
     several shards and large tensors are read in parallel; ``max_workers=1`` reads serially.
+    ``verify_checksums`` and ``mmap`` mean what they mean for :func:`load_checkpoint`.
 
     Examples
     --------
@@ -188,7 +195,7 @@ def load(path: PathLike, *, verify_checksums: bool = True, max_workers: int | No
             values = dict(zip(order, pool.map(reader.read_array, order)))
         return {name: values[name] for name in names}
 
-    return read_consistently(path, read_all, verify_checksums=verify_checksums)
+    return read_consistently(path, read_all, verify_checksums=verify_checksums, mmap=mmap)
 
 
 def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True) -> str:
@@ -223,7 +230,7 @@ def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True) -> 
     return save_mapping(tensors, os.fspath(prefix), sync=sync)
 
 
-def merge_checkpoints(prefixes: list[PathLike], destination: PathLike, *, allow_missing: bool = False,
+def merge_checkpoints(prefixes: list[PathLike], destination: PathLike, *, allow_missing_files: bool = False,
                       delete_old_dirs: bool = True) -> str:
     """Merge several checkpoints into one, like TensorFlow's ``MergeV2Checkpoints`` op.
 
@@ -241,4 +248,4 @@ def merge_checkpoints(prefixes: list[PathLike], destination: PathLike, *, allow_
     ['a', 'b']
     """
     return merge_bundles([os.fspath(p) for p in prefixes], os.fspath(destination),
-                         allow_missing_files=allow_missing, delete_old_dirs=delete_old_dirs)
+                         allow_missing_files=allow_missing_files, delete_old_dirs=delete_old_dirs)

@@ -45,6 +45,9 @@ from .state import update_checkpoint_state
 from .storage import PathLike
 from .variables import Variable
 
+__all__ = ["Checkpoint", "CheckpointLoadStatus", "CheckpointMismatchError", "build_graph",
+           "match_structure"]
+
 
 class CheckpointMismatchError(TfckptError, AssertionError):
     """A restore status assertion failed: the structure and the checkpoint do not match."""

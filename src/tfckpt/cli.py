@@ -27,7 +27,22 @@ from .bundle.reader import BundleReader
 from .convert import FORMATS, convert
 from .diff import diff_checkpoints
 from .errors import TfckptError, UnsupportedError
-from .verify import Problem, verify_checkpoint
+from .verify import VerifyProblem, verify_checkpoint
+
+__all__ = [
+    "SUBCOMMANDS",
+    "Handler",
+    "NothingMatched",
+    "ProgressBar",
+    "build_parser",
+    "cmd_convert",
+    "cmd_diff",
+    "cmd_inspect",
+    "cmd_ls",
+    "cmd_savedmodel_show",
+    "cmd_verify",
+    "main",
+]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -195,7 +210,7 @@ class ProgressBar:
         sys.stderr.flush()
 
 
-def _problem_json(problem: Problem) -> dict[str, Any]:
+def _problem_json(problem: VerifyProblem) -> dict[str, Any]:
     return {"key": problem.key, "file": problem.file, "offset": problem.offset, "message": problem.message}
 
 

@@ -21,6 +21,20 @@ import crc32c as _crc32c
 
 from .errors import CorruptionError
 
+__all__ = [
+    "FIXED32",
+    "FIXED64",
+    "MASK_DELTA",
+    "MAX_VARINT32_BYTES",
+    "MAX_VARINT64_BYTES",
+    "BytesLike",
+    "crc32c",
+    "decode_varint",
+    "encode_varint",
+    "mask",
+    "unmask",
+]
+
 BytesLike = bytes | bytearray | memoryview
 
 MASK_DELTA = 0xA282EAD8  # leveldb util/crc32c.h kMaskDelta

@@ -44,6 +44,21 @@ from .dtypes import BY_NAME, STRING, DType, as_dtype
 from .errors import CorruptionError, InvalidArgumentError, TfckptError
 from .storage import ByteSource, PathLike, open_source
 
+__all__ = [
+    "ATTRIBUTE_SUFFIX",
+    "FORMATS",
+    "FROM_SAFETENSORS",
+    "MAX_SAFETENSORS_HEADER",
+    "NPZ_DTYPES_MEMBER",
+    "SAFETENSORS_DTYPES",
+    "ConvertReport",
+    "Progress",
+    "SourceTensor",
+    "convert",
+    "detect_format",
+    "read_safetensors_header",
+]
+
 SAFETENSORS_DTYPES = {  # TF dtype name -> safetensors dtype code
     "float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16", "int64": "I64",
     "int32": "I32", "int16": "I16", "int8": "I8", "uint64": "U64", "uint32": "U32", "uint16": "U16",

@@ -10,6 +10,8 @@ import numpy as np
 from .api import load_checkpoint
 from .storage import PathLike
 
+__all__ = ["DiffReport", "ValueDiff", "diff_checkpoints"]
+
 
 @dataclass(frozen=True)
 class ValueDiff:

@@ -28,6 +28,8 @@ from .bundle.writer import save_mapping
 from .errors import InvalidArgumentError, TfckptError
 from .storage import PathLike
 
+__all__ = ["PartsTimeoutError", "merge_parts", "part_prefix", "save_part"]
+
 
 class PartsTimeoutError(TfckptError, TimeoutError):
     """Not every rank's part appeared before the timeout."""

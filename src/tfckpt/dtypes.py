@@ -18,6 +18,8 @@ import numpy as np
 
 from .errors import InvalidArgumentError, UnsupportedError
 
+__all__ = ["BY_ENUM", "BY_NAME", "STRING", "DType", "DTypeLike", "DataType", "as_dtype", "from_enum"]
+
 
 class DataType(enum.IntEnum):
     """``tensorflow.DataType`` enum values (tensorflow/core/framework/types.proto)."""

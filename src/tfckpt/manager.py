@@ -23,6 +23,8 @@ from .state import get_checkpoint_state, update_checkpoint_state
 from .storage import PathLike
 from .variables import as_int_scalar
 
+__all__ = ["CheckpointManager"]
+
 
 class CheckpointManager:
     """Keeps numbered checkpoints of one :class:`Checkpoint` in a directory, like

@@ -25,6 +25,9 @@ from .dtypes import DataType
 from .errors import CorruptionError, InvalidArgumentError, NotFoundError
 from .storage import PathLike
 
+__all__ = ["MetaGraph", "Signature", "SignatureTensor", "get_meta_graph", "read_saved_model", "show_all",
+           "show_signature", "show_signature_keys", "show_tag_sets"]
+
 
 @dataclass(frozen=True)
 class SignatureTensor:

@@ -27,6 +27,8 @@ from .state import STATE_FILENAME, get_checkpoint_mtimes, remove_checkpoint, upd
 from .storage import PathLike
 from .variables import Variable, as_int_scalar
 
+__all__ = ["Saver", "named_targets"]
+
 
 def _target_value(target: Target) -> np.ndarray:
     return target.value() if isinstance(target, Variable) else target

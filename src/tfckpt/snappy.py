@@ -17,6 +17,8 @@ from __future__ import annotations
 from .coding import MAX_VARINT32_BYTES, decode_varint
 from .errors import CorruptionError
 
+__all__ = ["MAX_EXPANSION", "decompress"]
+
 # The best Snappy can do is a 3-byte tag per 64 output bytes; a larger claimed length is a lie,
 # and rejecting it bounds the allocation by the bytes really present.
 MAX_EXPANSION = 22

@@ -30,6 +30,27 @@ from .bundle.publish import remove_quietly, remove_stale_temporaries, temporary_
 from .errors import CorruptionError, InvalidArgumentError
 from .storage import PathLike, is_url
 
+__all__ = [
+    "SECONDS_PER_HOUR",
+    "STATE_FILENAME",
+    "CheckpointState",
+    "checkpoint_exists",
+    "checkpoint_files",
+    "decode_state",
+    "encode_state",
+    "generate_checkpoint_state",
+    "get_checkpoint_mtimes",
+    "get_checkpoint_state",
+    "latest_checkpoint",
+    "meta_graph_filename",
+    "now",
+    "read_state",
+    "remove_checkpoint",
+    "state_path",
+    "update_checkpoint_state",
+    "write_state",
+]
+
 STATE_FILENAME = "checkpoint"
 SECONDS_PER_HOUR = 3600.0  # for keep_checkpoint_every_n_hours
 

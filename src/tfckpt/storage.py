@@ -20,6 +20,10 @@ from typing import Any, Protocol
 
 from .errors import CorruptionError, UnsupportedError
 
+__all__ = ["ByteSource", "FileIdentity", "FileSource", "FsspecSource", "PathLike", "dirname", "exists",
+           "glob", "glob_escape", "is_url", "isfile", "join", "open_source", "path_identity", "read_bytes",
+           "remove", "upload", "write_bytes_remote"]
+
 PathLike = str | os.PathLike[str]
 
 

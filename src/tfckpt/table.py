@@ -38,6 +38,27 @@ from .coding import FIXED32, FIXED64, MAX_VARINT32_BYTES, crc32c, decode_varint,
 from .errors import ChecksumError, CorruptionError, UnsupportedError
 from .storage import ByteSource
 
+__all__ = [
+    "BLOCK_CACHE_SIZE",
+    "BLOCK_SIZE",
+    "BLOCK_TRAILER_SIZE",
+    "DATA_RESTART_INTERVAL",
+    "FOOTER_LENGTH",
+    "INDEX_RESTART_INTERVAL",
+    "MAX_BLOCK_HANDLE_LENGTH",
+    "NO_COMPRESSION",
+    "SNAPPY_COMPRESSION",
+    "TABLE_MAGIC",
+    "BlockBuilder",
+    "BlockHandle",
+    "Footer",
+    "TableBuilder",
+    "TableReader",
+    "find_short_successor",
+    "find_shortest_separator",
+    "parse_block",
+]
+
 TABLE_MAGIC = 0xDB4775248B80FB57  # leveldb table/format.h kTableMagicNumber
 MAX_BLOCK_HANDLE_LENGTH = 20  # two varint64s
 FOOTER_LENGTH = 2 * MAX_BLOCK_HANDLE_LENGTH + FIXED64.size  # 48

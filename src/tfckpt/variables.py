@@ -9,6 +9,8 @@ import numpy as np
 from .dtypes import STRING, DType, DTypeLike, as_dtype
 from .errors import InvalidArgumentError, TfckptError
 
+__all__ = ["Variable", "as_int_scalar"]
+
 
 def _to_array(value: Any, dtype: DType | None, what: str) -> np.ndarray:
     """An owned, C-contiguous copy of ``value`` as ``dtype`` (strings as object arrays of bytes)."""

@@ -29,11 +29,11 @@ from .bundle.validate import tiling_problem
 from .errors import TfckptError
 from .storage import PathLike
 
-__all__ = ["Problem", "Report", "verify_checkpoint"]
+__all__ = ["VerifyProblem", "VerifyReport", "verify_checkpoint"]
 
 
 @dataclass(frozen=True)
-class Problem:
+class VerifyProblem:
     """One thing wrong with (or, as a note, worth knowing about) a checkpoint."""
 
     message: str
@@ -50,22 +50,22 @@ class Problem:
 
 
 @dataclass
-class Report:
+class VerifyReport:
     """What :func:`verify_checkpoint` found; ``ok`` when ``problems`` is empty (notes do not
     count)."""
 
     prefix: str
     tensors_checked: int = 0
     bytes_checked: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    notes: list[Problem] = field(default_factory=list)
+    problems: list[VerifyProblem] = field(default_factory=list)
+    notes: list[VerifyProblem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify_checkpoint(path: PathLike) -> Report:
+def verify_checkpoint(path: PathLike) -> VerifyReport:
     """Check everything about the checkpoint at ``path``; never raises for damage found.
 
     Examples
@@ -79,13 +79,13 @@ def verify_checkpoint(path: PathLike) -> Report:
     try:
         reader = load_checkpoint(path)
     except TfckptError as exc:
-        return Report(str(path), problems=[Problem(f"cannot open: {exc}")])
-    report = Report(reader.prefix)
+        return VerifyReport(str(path), problems=[VerifyProblem(f"cannot open: {exc}")])
+    report = VerifyReport(reader.prefix)
     with reader:
         stored: dict[str, TensorInfo] = {}
         for name, entry in reader.stored_entries():
             if isinstance(entry, TfckptError):
-                report.problems.append(Problem(str(entry), name))
+                report.problems.append(VerifyProblem(str(entry), name))
             else:
                 stored[name] = entry
         extents: dict[int, int] = {}  # shard -> end of its last tensor
@@ -101,48 +101,48 @@ def verify_checkpoint(path: PathLike) -> Report:
             try:
                 report.bytes_checked += reader.check_entry(info)
             except TfckptError as exc:
-                report.problems.append(Problem(str(exc), name, files.get(info.shard_id), info.offset))
+                report.problems.append(VerifyProblem(str(exc), name, files.get(info.shard_id), info.offset))
         _check_data_files(reader, extents, report)
         _check_graph(reader, report)
     return report
 
 
-def _check_partitioned(info: TensorInfo, stored: dict[str, TensorInfo], report: Report) -> None:
+def _check_partitioned(info: TensorInfo, stored: dict[str, TensorInfo], report: VerifyReport) -> None:
     report.tensors_checked += 1
     shape = info.shape
     problem = tiling_problem([piece.bounds(shape) for piece in info.slices], tuple((0, d) for d in shape), shape)
     if problem is not None:
-        report.problems.append(Problem(problem, info.name))
+        report.problems.append(VerifyProblem(problem, info.name))
     for piece in info.slices:
         part = stored.get(encode_slice_key(info.name, piece).decode("utf-8", "surrogateescape"))
         if part is None:
-            report.problems.append(Problem(f"slice {piece} has no data entry", info.name))
+            report.problems.append(VerifyProblem(f"slice {piece} has no data entry", info.name))
         elif part.dtype != info.dtype or part.shape != piece.shape(shape):
-            report.problems.append(Problem(
+            report.problems.append(VerifyProblem(
                 f"slice {piece} is stored as {part.dtype.name}{list(part.shape)}, expected "
                 f"{info.dtype.name}{list(piece.shape(shape))}", info.name))
 
 
-def _check_data_files(reader: BundleReader, extents: dict[int, int], report: Report) -> None:
+def _check_data_files(reader: BundleReader, extents: dict[int, int], report: VerifyReport) -> None:
     for shard, path, size in reader.data_files():
         if size is None:
             if shard in extents:
                 continue  # each entry in it has reported the missing file already
-            report.notes.append(Problem("data file is missing, but no entry uses it", file=path))
+            report.notes.append(VerifyProblem("data file is missing, but no entry uses it", file=path))
         elif size > extents.get(shard, 0):
             end = extents.get(shard, 0)
-            report.problems.append(Problem(
+            report.problems.append(VerifyProblem(
                 f"{size - end} bytes after the last tensor (which ends at {end}): the index and this data "
                 f"file look like they come from different saves", file=path, offset=end))
 
 
-def _check_graph(reader: BundleReader, report: Report) -> None:
+def _check_graph(reader: BundleReader, report: VerifyReport) -> None:
     if OBJECT_GRAPH_KEY not in reader:
         return
     try:
         graph = reader.object_graph
     except TfckptError as exc:
-        report.problems.append(Problem(str(exc), OBJECT_GRAPH_KEY))
+        report.problems.append(VerifyProblem(str(exc), OBJECT_GRAPH_KEY))
         return
     assert graph is not None
     named = {a.checkpoint_key for node in graph.nodes for a in node.attributes}
@@ -150,6 +150,6 @@ def _check_graph(reader: BundleReader, report: Report) -> None:
     for key in sorted(named - set(keys)):
         # Legacy saveables store tensors under the key plus a suffix.
         if not any(k.startswith(key) for k in keys):
-            report.notes.append(Problem("the object graph names this key but the checkpoint has no tensor "
+            report.notes.append(VerifyProblem("the object graph names this key but the checkpoint has no tensor "
                                         "for it (TensorFlow writes this for a variable with no value at "
                                         "save time)", key))

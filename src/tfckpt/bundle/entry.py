@@ -27,6 +27,20 @@ from ..dtypes import BY_ENUM, DType, from_enum
 from ..errors import CorruptionError, UnsupportedError
 from .slices import TensorSlice, describe_key
 
+__all__ = [
+    "BIG",
+    "CONSUMER_VERSION",
+    "LITTLE",
+    "MAX_ELEMENTS",
+    "MAX_RANK",
+    "TENSOR_BUNDLE_MIN_CONSUMER",
+    "TENSOR_BUNDLE_VERSION",
+    "BundleHeader",
+    "TensorInfo",
+    "check_shape",
+    "peek_dtype_shape",
+]
+
 MAX_RANK = 254  # tensorflow TensorShape::kMaxDimensions
 MAX_ELEMENTS = (1 << 63) - 1  # shapes whose element count overflows int64 are invalid
 TENSOR_BUNDLE_VERSION = 1  # tensor_bundle.h kTensorBundleVersion (producer)
@@ -136,7 +150,7 @@ class TensorInfo:
         dtype = BY_ENUM.get(proto.dtype) or from_enum(proto.dtype, f"{where}: key {describe_key(name)!r}")
         shape = tuple([dim.size for dim in proto.shape.dim])
         if len(shape) > MAX_RANK or (shape and min(shape) < 0) or _overflows(shape):
-            _check_shape(shape, f"{where}: key {describe_key(name)!r}")  # raises, saying which rule failed
+            check_shape(shape, f"{where}: key {describe_key(name)!r}")  # raises, saying which rule failed
         if proto.shard_id < 0 or proto.offset < 0 or proto.size < 0:
             raise CorruptionError(f"{where}: key {describe_key(name)!r}: negative shard_id/offset/size "
                                   f"({proto.shard_id}, {proto.offset}, {proto.size})")
@@ -200,7 +214,9 @@ def _overflows(shape: tuple[int, ...]) -> bool:
     return count > MAX_ELEMENTS
 
 
-def _check_shape(shape: tuple[int, ...], where: str) -> None:
+def check_shape(shape: tuple[int, ...], where: str) -> None:
+    """Raise :class:`CorruptionError` (saying which rule failed) unless ``shape`` is a valid
+    TensorFlow shape: rank at most 254, no negative dimension, element count within int64."""
     if len(shape) > MAX_RANK:
         raise CorruptionError(f"{where}: invalid tensor shape: rank {len(shape)} exceeds {MAX_RANK}")
     count = 1

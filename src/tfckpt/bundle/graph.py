@@ -27,6 +27,24 @@ from google.protobuf.message import DecodeError
 from .._proto import trackable_object_graph_pb2
 from ..errors import CorruptionError
 
+__all__ = [
+    "ATTRIBUTES_MARKER",
+    "OBJECT_GRAPH_KEY",
+    "SLOT_MARKER",
+    "VARIABLE_VALUE",
+    "ObjectGraph",
+    "ObjectPath",
+    "ObjectReference",
+    "SerializedTensor",
+    "SlotVariableReference",
+    "TrackableObject",
+    "attribute_key",
+    "display_path",
+    "escape_local_name",
+    "path_prefix",
+    "unescape_local_name",
+]
+
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"  # tensorflow trackable/constants.py
 VARIABLE_VALUE = "VARIABLE_VALUE"
 ATTRIBUTES_MARKER = ".ATTRIBUTES"

@@ -25,6 +25,8 @@ from .publish import publish, remove_quietly, temporary_name
 from .reader import BundleReader
 from .writer import write_index
 
+__all__ = ["merge_bundles"]
+
 
 def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_files: bool = False,
                   delete_old_dirs: bool = True, sync: bool = True) -> str:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["DATA_SUFFIX_RE", "INDEX_SUFFIX", "SAVED_MODEL_FILENAMES", "SAVED_MODEL_PB", "SAVED_MODEL_PBTXT",
+           "SAVED_MODEL_VARIABLES", "data_filename", "index_filename", "prefix_of"]
+
 INDEX_SUFFIX = ".index"
 SAVED_MODEL_PB = "saved_model.pb"  # a SavedModel directory holds one of these two
 SAVED_MODEL_PBTXT = "saved_model.pbtxt"

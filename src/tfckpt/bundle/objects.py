@@ -15,6 +15,17 @@ from typing import Any
 
 from .graph import SLOT_MARKER, VARIABLE_VALUE, ObjectGraph, ObjectPath, display_path
 
+__all__ = [
+    "OPTIMIZER_EDGE_NAMES",
+    "SAVE_COUNTER",
+    "ObjectTensor",
+    "SlotVariable",
+    "nested",
+    "object_tensors",
+    "optimizer_nodes",
+    "slot_variables",
+]
+
 OPTIMIZER_EDGE_NAMES = frozenset({"optimizer", "_optimizer"})
 SAVE_COUNTER = "save_counter"
 

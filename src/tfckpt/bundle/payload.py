@@ -30,6 +30,9 @@ from ..dtypes import DType
 from ..errors import ChecksumError, CorruptionError, UnsupportedError
 from ..storage import ByteSource
 
+__all__ = ["CHECK_CHUNK_BYTES", "SPAN_READ_FACTOR", "SPAN_READ_SMALL", "WRITE_CHUNK_BYTES", "byte_view",
+           "check_crc", "encode_strings", "iter_chunks", "read_fixed", "read_fixed_region", "read_strings"]
+
 # Non-contiguous or byte-swapped arrays are written through chunks of this size, so a save
 # never holds a second full copy of a large tensor.
 WRITE_CHUNK_BYTES = 16 << 20
@@ -64,8 +67,6 @@ def iter_chunks(array: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> Iterator[m
     step = max(1, WRITE_CHUNK_BYTES // max(1, dtype.itemsize))
     for start in range(0, flat.size, step):
         yield byte_view(np.ascontiguousarray(flat[start:start + step], dtype=dtype))
-
-
 
 
 def _length_width_dtype(big_endian: bool) -> tuple[str, str]:

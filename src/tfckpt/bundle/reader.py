@@ -34,6 +34,9 @@ from .slices import SLICE_KEY_PREFIX, TensorSlice, describe_key, encode_slice_ke
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+
+__all__ = ["BundleReader", "SliceView", "SourceOpener", "decode_key"]
+
 SourceOpener = Callable[[str], ByteSource]
 
 
@@ -505,9 +508,6 @@ class BundleReader(Mapping[str, np.ndarray]):
 
     def __repr__(self) -> str:
         return f"<tfckpt.CheckpointReader {os.fspath(self.prefix)!r}: {len(self)} tensors>"
-
-
-__all__ = ["BundleReader", "TensorInfo", "TensorSlice"]
 
 
 class SliceView:

@@ -23,6 +23,9 @@ from typing import Any
 
 from ..errors import CorruptionError, InvalidArgumentError
 
+__all__ = ["FULL", "SLICE_KEY_PREFIX", "TensorSlice", "decode_slice_key", "describe_key",
+           "encode_slice_key", "parse_shape_and_slice"]
+
 FULL = -1
 SLICE_KEY_PREFIX = b"\x00"
 _STRING_ESCAPES = {0x00: b"\x00\xff", 0xFF: b"\xff\x00"}

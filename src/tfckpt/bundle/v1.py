@@ -31,9 +31,11 @@ from ..dtypes import DType, from_enum
 from ..errors import CorruptionError, NotFoundError, UnsupportedError
 from ..storage import FileSource
 from ..table import TableReader
-from .entry import BundleHeader, TensorInfo, _check_shape
+from .entry import BundleHeader, TensorInfo, check_shape
 from .reader import BundleReader, decode_key
 from .slices import TensorSlice, describe_key, encode_slice_key
+
+__all__ = ["V1_SHARD_PATTERN", "V1Reader", "is_v1", "v1_files"]
 
 V1_SHARD_PATTERN = "-?????-of-?????"
 _SHARD_RE = re.compile(r"-\d{5}-of-\d{5}$")
@@ -110,7 +112,7 @@ class V1Reader(BundleReader):
         for meta in record.meta.tensor:
             dtype = from_enum(meta.type, f"{where}: tensor {meta.name!r}")
             shape = tuple(dim.size for dim in meta.shape.dim)
-            _check_shape(shape, f"{where}: tensor {meta.name!r}")
+            check_shape(shape, f"{where}: tensor {meta.name!r}")
             pieces = tuple(TensorSlice.from_proto(s, shape, f"{where}: tensor {meta.name!r}") for s in meta.slice)
             previous = self._entries.get(meta.name)
             if previous is not None and (previous.dtype != dtype or previous.shape != shape):

@@ -41,6 +41,20 @@ from .slices import SLICE_KEY_PREFIX, TensorSlice, encode_slice_key, parse_shape
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+
+__all__ = [
+    "ACCEPTED",
+    "OVERLAP_CRC_BYTES",
+    "WRITE_BUFFER_BYTES",
+    "BundleWriter",
+    "as_array",
+    "check_prefix",
+    "make_parents",
+    "prepare",
+    "save_mapping",
+    "write_index",
+]
+
 WRITE_BUFFER_BYTES = 8 << 20  # as TensorFlow's BundleWriter
 OVERLAP_CRC_BYTES = 1 << 20  # below this, a thread hand-off costs more than the CRC it hides
 
