@@ -30,8 +30,20 @@ from ..dtypes import DType
 from ..errors import ChecksumError, CorruptionError, UnsupportedError
 from ..storage import ByteSource
 
-__all__ = ["CHECK_CHUNK_BYTES", "SPAN_READ_FACTOR", "SPAN_READ_SMALL", "WRITE_CHUNK_BYTES", "byte_view",
-           "check_crc", "encode_strings", "iter_chunks", "read_fixed", "read_fixed_region", "read_strings"]
+__all__ = [
+    "CHECK_CHUNK_BYTES",
+    "SPAN_READ_FACTOR",
+    "SPAN_READ_SMALL",
+    "WRITE_CHUNK_BYTES",
+    "byte_view",
+    "check_crc",
+    "encode_strings",
+    "iter_chunks",
+    "read_fixed",
+    "read_fixed_region",
+    "read_strings",
+    "swap_to_little_endian",
+]
 
 # Non-contiguous or byte-swapped arrays are written through chunks of this size, so a save
 # never holds a second full copy of a large tensor.
@@ -154,6 +166,15 @@ def check_crc(source: ByteSource, offset: int, size: int, stored_crc: int, where
                             f"{crc:#010x} over {size} bytes at file offset {offset}")
 
 
+def swap_to_little_endian(out: np.ndarray[Any, Any]) -> None:
+    """Byte-swap a big-endian bundle's values in place: each scalar component on its own (a
+    complex number is two floats)."""
+    itemsize = out.dtype.itemsize
+    if itemsize > 1:
+        width = itemsize // 2 if out.dtype.kind == "c" else itemsize
+        out.reshape(-1).view(f"u{width}").byteswap(inplace=True)
+
+
 def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: DType,
                big_endian: bool, verify: bool, stored_crc: int, where: str,
                use_mmap: bool = False) -> np.ndarray[Any, Any]:
@@ -183,10 +204,8 @@ def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: D
         if crc != unmask(stored_crc):
             raise ChecksumError(f"{where}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
                                 f"computed {crc:#010x} over {view.nbytes} bytes at file offset {offset}")
-    if big_endian and np_dtype.itemsize > 1:
-        # Swap each scalar component: complex numbers are two floats, each swapped on its own.
-        width = np_dtype.itemsize // 2 if np_dtype.kind == "c" else np_dtype.itemsize
-        out.reshape(-1).view(f"u{width}").byteswap(inplace=True)
+    if big_endian:
+        swap_to_little_endian(out)
     return out
 
 
@@ -235,7 +254,6 @@ def read_fixed_region(source: ByteSource, offset: int, full_shape: tuple[int, ..
             starts += offset + bounds[k][0] * strides[k]
             for i, start in enumerate(starts.tolist()):
                 source.readinto_at(start, flat[i * run_bytes:(i + 1) * run_bytes])
-    if big_endian and itemsize > 1:
-        width = itemsize // 2 if np_dtype.kind == "c" else itemsize
-        out.reshape(-1).view(f"u{width}").byteswap(inplace=True)
+    if big_endian:
+        swap_to_little_endian(out)
     return out

@@ -275,11 +275,9 @@ class BundleReader(Mapping[str, np.ndarray]):
         source = self._shard(info.shard_id)
         where = f"{source.name}: key {describe_key(info.name)!r}"
         big = self.header.endianness == BIG
+        if info.dtype.is_fixed_size or info.dtype.name == "string":
+            self._check_stored(info)
         if info.dtype.is_fixed_size:
-            expected = info.num_elements * info.dtype.itemsize
-            if info.size != expected:
-                raise CorruptionError(f"{where}: invalid size in bundle entry: stored size {info.size}; "
-                                      f"expected {expected} for {info.dtype.name}{list(shape)}")
             return payload.read_fixed(source, info.offset, shape, info.dtype, big,
                                       self.verify_checksums, info.masked_crc32c, where, use_mmap=self.mmap)
         if info.dtype.name == "string":
@@ -347,12 +345,9 @@ class BundleReader(Mapping[str, np.ndarray]):
         if not info.dtype.is_fixed_size:  # variable-size layouts must be parsed whole
             whole = self._read_entry(info, shape)
             return whole[tuple(slice(lo, hi) for lo, hi in bounds)].copy()
+        self._check_stored(info)
         source = self._shard(info.shard_id)
         where = f"{source.name}: key {describe_key(info.name)!r}"
-        expected = info.num_elements * info.dtype.itemsize
-        if info.size != expected:
-            raise CorruptionError(f"{where}: invalid size in bundle entry: stored size {info.size}; "
-                                  f"expected {expected} for {info.dtype.name}{list(shape)}")
         return payload.read_fixed_region(source, info.offset, shape, info.dtype, bounds,
                                          self.header.endianness == BIG, where)
 
