@@ -14,7 +14,7 @@ LAYERS = [  # lowest first
     {"bundle"},
     {"state"},
     {"api", "variables", "restore", "saver", "checkpoint", "manager", "verify", "diff", "convert", "savedmodel",
-     "distributed"},
+     "distributed", "formats"},
     {"cli", "__main__", "__init__"},
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}

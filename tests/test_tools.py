@@ -154,7 +154,7 @@ def test_convert_checkpoint_to_safetensors_read_by_the_real_package(tmp_path: Pa
 def test_every_safetensors_dtype_both_ways(tmp_path: Path) -> None:
     from safetensors.numpy import load_file, save_file
 
-    from tfckpt.convert import SAFETENSORS_DTYPES
+    from tfckpt.formats.safetensors import SAFETENSORS_DTYPES
     tensors = {name: value for name, (tf_name, value) in values.all_dtypes().items()
                if tf_name in SAFETENSORS_DTYPES and not tf_name.startswith("float8")}
     report = convert(FIXTURES / "all_dtypes" / "ckpt", tmp_path / "ours.safetensors", include=list(tensors))
@@ -250,3 +250,30 @@ def test_a_failed_convert_leaves_no_destination_directory(tmp_path: Path) -> Non
     with pytest.raises(KeyboardInterrupt):
         convert(source, tmp_path / "new" / "deeper" / "out.ckpt", progress=fail_on_second)
     assert calls == [1] and not (tmp_path / "new").exists()
+
+
+def test_a_conversion_is_planned_from_the_listing_alone() -> None:
+    """plan_conversion reads no tensor: every read() here would fail."""
+    from tfckpt.convert import plan_conversion
+    from tfckpt.dtypes import as_dtype
+    from tfckpt.formats import SourceTensor
+
+    def never() -> np.ndarray:
+        raise AssertionError("planning must not read values")
+
+    listing = [
+        SourceTensor("model/w/.ATTRIBUTES/VARIABLE_VALUE", as_dtype("float32"), (2, 2), never, object_path="model/w"),
+        SourceTensor("optimizer/m/.ATTRIBUTES/VARIABLE_VALUE", as_dtype("float32"), (2, 2), never,
+                     optimizer_state=True, object_path="optimizer/m"),
+        SourceTensor("names", as_dtype("string"), (3,), never),
+        SourceTensor("_CHECKPOINTABLE_OBJECT_GRAPH", as_dtype("string"), (), never),
+    ]
+    plan = plan_conversion(listing, "safetensors", object_paths=True, drop_optimizer=True,
+                           rename=[("^model/", "net/"), ("^nothing", "x")], cast={"float32": "bfloat16"})
+    assert [(t.name, t.dtype.name) for t in plan.tensors] == [("net/w", "bfloat16")]
+    assert dict(plan.skipped) == {"optimizer/m/.ATTRIBUTES/VARIABLE_VALUE": "optimizer state",
+                                  "names": "safetensors cannot store string",
+                                  "_CHECKPOINTABLE_OBJECT_GRAPH": "object graph (TF-only metadata)"}
+    assert plan.warnings == ["rename pattern '^nothing' matched no tensor"]
+    with pytest.raises(tfckpt.InvalidArgumentError, match="would both be written as 'same'"):
+        plan_conversion(listing[:2], "npz", rename=[("^.*$", "same")])

@@ -24,9 +24,10 @@ from .api import load_checkpoint
 from .bundle.entry import TensorInfo
 from .bundle.naming import prefix_of
 from .bundle.reader import BundleReader
-from .convert import FORMATS, convert
+from .convert import convert
 from .diff import diff_checkpoints
 from .errors import TfckptError, UnsupportedError
+from .formats import FORMATS
 from .verify import VerifyProblem, verify_checkpoint
 
 __all__ = [
