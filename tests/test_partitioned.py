@@ -16,7 +16,7 @@ import tfckpt
 from tfckpt import CheckpointWriter, InvalidArgumentError, TensorSlice
 from tfckpt.bundle import payload
 from tfckpt.bundle.naming import index_filename
-from tfckpt.bundle.reader import BundleReader
+from tfckpt.bundle.reader import CheckpointReader
 from tfckpt.bundle.slices import encode_slice_key, parse_shape_and_slice
 from tfckpt.errors import CorruptionError
 from tfckpt.storage import FileSource
@@ -103,7 +103,7 @@ def test_partial_reads_match_numpy(tmp_path_factory: pytest.TempPathFactory, dat
 def test_partial_read_touches_only_the_bytes_needed(tmp_path: Path) -> None:
     table = np.arange(1000 * 64, dtype=np.float32).reshape(1000, 64)
     prefix = tfckpt.save({"emb": table, "other": np.zeros(10_000)}, tmp_path / "ck")
-    reader = BundleReader(prefix, opener=CountingSource)
+    reader = CheckpointReader(prefix, opener=CountingSource)
     CountingSource.total = 0
     rows = reader.get_slice("emb")[100:200, :]
     np.testing.assert_array_equal(rows, table[100:200])
@@ -113,7 +113,7 @@ def test_partial_read_touches_only_the_bytes_needed(tmp_path: Path) -> None:
     assert CountingSource.total == 5 * 64 * 4
     # In a partitioned tensor only the slices that intersect are read.
     parted = _partitioned(tmp_path / "p", table, [250, 500, 750])
-    reader = BundleReader(parted, opener=CountingSource)
+    reader = CheckpointReader(parted, opener=CountingSource)
     CountingSource.total = 0
     np.testing.assert_array_equal(reader.get_slice("t")[600:610], table[600:610])
     assert CountingSource.total == 10 * 64 * 4

@@ -14,8 +14,7 @@ from .api import list_variables, load, load_checkpoint, load_variable, merge_che
 from .bundle.entry import TensorInfo
 from .bundle.graph import ObjectGraph
 from .bundle.objects import ObjectTensor, SlotVariable
-from .bundle.reader import BundleReader as CheckpointReader
-from .bundle.reader import SliceView
+from .bundle.reader import CheckpointReader, SliceView
 from .bundle.slices import TensorSlice
 from .bundle.writer import BundleWriter as CheckpointWriter
 from .checkpoint import Checkpoint, CheckpointLoadStatus, CheckpointMismatchError

@@ -18,8 +18,8 @@ from .bundle.naming import (
     index_filename,
     prefix_of,
 )
-from .bundle.reader import BundleReader
-from .bundle.v1 import V1Reader, is_v1
+from .bundle.reader import CheckpointReader
+from .bundle.v1 import V1Store, is_v1
 from .bundle.writer import save_mapping
 from .errors import CheckpointReplacedError, NotFoundError
 from .state import latest_checkpoint
@@ -36,7 +36,7 @@ REOPEN_ATTEMPTS = 5  # a checkpoint re-saved this often during one read is being
 T = TypeVar("T")
 
 
-def read_consistently(path: PathLike, read: Callable[[BundleReader], T], **options: Any) -> T:
+def read_consistently(path: PathLike, read: Callable[[CheckpointReader], T], **options: Any) -> T:
     """``read(reader)`` on a freshly opened checkpoint, again from scratch if a concurrent save
     replaced the checkpoint meanwhile, so the result never mixes two saves."""
     for attempt in range(REOPEN_ATTEMPTS):
@@ -97,7 +97,7 @@ def _resolve_url(url: str) -> str:
     return latest
 
 
-def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False) -> BundleReader:
+def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False) -> CheckpointReader:
     """Open a checkpoint for reading, like ``tf.train.load_checkpoint``.
 
     Returns a :class:`CheckpointReader`: a read-only ``Mapping[str, numpy.ndarray]`` whose
@@ -131,10 +131,10 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
     """
     prefix = resolve_prefix(path)
     if is_url(prefix):
-        return BundleReader(prefix, verify_checksums=verify_checksums, opener=storage.open_source)
+        return CheckpointReader(prefix, verify_checksums=verify_checksums, opener=storage.open_source)
     if not os.path.isfile(index_filename(prefix)):  # no .index: a legacy V1 checkpoint, as TF decides
-        return V1Reader(prefix, verify_checksums=verify_checksums)
-    return BundleReader(prefix, verify_checksums=verify_checksums, mmap=mmap)
+        return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums))
+    return CheckpointReader(prefix, verify_checksums=verify_checksums, mmap=mmap)
 
 
 def list_variables(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False) -> list[tuple[str, list[int]]]:
@@ -184,7 +184,7 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
     >>> sorted(tfckpt.load(prefix).items(), key=lambda kv: kv[0])
     [('a', array([b'x'], dtype=object)), ('b', array([1, 2], dtype=int32))]
     """
-    def read_all(reader: BundleReader) -> dict[str, np.ndarray]:
+    def read_all(reader: CheckpointReader) -> dict[str, np.ndarray]:
         names = list(reader)
         workers = max_workers if max_workers is not None else min(PARALLEL_READERS, len(names))
         if workers <= 1 or sum(reader.tensor_info(n).size for n in names) < PARALLEL_MIN_BYTES:

@@ -36,7 +36,7 @@ from .bundle.graph import (
     display_path,
 )
 from .bundle.objects import SAVE_COUNTER
-from .bundle.reader import BundleReader
+from .bundle.reader import CheckpointReader
 from .bundle.writer import BundleWriter
 from .dtypes import STRING
 from .errors import InvalidArgumentError, TfckptError
@@ -134,7 +134,7 @@ class _Match:
     unmatched_python: list[str] = field(default_factory=list)
 
 
-def match_structure(root: Any, graph: ObjectGraph, reader: BundleReader) -> _Match:
+def match_structure(root: Any, graph: ObjectGraph, reader: CheckpointReader) -> _Match:
     """Pair every leaf of ``root`` with a checkpoint node by local names."""
     result = _Match()
     seen: set[int] = set()
@@ -307,7 +307,7 @@ class Checkpoint:
         if save_path is None:
             return CheckpointLoadStatus(None, None, None, leaves)
 
-        def plan(reader: BundleReader) -> tuple[CheckpointLoadStatus, PlannedRestore]:
+        def plan(reader: CheckpointReader) -> tuple[CheckpointLoadStatus, PlannedRestore]:
             graph = reader.object_graph
             if graph is None:
                 raise InvalidArgumentError(

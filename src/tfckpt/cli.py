@@ -23,7 +23,7 @@ from . import __version__, savedmodel
 from .api import load_checkpoint
 from .bundle.entry import TensorInfo
 from .bundle.naming import prefix_of
-from .bundle.reader import BundleReader
+from .bundle.reader import CheckpointReader
 from .convert import convert
 from .diff import diff_checkpoints
 from .errors import TfckptError, UnsupportedError
@@ -70,7 +70,7 @@ class NothingMatched(TfckptError):
     """A filter the user gave selected nothing (said so, exit status 1)."""
 
 
-def _selected(reader: BundleReader, args: argparse.Namespace) -> list[str]:
+def _selected(reader: CheckpointReader, args: argparse.Namespace) -> list[str]:
     """The keys to show. Filters match a key or its object path, whichever the user reads."""
     names = list(reader)
     paths = reader.object_paths() if (args.filter or args.regex) else {}

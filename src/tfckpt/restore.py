@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bundle.reader import BundleReader
+from .bundle.reader import CheckpointReader
 from .dtypes import STRING, DType, as_dtype
 from .errors import InvalidArgumentError, NotFoundError, TfckptError
 from .variables import Variable
@@ -65,7 +65,7 @@ def _label(name: str, labels: Mapping[str, str] | None) -> str:
     return f"{labels[name]!r} (key {name!r})" if labels and name in labels else repr(name)
 
 
-def plan_restore(reader: BundleReader, targets: Mapping[str, Target],
+def plan_restore(reader: CheckpointReader, targets: Mapping[str, Target],
                  labels: Mapping[str, str] | None = None) -> PlannedRestore:
     """Check every target, then read every value; raise before anything is assigned.
 

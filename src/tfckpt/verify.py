@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from .api import load_checkpoint
 from .bundle.entry import TensorInfo
 from .bundle.graph import OBJECT_GRAPH_KEY
-from .bundle.reader import BundleReader
+from .bundle.reader import CheckpointReader
 from .bundle.slices import describe_key, encode_slice_key
 from .bundle.validate import tiling_problem
 from .errors import TfckptError
@@ -123,7 +123,7 @@ def _check_partitioned(info: TensorInfo, stored: dict[str, TensorInfo], report: 
                 f"{info.dtype.name}{list(piece.shape(shape))}", info.name))
 
 
-def _check_data_files(reader: BundleReader, extents: dict[int, int], report: VerifyReport) -> None:
+def _check_data_files(reader: CheckpointReader, extents: dict[int, int], report: VerifyReport) -> None:
     for shard, path, size in reader.data_files():
         if size is None:
             if shard in extents:
@@ -136,7 +136,7 @@ def _check_data_files(reader: BundleReader, extents: dict[int, int], report: Ver
                 f"file look like they come from different saves", file=path, offset=end))
 
 
-def _check_graph(reader: BundleReader, report: VerifyReport) -> None:
+def _check_graph(reader: CheckpointReader, report: VerifyReport) -> None:
     if OBJECT_GRAPH_KEY not in reader:
         return
     try:

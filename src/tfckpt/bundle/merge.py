@@ -22,7 +22,7 @@ from ..errors import InvalidArgumentError
 from .entry import BundleHeader, TensorInfo
 from .naming import data_filename, index_filename
 from .publish import publish, remove_quietly, temporary_name
-from .reader import BundleReader
+from .reader import CheckpointReader
 from .writer import write_index
 
 __all__ = ["merge_bundles"]
@@ -44,7 +44,7 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
             if allow_missing_files:
                 continue
             raise InvalidArgumentError(f"allow_missing_files was set to false and {prefix} did not exist.")
-        with BundleReader(prefix) as reader:
+        with CheckpointReader(prefix) as reader:
             source_header = reader.header
             if header is None:
                 header = source_header

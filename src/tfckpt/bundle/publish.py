@@ -21,7 +21,7 @@ returns) and deletes the staged files; if undoing fails too, the re-pointed old 
 is left, which is complete. Because every change of a data file name that the current index
 uses is preceded by a change of ``P.index``, a reader that finds ``P.index`` unchanged after
 opening a data file knows that file belongs to the index it parsed
-(:class:`tfckpt.bundle.reader.BundleReader` checks exactly that).
+(:class:`tfckpt.bundle.reader.CheckpointReader` checks exactly that).
 
 Where the filesystem cannot hard-link, step 1 is skipped: steps 2 and 3 then follow each
 other immediately, and only a crash between those two renames loses the old checkpoint.

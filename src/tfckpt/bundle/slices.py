@@ -23,8 +23,16 @@ from typing import Any
 
 from ..errors import CorruptionError, InvalidArgumentError
 
-__all__ = ["FULL", "SLICE_KEY_PREFIX", "TensorSlice", "decode_slice_key", "describe_key",
-           "encode_slice_key", "parse_shape_and_slice"]
+__all__ = [
+    "FULL",
+    "SLICE_KEY_PREFIX",
+    "TensorSlice",
+    "decode_key",
+    "decode_slice_key",
+    "describe_key",
+    "encode_slice_key",
+    "parse_shape_and_slice",
+]
 
 FULL = -1
 SLICE_KEY_PREFIX = b"\x00"
@@ -177,6 +185,12 @@ def encode_slice_key(name: str, piece: TensorSlice) -> bytes:
         out.append(_signed_increasing(start))
         out.append(_signed_increasing(length))
     return b"".join(out)
+
+
+def decode_key(key: bytes) -> str:
+    """An index key as a ``str``: keys are UTF-8 in practice, and any other bytes survive the
+    round trip through ``surrogateescape``."""
+    return key.decode("utf-8", "surrogateescape")
 
 
 def _unescape_name(key: bytes, pos: int) -> tuple[bytes, int]:

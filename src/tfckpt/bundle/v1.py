@@ -20,7 +20,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -32,10 +32,9 @@ from ..errors import CorruptionError, NotFoundError, UnsupportedError
 from ..storage import FileSource
 from ..table import TableReader
 from .entry import BundleHeader, TensorInfo, check_shape
-from .reader import BundleReader, decode_key
-from .slices import TensorSlice, describe_key, encode_slice_key
+from .slices import TensorSlice, decode_key, describe_key, encode_slice_key
 
-__all__ = ["V1_SHARD_PATTERN", "V1Reader", "is_v1", "v1_files"]
+__all__ = ["V1_SHARD_PATTERN", "V1Store", "is_v1", "v1_files"]
 
 V1_SHARD_PATTERN = "-?????-of-?????"
 _SHARD_RE = re.compile(r"-\d{5}-of-\d{5}$")
@@ -68,8 +67,10 @@ def is_v1(path: str) -> bool:
     return bool(v1_files(path))
 
 
-class V1Reader(BundleReader):
-    """A legacy V1 checkpoint behind the same reader interface as a V2 bundle."""
+class V1Store:
+    """A legacy V1 checkpoint as a :class:`~tfckpt.bundle.store.Store`: every tensor is a
+    partitioned one (a whole tensor is one slice of full extents), its pieces' values in
+    table records. Opening reads every file's metadata record."""
 
     def __init__(self, pattern: str, *, verify_checksums: bool = True) -> None:
         files = v1_files(pattern)
@@ -77,14 +78,12 @@ class V1Reader(BundleReader):
             raise NotFoundError(f"no V1 checkpoint matches {pattern!r}")
         self.prefix = pattern
         self.verify_checksums = verify_checksums
-        self.mmap = False
-        self._lock = threading.Lock()
-        self._object_graph = None
-        self._shards = {}
+        self.index_name = files[0]
+        self.header = BundleHeader(num_shards=len(files))
         self._tables: list[TableReader] = []
         self._sources: list[FileSource] = []
-        self._entries = {}
-        self._slice_entries = {}
+        self._entries: dict[str, TensorInfo] = {}
+        self._slice_entries: dict[bytes, TensorInfo] = {}
         try:
             for number, path in enumerate(files):
                 source = FileSource(path)
@@ -95,10 +94,6 @@ class V1Reader(BundleReader):
         except BaseException:
             self.close()
             raise
-        self.header = BundleHeader(num_shards=len(files))
-        self._index_name = files[0]
-        self._raw = dict.fromkeys(self._entries, b"")  # everything is decoded already
-        self._slice_raw = dict.fromkeys(self._slice_entries, b"")
 
     def _read_meta(self, number: int, table: TableReader) -> None:
         where = table.name
@@ -124,29 +119,33 @@ class V1Reader(BundleReader):
                 key = encode_slice_key(meta.name, piece)
                 self._slice_entries[key] = TensorInfo(decode_key(key), dtype, piece.shape(shape), shard_id=number)
 
-    def read_array(self, name: str) -> np.ndarray:
-        if not isinstance(name, str):
-            raise TypeError(f"tensor names are strings, not {type(name).__name__} ({name!r})")
-        info = self.tensor_info(name)
-        return self._read_partitioned(info, TensorSlice.full(len(info.shape)))
+    # -- records ---------------------------------------------------------------------------
 
-    def check_entry(self, info: TensorInfo) -> int:
-        """Decode one stored slice completely (V1 has table block checksums, no per-tensor
-        ones); return the bytes of its record."""
-        self._check_stored(info)
-        self._read_entry(info, info.shape)
-        return len(self._record(info))
+    def names(self) -> Iterable[str]:
+        return self._entries.keys()
 
-    def data_files(self) -> list[tuple[int, str, int | None]]:
-        return []  # values live in the table files themselves
+    def has(self, name: str) -> bool:
+        return name in self._entries
 
-    def _check_stored(self, info: TensorInfo) -> None:
-        # Values are protobuf fields of at least one byte each: a record shorter than its
-        # element count cannot hold them, and is refused before anything is allocated.
-        value = self._record(info)
-        if len(value) < info.num_elements:
-            raise CorruptionError(f"{self._tables[info.shard_id].name}: slice {describe_key(info.name)!r}: "
-                                  f"{len(value)} bytes cannot hold {info.num_elements} values")
+    def info(self, name: str) -> TensorInfo | None:
+        return self._entries.get(name)
+
+    def slice_info(self, key: bytes) -> TensorInfo | None:
+        return self._slice_entries.get(key)
+
+    def peek(self, name: str) -> tuple[DType, tuple[int, ...]]:
+        info = self._entries[name]
+        return info.dtype, info.shape
+
+    def entries(self) -> list[tuple[bytes, TensorInfo]]:
+        stored = [(name.encode("utf-8", "surrogateescape"), info) for name, info in self._entries.items()]
+        return sorted(stored + list(self._slice_entries.items()), key=lambda pair: pair[0])
+
+    def stored_entries(self) -> Iterator[tuple[str, TensorInfo | CorruptionError | UnsupportedError]]:
+        for key, info in self.entries():
+            yield decode_key(key), info
+
+    # -- values ------------------------------------------------------------------------------
 
     def _record(self, info: TensorInfo) -> bytes:
         table = self._tables[info.shard_id]
@@ -156,18 +155,36 @@ class V1Reader(BundleReader):
                                   f"but not stored")
         return value
 
-    def _read_region(self, info: TensorInfo, shape: tuple[int, ...], piece: TensorSlice) -> np.ndarray:
-        whole = self._read_entry(info, shape)  # values live in one protobuf: decode it whole
-        return whole if piece.covers(shape) else whole[piece.index(shape)].copy()
+    def check_stored(self, info: TensorInfo) -> None:
+        # Values are protobuf fields of at least one byte each: a record shorter than its
+        # element count cannot hold them, and is refused before anything is allocated.
+        value = self._record(info)
+        if len(value) < info.num_elements:
+            raise CorruptionError(f"{self._tables[info.shard_id].name}: slice {describe_key(info.name)!r}: "
+                                  f"{len(value)} bytes cannot hold {info.num_elements} values")
 
-    def _read_entry(self, info: TensorInfo, shape: tuple[int, ...]) -> np.ndarray:
+    def check_entry(self, info: TensorInfo) -> int:
+        """Decode one stored slice completely (V1 has table block checksums, no per-tensor
+        ones); return the bytes of its record."""
+        self.check_stored(info)
+        self.read_entry(info)
+        return len(self._record(info))
+
+    def read_entry(self, info: TensorInfo) -> np.ndarray:
         where = f"{self._tables[info.shard_id].name}: slice {describe_key(info.name)!r}"
         value = self._record(info)
         try:
             record = saved_tensor_slice_pb2.SavedTensorSlices.FromString(value)
         except DecodeError as exc:
             raise CorruptionError(f"{where}: not a SavedTensorSlices record: {exc}") from exc
-        return _decode_values(record.data.data, info.dtype, shape, where)
+        return _decode_values(record.data.data, info.dtype, info.shape, where)
+
+    def read_region(self, info: TensorInfo, piece: TensorSlice) -> np.ndarray:
+        whole = self.read_entry(info)  # values live in one protobuf: decode it whole
+        return whole if piece.covers(info.shape) else whole[piece.index(info.shape)].copy()
+
+    def data_files(self) -> list[tuple[int, str, int | None]]:
+        return []  # values live in the table files themselves
 
     def debug_string(self) -> bytes:
         lines = []

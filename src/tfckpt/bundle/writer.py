@@ -35,8 +35,7 @@ from . import payload, validate
 from .entry import BundleHeader, TensorInfo
 from .naming import DATA_SUFFIX_RE, data_filename, index_filename
 from .publish import publish, remove_quietly, temporary_name
-from .reader import decode_key
-from .slices import SLICE_KEY_PREFIX, TensorSlice, encode_slice_key, parse_shape_and_slice
+from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, encode_slice_key, parse_shape_and_slice
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -1,0 +1,291 @@
+"""Where a reader's entries and bytes come from: the :class:`Store` protocol and its V2 bundle
+implementation (the V1 one is :class:`tfckpt.bundle.v1.V1Store`).
+
+A store answers, for one checkpoint: which tensor names it holds, each name's index record
+(and each slice piece's), and the values of stored entries, whole or in part. Everything a
+checkpoint means beyond that (partitioned tensors assembled from pieces, partial reads, the
+object graph, TF's reader methods) is :class:`tfckpt.bundle.reader.CheckpointReader`'s, the
+same for every store.
+
+The V2 store opens the whole ``.index`` at once (O(index), never touching data files) and
+keeps entries as raw bytes, decoded when first needed or all at once by one protobuf parse.
+Data files are opened on first use and read with positional reads, so one store serves many
+threads; after opening one, it checks that ``PREFIX.index`` is still the file it parsed (see
+:mod:`tfckpt.bundle.publish` for why that is enough to never pair an old index with new data).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
+
+import numpy as np
+
+from ..dtypes import BY_ENUM, DataType, DType
+from ..errors import CheckpointReplacedError, CorruptionError, NotFoundError, UnsupportedError
+from ..storage import ByteSource, FileIdentity, FileSource, path_identity
+from ..table import TableReader
+from . import payload, validate
+from .entry import BIG, BundleHeader, TensorInfo, peek_dtype_shape
+from .naming import data_filename, index_filename
+from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, describe_key
+
+__all__ = ["BundleStore", "SourceOpener", "Store"]
+
+SourceOpener = Callable[[str], ByteSource]
+
+
+class Store(Protocol):
+    """What a :class:`~tfckpt.bundle.reader.CheckpointReader` needs from a checkpoint format."""
+
+    prefix: str
+    header: BundleHeader
+    index_name: str  # the file named in messages about the index
+    verify_checksums: bool
+
+    def names(self) -> Iterable[str]: ...  # every tensor name, slice pieces excluded
+
+    def has(self, name: str) -> bool: ...
+
+    def info(self, name: str) -> TensorInfo | None: ...
+
+    def slice_info(self, key: bytes) -> TensorInfo | None: ...
+
+    def peek(self, name: str) -> tuple[DType, tuple[int, ...]]: ...  # without a full decode
+
+    def entries(self) -> list[tuple[bytes, TensorInfo]]: ...  # all records, in key order
+
+    def stored_entries(self) -> Iterator[tuple[str, TensorInfo | CorruptionError | UnsupportedError]]: ...
+
+    def check_stored(self, info: TensorInfo) -> None: ...  # raise unless size and bytes are sane
+
+    def check_entry(self, info: TensorInfo) -> int: ...  # check completely; return bytes checked
+
+    def read_entry(self, info: TensorInfo) -> np.ndarray: ...
+
+    def read_region(self, info: TensorInfo, piece: TensorSlice) -> np.ndarray: ...
+
+    def data_files(self) -> list[tuple[int, str, int | None]]: ...
+
+    def debug_string(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class BundleStore:
+    """A V2 tensor bundle: ``PREFIX.index`` and ``PREFIX.data-SSSSS-of-NNNNN``."""
+
+    def __init__(self, prefix: str, *, verify_checksums: bool = True, opener: SourceOpener = FileSource,
+                 mmap: bool = False) -> None:
+        self.prefix = prefix
+        self.verify_checksums = verify_checksums
+        self.mmap = mmap
+        self._opener = opener
+        self._shards: dict[int, ByteSource] = {}
+        self._lock = threading.Lock()
+        self.index_name = index_filename(prefix)
+        try:
+            index_source = opener(self.index_name)
+        except FileNotFoundError:
+            raise NotFoundError(f"no checkpoint at {prefix!r}: {self.index_name} does not exist") from None
+        self._raw: dict[str, bytes] = {}
+        self._slice_raw: dict[bytes, bytes] = {}
+        self._entries: dict[str, TensorInfo] = {}
+        self._slice_entries: dict[bytes, TensorInfo] = {}
+        identity = getattr(index_source, "identity", None)
+        self._index_identity: FileIdentity | None = identity() if identity is not None else None
+        try:
+            self.header = self._read_index(TableReader(index_source))
+        finally:
+            index_source.close()
+
+    def _read_index(self, table: TableReader) -> BundleHeader:
+        where = table.name
+        items = iter(table)
+        first = next(items, None)
+        if first is None or first[0] != b"":
+            raise CorruptionError(f"{where}: missing bundle header (the first key must be the empty "
+                                  f"key, found {None if first is None else first[0]!r})")
+        header = BundleHeader.decode(first[1], where)
+        raw, slice_raw = self._raw, self._slice_raw
+        for key, value in items:
+            if key[:1] == SLICE_KEY_PREFIX:
+                slice_raw[key] = value
+            else:
+                raw[decode_key(key)] = value
+        return header
+
+    # -- records -------------------------------------------------------------------------
+
+    def _checked(self, name: str, info: TensorInfo) -> TensorInfo:
+        if not info.slices and info.shard_id >= max(self.header.num_shards, 1):
+            raise CorruptionError(f"{self.index_name}: key {describe_key(name)!r} is in shard {info.shard_id} but "
+                                  f"the header says there are {self.header.num_shards} shards")
+        return info
+
+    def _decode_all(self) -> None:
+        """Decode every entry not decoded yet, with one protobuf parse."""
+        missing = [(name, value) for name, value in self._raw.items() if name not in self._entries]
+        if missing:
+            for info in TensorInfo.decode_many(missing, self.index_name):
+                self._entries[info.name] = self._checked(info.name, info)
+        missing_slices = [(decode_key(key), value) for key, value in self._slice_raw.items()
+                          if key not in self._slice_entries]
+        if missing_slices:
+            for info in TensorInfo.decode_many(missing_slices, self.index_name):
+                self._slice_entries[info.name.encode("utf-8", "surrogateescape")] = self._checked(info.name, info)
+
+    def names(self) -> Iterable[str]:
+        return self._raw.keys()
+
+    def has(self, name: str) -> bool:
+        return name in self._raw
+
+    def info(self, name: str) -> TensorInfo | None:
+        info = self._entries.get(name)
+        if info is None:
+            value = self._raw.get(name)
+            if value is None:
+                return None
+            info = self._entries[name] = self._checked(name, TensorInfo.decode(name, value, self.index_name))
+        return info
+
+    def slice_info(self, key: bytes) -> TensorInfo | None:
+        info = self._slice_entries.get(key)
+        if info is None and key in self._slice_raw:
+            name = decode_key(key)
+            info = self._checked(name, TensorInfo.decode(name, self._slice_raw[key], self.index_name))
+            self._slice_entries[key] = info
+        return info
+
+    def peek(self, name: str) -> tuple[DType, tuple[int, ...]]:
+        info = self._entries.get(name)
+        if info is None:
+            peeked = peek_dtype_shape(self._raw[name])
+            if peeked is not None and peeked[0] in BY_ENUM:
+                return BY_ENUM[peeked[0]], peeked[1]
+            info = self.info(name)
+            assert info is not None
+        return info.dtype, info.shape
+
+    def entries(self) -> list[tuple[bytes, TensorInfo]]:
+        self._decode_all()
+        stored = [(name.encode("utf-8", "surrogateescape"), info) for name, info in self._entries.items()]
+        stored += list(self._slice_entries.items())
+        return sorted(stored, key=lambda pair: pair[0])
+
+    def stored_entries(self) -> Iterator[tuple[str, TensorInfo | CorruptionError | UnsupportedError]]:
+        keys = sorted([*((n.encode("utf-8", "surrogateescape"), n, False) for n in self._raw),
+                       *((k, decode_key(k), True) for k in self._slice_raw)])
+        for raw_key, name, is_slice in keys:
+            try:
+                info = self.slice_info(raw_key) if is_slice else self.info(name)
+                assert info is not None
+            except (CorruptionError, UnsupportedError) as exc:
+                yield name, exc
+                continue
+            yield name, info
+
+    # -- data files -----------------------------------------------------------------------
+
+    def _shard(self, shard_id: int) -> ByteSource:
+        source = self._shards.get(shard_id)
+        if source is not None:
+            return source
+        with self._lock:
+            if shard_id not in self._shards:
+                path = data_filename(self.prefix, shard_id, self.header.num_shards)
+                try:
+                    opened = self._opener(path)
+                except FileNotFoundError:
+                    self._check_not_replaced()
+                    raise NotFoundError(f"data file {path} of checkpoint {self.prefix} does not exist") from None
+                try:
+                    self._check_not_replaced()
+                except CheckpointReplacedError:
+                    opened.close()
+                    raise
+                self._shards[shard_id] = opened
+            return self._shards[shard_id]
+
+    def _check_not_replaced(self) -> None:
+        """Raise if ``PREFIX.index`` is no longer the file this store parsed: a data file
+        opened now may then belong to a newer save."""
+        if self._index_identity is not None and path_identity(self.index_name) != self._index_identity:
+            raise CheckpointReplacedError(f"checkpoint {self.prefix} was replaced by a newer save while this "
+                                          f"reader was open; open it again")
+
+    def data_files(self) -> list[tuple[int, str, int | None]]:
+        out: list[tuple[int, str, int | None]] = []
+        for shard in range(self.header.num_shards):
+            path = data_filename(self.prefix, shard, self.header.num_shards)
+            try:
+                out.append((shard, path, self._shard(shard).size()))
+            except NotFoundError:
+                out.append((shard, path, None))
+        return out
+
+    def check_stored(self, info: TensorInfo) -> None:
+        problem = validate.size_problem(info)
+        if problem is None:
+            problem = validate.bytes_problem(info, self._shard(info.shard_id).size())
+        if problem is not None:
+            raise CorruptionError(f"{self.index_name}: key {describe_key(info.name)!r}: {problem}")
+
+    def check_entry(self, info: TensorInfo) -> int:
+        self.check_stored(info)
+        source = self._shard(info.shard_id)
+        where = f"{source.name}: key {describe_key(info.name)!r}"
+        if info.dtype.is_fixed_size:
+            payload.check_crc(source, info.offset, info.size, info.masked_crc32c, where)
+        elif info.dtype.name == "string":
+            payload.read_strings(source, info.offset, info.size, info.num_elements,
+                                 self.header.endianness == BIG, True, info.masked_crc32c, where)
+        return info.size
+
+    def read_entry(self, info: TensorInfo) -> np.ndarray:
+        source = self._shard(info.shard_id)
+        where = f"{source.name}: key {describe_key(info.name)!r}"
+        big = self.header.endianness == BIG
+        if info.dtype.is_fixed_size or info.dtype.name == "string":
+            self.check_stored(info)
+        if info.dtype.is_fixed_size:
+            return payload.read_fixed(source, info.offset, info.shape, info.dtype, big,
+                                      self.verify_checksums, info.masked_crc32c, where, use_mmap=self.mmap)
+        if info.dtype.name == "string":
+            flat = payload.read_strings(source, info.offset, info.size, info.num_elements, big,
+                                        self.verify_checksums, info.masked_crc32c, where)
+            return flat.reshape(info.shape)
+        raise UnsupportedError(f"{where}: tensors of dtype {info.dtype.name} cannot be read by "
+                               f"tfckpt (shape {list(info.shape)} listed; values are opaque)")
+
+    def read_region(self, info: TensorInfo, piece: TensorSlice) -> np.ndarray:
+        shape = info.shape
+        if piece.covers(shape):
+            return self.read_entry(info)
+        bounds = piece.bounds(shape)
+        if not info.dtype.is_fixed_size:  # variable-size layouts must be parsed whole
+            return self.read_entry(info)[tuple(slice(lo, hi) for lo, hi in bounds)].copy()
+        self.check_stored(info)
+        source = self._shard(info.shard_id)
+        return payload.read_fixed_region(source, info.offset, shape, info.dtype, bounds,
+                                         self.header.endianness == BIG,
+                                         f"{source.name}: key {describe_key(info.name)!r}")
+
+    def debug_string(self) -> bytes:
+        """TF's ``CheckpointReader.debug_string()``: ``key (DT_NAME) [d0,d1]`` per stored entry.
+
+        Like TensorFlow, this lists raw index keys in byte order, including the keys of slice
+        pieces, and leaves out the data-less full entries of partitioned tensors.
+        """
+        lines = [b"%s (%s) [%s]\n" % (key, DataType(info.dtype.as_datatype_enum).name.encode(),
+                                      ",".join(str(d) for d in info.shape).encode())
+                 for key, info in self.entries() if not info.slices]
+        return b"".join(lines)
+
+    def close(self) -> None:
+        with self._lock:
+            for source in self._shards.values():
+                source.close()
+            self._shards.clear()
