@@ -137,3 +137,18 @@ def test_a_server_without_range_support_works_with_a_warning(tmp_path: Path) -> 
         server.shutdown()
         server.server_close()
     assert prefix
+
+
+def test_urls_resolve_like_local_paths_including_v1_and_lone_checkpoints() -> None:
+    from conftest import FIXTURES
+    memory = fsspec.filesystem("memory")
+    tfckpt.save({"w": np.arange(3)}, "memory://resolve/out/model.ckpt")
+    assert tfckpt.resolve_prefix("memory://resolve/out/").endswith("resolve/out/model.ckpt")
+    assert tfckpt.load("memory://resolve/out")["w"].tolist() == [0, 1, 2]
+    memory.pipe_file("/resolve/v1/model.ckpt-5", (FIXTURES / "v1_single" / "model.ckpt-5").read_bytes())
+    remote = tfckpt.load("memory://resolve/v1/model.ckpt-5")
+    local = tfckpt.load(FIXTURES / "v1_single" / "model.ckpt-5")
+    assert sorted(remote) == sorted(local) and all(remote[k].tolist() == local[k].tolist() for k in local)
+    tfckpt.save({"w": np.arange(3)}, "memory://resolve/out/other.ckpt")
+    with pytest.raises(tfckpt.NotFoundError, match="holds 2 checkpoints, name one: model.ckpt, other.ckpt"):
+        tfckpt.load_checkpoint("memory://resolve/out")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -59,42 +60,33 @@ def resolve_prefix(path: PathLike) -> str:
     """
     path = os.fspath(path)
     if is_url(path):
-        return _resolve_url(path.rstrip("/"))
-    if os.path.isdir(path):
-        if any(os.path.isfile(os.path.join(path, name)) for name in SAVED_MODEL_FILENAMES):
-            return os.path.join(path, *SAVED_MODEL_VARIABLES)
-        latest = latest_checkpoint(path)
-        if latest is not None:
-            return latest
-        # No state file (tfckpt.save writes none): a directory holding exactly one checkpoint
-        # means that one; with several, name them.
-        found = sorted(name[: -len(INDEX_SUFFIX)] for name in os.listdir(path) if name.endswith(INDEX_SUFFIX))
-        if len(found) == 1:
-            return os.path.join(path, found[0])
-        listing = f"; it holds {len(found)} checkpoints, name one: {', '.join(found[:5])}" if found else ""
-        raise NotFoundError(f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}{listing}")
+        path = path.rstrip("/")
+    # The same steps for local paths and URLs, cheapest and most specific first (object
+    # stores have no cheap "is this a directory").
     stripped = prefix_of(path)
-    if stripped is not None and os.path.isfile(index_filename(stripped)):
-        return stripped
-    if os.path.isfile(index_filename(path)) or is_v1(path):
-        return path
-    raise NotFoundError(f"no checkpoint at {path!r}: neither {index_filename(path)} nor a "
-                        f"checkpoint directory exists")
-
-
-def _resolve_url(url: str) -> str:
-    # Remote stores have no cheap "is this a directory": try the cheap, specific names first.
-    stripped = prefix_of(url)
     if stripped is not None and storage.exists(index_filename(stripped)):
         return stripped
-    if storage.exists(index_filename(url)):
-        return url
-    if any(storage.exists(storage.join(url, name)) for name in SAVED_MODEL_FILENAMES):
-        return storage.join(url, *SAVED_MODEL_VARIABLES)
-    latest = latest_checkpoint(url)
-    if latest is None:
-        raise NotFoundError(f"no checkpoint at {url!r}: no {index_filename(url)}, SavedModel or state file")
-    return latest
+    if storage.exists(index_filename(path)):
+        return path
+    if any(storage.isfile(storage.join(path, name)) for name in SAVED_MODEL_FILENAMES):
+        return storage.join(path, *SAVED_MODEL_VARIABLES)
+    latest = latest_checkpoint(path)
+    if latest is not None:
+        return latest
+    if is_v1(path):
+        return path
+    # No state file (tfckpt.save writes none): a directory holding exactly one checkpoint
+    # means that one; with several, name them.
+    found = sorted(prefix_of(index) or index for index in storage.glob(storage.join(storage.glob_escape(path),
+                                                                                    "*" + INDEX_SUFFIX)))
+    if len(found) == 1:
+        return found[0]
+    if storage.isdir(path):
+        names = ", ".join(posixpath.basename(p) if is_url(p) else os.path.basename(p) for p in found[:5])
+        listing = f"; it holds {len(found)} checkpoints, name one: {names}" if found else ""
+        raise NotFoundError(f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}{listing}")
+    raise NotFoundError(f"no checkpoint at {path!r}: neither {index_filename(path)} nor a "
+                        f"checkpoint directory exists")
 
 
 def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False) -> CheckpointReader:
@@ -130,10 +122,10 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
     {'w': [2, 2]} float32
     """
     prefix = resolve_prefix(path)
+    if not storage.exists(index_filename(prefix)):  # no .index: a legacy V1 checkpoint, as TF decides
+        return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums))
     if is_url(prefix):
         return CheckpointReader(prefix, verify_checksums=verify_checksums, opener=storage.open_source)
-    if not os.path.isfile(index_filename(prefix)):  # no .index: a legacy V1 checkpoint, as TF decides
-        return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums))
     return CheckpointReader(prefix, verify_checksums=verify_checksums, mmap=mmap)
 
 

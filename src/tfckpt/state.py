@@ -14,7 +14,6 @@ Relative paths are relative to the state file's directory. The file is replaced 
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import time
@@ -27,6 +26,7 @@ from . import storage
 from ._proto import checkpoint_state_pb2
 from .bundle.naming import index_filename
 from .bundle.publish import remove_quietly, remove_stale_temporaries, temporary_name
+from .bundle.v1 import is_v1
 from .errors import CorruptionError, InvalidArgumentError
 from .storage import PathLike, is_url
 
@@ -113,9 +113,7 @@ def _resolve(directory: str, path: str) -> str:
 def _exists(prefix: str) -> bool:
     """A V2 checkpoint (its ``.index``) or a V1 one (the file, or files matching the
     ``prefix-?????-of-NNNNN`` pattern TF1 records for sharded V1 saves)."""
-    if storage.exists(index_filename(prefix)) or storage.isfile(prefix):
-        return True
-    return not is_url(prefix) and any(c in prefix for c in "?*[") and bool(glob.glob(prefix))
+    return storage.exists(index_filename(prefix)) or is_v1(prefix)
 
 
 def read_state(directory: PathLike, latest_filename: str | None = None) -> CheckpointState | None:

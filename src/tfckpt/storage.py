@@ -20,9 +20,27 @@ from typing import Any, Protocol
 
 from .errors import CorruptionError, UnsupportedError
 
-__all__ = ["ByteSource", "FileIdentity", "FileSource", "FsspecSource", "PathLike", "dirname", "exists",
-           "glob", "glob_escape", "is_url", "isfile", "join", "open_source", "path_identity", "read_bytes",
-           "remove", "upload", "write_bytes_remote"]
+__all__ = [
+    "ByteSource",
+    "FileIdentity",
+    "FileSource",
+    "FsspecSource",
+    "PathLike",
+    "dirname",
+    "exists",
+    "glob",
+    "glob_escape",
+    "is_url",
+    "isdir",
+    "isfile",
+    "join",
+    "open_source",
+    "path_identity",
+    "read_bytes",
+    "remove",
+    "upload",
+    "write_bytes_remote",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -241,6 +259,16 @@ def isfile(path: str) -> bool:
     fs, inner = _filesystem(path)
     try:
         return bool(fs.isfile(inner))
+    except (OSError, ValueError):
+        return False
+
+
+def isdir(path: str) -> bool:
+    if not is_url(path):
+        return os.path.isdir(path)
+    fs, inner = _filesystem(path)
+    try:
+        return bool(fs.isdir(inner))
     except (OSError, ValueError):
         return False
 

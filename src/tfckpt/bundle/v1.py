@@ -17,8 +17,6 @@ CRCs; there is no per-tensor checksum.
 
 from __future__ import annotations
 
-import glob
-import os
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -26,10 +24,10 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from .. import storage
 from .._proto import saved_tensor_slice_pb2
 from ..dtypes import DType, from_enum
 from ..errors import CorruptionError, NotFoundError, UnsupportedError
-from ..storage import FileSource
 from ..table import TableReader
 from .entry import BundleHeader, TensorInfo, check_shape
 from .slices import TensorSlice, decode_key, describe_key, encode_slice_key
@@ -53,14 +51,14 @@ _VALUE_FIELDS: dict[str, tuple[str, Any]] = {
 
 
 def v1_files(pattern: str) -> list[str]:
-    """The table files of a V1 checkpoint: ``pattern`` itself, or its shards."""
-    if os.path.isfile(pattern):
+    """The table files of a V1 checkpoint: ``pattern`` itself, or its shards (local or URL)."""
+    if storage.isfile(pattern):
         return [pattern]
     base = _SHARD_RE.sub("", pattern)
-    candidates = glob.glob(pattern) if any(c in pattern for c in "?*[") else []
+    candidates = storage.glob(pattern) if any(c in pattern for c in "?*[") else []
     if not candidates:
-        candidates = glob.glob(glob.escape(base) + V1_SHARD_PATTERN)
-    return sorted(path for path in candidates if os.path.isfile(path))
+        candidates = storage.glob(storage.glob_escape(base) + V1_SHARD_PATTERN)
+    return sorted(path for path in candidates if storage.isfile(path))
 
 
 def is_v1(path: str) -> bool:
@@ -81,12 +79,12 @@ class V1Store:
         self.index_name = files[0]
         self.header = BundleHeader(num_shards=len(files))
         self._tables: list[TableReader] = []
-        self._sources: list[FileSource] = []
+        self._sources: list[storage.ByteSource] = []
         self._entries: dict[str, TensorInfo] = {}
         self._slice_entries: dict[bytes, TensorInfo] = {}
         try:
             for number, path in enumerate(files):
-                source = FileSource(path)
+                source = storage.open_source(path)
                 self._sources.append(source)
                 table = TableReader(source, verify_checksums=verify_checksums)
                 self._tables.append(table)
