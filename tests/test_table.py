@@ -271,3 +271,32 @@ def test_snappy_matches_a_real_encoder(data: bytes) -> None:
     cramjam = optional("cramjam")
     compressed = bytes(cramjam.snappy.compress_raw(data))
     assert snappy.decompress(compressed, "t") == data
+
+
+def test_replace_first_value_patches_in_place_or_declines() -> None:
+    from tfckpt.table import TableReader, replace_first_value
+    sink = io.BytesIO()
+    builder = TableBuilder(sink, block_size=64)
+    builder.add(b"", b"\x08\x01")
+    for i in range(50):
+        builder.add(b"key%03d" % i, b"v" * (i % 7))
+    builder.finish()
+    table = sink.getvalue()
+
+    class Source:
+        name = "t"
+
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def size(self) -> int:
+            return len(self.data)
+
+        def read_at(self, offset: int, n: int) -> bytes:
+            return self.data[offset:offset + n]
+
+    patched = replace_first_value(table, b"\x08\x02")
+    assert patched is not None and len(patched) == len(table)
+    entries = list(TableReader(Source(patched)))  # every block checksum still verifies
+    assert entries[0] == (b"", b"\x08\x02") and entries[1:] == list(TableReader(Source(table)))[1:]
+    assert replace_first_value(table, b"\x08\x02\x10\x01") is None  # another length: rebuild instead

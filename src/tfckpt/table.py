@@ -57,6 +57,7 @@ __all__ = [
     "find_short_successor",
     "find_shortest_separator",
     "parse_block",
+    "replace_first_value",
 ]
 
 TABLE_MAGIC = 0xDB4775248B80FB57  # leveldb table/format.h kTableMagicNumber
@@ -278,6 +279,35 @@ def parse_block(contents: bytes, where: str) -> list[tuple[bytes, bytes]]:
         entries.append((key, contents[key_end:value_end]))
         pos = value_end
     return entries
+
+
+def replace_first_value(table: bytes, value: bytes) -> bytes | None:
+    """``table`` (a whole table file) with the value of its first entry replaced by ``value``
+    of the same length, the first block's checksum recomputed; ``None`` when that cannot be
+    done in place (another length, a compressed or unusual first block). Everything else is
+    copied byte for byte, so this costs a copy, not a parse."""
+    where = "table"
+    if len(table) < FOOTER_LENGTH:
+        return None
+    footer = Footer.decode(table[-FOOTER_LENGTH:], where)
+    index = parse_block(table[footer.index.offset:footer.index.offset + footer.index.size], where)
+    if not index:
+        return None
+    first, _ = BlockHandle.decode(index[0][1], 0, where)
+    if table[first.offset + first.size] != NO_COMPRESSION or first.size < 3:
+        return None
+    start = first.offset
+    if table[start] != 0 or table[start + 1] != 0:  # shared = 0, non_shared = 0: the empty key
+        return None
+    length, pos = decode_varint(table, start + 2, start + first.size, MAX_VARINT32_BYTES, "value length")
+    if length != len(value) or pos + length > start + first.size:
+        return None
+    out = bytearray(table)
+    out[pos:pos + length] = value
+    contents_end = start + first.size
+    crc = crc32c(out[contents_end:contents_end + 1], crc32c(memoryview(out)[start:contents_end]))
+    FIXED32.pack_into(out, contents_end + 1, mask(crc))
+    return bytes(out)
 
 
 class TableReader:

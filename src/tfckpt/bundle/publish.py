@@ -40,7 +40,7 @@ from typing import BinaryIO
 
 from ..errors import TfckptError
 from ..storage import FileSource
-from ..table import TableBuilder, TableReader
+from ..table import TableBuilder, TableReader, replace_first_value
 from .entry import BundleHeader
 from .naming import DATA_SUFFIX_RE, data_filename, index_filename
 
@@ -126,14 +126,17 @@ def repoint_existing(prefix: str, new_shards: int, sync: bool) -> _Repointed | N
     """Step 1, if the checkpoint at ``prefix`` uses the names the new one needs."""
     index_path = index_filename(prefix)
     try:
+        with open(index_path, "rb") as f:
+            original = f.read()
         source = FileSource(index_path)
     except FileNotFoundError:
         return None
     try:
-        items = list(TableReader(source))
-        if not items or items[0][0] != b"":
+        table = TableReader(source)
+        first = next(iter(table), None)
+        if first is None or first[0] != b"":
             return None
-        header = BundleHeader.decode(items[0][1], index_path)
+        header = BundleHeader.decode(first[1], index_path)
     except TfckptError:
         return None  # no readable checkpoint there: nothing to keep readable
     finally:
@@ -159,15 +162,27 @@ def repoint_existing(prefix: str, new_shards: int, sync: bool) -> _Repointed | N
         remove_quietly(empty)
         _write_file(empty, lambda out: None, sync)
         state.links.append(empty)
-        moved_header = dataclasses.replace(header, num_shards=moved_to)
+        moved_header = dataclasses.replace(header, num_shards=moved_to).encode()
         temp = temporary_name(index_path)
+        # Usually only the header's shard count changes, in place; otherwise rebuild the table.
+        patched = replace_first_value(original, moved_header)
+        items: list[tuple[bytes, bytes]] = []
+        if patched is None:
+            source = FileSource(index_path)
+            try:
+                items = list(TableReader(source))[1:]
+            finally:
+                source.close()
 
         def write(out: BinaryIO) -> None:
-            table = TableBuilder(out)
-            table.add(b"", moved_header.encode())
-            for key, value in items[1:]:
-                table.add(key, value)
-            table.finish()
+            if patched is not None:
+                out.write(patched)
+                return
+            rebuilt = TableBuilder(out)
+            rebuilt.add(b"", moved_header)
+            for key, value in items:
+                rebuilt.add(key, value)
+            rebuilt.finish()
 
         _write_file(temp, write, sync)
         try:

@@ -227,6 +227,11 @@ class BundleStore:
         return out
 
     def check_stored(self, info: TensorInfo) -> None:
+        np_dtype = info.dtype.as_numpy_dtype
+        if (np_dtype is not None and np_dtype.kind != "O" and not info.slices
+                and info.size == info.num_elements * np_dtype.itemsize
+                and info.offset + info.size <= self._shard(info.shard_id).size()):
+            return  # the common case, decided without building messages
         problem = validate.size_problem(info)
         if problem is None:
             problem = validate.bytes_problem(info, self._shard(info.shard_id).size())
