@@ -33,11 +33,13 @@ import contextlib
 import dataclasses
 import glob
 import os
+import posixpath
 import re
 import secrets
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
+from .. import storage
 from ..errors import TfckptError
 from ..storage import FileSource
 from ..table import TableBuilder, TableReader, replace_first_value
@@ -45,7 +47,7 @@ from .entry import BundleHeader
 from .naming import DATA_SUFFIX_RE, data_filename, index_filename
 
 __all__ = ["fsync_directory", "publish", "remove_quietly", "remove_stale_temporaries", "repoint_existing",
-           "temporary_name"]
+           "temporary_name", "upload"]
 
 TEMP_MARKER = ".tempstate"
 _OURS = re.compile(re.escape(TEMP_MARKER) + r"(\d+)_[0-9a-f]+$")
@@ -276,3 +278,26 @@ def _remove_unused_data_files(prefix: str, keep: set[str]) -> None:
     for path in glob.glob(glob.escape(prefix) + ".data-*-of-*"):
         if path not in keep and DATA_SUFFIX_RE.search(path[len(prefix):]):
             remove_quietly(path)
+
+
+def upload(staged_prefix: str, num_shards: int, url: str) -> None:
+    """Publish a checkpoint complete at the local ``staged_prefix`` to the URL ``url``: data
+    files first, the index last, so a reader never finds an index whose data is missing; then
+    delete data files of an earlier save with another shard count.
+
+    Object stores have no rename and no hard link: an overwrite removes the old index first,
+    so that it never describes the new data, and the prefix has no checkpoint until the new
+    index is uploaded.
+    """
+    if storage.exists(index_filename(url)):
+        storage.remove(index_filename(url))
+    for shard in range(num_shards):
+        storage.upload(data_filename(staged_prefix, shard, num_shards), data_filename(url, shard, num_shards))
+    storage.upload(index_filename(staged_prefix), index_filename(url))
+    # fsspec may spell the URLs it globs differently (memory:///b vs memory://b): compare names.
+    keep = {posixpath.basename(data_filename(url, shard, num_shards)) for shard in range(num_shards)}
+    base = posixpath.basename(url)
+    for path in storage.glob(storage.glob_escape(url) + ".data-*-of-*"):
+        name = posixpath.basename(path)
+        if name not in keep and DATA_SUFFIX_RE.search(name[len(base):]):
+            storage.remove(path)

@@ -33,8 +33,7 @@ from ..errors import InvalidArgumentError, TfckptError
 from ..table import TableBuilder
 from . import payload, validate
 from .entry import BundleHeader, TensorInfo
-from .naming import DATA_SUFFIX_RE, data_filename, index_filename
-from .publish import publish, remove_quietly, temporary_name
+from .publish import publish, remove_quietly, temporary_name, upload
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, encode_slice_key, parse_shape_and_slice
 
 if TYPE_CHECKING:
@@ -411,26 +410,12 @@ class BundleWriter:
             self.finish()
 
     def _upload(self, local_data: list[str]) -> str:
-        """Publish a staged checkpoint to its URL: data files first, the index last, so a
-        reader never finds an index whose data is not there yet."""
         remote = self._remote
         assert remote is not None
-        count = len(local_data)
         try:
-            if storage.exists(index_filename(remote)):
-                storage.remove(index_filename(remote))  # never let the old index describe new data
-            for number, local in enumerate(local_data):
-                storage.upload(local, data_filename(remote, number, count))
-            storage.upload(index_filename(self.prefix), index_filename(remote))
+            upload(self.prefix, len(local_data), remote)
         finally:
             self._drop_staging()
-        # fsspec may spell the URLs it globs differently (memory:///b vs memory://b): compare names.
-        keep = {posixpath.basename(data_filename(remote, number, count)) for number in range(count)}
-        base = posixpath.basename(remote)
-        for path in storage.glob(storage.glob_escape(remote) + ".data-*-of-*"):
-            name = posixpath.basename(path)
-            if name not in keep and DATA_SUFFIX_RE.search(name[len(base):]):
-                storage.remove(path)
         self.prefix = remote
         return remote
 
