@@ -75,3 +75,18 @@ def test_the_checks_can_fail() -> None:
     assert upward_imports(module, "from ..cli import main\nfrom .. import state\n") == [
         "bundle/reader.py imports cli", "bundle/reader.py imports state"]
     assert private_imports(module, "from .entry import _secret\n") == ["bundle/reader.py: _secret"]
+
+
+def test_every_public_name_is_documented_with_an_example() -> None:
+    import inspect
+
+    import tfckpt
+    missing = []
+    for name in tfckpt.__all__:
+        value = getattr(tfckpt, name)
+        if inspect.ismodule(value) or (inspect.isclass(value) and issubclass(value, BaseException)):
+            continue
+        doc = inspect.getdoc(value) or ""
+        if ">>>" not in doc:
+            missing.append(name)
+    assert missing == []

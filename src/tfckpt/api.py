@@ -57,6 +57,11 @@ def resolve_prefix(path: PathLike) -> str:
     ``checkpoint`` state file (its latest checkpoint) or without one but with exactly one
     checkpoint in it, or a SavedModel directory (its ``variables/variables`` bundle); local
     or a URL (with fsspec installed).
+
+    Examples
+    --------
+    >>> resolve_prefix("examples/keras_mlp"), resolve_prefix("examples/keras_mlp/ckpt-1.index")
+    ('examples/keras_mlp/ckpt-1', 'examples/keras_mlp/ckpt-1')
     """
     path = os.fspath(path)
     if is_url(path):

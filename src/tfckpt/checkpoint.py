@@ -171,7 +171,16 @@ def match_structure(root: Any, graph: ObjectGraph, reader: CheckpointReader) -> 
 
 class CheckpointLoadStatus:
     """What a restore matched, with TensorFlow's assertions (they raise
-    :class:`CheckpointMismatchError`, an ``AssertionError``)."""
+    :class:`CheckpointMismatchError`, an ``AssertionError``).
+
+    Examples
+    --------
+    >>> import tfckpt, numpy as np, tempfile, os
+    >>> ckpt = tfckpt.Checkpoint(w=np.ones(2))
+    >>> status = ckpt.restore(ckpt.save(os.path.join(tempfile.mkdtemp(), "ck")))
+    >>> status.assert_consumed().save_path.endswith("ck-1")
+    True
+    """
 
     def __init__(self, prefix: str | None, graph: ObjectGraph | None, match: _Match | None,
                  python_leaves: list[str]) -> None:

@@ -52,7 +52,15 @@ class ConversionPlan:
 @dataclass
 class ConvertReport:
     """What :func:`convert` did: (source name, destination name) pairs written, (source name,
-    reason) pairs skipped, and warnings."""
+    reason) pairs skipped, and warnings.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> report = convert("examples/keras_mlp", os.path.join(tempfile.mkdtemp(), "w.npz"), drop_optimizer=True)
+    >>> len(report.written), dict(report.skipped)["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]
+    (5, 'optimizer state')
+    """
 
     source: str
     destination: str

@@ -15,7 +15,13 @@ __all__ = ["DiffReport", "ValueDiff", "diff_checkpoints"]
 
 @dataclass(frozen=True)
 class ValueDiff:
-    """A tensor whose values differ: how many elements, and by how much at most."""
+    """A tensor whose values differ: how many elements, and by how much at most.
+
+    Examples
+    --------
+    >>> ValueDiff("w", mismatched=1, total=3, max_abs_diff=0.5).mismatched
+    1
+    """
 
     name: str
     mismatched: int
@@ -25,6 +31,16 @@ class ValueDiff:
 
 @dataclass
 class DiffReport:
+    """What :func:`diff_checkpoints` found: names only in one side, dtype, shape and value
+    changes, and the names that are equal; ``same`` when nothing differs.
+
+    Examples
+    --------
+    >>> report = diff_checkpoints("examples/keras_mlp", "examples/keras_mlp")
+    >>> report.same, len(report.equal)
+    (True, 16)
+    """
+
     a: str
     b: str
     only_in_a: list[str] = field(default_factory=list)

@@ -22,7 +22,13 @@ __all__ = ["BY_ENUM", "BY_NAME", "STRING", "DType", "DTypeLike", "DataType", "as
 
 
 class DataType(enum.IntEnum):
-    """``tensorflow.DataType`` enum values (tensorflow/core/framework/types.proto)."""
+    """``tensorflow.DataType`` enum values (tensorflow/core/framework/types.proto).
+
+    Examples
+    --------
+    >>> DataType.DT_BFLOAT16.value, DataType(1).name
+    (14, 'DT_FLOAT')
+    """
 
     DT_INVALID = 0
     DT_FLOAT = 1
@@ -167,6 +173,11 @@ def as_dtype(value: DTypeLike) -> DType:
     """Convert a TF name (``"float32"``, ``"qint8"``), enum code, numpy dtype or DType.
 
     Strings (numpy ``object``, ``str_`` or ``bytes_`` dtypes) map to ``string``.
+
+    Examples
+    --------
+    >>> as_dtype("bfloat16").name, as_dtype(np.int8).name, as_dtype(1).name, as_dtype("U3").name
+    ('bfloat16', 'int8', 'float32', 'string')
     """
     if isinstance(value, DType):
         return value

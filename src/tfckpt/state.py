@@ -62,7 +62,13 @@ def now() -> float:
 
 @dataclass
 class CheckpointState:
-    """Contents of a ``checkpoint`` file, with the same field names as TensorFlow's proto."""
+    """Contents of a ``checkpoint`` file, with the same field names as TensorFlow's proto.
+
+    Examples
+    --------
+    >>> get_checkpoint_state("examples/keras_mlp").model_checkpoint_path
+    'examples/keras_mlp/ckpt-1'
+    """
 
     model_checkpoint_path: str
     all_model_checkpoint_paths: list[str] = field(default_factory=list)

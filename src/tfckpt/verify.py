@@ -34,7 +34,13 @@ __all__ = ["VerifyProblem", "VerifyReport", "verify_checkpoint"]
 
 @dataclass(frozen=True)
 class VerifyProblem:
-    """One thing wrong with (or, as a note, worth knowing about) a checkpoint."""
+    """One thing wrong with (or, as a note, worth knowing about) a checkpoint.
+
+    Examples
+    --------
+    >>> str(VerifyProblem("checksum mismatch", key="w", file="m.data-00000-of-00001", offset=0))
+    "key 'w', file m.data-00000-of-00001, offset 0: checksum mismatch"
+    """
 
     message: str
     key: str | None = None
@@ -52,7 +58,14 @@ class VerifyProblem:
 @dataclass
 class VerifyReport:
     """What :func:`verify_checkpoint` found; ``ok`` when ``problems`` is empty (notes do not
-    count)."""
+    count).
+
+    Examples
+    --------
+    >>> report = verify_checkpoint("examples/keras_mlp")
+    >>> report.ok, report.problems, report.tensors_checked
+    (True, [], 16)
+    """
 
     prefix: str
     tensors_checked: int = 0

@@ -98,6 +98,13 @@ class TensorInfo:
     ``masked_crc32c`` is the checksum exactly as stored (masked, see :func:`tfckpt.coding.mask`;
     the proto field is ``crc32c``). ``slices`` is non-empty only for the
     full-tensor entry of a partitioned tensor, whose data lives in per-slice entries.
+
+    Examples
+    --------
+    >>> import tfckpt
+    >>> info = tfckpt.load_checkpoint("examples/keras_mlp").tensor_info("save_counter/.ATTRIBUTES/VARIABLE_VALUE")
+    >>> info.dtype.name, info.shape, info.size, info.num_elements
+    ('int64', (), 8, 1)
     """
 
     name: str

@@ -137,7 +137,15 @@ class TrackableObject:
 
 @dataclass(frozen=True)
 class ObjectGraph:
-    """A decoded ``TrackableObjectGraph``; node 0 is the root."""
+    """A decoded ``TrackableObjectGraph``; node 0 is the root.
+
+    Examples
+    --------
+    >>> import tfckpt
+    >>> graph = tfckpt.load_checkpoint("examples/keras_mlp").object_graph
+    >>> len(graph.nodes) > 5, [ref.local_name for ref in graph.nodes[0].children]
+    (True, ['model', 'optimizer', 'save_counter'])
+    """
 
     nodes: tuple[TrackableObject, ...]
 

@@ -38,6 +38,13 @@ class ObjectTensor:
     optimizer's shorter path (``optimizer/_trainable_variables/0``), but they are reached from
     the model too (``model/.../_kernel``). ``optimizer_state`` is true only for what nothing
     but an optimizer leads to (its own variables and slots).
+
+    Examples
+    --------
+    >>> import tfckpt
+    >>> described = tfckpt.load_checkpoint("examples/keras_mlp").object_tensors()
+    >>> described["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"].optimizer_state
+    True
     """
 
     key: str
@@ -50,7 +57,15 @@ class ObjectTensor:
 
 @dataclass(frozen=True)
 class SlotVariable:
-    """An optimizer slot (e.g. Adam's ``m``) and the variable it belongs to."""
+    """An optimizer slot (e.g. Adam's ``m``) and the variable it belongs to.
+
+    Examples
+    --------
+    >>> import tfckpt
+    >>> slots = tfckpt.load_checkpoint("tests/fixtures/tf/tf2_slots").slot_variables()
+    >>> sorted({(slot.slot_name, "/".join(slot.variable_path)) for slot in slots})[:2]
+    [('m', 'model/b'), ('m', 'model/w')]
+    """
 
     variable_path: ObjectPath
     optimizer_path: ObjectPath

@@ -48,6 +48,15 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         Return aligned little-endian fixed-size tensors of local files as read-only views of
         the memory-mapped data file (zero copy; the checksum, if verified, is computed on the
         mapped bytes). Other tensors are read as usual.
+
+    Examples
+    --------
+    >>> import tfckpt
+    >>> reader = tfckpt.load_checkpoint("examples/keras_mlp")
+    >>> reader.get_tensor("save_counter/.ATTRIBUTES/VARIABLE_VALUE"), len(reader) > 10
+    (np.int64(1), True)
+    >>> reader.read_array("save_counter/.ATTRIBUTES/VARIABLE_VALUE").shape
+    ()
     """
 
     def __init__(self, prefix: str | Store, *, verify_checksums: bool = True,
@@ -324,6 +333,13 @@ class SliceView:
 
     Indexing accepts integers, slices (any step) and ``...``; the bounding box of the
     selection is read, then steps and integer indices are applied in memory.
+
+    Examples
+    --------
+    >>> import tfckpt
+    >>> view = tfckpt.load_checkpoint("examples/keras_mlp").get_slice("optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE")
+    >>> view.shape, view[1:3, 0].shape
+    ((4, 3), (2,))
     """
 
     def __init__(self, reader: CheckpointReader, info: TensorInfo) -> None:
