@@ -152,3 +152,30 @@ def test_urls_resolve_like_local_paths_including_v1_and_lone_checkpoints() -> No
     tfckpt.save({"w": np.arange(3)}, "memory://resolve/out/other.ckpt")
     with pytest.raises(tfckpt.NotFoundError, match="holds 2 checkpoints, name one: model.ckpt, other.ckpt"):
         tfckpt.load_checkpoint("memory://resolve/out")
+
+
+def test_parts_save_and_merge_on_a_url() -> None:
+    """Three ranks save parts to memory://, one of them slices of a shared variable; rank 0
+    merges with the filesystem's own moves; the result reads whole and verifies."""
+    full = np.arange(12.0).reshape(6, 2)
+    prefix = "memory://merge-run/ck/model-100"
+    for rank in range(3):
+        part = tfckpt.distributed.part_prefix(prefix, rank, 3)
+        with tfckpt.CheckpointWriter(part) as writer:
+            writer.add(f"rank{rank}/w", np.full(4, rank, np.float32))
+            writer.add_slice("shared", (6, 2), f"{2 * rank},2:-", full[2 * rank:2 * rank + 2])
+    memory = fsspec.filesystem("memory")
+    assert len(memory.glob("/merge-run/ck/model-100_temp/*.index")) == 3
+    merged = tfckpt.distributed.merge_parts(prefix, 3, timeout=5)
+    loaded = tfckpt.load(merged)
+    assert sorted(loaded) == ["rank0/w", "rank1/w", "rank2/w", "shared"]
+    assert loaded["shared"].tolist() == full.tolist() and loaded["rank2/w"].tolist() == [2.0] * 4
+    assert tfckpt.verify_checkpoint(merged).ok
+    assert not memory.glob("/merge-run/ck/model-100_temp/*.index")  # the parts' indexes are gone
+    assert tfckpt.load_checkpoint(merged).header.num_shards == 3
+
+
+def test_a_missing_rank_times_out_naming_it() -> None:
+    tfckpt.distributed.save_part({"a": np.ones(1)}, "memory://merge-wait/ck", 0, 2)
+    with pytest.raises(tfckpt.PartsTimeoutError, match=r"ranks \[1\]"):
+        tfckpt.distributed.merge_parts("memory://merge-wait/ck", 2, timeout=0.2)

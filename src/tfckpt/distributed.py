@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from . import storage
 from .bundle.merge import merge_bundles
 from .bundle.naming import index_filename
 from .bundle.writer import save_mapping
@@ -39,7 +40,7 @@ def part_prefix(prefix: PathLike, rank: int, world_size: int) -> str:
     """Where rank ``rank`` of ``world_size`` writes its part of the checkpoint ``prefix``."""
     if not 0 <= rank < world_size:
         raise InvalidArgumentError(f"rank {rank} is outside 0..{world_size - 1}")
-    return os.path.join(f"{os.fspath(prefix)}_temp", f"part-{rank:05d}-of-{world_size:05d}")
+    return storage.join(f"{os.fspath(prefix)}_temp", f"part-{rank:05d}-of-{world_size:05d}")
 
 
 def save_part(tensors: Mapping[str, Any], prefix: PathLike, rank: int, world_size: int, *,
@@ -52,19 +53,21 @@ def merge_parts(prefix: PathLike, world_size: int, *, timeout: float | None = 60
                 poll_interval: float = 0.05) -> str:
     """Wait until all ``world_size`` parts exist, merge them into ``prefix``; return it.
 
-    Each part's index appears atomically, so a part that exists is complete. Raises
+    Each part's index appears atomically, so a part that exists is complete. ``prefix`` may
+    be a URL: data files are then moved by the filesystem itself (no download). Raises
     :class:`PartsTimeoutError` naming the missing ranks if ``timeout`` seconds pass first.
     """
     prefix = os.fspath(prefix)
     parts = [part_prefix(prefix, rank, world_size) for rank in range(world_size)]
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        missing = [rank for rank, part in enumerate(parts) if not os.path.exists(index_filename(part))]
+        missing = [rank for rank, part in enumerate(parts) if not storage.exists(index_filename(part))]
         if not missing:
             break
         if deadline is not None and time.monotonic() >= deadline:
             raise PartsTimeoutError(f"parts of {prefix} from ranks {missing} did not appear within {timeout} s")
         time.sleep(poll_interval)
     merge_bundles(parts, prefix)
-    shutil.rmtree(f"{prefix}_temp", ignore_errors=True)  # only temporaries can be left there
+    if not storage.is_url(prefix):  # object stores have no directories to remove
+        shutil.rmtree(f"{prefix}_temp", ignore_errors=True)  # only temporaries can be left there
     return prefix

@@ -34,6 +34,7 @@ __all__ = [
     "isdir",
     "isfile",
     "join",
+    "move",
     "open_source",
     "path_identity",
     "read_bytes",
@@ -316,6 +317,17 @@ def glob(pattern: str) -> list[str]:
 
 def glob_escape(path: str) -> str:
     return _glob.escape(path)
+
+
+def move(source: str, destination: str) -> None:
+    """Rename a file: ``os.replace`` locally; on a filesystem of URLs, its own move (a
+    server-side copy and delete on object stores; nothing is downloaded)."""
+    if not is_url(source):
+        os.replace(source, destination)
+        return
+    fs, inner = _filesystem(source)
+    _, target = _filesystem(destination)
+    fs.mv(inner, target)
 
 
 def upload(local: str, url: str) -> None:

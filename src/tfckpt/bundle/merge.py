@@ -15,10 +15,13 @@ until the merged one is, and if the merge fails the sources are left as they wer
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 from collections.abc import Sequence
 
+from .. import storage
 from ..errors import InvalidArgumentError
+from ..storage import FileSource
 from .entry import BundleHeader, TensorInfo
 from .naming import data_filename, index_filename
 from .publish import publish, remove_quietly, temporary_name
@@ -32,19 +35,21 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
                   delete_old_dirs: bool = True, sync: bool = True) -> str:
     """Merge the bundles at ``prefixes`` into one at ``destination``; return ``destination``."""
     destination = os.fspath(destination)
-    directory = os.path.dirname(destination)
-    if directory:
+    remote = storage.is_url(destination)
+    directory = storage.dirname(destination)
+    if directory and not remote:
         os.makedirs(directory, exist_ok=True)
     header: BundleHeader | None = None
     merged: dict[bytes, TensorInfo] = {}
     renames: dict[str, int] = {}  # source data file -> new shard id
     used: list[str] = []
     for prefix in map(os.fspath, prefixes):
-        if not os.path.exists(index_filename(prefix)):
+        if not storage.exists(index_filename(prefix)):
             if allow_missing_files:
                 continue
             raise InvalidArgumentError(f"allow_missing_files was set to false and {prefix} did not exist.")
-        with CheckpointReader(prefix) as reader:
+        opener = storage.open_source if storage.is_url(prefix) else FileSource
+        with CheckpointReader(prefix, opener=opener) as reader:
             source_header = reader.header
             if header is None:
                 header = source_header
@@ -75,19 +80,25 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
     if header is None:
         raise InvalidArgumentError("At least one prefix checkpoint file must exist, but none existed.")
     count = len(renames)
-    staged: list[str] = []
-    for source_file in renames:
-        if not os.path.exists(source_file):  # a full entry of a partitioned tensor may name an unused file
-            source_file = temporary_name(data_filename(destination, len(staged), count))
-            open(source_file, "xb").close()
-        staged.append(source_file)
     # TensorFlow's header says the sum of the sources' shard counts; that equals the number of
     # data files whenever every source file holds an entry. Writing the file count keeps the
     # result readable in the other case too.
     merged_header = dataclasses.replace(header, num_shards=count)
-    publish(destination, staged, lambda out: write_index(out, merged_header, merged.values()), sync=sync,
-            keep_staged_on_failure=True)
+    if remote:
+        _publish_remote(destination, list(renames), merged_header, list(merged.values()))
+    else:
+        staged: list[str] = []
+        for source_file in renames:
+            if not os.path.exists(source_file):  # a full entry of a partitioned tensor may name an unused file
+                source_file = temporary_name(data_filename(destination, len(staged), count))
+                open(source_file, "xb").close()
+            staged.append(source_file)
+        publish(destination, staged, lambda out: write_index(out, merged_header, merged.values()), sync=sync,
+                keep_staged_on_failure=True)
     for prefix in used:
+        if remote:
+            storage.remove(index_filename(prefix))
+            continue  # object stores have no directories to delete
         remove_quietly(index_filename(prefix))
         source_dir = os.path.dirname(prefix)
         if delete_old_dirs and os.path.abspath(source_dir) != os.path.abspath(directory or "."):
@@ -96,3 +107,30 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
             except OSError:
                 pass  # not empty, or already gone: TensorFlow only logs this too
     return destination
+
+
+def _publish_remote(destination: str, sources: list[str], header: BundleHeader, entries: list[TensorInfo]) -> None:
+    """Move the data files to their merged names with the filesystem's own move (no download),
+    then write the index; if a move fails, the moved files go back so the parts stay whole."""
+    count = len(sources)
+    moved: list[tuple[str, str]] = []
+    try:
+        if storage.exists(index_filename(destination)):
+            storage.remove(index_filename(destination))  # never let an old index describe new data
+        for number, source_file in enumerate(sources):
+            target = data_filename(destination, number, count)
+            if storage.exists(source_file):
+                storage.move(source_file, target)
+                moved.append((source_file, target))
+            else:
+                storage.write_bytes_remote(target, b"")
+        index = io.BytesIO()
+        write_index(index, header, entries)
+        storage.write_bytes_remote(index_filename(destination), index.getvalue())
+    except BaseException:
+        for source_file, target in reversed(moved):
+            try:
+                storage.move(target, source_file)
+            except OSError:
+                pass
+        raise
