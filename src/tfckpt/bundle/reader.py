@@ -53,8 +53,9 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     --------
     >>> import tfckpt
     >>> reader = tfckpt.load_checkpoint("examples/keras_mlp")
-    >>> reader.get_tensor("save_counter/.ATTRIBUTES/VARIABLE_VALUE"), len(reader) > 10
-    (np.int64(1), True)
+    >>> counter = reader.get_tensor("save_counter/.ATTRIBUTES/VARIABLE_VALUE")  # a numpy scalar, as in TF
+    >>> type(counter).__name__, int(counter), len(reader) > 10
+    ('int64', 1, True)
     >>> reader.read_array("save_counter/.ATTRIBUTES/VARIABLE_VALUE").shape
     ()
     """
