@@ -254,24 +254,23 @@ def exists(path: str) -> bool:
     return True
 
 
-def isfile(path: str) -> bool:
+def _is(kind: str, path: str) -> bool:
+    """``os.path.isfile``/``isdir`` (``kind``), or the fsspec filesystem's method of that name."""
     if not is_url(path):
-        return os.path.isfile(path)
+        return bool(getattr(os.path, kind)(path))
     fs, inner = _filesystem(path)
     try:
-        return bool(fs.isfile(inner))
+        return bool(getattr(fs, kind)(inner))
     except (OSError, ValueError):
         return False
+
+
+def isfile(path: str) -> bool:
+    return _is("isfile", path)
 
 
 def isdir(path: str) -> bool:
-    if not is_url(path):
-        return os.path.isdir(path)
-    fs, inner = _filesystem(path)
-    try:
-        return bool(fs.isdir(inner))
-    except (OSError, ValueError):
-        return False
+    return _is("isdir", path)
 
 
 def read_bytes(path: str) -> bytes | None:

@@ -9,7 +9,7 @@ conventions). Keras 3 optimizers keep their slots as ordinary variables under
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +87,7 @@ def _node_paths(graph: ObjectGraph) -> dict[int, ObjectPath]:
     return paths
 
 
-def object_tensors(graph: ObjectGraph, keys: Mapping[str, Any]) -> dict[str, ObjectTensor]:
+def object_tensors(graph: ObjectGraph, keys: Collection[str]) -> dict[str, ObjectTensor]:
     """Every bundle key that an attribute of the graph names, keyed by bundle key.
 
     Legacy saveables store their tensor under ``checkpoint_key + suffix``; those keys are

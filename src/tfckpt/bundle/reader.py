@@ -85,7 +85,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         return iter(sorted(self._store.names()))
 
     def __len__(self) -> int:
-        return sum(1 for _ in self._store.names())
+        return len(self._store.names())
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._store.has(name)
@@ -269,7 +269,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def object_tensors(self) -> dict[str, objects.ObjectTensor]:
         """Each key the object graph names: its object path, attribute and TF1 ``full_name``."""
         graph = self.object_graph
-        return {} if graph is None else objects.object_tensors(graph, dict.fromkeys(self._store.names()))
+        return {} if graph is None else objects.object_tensors(graph, self._store.names())
 
     def object_paths(self) -> dict[str, str]:
         """``{checkpoint key: object path}``, e.g. ``{"net/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE":

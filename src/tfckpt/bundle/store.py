@@ -17,7 +17,7 @@ threads; after opening one, it checks that ``PREFIX.index`` is still the file it
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Protocol
 
 import numpy as np
@@ -44,7 +44,7 @@ class Store(Protocol):
     index_name: str  # the file named in messages about the index
     verify_checksums: bool
 
-    def names(self) -> Iterable[str]: ...  # every tensor name, slice pieces excluded
+    def names(self) -> Collection[str]: ...  # every tensor name, slice pieces excluded
 
     def has(self, name: str) -> bool: ...
 
@@ -136,7 +136,7 @@ class BundleStore:
             for info in TensorInfo.decode_many(missing_slices, self.index_name):
                 self._slice_entries[info.name.encode("utf-8", "surrogateescape")] = self._checked(info.name, info)
 
-    def names(self) -> Iterable[str]:
+    def names(self) -> Collection[str]:
         return self._raw.keys()
 
     def has(self, name: str) -> bool:

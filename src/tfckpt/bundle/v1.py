@@ -18,7 +18,7 @@ CRCs; there is no per-tensor checksum.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import numpy as np
@@ -119,7 +119,7 @@ class V1Store:
 
     # -- records ---------------------------------------------------------------------------
 
-    def names(self) -> Iterable[str]:
+    def names(self) -> Collection[str]:
         return self._entries.keys()
 
     def has(self, name: str) -> bool:
