@@ -24,6 +24,10 @@ Workloads (issue 7):
   W4  a 256-row slice of a 1 GiB [262144, 1024] float32 tensor
   W5  one [12000, 256] float32 tensor saved as 3,000 row slices (a TF1 partitioned embedding):
       write all slices; read the assembled tensor (safetensors has no slices: no peer)
+  W6  400 float32 tensors (6 MiB) served over HTTP from localhost with 30 ms and 100 ms of
+      latency injected per request: tfckpt.load(url), and a loop of get_tensor (one request
+      each) for contrast. Neither TensorFlow nor safetensors reads plain HTTP, so the peer is
+      the floor: latency x 2 round trips (index, data) + the bytes at the measured bandwidth.
 """
 
 from __future__ import annotations
@@ -95,6 +99,101 @@ def paths(directory: str, workload: str, tmpfs: bool = False) -> dict[str, str]:
 
 # ---- operations, run in the child ---------------------------------------------------------
 
+# ---- W6: a checkpoint behind HTTP latency ----------------------------------------------------
+
+W6_LATENCIES = (0.03, 0.1)
+
+
+def serve_with_latency(directory: str, latency: float) -> tuple[Any, list[str]]:
+    """A threaded HTTP server on localhost with Range support, sleeping ``latency`` before
+    each answer; returns it and the list it appends each request to."""
+    import re
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_HEAD(self) -> None:
+            self.answer(body=False)
+
+        def do_GET(self) -> None:
+            self.answer(body=True)
+
+        def answer(self, body: bool) -> None:
+            seen.append(f"{self.command} {self.headers.get('Range', '')}")
+            time.sleep(latency)
+            path = os.path.join(directory, self.path.lstrip("/"))
+            if not os.path.isfile(path):
+                self.send_error(404)
+                return
+            with open(path, "rb") as f:
+                data = f.read()
+            match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+            if match:
+                start, end = int(match.group(1)), int(match.group(2) or len(data) - 1) + 1
+                data_out = data[start:end]
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+            else:
+                data_out = data
+                self.send_response(200)
+            self.send_header("Content-Length", str(len(data_out)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            if body:
+                self.wfile.write(data_out)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, seen
+
+
+def run_w6(directory: str, repeat: int) -> dict[str, Any]:
+    import tfckpt
+    rng = np.random.default_rng(0)
+    tensors = {f"layer_{i:03d}/w": rng.standard_normal(4000, dtype=np.float32) for i in range(400)}
+    prefix = tfckpt.save(tensors, os.path.join(directory, "w6", "ck"))
+    files = [os.path.join(directory, "w6", f) for f in os.listdir(os.path.join(directory, "w6"))]
+    total = sum(os.path.getsize(f) for f in files)
+    results: dict[str, Any] = {"bytes": total}
+    server, seen = serve_with_latency(os.path.dirname(prefix), 0.0)
+    url = f"http://127.0.0.1:{server.server_address[1]}/ck"
+    start = time.perf_counter()  # bandwidth: the same bytes in plain whole-file GETs, no latency
+    import urllib.request
+    for name in ("ck.index", "ck.data-00000-of-00001"):
+        urllib.request.urlopen(url.rsplit("/", 1)[0] + "/" + name).read()
+    bandwidth = total / (time.perf_counter() - start)
+    server.shutdown()
+    for latency in W6_LATENCIES:
+        server, seen = serve_with_latency(os.path.dirname(prefix), latency)
+        url = f"http://127.0.0.1:{server.server_address[1]}/ck"
+        times = []
+        for _ in range(repeat):
+            seen.clear()
+            begin = time.perf_counter()
+            loaded = tfckpt.load(url)
+            times.append(time.perf_counter() - begin)
+        assert all(np.array_equal(loaded[n], v) for n, v in tensors.items())
+        requests = len(seen)
+        seen.clear()
+        begin = time.perf_counter()
+        reader = tfckpt.load_checkpoint(url)
+        for name in reader:
+            reader.get_tensor(name)
+        loop = time.perf_counter() - begin
+        loop_requests = len(seen)
+        server.shutdown()
+        floor = 2 * latency + total / bandwidth
+        results[f"{int(latency * 1000)}ms"] = {"load": statistics.median(times), "requests": requests,
+                                                "floor": floor, "get_tensor_loop": loop,
+                                                "loop_requests": loop_requests}
+    return results
+
+
 def write_sliced_op(tool: str, value: np.ndarray, path: str) -> Callable[[], None]:
     """W5: every 4-row slice of one tensor, as TF1's partitioned variables are saved."""
     rows, cols = value.shape
@@ -139,6 +238,8 @@ def read_op(tool: str, path: str, what: str, name: str | None) -> Callable[[], A
             return lambda: tfckpt.load(path)
         if what == "all_nocrc":
             return lambda: tfckpt.load(path, verify_checksums=False)
+        if what == "all_serial":  # one thread, like the peers' loops
+            return lambda: tfckpt.load(path, max_workers=1)
         if what == "all_mmap":  # zero-copy views; the CRC pass touches every page
             def mapped() -> dict[str, Any]:
                 reader = tfckpt.load_checkpoint(path, mmap=True)
@@ -151,7 +252,7 @@ def read_op(tool: str, path: str, what: str, name: str | None) -> Callable[[], A
         return lambda: tfckpt.load_checkpoint(path)[name]
     if tool == "tensorflow":
         import tensorflow as tf
-        if what in ("all", "all_nocrc"):
+        if what in ("all", "all_serial", "all_mmap"):
             def read_all() -> dict[str, Any]:
                 reader = tf.train.load_checkpoint(path)
                 return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
@@ -166,7 +267,7 @@ def read_op(tool: str, path: str, what: str, name: str | None) -> Callable[[], A
         return lambda: tf.train.load_checkpoint(path).get_tensor(name)
     from safetensors import safe_open
     from safetensors.numpy import load_file
-    if what in ("all", "all_nocrc"):
+    if what in ("all", "all_nocrc", "all_serial", "all_mmap"):
         return lambda: load_file(path)
     if what == "list":
         def listing() -> dict[str, Any]:
@@ -240,19 +341,26 @@ def child(args: argparse.Namespace) -> None:
 # ---- orchestration ------------------------------------------------------------------------
 
 PLAN = {  # workload -> operations
-    "W1": ["write", "write_tmpfs", "all", "all_nocrc", "all_mmap", "one"],
-    "W2": ["write", "list", "one", "all"],
+    "W1": ["write", "write_tmpfs", "all", "all_serial", "all_nocrc", "all_mmap", "one"],
+    "W2": ["write", "list", "one", "all", "all_serial"],
     "W3": ["write", "write_tmpfs", "all"],
     "W4": ["write", "slice"],
     "W5": ["write", "one"],
 }
 
 
+NOTES = {  # where the work on both sides is not the same
+    "slice": "  (unequal: tfckpt reads 1 MiB without CRC; TF reads and verifies the whole tensor)",
+    "all_mmap": "  (tfckpt: zero-copy views; peers: their ordinary read-all)",
+    "all_nocrc": "  (no TF peer: it always verifies)",
+}
+
+
 def run_child(tool: str, workload: str, operation: str, args: argparse.Namespace, repeat: int) -> dict[str, Any] | None:
     if tool == "tfckpt-nosync" and not operation.startswith("write"):
         return None  # reads are the same as tfckpt's
-    if operation == "all_mmap" and tool != "tfckpt":
-        return None
+    if operation == "all_nocrc" and tool == "tensorflow":
+        return None  # TensorFlow always checks CRCs: not equal work (safetensors has none to check)
     if workload == "W5" and tool == "safetensors":
         return None  # no partitioned tensors there
     command = [sys.executable, __file__, "--child", "--tool", tool, "--workload", workload, "--operation", operation,
@@ -274,7 +382,7 @@ def available(tool: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5")
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=None, help="scratch directory (default: a new temporary one)")
     parser.add_argument("--out", help="also write the results as JSON here")
@@ -292,6 +400,16 @@ def main() -> None:
     print(f"# {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; tools: {tools}")
     results: dict[str, Any] = {}
     for workload in args.workloads.split(","):
+        if workload == "W6":
+            w6 = run_w6(args.dir, args.repeat)
+            results["W6"] = w6
+            print(f"\nW6: {w6['bytes'] / 2**20:.1f} MiB in 400 tensors over HTTP (tfckpt only; peer = the floor)")
+            for latency in W6_LATENCIES:
+                r = w6[f"{int(latency * 1000)}ms"]
+                print(f"  latency {latency * 1000:.0f} ms: load {r['load'] * 1000:.0f} ms in {r['requests']} requests; "
+                      f"floor {r['floor'] * 1000:.0f} ms (ratio {r['load'] / r['floor']:.2f}x); a get_tensor loop: "
+                      f"{r['get_tensor_loop'] * 1000:.0f} ms in {r['loop_requests']} requests")
+            continue
         data_bytes = sum(v.nbytes for v in make_tensors(workload, args.quick).values())
         print(f"\n{workload}: {data_bytes / 2**20:.0f} MiB in {len(make_tensors(workload, args.quick))} tensors")
         print(f"  {'operation':<12} " + "".join(f"{t:>22}" for t in tools) + f"{'tfckpt/TF speed':>18}{'vs safetensors':>16}")
@@ -309,7 +427,7 @@ def main() -> None:
             tf_, st = row.get("tensorflow"), row.get("safetensors")
             ratio_tf = f"{tf_['median'] / ours['median']:>17.2f}x" if ours and tf_ else f"{'-':>18}"
             ratio_st = f"{st['median'] / ours['median']:>15.2f}x" if ours and st else f"{'-':>16}"
-            print(f"  {operation:<12} " + "".join(cells) + ratio_tf + ratio_st)
+            print(f"  {operation:<12} " + "".join(cells) + ratio_tf + ratio_st + NOTES.get(operation, ""))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)

@@ -133,8 +133,8 @@ def test_state_round_trip_uses_tf_text_format(tmp_path: Path) -> None:
 
 
 def test_parallel_load_equals_serial_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tfckpt import api
-    monkeypatch.setattr(api, "PARALLEL_MIN_BYTES", 0)
+    from tfckpt.bundle import store
+    monkeypatch.setattr(store, "PARALLEL_MIN_BYTES", 0)
     tensors = {f"t{i}": np.full((64, i + 1), i, np.float32) for i in range(20)}
     with tfckpt.CheckpointWriter(str(tmp_path / "ck"), max_shard_bytes=4096) as writer:
         for name, value in tensors.items():

@@ -3,6 +3,7 @@
 import re
 import threading
 from collections.abc import Iterator
+from typing import ClassVar
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,11 +20,13 @@ class RangeHandler(SimpleHTTPRequestHandler):
     """Static files with HTTP Range support, counting the body bytes sent."""
 
     served = 0
+    requests: ClassVar[list[str]] = []  # "GET bytes=0-99", "HEAD ", ...
 
     def log_message(self, *args: object) -> None:
         pass
 
     def send_head(self):  # type: ignore[no-untyped-def]
+        RangeHandler.requests.append(f"{self.command} {self.headers.get('Range', '')}")
         path = Path(self.translate_path(self.path))
         if not path.is_file():
             self.send_error(404)
@@ -131,7 +134,8 @@ def test_a_server_without_range_support_works_with_a_warning(tmp_path: Path) -> 
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/model.ckpt-1"
         with pytest.warns(RuntimeWarning, match="ignores HTTP Range requests"):
-            loaded = tfckpt.load(url)
+            assert tfckpt.load_variable(url, "s").tolist() == [b"x"]  # bytes 80-86 asked, all sent
+        loaded = tfckpt.load(url)  # one range from offset 0: the whole file is the right answer
         assert loaded["w"].tolist() == list(np.arange(10.0)) and loaded["s"].tolist() == [b"x"]
     finally:
         server.shutdown()
@@ -179,3 +183,37 @@ def test_a_missing_rank_times_out_naming_it() -> None:
     tfckpt.distributed.save_part({"a": np.ones(1)}, "memory://merge-wait/ck", 0, 2)
     with pytest.raises(tfckpt.PartsTimeoutError, match=r"ranks \[1\]"):
         tfckpt.distributed.merge_parts("memory://merge-wait/ck", 2, timeout=0.2)
+
+
+def test_loading_many_tensors_over_http_takes_a_few_requests(http_root: tuple[str, Path]) -> None:
+    """400 tensors, 6 MiB: the index in one GET, the data in one coalesced ranged GET (the
+    read plan), no HEAD requests; every value exact and checksum-verified."""
+    url, root = http_root
+    rng = np.random.default_rng(0)
+    tensors = {f"layer_{i:03d}/w": rng.standard_normal(rng.integers(1, 8000), dtype=np.float32) for i in range(400)}
+    tensors["names"] = np.array([b"a", b"bc"], dtype=object)
+    tfckpt.save(tensors, root / "ck")
+    data_size = (root / "ck.data-00000-of-00001").stat().st_size
+    RangeHandler.requests = []
+    loaded = tfckpt.load(f"{url}/ck")
+    assert sorted(loaded) == sorted(tensors)
+    for name, value in tensors.items():
+        np.testing.assert_array_equal(loaded[name], value)
+    from tfckpt.bundle import plan
+    expected = 2 + -(-data_size // plan.REMOTE.limit)  # index + ceil(size / coalesce limit)
+    assert len(RangeHandler.requests) <= expected, RangeHandler.requests
+    assert not [r for r in RangeHandler.requests if r.startswith("HEAD")]
+
+
+def test_remote_bulk_reads_still_verify_every_tensor(http_root: tuple[str, Path]) -> None:
+    url, root = http_root
+    tfckpt.save({"a": np.arange(100, dtype=np.int32), "b": np.arange(50, dtype=np.float64)}, root / "ck")
+    data = root / "ck.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    raw[-1] ^= 1  # the last byte of "b"
+    data.write_bytes(bytes(raw))
+    with pytest.raises(tfckpt.ChecksumError, match="key 'b'.*checksum mismatch"):
+        tfckpt.load(f"{url}/ck")
+    data.write_bytes(bytes(raw[:-8]))  # truncated: the coalesced range comes back short
+    with pytest.raises(tfckpt.CorruptionError, match="truncated"):
+        tfckpt.load(f"{url}/ck")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import posixpath
+import sys
+import urllib.parse
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
@@ -26,12 +27,10 @@ from .errors import CheckpointReplacedError, NotFoundError
 from .state import latest_checkpoint
 from .storage import PathLike, is_url
 
-__all__ = ["PARALLEL_MIN_BYTES", "PARALLEL_READERS", "REOPEN_ATTEMPTS", "T", "list_variables", "load",
+__all__ = ["REOPEN_ATTEMPTS", "T", "list_variables", "load",
            "load_checkpoint", "load_variable", "merge_checkpoints", "read_consistently", "resolve_prefix",
            "save"]
 
-PARALLEL_READERS = min(8, os.cpu_count() or 1)  # 2 threads doubled load() on 2 cores; 4 added nothing
-PARALLEL_MIN_BYTES = 64 << 20  # below this, thread start-up costs more than it saves
 REOPEN_ATTEMPTS = 5  # a checkpoint re-saved this often during one read is being rewritten in a loop
 
 T = TypeVar("T")
@@ -126,11 +125,23 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
     ...     print(reader.get_variable_to_shape_map(), reader["w"].dtype)
     {'w': [2, 2]} float32
     """
+    path = os.fspath(path)
+    if is_url(path):
+        # Every question asked of remote storage is a round trip: try the likeliest reading
+        # (a prefix) by fetching its index, and resolve only if there is none.
+        if prefix_of(path) is None and urllib.parse.urlsplit(path).path.strip("/"):
+            try:
+                return CheckpointReader(path, verify_checksums=verify_checksums, opener=storage.open_source)
+            except NotFoundError:
+                pass
+        prefix = resolve_prefix(path)
+        try:
+            return CheckpointReader(prefix, verify_checksums=verify_checksums, opener=storage.open_source)
+        except NotFoundError:  # no .index: a legacy V1 checkpoint, as TF decides
+            return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums))
     prefix = resolve_prefix(path)
     if not storage.exists(index_filename(prefix)):  # no .index: a legacy V1 checkpoint, as TF decides
         return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums))
-    if is_url(prefix):
-        return CheckpointReader(prefix, verify_checksums=verify_checksums, opener=storage.open_source)
     return CheckpointReader(prefix, verify_checksums=verify_checksums, mmap=mmap)
 
 
@@ -170,8 +181,10 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
          max_workers: int | None = None) -> dict[str, np.ndarray]:
     """Every tensor of a checkpoint as a dict of numpy arrays.
 
-    Tensors are read by a pool of threads (positional reads and CRC32C release the GIL), so
-    several shards and large tensors are read in parallel; ``max_workers=1`` reads serially.
+    One read plan covers the whole checkpoint (see :meth:`CheckpointReader.read_arrays`):
+    neighbouring tensors are fetched together, so many small tensors cost a few reads and a
+    remote checkpoint a few round trips; large ones are read on a pool of threads (positional
+    reads and CRC32C release the GIL). ``max_workers=1`` reads serially.
     ``verify_checksums`` and ``mmap`` mean what they mean for :func:`load_checkpoint`.
 
     Examples
@@ -182,15 +195,7 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
     [('a', array([b'x'], dtype=object)), ('b', array([1, 2], dtype=int32))]
     """
     def read_all(reader: CheckpointReader) -> dict[str, np.ndarray]:
-        names = list(reader)
-        workers = max_workers if max_workers is not None else min(PARALLEL_READERS, len(names))
-        if workers <= 1 or sum(reader.tensor_info(n).size for n in names) < PARALLEL_MIN_BYTES:
-            return {name: reader.read_array(name) for name in names}
-        # Largest first, so one huge tensor does not start last.
-        order = sorted(names, key=lambda n: reader.tensor_info(n).size, reverse=True)
-        with ThreadPoolExecutor(workers) as pool:
-            values = dict(zip(order, pool.map(reader.read_array, order)))
-        return {name: values[name] for name in names}
+        return dict(reader.read_arrays(reader, max_workers=max_workers, batch_bytes=sys.maxsize))
 
     return read_consistently(path, read_all, verify_checksums=verify_checksums, mmap=mmap)
 

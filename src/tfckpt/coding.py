@@ -72,6 +72,10 @@ def unmask(masked: int) -> int:
 
 def encode_varint(value: int) -> bytes:
     """Encode a non-negative integer below 2**64 as a varint."""
+    if 0 <= value < 0x80:  # one and two bytes cover most lengths and offsets in an index
+        return bytes((value,))
+    if 0 <= value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
     if not 0 <= value <= _U64:
         raise ValueError(f"varint out of range: {value}")
     out = bytearray()

@@ -103,21 +103,23 @@ def diff_checkpoints(a: PathLike, b: PathLike, *, rtol: float = 0.0, atol: float
         names_a, names_b = set(left), set(right)
         report.only_in_a = sorted(names_a - names_b)
         report.only_in_b = sorted(names_b - names_a)
+        compared = []
         for name in sorted(names_a & names_b):
             info_a, info_b = left.tensor_info(name), right.tensor_info(name)
             if info_a.dtype != info_b.dtype:
                 report.dtype_changed.append((name, info_a.dtype.name, info_b.dtype.name))
-                continue
-            if info_a.shape != info_b.shape:
+            elif info_a.shape != info_b.shape:
                 report.shape_changed.append((name, list(info_a.shape), list(info_b.shape)))
-                continue
-            if not values or info_a.dtype.as_numpy_dtype is None:
+            elif not values or info_a.dtype.as_numpy_dtype is None:
                 report.equal.append(name)
-                continue
-            value_a, value_b = left.read_array(name), right.read_array(name)
+            else:
+                compared.append(name)
+        # Both sides in bulk (one read plan per batch each), in step, one batch in memory.
+        for (name, value_a), (_, value_b) in zip(left.read_arrays(compared), right.read_arrays(compared)):
             mismatched, worst = _compare(value_a, value_b, rtol, atol)
             if mismatched:
                 report.value_changed.append(ValueDiff(name, mismatched, int(value_a.size), worst))
             else:
                 report.equal.append(name)
+    report.equal.sort()
     return report

@@ -89,16 +89,8 @@ class DType:
     as_numpy_dtype: np.dtype[Any] | None = field(compare=False)
     is_quantized: bool = field(default=False, compare=False)
 
-    @property
-    def itemsize(self) -> int:
-        """Bytes per element in a data file; 0 for variable-size types (string, variant)."""
-        if self.as_numpy_dtype is None or self.as_numpy_dtype == np.dtype(object):
-            return 0
-        return self.as_numpy_dtype.itemsize
-
-    @property
-    def is_fixed_size(self) -> bool:
-        return self.itemsize > 0
+    itemsize: int = field(default=0, compare=False)  # bytes per element stored; 0: variable size
+    is_fixed_size: bool = field(default=False, compare=False)
 
     def __repr__(self) -> str:
         return f"tfckpt.{self.name}"
@@ -108,7 +100,8 @@ def _dt(code: DataType, name: str, np_type: Any, quantized: bool = False) -> DTy
     np_dtype = None if np_type is None else np.dtype(np_type)
     if np_dtype is not None and np_dtype.itemsize > 1 and np_dtype.kind != "O":
         np_dtype = np_dtype.newbyteorder("<")  # data files are little-endian unless marked BIG
-    return DType(name, int(code), np_dtype, quantized)
+    itemsize = 0 if np_dtype is None or np_dtype.kind == "O" else np_dtype.itemsize
+    return DType(name, int(code), np_dtype, quantized, itemsize, itemsize > 0)
 
 
 _ALL = [

@@ -10,6 +10,7 @@ assigns, which cannot fail, so a failed restore leaves every target byte for byt
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -94,8 +95,9 @@ def plan_restore(reader: CheckpointReader, targets: Mapping[str, Target],
             raise InvalidArgumentError(f"{where}: the target array is read-only")
         checked.append((name, target, where))
     assignments = []
-    for name, target, where in checked:
-        value = reader.read_array(name)
+    # One read plan for every value (neighbours fetched together), all held until commit.
+    values = reader.read_arrays([name for name, _, _ in checked], batch_bytes=sys.maxsize)
+    for (name, target, where), (_, value) in zip(checked, values):
         if isinstance(target, np.ndarray) and target_dtype(target) == STRING:
             value = _fit_strings(value, target, where)
         assignments.append((target, value))

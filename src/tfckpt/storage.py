@@ -50,6 +50,7 @@ class ByteSource(Protocol):
     """Random-access bytes: what the table and bundle readers need from storage."""
 
     name: str
+    is_remote: bool  # each read is a round trip: worth coalescing and issuing concurrently
 
     def size(self) -> int: ...
 
@@ -78,6 +79,8 @@ def path_identity(path: str) -> FileIdentity | None:
 
 class FileSource:
     """A local file read with positional reads, so one instance serves many threads."""
+
+    is_remote = False
 
     def __init__(self, path: PathLike) -> None:
         self.name = os.fspath(path)
@@ -185,36 +188,51 @@ def _filesystem(url: str) -> tuple[Any, str]:
 class FsspecSource:
     """A remote file read with ranged requests: ``read_at`` fetches just those bytes.
 
-    A server that ignores ``Range`` (e.g. ``python -m http.server``) answers with the whole
-    file; that body is then kept and serves every later read, with a warning, rather than
-    being mistaken for a damaged file.
+    Opening costs no request: the size is asked for (one HEAD) only when something needs it,
+    and :meth:`read_whole` fetches a small file in one GET. A missing file raises
+    ``FileNotFoundError`` at its first request. A server that ignores ``Range`` (e.g.
+    ``python -m http.server``) answers with the whole file; that body is then kept and serves
+    every later read, with a warning, rather than being mistaken for a damaged file.
     """
+
+    is_remote = True
 
     def __init__(self, url: str) -> None:
         self.name = url
         self._fs, self._path = _filesystem(url)
-        self._size = int(self._fs.size(self._path))  # FileNotFoundError passes through
+        self._size: int | None = None
         self._whole: bytes | None = None
 
     def size(self) -> int:
+        if self._size is None:
+            self._size = int(self._fs.size(self._path))  # FileNotFoundError passes through
         return self._size
 
+    def read_whole(self) -> bytes:
+        """The whole file, in one request; kept for later reads."""
+        if self._whole is None:
+            self._whole = bytes(self._fs.cat_file(self._path))
+            self._size = len(self._whole)
+        return self._whole
+
     def read_at(self, offset: int, n: int) -> bytes:
-        if offset < 0 or n < 0 or offset + n > self._size:
+        if offset < 0 or n < 0 or (self._size is not None and offset + n > self._size):
             raise CorruptionError(f"{self.name}: read of {n} bytes at offset {offset} runs past the end of the "
-                                  f"file ({self._size} bytes)")
+                                  f"file ({self.size()} bytes)")
         if n == 0:
             return b""
         if self._whole is not None:
             return self._whole[offset:offset + n]
         data = bytes(self._fs.cat_file(self._path, start=offset, end=offset + n))
-        if len(data) != n and len(data) == self._size:
+        if len(data) > n and len(data) >= offset + n:
             warnings.warn(f"{self.name}: the server ignores HTTP Range requests and sent the whole file "
-                          f"({self._size} bytes); tfckpt keeps it for later reads", RuntimeWarning, stacklevel=2)
-            self._whole = data
+                          f"({len(data)} bytes); tfckpt keeps it for later reads", RuntimeWarning, stacklevel=2)
+            self._whole, self._size = data, len(data)
             return data[offset:offset + n]
         if len(data) != n:
-            raise CorruptionError(f"{self.name}: short read at offset {offset} ({len(data)} of {n} bytes)")
+            raise CorruptionError(f"{self.name}: read of {n} bytes at offset {offset} got {len(data)}: the "
+                                  f"file ends at {offset + len(data)}; it is truncated or the index points "
+                                  f"elsewhere")
         return data
 
     def readinto_at(self, offset: int, buffer: memoryview) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -116,11 +116,11 @@ class Footer:
 
 
 def _shared_prefix_length(a: bytes, b: bytes) -> int:
+    # The first differing byte is where the XOR of the two prefixes, read big-endian, has its
+    # highest set bit: a few C-level operations instead of a Python loop over bytes.
     n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+    diff = int.from_bytes(a[:n], "big") ^ int.from_bytes(b[:n], "big")
+    return n - (diff.bit_length() + 7) // 8
 
 
 def find_shortest_separator(start: bytes, limit: bytes) -> bytes:
@@ -160,19 +160,48 @@ class BlockBuilder:
         return len(self._buf) + FIXED32.size * len(self._restarts) + FIXED32.size
 
     def add(self, key: bytes, value: bytes) -> None:
-        if self._counter < self._interval:
-            shared = _shared_prefix_length(self._last_key, key)
-        else:
-            self._restarts.append(len(self._buf))
-            self._counter = 0
-            shared = 0
-        self._buf += encode_varint(shared)
-        self._buf += encode_varint(len(key) - shared)
-        self._buf += encode_varint(len(value))
-        self._buf += key[shared:]
-        self._buf += value
-        self._last_key = key
-        self._counter += 1
+        self.add_run([(key, value)], 0, None, None)
+
+    def add_run(self, items: Sequence[tuple[bytes, bytes]], start: int, block_size: int | None,
+                previous: bytes | None) -> int:
+        """Add ``items[start:]`` in order until the block reaches ``block_size`` or the next
+        item is huge (``len(key) + len(value) >= 2 * block_size``, which gets a block of its
+        own); return the index of the first item not added. Keys must increase strictly,
+        starting after ``previous`` (the table's last key so far)."""
+        buf, restarts, interval = self._buf, self._restarts, self._interval
+        counter, last = self._counter, self._last_key
+        i, n = start, len(items)
+        try:
+            while i < n:
+                key, value = items[i]
+                if previous is not None and key <= previous:
+                    raise ValueError(f"table keys must be strictly increasing: {key!r} after {previous!r}")
+                if block_size is not None and buf and len(key) + len(value) >= 2 * block_size:
+                    break
+                if counter < interval:
+                    # The shared prefix: where the XOR of the two keys' common-length parts,
+                    # read big-endian, has its highest bit (C-level work, not a byte loop).
+                    m = min(len(last), len(key))
+                    diff = int.from_bytes(last[:m], "big") ^ int.from_bytes(key[:m], "big")
+                    shared = m - (diff.bit_length() + 7) // 8
+                else:
+                    restarts.append(len(buf))
+                    counter = shared = 0
+                unshared = len(key) - shared
+                if shared < 0x80 and unshared < 0x80 and len(value) < 0x80:  # one byte each: usual
+                    buf += bytes((shared, unshared, len(value)))
+                else:
+                    buf += encode_varint(shared) + encode_varint(unshared) + encode_varint(len(value))
+                buf += key[shared:]
+                buf += value
+                last = previous = key
+                counter += 1
+                i += 1
+                if block_size is not None and len(buf) + 4 * len(restarts) + 4 >= block_size:
+                    break
+        finally:
+            self._counter, self._last_key = counter, last
+        return i
 
     def finish(self) -> bytes:
         tail = b"".join(FIXED32.pack(r) for r in self._restarts) + FIXED32.pack(len(self._restarts))
@@ -195,19 +224,25 @@ class TableBuilder:
         self._last_key: bytes | None = None
 
     def add(self, key: bytes, value: bytes) -> None:
-        if self._last_key is not None:
-            if key <= self._last_key:
-                raise ValueError(f"table keys must be strictly increasing: {key!r} after {self._last_key!r}")
-            if len(key) + len(value) >= 2 * self._block_size:
-                self._flush()  # a huge entry gets a block of its own
-        if self._pending is not None:
-            assert self._last_key is not None
-            self._index.add(find_shortest_separator(self._last_key, key), self._pending.encode())
-            self._pending = None
-        self._data.add(key, value)
-        self._last_key = key
-        if self._data.size_estimate() >= self._block_size:
-            self._flush()
+        self.add_many([(key, value)])
+
+    def add_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
+        """:meth:`add` each ``(key, value)`` in turn (one call for a whole index is fastest)."""
+        i = 0
+        while i < len(items):
+            if self._pending is not None:
+                assert self._last_key is not None
+                key = items[i][0]
+                if key <= self._last_key:
+                    raise ValueError(f"table keys must be strictly increasing: {key!r} after {self._last_key!r}")
+                self._index.add(find_shortest_separator(self._last_key, key), self._pending.encode())
+                self._pending = None
+            done = self._data.add_run(items, i, self._block_size, self._last_key)
+            if done > i:
+                self._last_key = items[done - 1][0]
+            if done == i or self._data.size_estimate() >= self._block_size:
+                self._flush()  # full, or the next item is huge and gets a block of its own
+            i = done
 
     def _flush(self) -> None:
         if self._data.empty:

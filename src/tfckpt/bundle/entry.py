@@ -16,13 +16,14 @@ present (a scalar's entry holds ``12 00``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, cast
 
 from google.protobuf.message import DecodeError
 
 from .._proto import tensor_bundle_pb2
-from ..coding import encode_varint
+from ..coding import FIXED32, encode_varint
 from ..dtypes import BY_ENUM, DType, from_enum
 from ..errors import CorruptionError, UnsupportedError
 from .slices import TensorSlice, describe_key
@@ -38,6 +39,7 @@ __all__ = [
     "BundleHeader",
     "TensorInfo",
     "check_shape",
+    "peek",
     "peek_dtype_shape",
 ]
 
@@ -124,6 +126,23 @@ class TensorInfo:
         return count
 
     def encode(self) -> bytes:
+        if self.slices:
+            return self._encode_with_protobuf()
+        # dtype and shape come first and repeat across a checkpoint: encoded once per pair,
+        # then the per-tensor fields appended by hand (the bytes protobuf would produce).
+        head = _HEADS.get((self.dtype, self.shape))
+        if head is None:
+            if len(_HEADS) >= _HEAD_CACHE_SIZE:
+                _HEADS.clear()
+            head = _HEADS[(self.dtype, self.shape)] = dataclasses.replace(
+                self, shard_id=0, offset=0, size=0, masked_crc32c=0)._encode_with_protobuf()
+        return b"".join((head,
+                         b"\x18" + encode_varint(self.shard_id) if self.shard_id else b"",
+                         b"\x20" + encode_varint(self.offset) if self.offset else b"",
+                         b"\x28" + encode_varint(self.size) if self.size else b"",
+                         b"\x35" + FIXED32.pack(self.masked_crc32c) if self.masked_crc32c else b""))
+
+    def _encode_with_protobuf(self) -> bytes:
         proto = tensor_bundle_pb2.BundleEntryProto(
             dtype=cast(Any, self.dtype.as_datatype_enum), shard_id=self.shard_id, offset=self.offset,
             size=self.size, crc32c=self.masked_crc32c)
@@ -136,6 +155,9 @@ class TensorInfo:
 
     @classmethod
     def decode(cls, name: str, value: bytes, where: str) -> TensorInfo:
+        fields = _decode_plain(value)
+        if fields is not None:
+            return cls(name, *fields)
         try:
             proto = tensor_bundle_pb2.BundleEntryProto.FromString(value)
         except DecodeError as exc:
@@ -144,7 +166,24 @@ class TensorInfo:
 
     @classmethod
     def decode_many(cls, items: list[tuple[str, bytes]], where: str) -> list[TensorInfo]:
-        """Decode many entries with one protobuf parse (an index can hold 100,000 of them)."""
+        """Decode many entries: the plain layout by hand, the rest with one protobuf parse
+        (an index can hold 100,000 entries)."""
+        out: list[TensorInfo | None] = []
+        rest: list[tuple[str, bytes]] = []
+        for name, value in items:
+            fields = _decode_plain(value)
+            if fields is None:
+                out.append(None)
+                rest.append((name, value))
+            else:
+                out.append(cls(name, *fields))
+        if rest:
+            decoded = iter(cls._decode_with_protobuf(rest, where))
+            return [info if info is not None else next(decoded) for info in out]
+        return cast("list[TensorInfo]", out)
+
+    @classmethod
+    def _decode_with_protobuf(cls, items: list[tuple[str, bytes]], where: str) -> list[TensorInfo]:
         framed = b"".join(b"\x0a" + encode_varint(len(value)) + value for _, value in items)
         try:
             protos = tensor_bundle_pb2.BundleEntryList.FromString(framed).entries
@@ -164,6 +203,68 @@ class TensorInfo:
         slices = tuple(TensorSlice.from_proto(s, shape, f"{where}: key {describe_key(name)!r}") for s in proto.slices) \
             if proto.slices else ()
         return cls(name, dtype, shape, proto.shard_id, proto.offset, proto.size, proto.crc32c, slices)
+
+
+_HEAD_CACHE_SIZE = 4096
+_HEADS: dict[tuple[DType, tuple[int, ...]], bytes] = {}  # (dtype, shape) -> encoded fields 1-2
+_PLAIN_HEADS: dict[bytes, tuple[DType, tuple[int, ...]]] = {}  # the reverse, for decoding
+_TAIL_FIELDS = {0x18: 0, 0x20: 1, 0x28: 2}  # shard_id, offset, size (varints)
+
+
+def peek(value: bytes) -> tuple[DType, tuple[int, ...]] | None:
+    """dtype and shape of an entry in the plain layout (``08 dtype 12 len shape ...``), from
+    a cache of the heads seen (a checkpoint repeats few); ``None`` when the full decoder is
+    needed."""
+    if len(value) < 4 or value[0] != 0x08 or value[1] >= 0x80 or value[2] != 0x12 or value[3] >= 0x80:
+        return None
+    end = 4 + value[3]
+    head = value[:end]
+    known = _PLAIN_HEADS.get(head)
+    if known is None:
+        peeked = peek_dtype_shape(head)
+        if peeked is None or peeked[0] not in BY_ENUM or len(head) != end:
+            return None
+        if len(_PLAIN_HEADS) >= _HEAD_CACHE_SIZE:
+            _PLAIN_HEADS.clear()
+        known = _PLAIN_HEADS[head] = (BY_ENUM[peeked[0]], peeked[1])
+    return known
+
+
+def _decode_plain(value: bytes) -> tuple[DType, tuple[int, ...], int, int, int, int] | None:
+    """``(dtype, shape, shard_id, offset, size, crc)`` of an entry in the layout writers
+    produce (see :meth:`TensorInfo.encode`), decoded without protobuf; ``None`` for any other
+    layout or anything doubtful, which the protobuf decoder then handles with precise errors.
+    """
+    known = peek(value)
+    if known is None:
+        return None
+    end = 4 + value[3]
+    fields = [0, 0, 0]
+    crc = 0
+    pos, n, last = end, len(value), 0
+    while pos < n:
+        tag = value[pos]
+        if tag == 0x35 and pos + 5 == n:
+            (crc,) = FIXED32.unpack_from(value, pos + 1)
+            break
+        slot = _TAIL_FIELDS.get(tag)
+        if slot is None or tag <= last:
+            return None  # slices, unknown fields, repeats: protobuf's job
+        last, pos = tag, pos + 1
+        number, shift = 0, 0
+        while True:
+            if pos >= n or shift > 56:
+                return None
+            byte = value[pos]
+            pos += 1
+            number |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+        if number >= 1 << 31 if slot == 0 else number >= 1 << 63:
+            return None  # negative as int32/int64: let the full decoder say so
+        fields[slot] = number
+    return known[0], known[1], fields[0], fields[1], fields[2], crc
 
 
 def peek_dtype_shape(value: bytes) -> tuple[int, tuple[int, ...]] | None:

@@ -20,7 +20,7 @@ DT_VARIANT (serialized ``VariantTensorDataProto`` per element) is listed but not
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,8 @@ __all__ = [
     "WRITE_CHUNK_BYTES",
     "byte_view",
     "check_crc",
+    "cut_fixed",
+    "decode_strings",
     "encode_strings",
     "iter_chunks",
     "read_fixed",
@@ -108,16 +110,31 @@ def encode_strings(values: Sequence[bytes]) -> tuple[list[bytes], int, int]:
     return parts, len(varints) + len(stored) + sum(lengths), mask(crc)
 
 
-def read_strings(source: ByteSource, offset: int, size: int, count: int, big_endian: bool,
-                 verify: bool, stored_crc: int, where: str) -> np.ndarray[Any, Any]:
-    """Decode a DT_STRING payload of ``count`` elements into a flat object array of bytes."""
-    if size == 0 and count == 0:
-        return np.empty(0, dtype=object)
-    # Each element needs at least one length byte: checked before allocating anything.
+def _check_string_size(size: int, count: int, where: str | Callable[[], str]) -> None:
+    # Each element needs at least one length byte, and the lengths a checksum.
     if size < count + FIXED32.size:
+        where = where if isinstance(where, str) else where()
         raise CorruptionError(f"{where}: invalid size in bundle entry: stored size {size}; a string "
                               f"tensor of {count} elements needs at least {count + FIXED32.size} bytes")
-    buf = source.read_at(offset, size)
+
+
+def read_strings(source: ByteSource, offset: int, size: int, count: int, big_endian: bool,
+                 verify: bool, stored_crc: int, where: str) -> np.ndarray[Any, Any]:
+    """Read and decode a DT_STRING payload of ``count`` elements into a flat object array."""
+    if size == 0 and count == 0:
+        return np.empty(0, dtype=object)
+    _check_string_size(size, count, where)  # before reading (and allocating) anything
+    return decode_strings(source.read_at(offset, size), offset, count, big_endian, verify, stored_crc, where)
+
+
+def decode_strings(buf: bytes, offset: int, count: int, big_endian: bool, verify: bool, stored_crc: int,
+                   where: str | Callable[[], str]) -> np.ndarray[Any, Any]:
+    """Decode the DT_STRING payload ``buf`` (stored at file ``offset``) into a flat object
+    array of ``count`` bytes objects. ``where`` (or what it returns) starts error messages."""
+    size = len(buf)
+    if size == 0 and count == 0:
+        return np.empty(0, dtype=object)
+    _check_string_size(size, count, where)
     lengths = []
     pos = 0
     for i in range(count):
@@ -125,31 +142,61 @@ def read_strings(source: ByteSource, offset: int, size: int, count: int, big_end
             length, pos = buf[pos], pos + 1
         else:
             length, pos = decode_varint(buf, pos, size, MAX_VARINT64_BYTES,
-                                        f"{where}: length of string {i} (payload offset {offset})")
+                                        f"{_text(where)}: length of string {i} (payload offset {offset})")
         lengths.append(length)
         if pos + FIXED32.size > size:
-            raise CorruptionError(f"{where}: string lengths run past the payload end "
+            raise CorruptionError(f"{_text(where)}: string lengths run past the payload end "
                                   f"(file offset {offset + size})")
     (stored_length_crc,) = FIXED32.unpack_from(buf, pos)
     length_crc = _lengths_crc(lengths, big_endian)
     if verify and unmask(stored_length_crc) != length_crc:
-        raise ChecksumError(f"{where}: the length checksum does not match: stored "
+        raise ChecksumError(f"{_text(where)}: the length checksum does not match: stored "
                             f"{unmask(stored_length_crc):#010x}, computed {length_crc:#010x} "
                             f"(file offset {offset + pos})")
     body_start = pos + FIXED32.size
     if body_start + sum(lengths) != size:
-        raise CorruptionError(f"{where}: string bodies take {sum(lengths)} bytes but the entry "
+        raise CorruptionError(f"{_text(where)}: string bodies take {sum(lengths)} bytes but the entry "
                               f"leaves {size - body_start} (payload at file offset {offset})")
     if verify:
         crc = crc32c(buf[body_start:], crc32c(buf[pos:body_start], length_crc))
         if crc != unmask(stored_crc):
-            raise ChecksumError(f"{where}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
+            raise ChecksumError(f"{_text(where)}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
                                 f"computed {crc:#010x} over {size} bytes at file offset {offset}")
     out = np.empty(count, dtype=object)
     pos = body_start
     for i, length in enumerate(lengths):
         out[i] = buf[pos:pos + length]
         pos += length
+    return out
+
+
+def _text(where: str | Callable[[], str]) -> str:
+    return where if isinstance(where, str) else where()
+
+
+def cut_fixed(buffer: np.ndarray[Any, Any], at: int, shape: tuple[int, ...], dtype: DType, big_endian: bool,
+              verify: bool, stored_crc: int, where: Callable[[], str], file_offset: int) -> np.ndarray[Any, Any]:
+    """The fixed-size tensor stored at byte ``at`` of ``buffer`` (a uint8 array holding part
+    of a data file from ``file_offset - at``): a view of the buffer when aligned, no copy;
+    checksum-verified and byte-swapped in place as needed. The caller has checked that the
+    bytes are there."""
+    np_dtype = dtype.as_numpy_dtype
+    if np_dtype is None:
+        raise UnsupportedError(f"{where()}: values of dtype {dtype.name} cannot be read by tfckpt")
+    nbytes = np_dtype.itemsize * math.prod(shape)
+    raw = buffer[at:at + nbytes]
+    if verify:
+        crc = crc32c(raw.data)
+        if crc != unmask(stored_crc):
+            raise ChecksumError(f"{where()}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
+                                f"computed {crc:#010x} over {nbytes} bytes at file offset {file_offset}")
+    if at % np_dtype.alignment == 0:
+        out = raw.view(np_dtype).reshape(shape)
+    else:  # numpy would allow an unaligned view, but many consumers (and speed) do not
+        out = np.empty(shape, dtype=np_dtype)
+        byte_view(out)[:] = raw.data
+    if big_endian:
+        swap_to_little_endian(out)
     return out
 
 

@@ -18,7 +18,7 @@ CRCs; there is no per-tensor checksum.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -176,6 +176,12 @@ class V1Store:
         except DecodeError as exc:
             raise CorruptionError(f"{where}: not a SavedTensorSlices record: {exc}") from exc
         return _decode_values(record.data.data, info.dtype, info.shape, where)
+
+    def read_many(self, infos: Iterable[TensorInfo], max_workers: int | None = None
+                  ) -> Iterator[tuple[TensorInfo, np.ndarray]]:
+        """Each entry in turn: V1 values live in table records, already read whole."""
+        for info in infos:
+            yield info, self.read_entry(info)
 
     def read_region(self, info: TensorInfo, piece: TensorSlice) -> np.ndarray:
         whole = self.read_entry(info)  # values live in one protobuf: decode it whole

@@ -276,6 +276,19 @@ class BundleWriter:
             offset = sink.offset
             for part in parts:
                 sink.file.write(part)
+        elif (array.dtype == tf_dtype.as_numpy_dtype and array.nbytes < OVERLAP_CRC_BYTES
+              and array.flags.c_contiguous):
+            # Small and already in storage form (most tensors of a large model): one checksum
+            # and one buffered write, straight from the array.
+            size = array.nbytes
+            sink = self._pick_shard(shard, size)
+            offset = sink.offset
+            try:
+                raw_bytes = array.data.cast("B")
+            except (TypeError, ValueError):  # zero-size arrays; dtypes without a buffer format
+                raw_bytes = array.reshape(-1).view(np.uint8).data
+            crc = mask(crc32c(raw_bytes))
+            sink.file.write(raw_bytes)
         else:
             assert tf_dtype.as_numpy_dtype is not None
             sink = self._pick_shard(shard, array.size * tf_dtype.itemsize)
@@ -298,8 +311,7 @@ class BundleWriter:
                 raw = pending.result()
             crc = mask(raw)
         sink.offset += size
-        info = TensorInfo(key, tf_dtype, tuple(int(d) for d in array.shape), self._shards.index(sink),
-                          offset, size, crc)
+        info = TensorInfo(key, tf_dtype, array.shape, self._shards.index(sink), offset, size, crc)
         self._entries[key] = info
         return info
 
@@ -493,8 +505,7 @@ def write_index(sink: BinaryIO, header: BundleHeader, entries: Iterable[TensorIn
                    key=lambda pair: pair[0])
     table = TableBuilder(sink)
     table.add(b"", header.encode())
-    for key, info in keyed:
-        table.add(key, info.encode())
+    table.add_many([(key, info.encode()) for key, info in keyed])
     return table.finish()
 
 
