@@ -3,9 +3,9 @@
 import re
 import threading
 from collections.abc import Iterator
-from typing import ClassVar
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
