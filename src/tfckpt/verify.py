@@ -103,18 +103,22 @@ def verify_checkpoint(path: PathLike) -> VerifyReport:
                 stored[name] = entry
         extents: dict[int, int] = {}  # shard -> end of its last tensor
         files = {shard: path for shard, path, _ in reader.data_files()}
+        checkable = []
         for name, info in stored.items():
             if info.slices:
                 _check_partitioned(info, stored, report)
                 continue
             report.tensors_checked += not name.startswith("\x00")
             extents[info.shard_id] = max(extents.get(info.shard_id, 0), info.offset + info.size)
-            if info.dtype.as_numpy_dtype is None:
-                continue  # variant / resource: opaque bytes, no checksum tfckpt can check
-            try:
-                report.bytes_checked += reader.check_entry(info)
-            except TfckptError as exc:
-                report.problems.append(VerifyProblem(str(exc), name, files.get(info.shard_id), info.offset))
+            if info.dtype.as_numpy_dtype is not None:  # variant / resource: opaque, no checksum to check
+                checkable.append(info)
+        problems: dict[str, VerifyProblem] = {}
+        for info, outcome in reader.check_entries(checkable):
+            if isinstance(outcome, TfckptError):
+                problems[info.name] = VerifyProblem(str(outcome), info.name, files.get(info.shard_id), info.offset)
+            else:
+                report.bytes_checked += outcome
+        report.problems += [problems[info.name] for info in checkable if info.name in problems]  # key order
         _check_data_files(reader, extents, report)
         _check_graph(reader, report)
     return report

@@ -148,6 +148,11 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         reading it in bounded chunks; return the bytes checked. Raises the first problem."""
         return self._store.check_entry(info)
 
+    def check_entries(self, infos: Iterable[TensorInfo]) -> Iterator[tuple[TensorInfo, int | TfckptError]]:
+        """:meth:`check_entry` for many entries, reads planned together; each entry's outcome
+        (bytes checked, or the error found) on its own, so one damaged tensor hides no other."""
+        return self._store.check_many(infos)
+
     def data_files(self) -> list[tuple[int, str, int | None]]:
         """``(shard, path, size or None if the file is missing)`` of each data file the header
         names (none for legacy V1 checkpoints, whose values live in the table files)."""

@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError
 from .. import storage
 from .._proto import saved_tensor_slice_pb2
 from ..dtypes import DType, from_enum
-from ..errors import CorruptionError, NotFoundError, UnsupportedError
+from ..errors import CorruptionError, NotFoundError, TfckptError, UnsupportedError
 from ..table import TableReader
 from .entry import BundleHeader, TensorInfo, check_shape
 from .slices import TensorSlice, decode_key, describe_key, encode_slice_key
@@ -167,6 +167,13 @@ class V1Store:
         self.check_stored(info)
         self.read_entry(info)
         return len(self._record(info))
+
+    def check_many(self, infos: Iterable[TensorInfo]) -> Iterator[tuple[TensorInfo, int | TfckptError]]:
+        for info in infos:
+            try:
+                yield info, self.check_entry(info)
+            except TfckptError as exc:
+                yield info, exc
 
     def read_entry(self, info: TensorInfo) -> np.ndarray:
         where = f"{self._tables[info.shard_id].name}: slice {describe_key(info.name)!r}"
