@@ -40,6 +40,7 @@ __all__ = [
     "cmd_diff",
     "cmd_inspect",
     "cmd_ls",
+    "cmd_meta_show",
     "cmd_savedmodel_show",
     "cmd_verify",
     "main",
@@ -290,6 +291,11 @@ def cmd_savedmodel_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_meta_show(args: argparse.Namespace) -> int:
+    sys.stdout.write(savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(args.file)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfckpt", description="Inspect and convert TensorFlow checkpoints "
                                      "without TensorFlow. `tfckpt PATH` lists a checkpoint's tensors.")
@@ -365,10 +371,17 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--signature_def", help="a SignatureDef key to show inputs/outputs of")
     show.add_argument("--all", action="store_true", help="everything about every MetaGraphDef")
     show.set_defaults(handler=cmd_savedmodel_show)
+
+    meta = commands.add_parser("meta", help="inspect a TF1 .meta file (the MetaGraphDef Saver writes)")
+    meta_commands = meta.add_subparsers(dest="meta_command", metavar="COMMAND", required=True)
+    meta_show = meta_commands.add_parser("show", parents=[common],
+                                         help="tags, saver, variables, signatures and ops of a .meta file")
+    meta_show.add_argument("file", help="the .meta file, e.g. model.ckpt-1000.meta")
+    meta_show.set_defaults(handler=cmd_meta_show)
     return parser
 
 
-SUBCOMMANDS = {"ls", "show", "inspect", "verify", "diff", "convert", "savedmodel"}
+SUBCOMMANDS = {"ls", "show", "inspect", "verify", "diff", "convert", "savedmodel", "meta"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

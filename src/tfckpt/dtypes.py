@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import InvalidArgumentError, UnsupportedError
 
-__all__ = ["BY_ENUM", "BY_NAME", "STRING", "DType", "DTypeLike", "DataType", "as_dtype", "from_enum"]
+__all__ = ["BY_ENUM", "BY_NAME", "REF_OFFSET", "STRING", "DType", "DTypeLike", "DataType", "as_dtype", "from_enum"]
 
 
 class DataType(enum.IntEnum):
@@ -64,6 +64,40 @@ class DataType(enum.IntEnum):
     DT_INT2 = 31
     DT_UINT2 = 32
     DT_FLOAT4_E2M1FN = 33
+    # Reference types: TF1 graph tensors aliasing a variable (value type + 100); never stored.
+    DT_FLOAT_REF = 101
+    DT_DOUBLE_REF = 102
+    DT_INT32_REF = 103
+    DT_UINT8_REF = 104
+    DT_INT16_REF = 105
+    DT_INT8_REF = 106
+    DT_STRING_REF = 107
+    DT_COMPLEX64_REF = 108
+    DT_INT64_REF = 109
+    DT_BOOL_REF = 110
+    DT_QINT8_REF = 111
+    DT_QUINT8_REF = 112
+    DT_QINT32_REF = 113
+    DT_BFLOAT16_REF = 114
+    DT_QINT16_REF = 115
+    DT_QUINT16_REF = 116
+    DT_UINT16_REF = 117
+    DT_COMPLEX128_REF = 118
+    DT_HALF_REF = 119
+    DT_RESOURCE_REF = 120
+    DT_VARIANT_REF = 121
+    DT_UINT32_REF = 122
+    DT_UINT64_REF = 123
+    DT_FLOAT8_E5M2_REF = 124
+    DT_FLOAT8_E4M3FN_REF = 125
+    DT_FLOAT8_E4M3FNUZ_REF = 126
+    DT_FLOAT8_E4M3B11FNUZ_REF = 127
+    DT_FLOAT8_E5M2FNUZ_REF = 128
+    DT_INT4_REF = 129
+    DT_UINT4_REF = 130
+    DT_INT2_REF = 131
+    DT_UINT2_REF = 132
+    DT_FLOAT4_E2M1FN_REF = 133
 
 
 @dataclass(frozen=True, eq=False)  # one instance per dtype (the table below): identity is equality
@@ -91,6 +125,16 @@ class DType:
 
     itemsize: int = field(default=0, compare=False)  # bytes per element stored; 0: variable size
     is_fixed_size: bool = field(default=False, compare=False)
+
+    @property
+    def is_ref(self) -> bool:
+        """Whether this is a TF1 reference type (``float32_ref``): graph metadata only."""
+        return self.as_datatype_enum > REF_OFFSET
+
+    @property
+    def base_dtype(self) -> DType:
+        """The value type of a reference type (``float32`` for ``float32_ref``); else itself."""
+        return BY_ENUM[self.as_datatype_enum - REF_OFFSET] if self.is_ref else self
 
     def __repr__(self) -> str:
         return f"tfckpt.{self.name}"
@@ -140,12 +184,16 @@ _ALL = [
     _dt(DataType.DT_FLOAT4_E2M1FN, "float4_e2m1fn", ml_dtypes.float4_e2m1fn),
 ]
 
+REF_OFFSET = 100  # DT_X_REF = DT_X + 100 (types.proto)
+_ALL += [DType(f"{d.name}_ref", d.as_datatype_enum + REF_OFFSET, d.as_numpy_dtype, d.is_quantized, d.itemsize,
+               d.is_fixed_size) for d in list(_ALL)]
+
 BY_ENUM: dict[int, DType] = {d.as_datatype_enum: d for d in _ALL}
 BY_NAME: dict[str, DType] = {d.name: d for d in _ALL}
 # numpy -> TF for writing: the first DType claiming a numpy type wins (quantized types never do).
 _BY_NUMPY: dict[np.dtype[Any], DType] = {}
 for _d in _ALL:
-    if _d.as_numpy_dtype is not None and not _d.is_quantized:
+    if _d.as_numpy_dtype is not None and not _d.is_quantized and not _d.is_ref:
         _BY_NUMPY.setdefault(_d.as_numpy_dtype, _d)
 
 STRING = BY_NAME["string"]

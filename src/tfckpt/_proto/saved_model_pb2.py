@@ -11,41 +11,67 @@ from google.protobuf import symbol_database as _symbol_database
 _sym_db = _symbol_database.Default()
 
 
+from tfckpt._proto import graph_pb2 as tfckpt_dot___proto_dot_graph__pb2
+from tfckpt._proto import saved_object_graph_pb2 as tfckpt_dot___proto_dot_saved__object__graph__pb2
 from tfckpt._proto import tensor_shape_pb2 as tfckpt_dot___proto_dot_tensor__shape__pb2
 from tfckpt._proto import types_pb2 as tfckpt_dot___proto_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftfckpt/_proto/saved_model.proto\x12\x06tfckpt\x1a tfckpt/_proto/tensor_shape.proto\x1a\x19tfckpt/_proto/types.proto\"[\n\nSavedModel\x12\"\n\x1asaved_model_schema_version\x18\x01 \x01(\x03\x12)\n\x0bmeta_graphs\x18\x02 \x03(\x0b\x32\x14.tfckpt.MetaGraphDef\"\xc6\x02\n\x0cMetaGraphDef\x12\x37\n\rmeta_info_def\x18\x01 \x01(\x0b\x32 .tfckpt.MetaGraphDef.MetaInfoDef\x12=\n\rsignature_def\x18\x05 \x03(\x0b\x32&.tfckpt.MetaGraphDef.SignatureDefEntry\x1as\n\x0bMetaInfoDef\x12\x1a\n\x12meta_graph_version\x18\x01 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x1a\n\x12tensorflow_version\x18\x05 \x01(\t\x12\x1e\n\x16tensorflow_git_version\x18\x06 \x01(\t\x1aI\n\x11SignatureDefEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.tfckpt.SignatureDef:\x02\x38\x01\"\xa2\x02\n\x0cSignatureDef\x12\x30\n\x06inputs\x18\x01 \x03(\x0b\x32 .tfckpt.SignatureDef.InputsEntry\x12\x32\n\x07outputs\x18\x02 \x03(\x0b\x32!.tfckpt.SignatureDef.OutputsEntry\x12\x13\n\x0bmethod_name\x18\x03 \x01(\t\x1aJ\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.tfckpt.SignatureTensorInfo:\x02\x38\x01\x1aK\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.tfckpt.SignatureTensorInfo:\x02\x38\x01\"\xb3\x03\n\x13SignatureTensorInfo\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12;\n\ncoo_sparse\x18\x04 \x01(\x0b\x32%.tfckpt.SignatureTensorInfo.CooSparseH\x00\x12G\n\x10\x63omposite_tensor\x18\x05 \x01(\x0b\x32+.tfckpt.SignatureTensorInfo.CompositeTensorH\x00\x12\x1f\n\x05\x64type\x18\x02 \x01(\x0e\x32\x10.tfckpt.DataType\x12.\n\x0ctensor_shape\x18\x03 \x01(\x0b\x32\x18.tfckpt.TensorShapeProto\x1a\x65\n\tCooSparse\x12\x1a\n\x12values_tensor_name\x18\x01 \x01(\t\x12\x1b\n\x13indices_tensor_name\x18\x02 \x01(\t\x12\x1f\n\x17\x64\x65nse_shape_tensor_name\x18\x03 \x01(\t\x1a\x42\n\x0f\x43ompositeTensor\x12/\n\ncomponents\x18\x02 \x03(\x0b\x32\x1b.tfckpt.SignatureTensorInfoB\n\n\x08\x65ncodingb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftfckpt/_proto/saved_model.proto\x12\x06tfckpt\x1a\x19tfckpt/_proto/graph.proto\x1a&tfckpt/_proto/saved_object_graph.proto\x1a tfckpt/_proto/tensor_shape.proto\x1a\x19tfckpt/_proto/types.proto\"[\n\nSavedModel\x12\"\n\x1asaved_model_schema_version\x18\x01 \x01(\x03\x12)\n\x0bmeta_graphs\x18\x02 \x03(\x0b\x32\x14.tfckpt.MetaGraphDef\"\xd2\x04\n\x0cMetaGraphDef\x12\x37\n\rmeta_info_def\x18\x01 \x01(\x0b\x32 .tfckpt.MetaGraphDef.MetaInfoDef\x12#\n\tgraph_def\x18\x02 \x01(\x0b\x32\x10.tfckpt.GraphDef\x12#\n\tsaver_def\x18\x03 \x01(\x0b\x32\x10.tfckpt.SaverDef\x12?\n\x0e\x63ollection_def\x18\x04 \x03(\x0b\x32\'.tfckpt.MetaGraphDef.CollectionDefEntry\x12=\n\rsignature_def\x18\x05 \x03(\x0b\x32&.tfckpt.MetaGraphDef.SignatureDefEntry\x12\x32\n\x10object_graph_def\x18\x07 \x01(\x0b\x32\x18.tfckpt.SavedObjectGraph\x1as\n\x0bMetaInfoDef\x12\x1a\n\x12meta_graph_version\x18\x01 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x1a\n\x12tensorflow_version\x18\x05 \x01(\t\x12\x1e\n\x16tensorflow_git_version\x18\x06 \x01(\t\x1aK\n\x12\x43ollectionDefEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x05value\x18\x02 \x01(\x0b\x32\x15.tfckpt.CollectionDef:\x02\x38\x01\x1aI\n\x11SignatureDefEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.tfckpt.SignatureDef:\x02\x38\x01\"\x9a\x02\n\x08SaverDef\x12\x1c\n\x14\x66ilename_tensor_name\x18\x01 \x01(\t\x12\x18\n\x10save_tensor_name\x18\x02 \x01(\t\x12\x17\n\x0frestore_op_name\x18\x03 \x01(\t\x12\x13\n\x0bmax_to_keep\x18\x04 \x01(\x05\x12\x0f\n\x07sharded\x18\x05 \x01(\x08\x12%\n\x1dkeep_checkpoint_every_n_hours\x18\x06 \x01(\x02\x12\x39\n\x07version\x18\x07 \x01(\x0e\x32(.tfckpt.SaverDef.CheckpointFormatVersion\"5\n\x17\x43heckpointFormatVersion\x12\n\n\x06LEGACY\x10\x00\x12\x06\n\x02V1\x10\x01\x12\x06\n\x02V2\x10\x02\"\xe8\x02\n\rCollectionDef\x12\x33\n\tnode_list\x18\x01 \x01(\x0b\x32\x1e.tfckpt.CollectionDef.NodeListH\x00\x12\x35\n\nbytes_list\x18\x02 \x01(\x0b\x32\x1f.tfckpt.CollectionDef.BytesListH\x00\x12\x35\n\nint64_list\x18\x03 \x01(\x0b\x32\x1f.tfckpt.CollectionDef.Int64ListH\x00\x12\x35\n\nfloat_list\x18\x04 \x01(\x0b\x32\x1f.tfckpt.CollectionDef.FloatListH\x00\x1a\x19\n\x08NodeList\x12\r\n\x05value\x18\x01 \x03(\t\x1a\x1a\n\tBytesList\x12\r\n\x05value\x18\x01 \x03(\x0c\x1a\x1e\n\tInt64List\x12\x11\n\x05value\x18\x01 \x03(\x03\x42\x02\x10\x01\x1a\x1e\n\tFloatList\x12\x11\n\x05value\x18\x01 \x03(\x02\x42\x02\x10\x01\x42\x06\n\x04kind\"\x99\x01\n\x0bVariableDef\x12\x15\n\rvariable_name\x18\x01 \x01(\t\x12\x18\n\x10initializer_name\x18\x02 \x01(\t\x12\x15\n\rsnapshot_name\x18\x03 \x01(\t\x12\x13\n\x0bis_resource\x18\x05 \x01(\x08\x12\x1a\n\x12initial_value_name\x18\x06 \x01(\t\x12\x11\n\ttrainable\x18\x07 \x01(\x08\"\xa2\x02\n\x0cSignatureDef\x12\x30\n\x06inputs\x18\x01 \x03(\x0b\x32 .tfckpt.SignatureDef.InputsEntry\x12\x32\n\x07outputs\x18\x02 \x03(\x0b\x32!.tfckpt.SignatureDef.OutputsEntry\x12\x13\n\x0bmethod_name\x18\x03 \x01(\t\x1aJ\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.tfckpt.SignatureTensorInfo:\x02\x38\x01\x1aK\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.tfckpt.SignatureTensorInfo:\x02\x38\x01\"\xb3\x03\n\x13SignatureTensorInfo\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12;\n\ncoo_sparse\x18\x04 \x01(\x0b\x32%.tfckpt.SignatureTensorInfo.CooSparseH\x00\x12G\n\x10\x63omposite_tensor\x18\x05 \x01(\x0b\x32+.tfckpt.SignatureTensorInfo.CompositeTensorH\x00\x12\x1f\n\x05\x64type\x18\x02 \x01(\x0e\x32\x10.tfckpt.DataType\x12.\n\x0ctensor_shape\x18\x03 \x01(\x0b\x32\x18.tfckpt.TensorShapeProto\x1a\x65\n\tCooSparse\x12\x1a\n\x12values_tensor_name\x18\x01 \x01(\t\x12\x1b\n\x13indices_tensor_name\x18\x02 \x01(\t\x12\x1f\n\x17\x64\x65nse_shape_tensor_name\x18\x03 \x01(\t\x1a\x42\n\x0f\x43ompositeTensor\x12/\n\ncomponents\x18\x02 \x03(\x0b\x32\x1b.tfckpt.SignatureTensorInfoB\n\n\x08\x65ncodingb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tfckpt._proto.saved_model_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
+  _METAGRAPHDEF_COLLECTIONDEFENTRY._options = None
+  _METAGRAPHDEF_COLLECTIONDEFENTRY._serialized_options = b'8\001'
   _METAGRAPHDEF_SIGNATUREDEFENTRY._options = None
   _METAGRAPHDEF_SIGNATUREDEFENTRY._serialized_options = b'8\001'
+  _COLLECTIONDEF_INT64LIST.fields_by_name['value']._options = None
+  _COLLECTIONDEF_INT64LIST.fields_by_name['value']._serialized_options = b'\020\001'
+  _COLLECTIONDEF_FLOATLIST.fields_by_name['value']._options = None
+  _COLLECTIONDEF_FLOATLIST.fields_by_name['value']._serialized_options = b'\020\001'
   _SIGNATUREDEF_INPUTSENTRY._options = None
   _SIGNATUREDEF_INPUTSENTRY._serialized_options = b'8\001'
   _SIGNATUREDEF_OUTPUTSENTRY._options = None
   _SIGNATUREDEF_OUTPUTSENTRY._serialized_options = b'8\001'
-  _SAVEDMODEL._serialized_start=104
-  _SAVEDMODEL._serialized_end=195
-  _METAGRAPHDEF._serialized_start=198
-  _METAGRAPHDEF._serialized_end=524
-  _METAGRAPHDEF_METAINFODEF._serialized_start=334
-  _METAGRAPHDEF_METAINFODEF._serialized_end=449
-  _METAGRAPHDEF_SIGNATUREDEFENTRY._serialized_start=451
-  _METAGRAPHDEF_SIGNATUREDEFENTRY._serialized_end=524
-  _SIGNATUREDEF._serialized_start=527
-  _SIGNATUREDEF._serialized_end=817
-  _SIGNATUREDEF_INPUTSENTRY._serialized_start=666
-  _SIGNATUREDEF_INPUTSENTRY._serialized_end=740
-  _SIGNATUREDEF_OUTPUTSENTRY._serialized_start=742
-  _SIGNATUREDEF_OUTPUTSENTRY._serialized_end=817
-  _SIGNATURETENSORINFO._serialized_start=820
-  _SIGNATURETENSORINFO._serialized_end=1255
-  _SIGNATURETENSORINFO_COOSPARSE._serialized_start=1074
-  _SIGNATURETENSORINFO_COOSPARSE._serialized_end=1175
-  _SIGNATURETENSORINFO_COMPOSITETENSOR._serialized_start=1177
-  _SIGNATURETENSORINFO_COMPOSITETENSOR._serialized_end=1243
+  _SAVEDMODEL._serialized_start=171
+  _SAVEDMODEL._serialized_end=262
+  _METAGRAPHDEF._serialized_start=265
+  _METAGRAPHDEF._serialized_end=859
+  _METAGRAPHDEF_METAINFODEF._serialized_start=592
+  _METAGRAPHDEF_METAINFODEF._serialized_end=707
+  _METAGRAPHDEF_COLLECTIONDEFENTRY._serialized_start=709
+  _METAGRAPHDEF_COLLECTIONDEFENTRY._serialized_end=784
+  _METAGRAPHDEF_SIGNATUREDEFENTRY._serialized_start=786
+  _METAGRAPHDEF_SIGNATUREDEFENTRY._serialized_end=859
+  _SAVERDEF._serialized_start=862
+  _SAVERDEF._serialized_end=1144
+  _SAVERDEF_CHECKPOINTFORMATVERSION._serialized_start=1091
+  _SAVERDEF_CHECKPOINTFORMATVERSION._serialized_end=1144
+  _COLLECTIONDEF._serialized_start=1147
+  _COLLECTIONDEF._serialized_end=1507
+  _COLLECTIONDEF_NODELIST._serialized_start=1382
+  _COLLECTIONDEF_NODELIST._serialized_end=1407
+  _COLLECTIONDEF_BYTESLIST._serialized_start=1409
+  _COLLECTIONDEF_BYTESLIST._serialized_end=1435
+  _COLLECTIONDEF_INT64LIST._serialized_start=1437
+  _COLLECTIONDEF_INT64LIST._serialized_end=1467
+  _COLLECTIONDEF_FLOATLIST._serialized_start=1469
+  _COLLECTIONDEF_FLOATLIST._serialized_end=1499
+  _VARIABLEDEF._serialized_start=1510
+  _VARIABLEDEF._serialized_end=1663
+  _SIGNATUREDEF._serialized_start=1666
+  _SIGNATUREDEF._serialized_end=1956
+  _SIGNATUREDEF_INPUTSENTRY._serialized_start=1805
+  _SIGNATUREDEF_INPUTSENTRY._serialized_end=1879
+  _SIGNATUREDEF_OUTPUTSENTRY._serialized_start=1881
+  _SIGNATUREDEF_OUTPUTSENTRY._serialized_end=1956
+  _SIGNATURETENSORINFO._serialized_start=1959
+  _SIGNATURETENSORINFO._serialized_end=2394
+  _SIGNATURETENSORINFO_COOSPARSE._serialized_start=2213
+  _SIGNATURETENSORINFO_COOSPARSE._serialized_end=2314
+  _SIGNATURETENSORINFO_COMPOSITETENSOR._serialized_start=2316
+  _SIGNATURETENSORINFO_COMPOSITETENSOR._serialized_end=2382
 # @@protoc_insertion_point(module_scope)

@@ -129,6 +129,9 @@ def prepare(name: Any, value: Any, dtype: DTypeLike | None = None) -> tuple[str,
         tf_dtype = as_dtype(array.dtype) if dtype is None else as_dtype(dtype)
     except TfckptError as exc:
         raise InvalidArgumentError(f"tensor {name!r}: {exc}") from None
+    if tf_dtype.is_ref:
+        raise InvalidArgumentError(f"tensor {name!r}: {tf_dtype.name} is a TF1 graph reference type, never stored "
+                                   f"in checkpoints; save it as {tf_dtype.base_dtype.name}")
     if tf_dtype == STRING:
         if array.dtype.kind not in "OUS":
             raise InvalidArgumentError(f"tensor {name!r}: dtype string needs str/bytes values, got {array.dtype}")

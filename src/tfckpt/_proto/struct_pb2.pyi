@@ -1,0 +1,142 @@
+from tfckpt._proto import tensor_pb2 as _tensor_pb2
+from tfckpt._proto import tensor_shape_pb2 as _tensor_shape_pb2
+from tfckpt._proto import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class BoundedTensorSpecProto(_message.Message):
+    __slots__ = ["dtype", "maximum", "minimum", "name", "shape"]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    MAXIMUM_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    dtype: _types_pb2.DataType
+    maximum: _tensor_pb2.TensorProto
+    minimum: _tensor_pb2.TensorProto
+    name: str
+    shape: _tensor_shape_pb2.TensorShapeProto
+    def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Union[_tensor_shape_pb2.TensorShapeProto, _Mapping]] = ..., dtype: _Optional[_Union[_types_pb2.DataType, str]] = ..., minimum: _Optional[_Union[_tensor_pb2.TensorProto, _Mapping]] = ..., maximum: _Optional[_Union[_tensor_pb2.TensorProto, _Mapping]] = ...) -> None: ...
+
+class DictValue(_message.Message):
+    __slots__ = ["fields"]
+    class FieldsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: StructuredValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[StructuredValue, _Mapping]] = ...) -> None: ...
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    fields: _containers.MessageMap[str, StructuredValue]
+    def __init__(self, fields: _Optional[_Mapping[str, StructuredValue]] = ...) -> None: ...
+
+class ListValue(_message.Message):
+    __slots__ = ["values"]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedCompositeFieldContainer[StructuredValue]
+    def __init__(self, values: _Optional[_Iterable[_Union[StructuredValue, _Mapping]]] = ...) -> None: ...
+
+class NamedTupleValue(_message.Message):
+    __slots__ = ["name", "values"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    values: _containers.RepeatedCompositeFieldContainer[PairValue]
+    def __init__(self, name: _Optional[str] = ..., values: _Optional[_Iterable[_Union[PairValue, _Mapping]]] = ...) -> None: ...
+
+class NoneValue(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class PairValue(_message.Message):
+    __slots__ = ["key", "value"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: StructuredValue
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[StructuredValue, _Mapping]] = ...) -> None: ...
+
+class StructuredValue(_message.Message):
+    __slots__ = ["bool_value", "bounded_tensor_spec_value", "dict_value", "float64_value", "int64_value", "list_value", "named_tuple_value", "none_value", "numpy_value", "string_value", "tensor_dtype_value", "tensor_shape_value", "tensor_spec_value", "tensor_value", "tuple_value", "type_spec_value"]
+    BOOL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    BOUNDED_TENSOR_SPEC_VALUE_FIELD_NUMBER: _ClassVar[int]
+    DICT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    FLOAT64_VALUE_FIELD_NUMBER: _ClassVar[int]
+    INT64_VALUE_FIELD_NUMBER: _ClassVar[int]
+    LIST_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NAMED_TUPLE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NONE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NUMPY_VALUE_FIELD_NUMBER: _ClassVar[int]
+    STRING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    TENSOR_DTYPE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    TENSOR_SHAPE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    TENSOR_SPEC_VALUE_FIELD_NUMBER: _ClassVar[int]
+    TENSOR_VALUE_FIELD_NUMBER: _ClassVar[int]
+    TUPLE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_SPEC_VALUE_FIELD_NUMBER: _ClassVar[int]
+    bool_value: bool
+    bounded_tensor_spec_value: BoundedTensorSpecProto
+    dict_value: DictValue
+    float64_value: float
+    int64_value: int
+    list_value: ListValue
+    named_tuple_value: NamedTupleValue
+    none_value: NoneValue
+    numpy_value: _tensor_pb2.TensorProto
+    string_value: str
+    tensor_dtype_value: _types_pb2.DataType
+    tensor_shape_value: _tensor_shape_pb2.TensorShapeProto
+    tensor_spec_value: TensorSpecProto
+    tensor_value: _tensor_pb2.TensorProto
+    tuple_value: TupleValue
+    type_spec_value: TypeSpecProto
+    def __init__(self, none_value: _Optional[_Union[NoneValue, _Mapping]] = ..., float64_value: _Optional[float] = ..., int64_value: _Optional[int] = ..., string_value: _Optional[str] = ..., bool_value: bool = ..., tensor_shape_value: _Optional[_Union[_tensor_shape_pb2.TensorShapeProto, _Mapping]] = ..., tensor_dtype_value: _Optional[_Union[_types_pb2.DataType, str]] = ..., tensor_spec_value: _Optional[_Union[TensorSpecProto, _Mapping]] = ..., type_spec_value: _Optional[_Union[TypeSpecProto, _Mapping]] = ..., bounded_tensor_spec_value: _Optional[_Union[BoundedTensorSpecProto, _Mapping]] = ..., list_value: _Optional[_Union[ListValue, _Mapping]] = ..., tuple_value: _Optional[_Union[TupleValue, _Mapping]] = ..., dict_value: _Optional[_Union[DictValue, _Mapping]] = ..., named_tuple_value: _Optional[_Union[NamedTupleValue, _Mapping]] = ..., tensor_value: _Optional[_Union[_tensor_pb2.TensorProto, _Mapping]] = ..., numpy_value: _Optional[_Union[_tensor_pb2.TensorProto, _Mapping]] = ...) -> None: ...
+
+class TensorSpecProto(_message.Message):
+    __slots__ = ["dtype", "name", "shape"]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    dtype: _types_pb2.DataType
+    name: str
+    shape: _tensor_shape_pb2.TensorShapeProto
+    def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Union[_tensor_shape_pb2.TensorShapeProto, _Mapping]] = ..., dtype: _Optional[_Union[_types_pb2.DataType, str]] = ...) -> None: ...
+
+class TupleValue(_message.Message):
+    __slots__ = ["values"]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedCompositeFieldContainer[StructuredValue]
+    def __init__(self, values: _Optional[_Iterable[_Union[StructuredValue, _Mapping]]] = ...) -> None: ...
+
+class TypeSpecProto(_message.Message):
+    __slots__ = ["num_flat_components", "type_spec_class", "type_spec_class_name", "type_state"]
+    class TypeSpecClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = []
+    DATA_DATASET_SPEC: TypeSpecProto.TypeSpecClass
+    DATA_ITERATOR_SPEC: TypeSpecProto.TypeSpecClass
+    EXTENSION_TYPE_SPEC: TypeSpecProto.TypeSpecClass
+    INDEXED_SLICES_SPEC: TypeSpecProto.TypeSpecClass
+    NUM_FLAT_COMPONENTS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONAL_SPEC: TypeSpecProto.TypeSpecClass
+    PER_REPLICA_SPEC: TypeSpecProto.TypeSpecClass
+    RAGGED_TENSOR_SPEC: TypeSpecProto.TypeSpecClass
+    REGISTERED_TYPE_SPEC: TypeSpecProto.TypeSpecClass
+    ROW_PARTITION_SPEC: TypeSpecProto.TypeSpecClass
+    SPARSE_TENSOR_SPEC: TypeSpecProto.TypeSpecClass
+    TENSOR_ARRAY_SPEC: TypeSpecProto.TypeSpecClass
+    TYPE_SPEC_CLASS_FIELD_NUMBER: _ClassVar[int]
+    TYPE_SPEC_CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_STATE_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN: TypeSpecProto.TypeSpecClass
+    VARIABLE_SPEC: TypeSpecProto.TypeSpecClass
+    num_flat_components: int
+    type_spec_class: TypeSpecProto.TypeSpecClass
+    type_spec_class_name: str
+    type_state: StructuredValue
+    def __init__(self, type_spec_class: _Optional[_Union[TypeSpecProto.TypeSpecClass, str]] = ..., type_state: _Optional[_Union[StructuredValue, _Mapping]] = ..., type_spec_class_name: _Optional[str] = ..., num_flat_components: _Optional[int] = ...) -> None: ...
