@@ -22,10 +22,13 @@ from .errors import CorruptionError, UnsupportedError
 
 __all__ = [
     "ByteSource",
+    "BytesSource",
     "FileIdentity",
     "FileSource",
     "FsspecSource",
     "PathLike",
+    "copy",
+    "create_exclusive",
     "dirname",
     "exists",
     "glob",
@@ -246,6 +249,32 @@ class FsspecSource:
         return f"FsspecSource({self.name!r})"
 
 
+class BytesSource:
+    """Bytes already in memory, read like a file (e.g. a remote index fetched whole)."""
+
+    is_remote = False
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name = name
+        self._data = data
+
+    def size(self) -> int:
+        return len(self._data)
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        if offset < 0 or n < 0 or offset + n > len(self._data):
+            raise CorruptionError(f"{self.name}: read of {n} bytes at offset {offset} runs past the end of the "
+                                  f"file ({len(self._data)} bytes)")
+        return self._data[offset:offset + n]
+
+    def readinto_at(self, offset: int, buffer: memoryview) -> None:
+        view = buffer.cast("B") if buffer.format != "B" or buffer.ndim != 1 else buffer
+        view[:] = self.read_at(offset, view.nbytes)
+
+    def close(self) -> None:
+        pass
+
+
 def open_source(path: str) -> ByteSource:
     """A :class:`ByteSource` for a local path or a URL."""
     return FsspecSource(path) if is_url(path) else FileSource(path)
@@ -345,6 +374,32 @@ def move(source: str, destination: str) -> None:
     fs, inner = _filesystem(source)
     _, target = _filesystem(destination)
     fs.mv(inner, target)
+
+
+def create_exclusive(path: str, data: bytes) -> None:
+    """Create a small file that must not exist yet; ``FileExistsError`` if it does. Object
+    stores that support conditional writes (S3's ``If-None-Match``) decide atomically; on
+    others the check and the write are two requests."""
+    if not is_url(path):
+        with open(path, "xb") as f:
+            f.write(data)
+        return
+    fs, inner = _filesystem(path)
+    if fs.exists(inner):
+        raise FileExistsError(path)
+    try:
+        with fs.open(inner, "xb") as f:
+            f.write(data)
+    except (ValueError, NotImplementedError, TypeError):  # no exclusive mode here
+        fs.pipe_file(inner, data)
+
+
+def copy(source: str, destination: str) -> None:
+    """Copy a file within one filesystem of URLs by the filesystem itself (a server-side
+    copy on object stores: nothing is downloaded)."""
+    fs, inner = _filesystem(source)
+    _, target = _filesystem(destination)
+    fs.copy(inner, target)
 
 
 def upload(local: str, url: str) -> None:

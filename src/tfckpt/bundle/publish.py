@@ -281,19 +281,36 @@ def _remove_unused_data_files(prefix: str, keep: set[str]) -> None:
 
 
 def upload(staged_prefix: str, num_shards: int, url: str) -> None:
-    """Publish a checkpoint complete at the local ``staged_prefix`` to the URL ``url``: data
-    files first, the index last, so a reader never finds an index whose data is missing; then
-    delete data files of an earlier save with another shard count.
+    """Publish a checkpoint complete at the local ``staged_prefix`` to the URL ``url``, with
+    the same guarantee as :func:`publish`: every state a reader can observe at ``url`` is a
+    whole checkpoint, the old or the new.
 
-    Object stores have no rename and no hard link: an overwrite removes the old index first,
-    so that it never describes the new data, and the prefix has no checkpoint until the new
-    index is uploaded.
+    Object stores have no rename and no hard link, but replacing one object is atomic. So:
+    if a checkpoint already at ``url`` uses the data file names the new one needs, it is first
+    re-pointed by server-side copies (its data under ``-of-(N+1)`` names, an empty last shard,
+    its index replaced by the same index with ``num_shards`` N+1); then the new data files are
+    uploaded, then the new index (the commit); then data files it does not use are deleted.
+    A failure before the commit leaves the old checkpoint (maybe re-pointed) readable and
+    nothing of the new one visible.
     """
-    if storage.exists(index_filename(url)):
-        storage.remove(index_filename(url))
+    index_url = index_filename(url)
+    old = storage.read_bytes(index_url)
+    old_header = _header_of(old, index_url) if old is not None else None
+    if old is not None and old_header is not None and old_header.num_shards == num_shards:
+        moved_to = num_shards + 1
+        for shard in range(num_shards):
+            source = data_filename(url, shard, num_shards)
+            if storage.exists(source):
+                storage.copy(source, data_filename(url, shard, moved_to))
+        storage.write_bytes_remote(data_filename(url, num_shards, moved_to), b"")
+        patched = replace_first_value(old, dataclasses.replace(old_header, num_shards=moved_to).encode())
+        if patched is not None:  # else (a header too unusual to patch): no re-pointing possible
+            storage.write_bytes_remote(index_url, patched)
+        else:
+            storage.remove(index_url)
     for shard in range(num_shards):
         storage.upload(data_filename(staged_prefix, shard, num_shards), data_filename(url, shard, num_shards))
-    storage.upload(index_filename(staged_prefix), index_filename(url))
+    storage.upload(index_filename(staged_prefix), index_url)  # the commit: one atomic PUT
     # fsspec may spell the URLs it globs differently (memory:///b vs memory://b): compare names.
     keep = {posixpath.basename(data_filename(url, shard, num_shards)) for shard in range(num_shards)}
     base = posixpath.basename(url)
@@ -301,3 +318,14 @@ def upload(staged_prefix: str, num_shards: int, url: str) -> None:
         name = posixpath.basename(path)
         if name not in keep and DATA_SUFFIX_RE.search(name[len(base):]):
             storage.remove(path)
+
+
+def _header_of(index: bytes, where: str) -> BundleHeader | None:
+    """The bundle header of an index file's bytes; ``None`` if it is not a readable index."""
+    try:
+        first = next(iter(TableReader(storage.BytesSource(where, index))), None)
+        if first is None or first[0] != b"":
+            return None
+        return BundleHeader.decode(first[1], where)
+    except TfckptError:
+        return None
