@@ -14,6 +14,7 @@ LAYERS = [  # lowest first
     {"bundle"},
     {"state"},
     {"api", "variables", "restore", "saver", "checkpoint", "manager", "verify", "diff", "convert", "savedmodel",
+     "stats", "tree",
      "distributed", "formats"},
     {"cli", "__main__", "__init__"},
 ]

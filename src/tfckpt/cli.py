@@ -7,6 +7,7 @@ and exit with status 1 (2 for usage errors); ``--debug`` shows the traceback ins
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import json
 import math
@@ -28,6 +29,8 @@ from .convert import convert
 from .diff import diff_checkpoints
 from .errors import TfckptError, UnsupportedError
 from .formats import FORMATS
+from .stats import checkpoint_stats
+from .tree import checkpoint_tree, render_tree
 from .verify import VerifyProblem, verify_checkpoint
 
 __all__ = [
@@ -42,6 +45,8 @@ __all__ = [
     "cmd_ls",
     "cmd_meta_show",
     "cmd_savedmodel_show",
+    "cmd_stats",
+    "cmd_tree",
     "cmd_verify",
     "main",
 ]
@@ -291,6 +296,45 @@ def cmd_savedmodel_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    report = checkpoint_stats(args.path, depth=args.depth, progress=ProgressBar("stats"))
+    tensors = report.non_finite if args.nan else report.tensors
+    if args.json:
+        print(json.dumps({
+            "prefix": report.prefix, "parameters": report.parameters, "bytes": report.nbytes,
+            "tensors": [dataclasses.asdict(t) for t in tensors],
+            "modules": [dataclasses.asdict(m) for m in report.modules] if not args.nan else []}, indent=2))
+    elif args.nan and not tensors:
+        print(f"# no tensor of {report.prefix} holds NaN or Inf ({_count(len(report.tensors), 'tensor')} checked)")
+    else:
+        rows = [(t.path, f"{t.dtype}{list(t.shape)}", _number(t.min), _number(t.max), _number(t.mean),
+                 _number(t.std), str(t.nan), str(t.inf), str(t.zeros)) for t in tensors]
+        header = ("tensor", "dtype[shape]", "min", "max", "mean", "std", "nan", "inf", "zeros")
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            print("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+        if not args.nan:
+            print()
+            mwidth = max([len("module"), *(len(m.name) for m in report.modules)])
+            print(f"{'module':<{mwidth}}  {'tensors':>7}  {'parameters':>12}  {'bytes':>10}")
+            for module in report.modules:
+                print(f"{module.name:<{mwidth}}  {module.tensors:>7}  {module.parameters:>12,}  "
+                      f"{_human_bytes(module.nbytes):>10}")
+        print(f"# {_count(len(report.tensors), 'tensor')}, {report.parameters:,} parameters, "
+              f"{_human_bytes(report.nbytes)}; {_count(len(report.non_finite), 'tensor')} with NaN/Inf")
+    return 1 if args.nan and report.non_finite else 0
+
+
+def cmd_tree(args: argparse.Namespace) -> int:
+    with load_checkpoint(args.path) as reader:
+        sys.stdout.write(render_tree(checkpoint_tree(reader, optimizer=not args.no_optimizer), depth=args.depth))
+    return 0
+
+
 def cmd_meta_show(args: argparse.Namespace) -> int:
     sys.stdout.write(savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(args.file)))
     return 0
@@ -333,6 +377,23 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("path", help=checkpoint_help)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=cmd_verify)
+
+    stats = commands.add_parser("stats", parents=[common],
+                                help="min/max/mean/std, NaN/Inf and zero counts per tensor; sizes per module")
+    stats.add_argument("path", help=checkpoint_help)
+    stats.add_argument("--depth", type=int, default=None,
+                       help="group modules by the first N path components (default: each tensor's parent)")
+    stats.add_argument("--nan", action="store_true",
+                       help="list only tensors holding NaN or Inf; exit 1 if there are any (a CI check)")
+    stats.add_argument("--json", action="store_true", help="print the report as JSON")
+    stats.set_defaults(handler=cmd_stats)
+
+    tree = commands.add_parser("tree", parents=[common],
+                               help="the object graph (TF2) or the name hierarchy (TF1) as a tree")
+    tree.add_argument("path", help=checkpoint_help)
+    tree.add_argument("--depth", type=int, default=None, help="show N levels; deeper branches are summarised")
+    tree.add_argument("--no-optimizer", action="store_true", help="leave out optimizer state and slots")
+    tree.set_defaults(handler=cmd_tree)
 
     diff = commands.add_parser("diff", parents=[common], help="compare names, dtypes, shapes and values; exit 1 if different")
     diff.add_argument("a", help="the first checkpoint (" + checkpoint_help + ")")
@@ -381,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SUBCOMMANDS = {"ls", "show", "inspect", "verify", "diff", "convert", "savedmodel", "meta"}
+SUBCOMMANDS = {"ls", "show", "inspect", "verify", "diff", "convert", "savedmodel", "meta", "stats", "tree"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,163 @@
+"""`tfckpt stats` and `tfckpt tree`: numbers checked against numpy (and TensorFlow's reading),
+trees against the object graphs TensorFlow wrote."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+from conftest import EXAMPLES, FIXTURES
+
+import tfckpt
+from tfckpt import stats as stats_module
+from tfckpt.stats import checkpoint_stats, tensor_stats
+from tfckpt.tree import checkpoint_tree, render_tree
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tfckpt", *args], capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def numpy_stats(value: np.ndarray) -> tuple[float, float, float, float, int, int, int]:
+    real = value.astype(np.float64).reshape(-1)
+    finite = real[np.isfinite(real)]
+    return (finite.min(), finite.max(), finite.mean(), finite.std(), int(np.isnan(real).sum()),
+            int(np.isinf(real).sum()), int((real == 0).sum()))
+
+
+def arrays() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    with_holes = rng.standard_normal(10_001).astype(np.float32) * 1e3 + 5
+    with_holes[[3, 500, 9000]] = np.nan
+    with_holes[[7, 8000]] = [np.inf, -np.inf]
+    with_holes[100:110] = 0
+    return {
+        "f32": with_holes,
+        "f16": rng.standard_normal((37, 11)).astype(np.float16),
+        "bf16": rng.standard_normal(999).astype(ml_dtypes.bfloat16),
+        "i64": rng.integers(-10**12, 10**12, 5000),
+        "u8": rng.integers(0, 255, 777).astype(np.uint8),
+        "bool": rng.random(300) > 0.5,
+        "big_offset": (rng.standard_normal(4096) + 1e8).astype(np.float64),  # naive sums lose this
+    }
+
+
+@pytest.mark.parametrize("chunk", [7, 1000, 1 << 22])
+def test_tensor_stats_equal_numpy_whatever_the_chunking(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stats_module, "CHUNK_ELEMENTS", chunk)
+    for name, value in arrays().items():
+        got = tensor_stats(name, value)
+        want = numpy_stats(value)
+        assert (got.nan, got.inf, got.zeros) == want[4:], name
+        assert got.min == want[0] and got.max == want[1], name
+        assert math.isclose(got.mean, want[2], rel_tol=1e-12, abs_tol=1e-12), (name, got.mean, want[2])
+        assert math.isclose(got.std, want[3], rel_tol=1e-9, abs_tol=1e-12), (name, got.std, want[3])
+
+
+def test_edge_cases() -> None:
+    empty = tensor_stats("e", np.zeros((0, 3), np.float32))
+    assert (empty.size, empty.min, empty.mean) == (0, None, None)
+    nan_only = tensor_stats("n", np.array([np.nan, np.nan]))
+    assert (nan_only.nan, nan_only.min, nan_only.finite) == (2, None, False)
+    complex_ = tensor_stats("c", np.array([1 + 1j, np.nan, 0]))
+    assert (complex_.nan, complex_.zeros, complex_.min) == (1, 1, None)
+    strings = tensor_stats("s", np.array([b"ab", b""], dtype=object))
+    assert (strings.size, strings.nbytes, strings.min) == (2, 2, None)
+
+
+def test_checkpoint_stats_modules_and_totals(tmp_path: Path) -> None:
+    values = arrays()
+    prefix = tfckpt.save({f"net/{'enc' if i % 2 else 'dec'}/{name}": v for i, (name, v) in enumerate(values.items())},
+                         tmp_path / "ck")
+    report = checkpoint_stats(prefix)
+    assert report.parameters == sum(v.size for v in values.values())
+    assert report.nbytes == sum(v.nbytes for v in values.values())
+    assert {m.name: m.tensors for m in report.modules} == {"net/dec": 4, "net/enc": 3}
+    assert [t.name for t in report.non_finite] == ["net/dec/f32"]
+    top = checkpoint_stats(prefix, depth=1)
+    assert [(m.name, m.parameters) for m in top.modules] == [("net", report.parameters)]
+
+
+def test_cli_stats_nan_json_and_exit_codes(tmp_path: Path) -> None:
+    clean = tfckpt.save({"a": np.ones(3, np.float32)}, tmp_path / "clean")
+    dirty = tfckpt.save({"a": np.ones(3, np.float32), "b": np.array([1.0, np.nan])}, tmp_path / "dirty")
+    ok = cli("stats", clean, "--nan")
+    assert ok.returncode == 0 and "no tensor" in ok.stdout
+    bad = cli("stats", dirty, "--nan")
+    assert bad.returncode == 1 and bad.stdout.splitlines()[1].split()[0] == "b"
+    data = json.loads(cli("stats", dirty, "--json").stdout)
+    assert [(t["name"], t["nan"]) for t in data["tensors"]] == [("a", 0), ("b", 1)] and data["parameters"] == 5
+    table = cli("stats", str(EXAMPLES / "keras_mlp"))
+    assert table.returncode == 0 and "model/_functional/_operations/1/_kernel" in table.stdout
+    assert "_CHECKPOINTABLE_OBJECT_GRAPH" not in table.stdout and "\x1b" not in table.stdout + table.stderr
+
+
+def test_stats_hold_about_one_tensor(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    prefix = tfckpt.save({f"t{i:02d}": rng.standard_normal(1 << 18, dtype=np.float32) for i in range(48)},
+                         tmp_path / "ck")  # 48 MiB in 1 MiB tensors
+    tracemalloc.start()
+    try:
+        checkpoint_stats(prefix)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 48 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.tf
+def test_stats_agree_with_what_tensorflow_reads(tf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    values = {"w": tf.Variable(tf.constant(arrays()["f32"])), "h": tf.Variable(tf.constant(arrays()["f16"])),
+              "k": tf.Variable(tf.constant(arrays()["i64"]))}
+    path = tf.train.Checkpoint(**values).write(str(tmp_path / "tf"))
+    reader = tf.train.load_checkpoint(path)
+    report = {t.name: t for t in checkpoint_stats(path).tensors}
+    for key in reader.get_variable_to_shape_map():
+        if key == "_CHECKPOINTABLE_OBJECT_GRAPH":
+            continue
+        want = numpy_stats(np.asarray(reader.get_tensor(key)))
+        got = report[key]
+        assert (got.min, got.max, got.nan, got.inf, got.zeros) == (want[0], want[1], *want[4:])
+        assert math.isclose(got.mean, want[2], rel_tol=1e-12) and math.isclose(got.std, want[3], rel_tol=1e-9)
+
+
+# ---- tree ------------------------------------------------------------------------------------
+
+def test_tree_of_a_keras_3_checkpoint() -> None:
+    text = render_tree(checkpoint_tree(tfckpt.load_checkpoint(EXAMPLES / "keras_mlp")))
+    lines = text.splitlines()
+    assert lines[0].endswith("keras_mlp/ckpt-1")
+    assert "│       │   ├── _kernel  float32[4, 3]" in text
+    assert "├── optimizer  -> same object as model/optimizer" in lines
+    # Every tensor appears exactly once as a leaf; shared objects are references.
+    leaves = [line for line in lines if "float32[" in line or "int64[" in line]
+    assert len(leaves) == len(tfckpt.load_checkpoint(EXAMPLES / "keras_mlp")) - 1  # all but the graph
+    without = render_tree(checkpoint_tree(tfckpt.load_checkpoint(EXAMPLES / "keras_mlp"), optimizer=False))
+    assert "optimizer" not in without and "_kernel" in without
+    shallow = render_tree(checkpoint_tree(tfckpt.load_checkpoint(EXAMPLES / "keras_mlp")), depth=1)
+    assert "└── save_counter  int64[]" in shallow and "├── model  ... (14 tensors)" in shallow
+
+
+def test_tree_hangs_slots_under_their_variables() -> None:
+    text = render_tree(checkpoint_tree(tfckpt.load_checkpoint(FIXTURES / "tf2_slots")))
+    assert "│   ├── w  float32[2, 2]\n│   │   ├── (slot) m  float32[2, 2]\n│   │   └── (slot) v  float32[2, 2]" in text
+    assert "(slot)" not in render_tree(checkpoint_tree(tfckpt.load_checkpoint(FIXTURES / "tf2_slots"), optimizer=False))
+
+
+def test_tree_of_a_tf1_checkpoint_and_the_cli() -> None:
+    text = render_tree(checkpoint_tree(tfckpt.load_checkpoint(FIXTURES / "versions" / "2.16.2" / "tf1_saver")))
+    assert text.splitlines()[1:] == ["├── dense", "│   └── kernel  float32[3, 4]", "├── emb  float32[10, 2]",
+                                     "└── global_step  int64[]"]
+    result = cli("tree", str(EXAMPLES / "keras_mlp"), "--depth", "2", "--no-optimizer")
+    assert result.returncode == 0 and "... (4 tensors)" in result.stdout and "\x1b" not in result.stdout
+    piped = subprocess.run(f"{sys.executable} -m tfckpt tree {EXAMPLES / 'keras_mlp'} | head -1", shell=True,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert piped.stdout.strip().endswith("ckpt-1") and "Traceback" not in piped.stderr
