@@ -126,3 +126,23 @@ def test_convert_warns_about_patterns_that_match_nothing(tmp_path: Path) -> None
 def test_verify_help_describes_every_argument() -> None:
     text = run("verify", "--help").stdout
     assert "checkpoint prefix, .index/.data file" in text and "print the report as JSON" in text
+
+
+def test_the_version_has_one_source() -> None:
+    """tfckpt.__version__ is the one place: the installed metadata, `--version` and the newest
+    CHANGELOG entry all say the same."""
+    import importlib.metadata
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import tfckpt
+    assert importlib.metadata.version("tfckpt") == tfckpt.__version__
+    shown = subprocess.run([sys.executable, "-m", "tfckpt", "--version"], capture_output=True, text=True,
+                           timeout=60, check=True).stdout.strip()
+    assert shown == f"tfckpt {tfckpt.__version__}"
+    changelog = (Path(__file__).resolve().parent.parent / "CHANGELOG.md").read_text()
+    assert re.findall(r"^## (\S+)", changelog, re.MULTILINE)[0] == tfckpt.__version__
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and "\nversion =" not in pyproject.split("[tool.")[0]

@@ -46,7 +46,7 @@ from .state import (
 from .variables import Variable
 from .verify import VerifyProblem, VerifyReport, verify_checkpoint
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place the version is written (pyproject.toml reads it)
 
 __all__ = [
     "Checkpoint",
