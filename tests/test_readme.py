@@ -145,8 +145,8 @@ SHELL_SUBSTITUTIONS = {
 }
 SETUP_BLOCKS = {  # run in a copy of the repository, in a fresh virtualenv
     "python3 -m venv .venv && .venv/bin/pip install -q . && .venv/bin/tfckpt examples/keras_mlp\n",
-    'pip install .            # from a checkout\npip install ".[remote]"  # plus fsspec, for s3://, gs://, '
-    'http(s):// ... paths\npip install ".[test]"    # plus what the test suite uses\n',
+    ('pip install .            # from a checkout\npip install ".[remote]"  # plus fsspec, for s3://, gs://, '
+     'http(s):// ... paths\npip install ".[test]"    # plus what the test suite uses\n'),
 }
 
 
