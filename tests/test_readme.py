@@ -35,10 +35,13 @@ README = ROOT / "README.md"
 SAVEDMODELS = Path(__file__).parent / "fixtures" / "savedmodels" / "2.21.0"
 
 
-def blocks() -> list[tuple[str, str, int]]:
-    """``(language, code, line)`` of every fenced block."""
+DOCS = ROOT / "docs"
+
+
+def blocks(path: Path = README) -> list[tuple[str, str, int]]:
+    """``(language, code, line)`` of every fenced block of a Markdown file."""
     out = []
-    lines = README.read_text().splitlines()
+    lines = path.read_text().splitlines()
     i = 0
     while i < len(lines):
         match = re.fullmatch(r"```(\w+)", lines[i])
@@ -205,3 +208,28 @@ def test_the_setup_blocks_work_in_a_fresh_virtualenv(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=120, check=False)
     assert check.stdout.strip() == tfckpt.__version__, check.stderr
     assert FIXTURES.exists()
+
+
+def test_the_site_pages_own_blocks_run(sandbox: Path) -> None:
+    """The guides' own examples (the rest of the site includes README's text, run above)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    ran = 0
+    for page in sorted(DOCS.rglob("*.md")):
+        namespace: dict[str, object] = {}
+        for language, code, line in blocks(page):
+            where = f"{page.relative_to(ROOT)}:{line}"
+            if language == "python":
+                try:
+                    exec(compile(code, where, "exec"), namespace)  # noqa: S102 - the page's own code
+                except Exception as exc:
+                    raise AssertionError(f"{where} failed: {exc!r}\n{code}") from exc
+                ran += 1
+            elif language == "bash":
+                for command in code.splitlines():
+                    command = command.split("  #", 1)[0].strip()
+                    if command:
+                        result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300,
+                                                check=False, env=env)
+                        assert result.returncode == 0, f"{where}: {command}\n{result.stderr[-2000:]}"
+                        ran += 1
+    assert ran >= 6

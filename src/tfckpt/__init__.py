@@ -21,7 +21,7 @@ from .checkpoint import Checkpoint, CheckpointLoadStatus, CheckpointMismatchErro
 from .convert import ConvertReport
 from .convert import convert as convert_checkpoint
 from .diff import DiffReport, ValueDiff, diff_checkpoints
-from .distributed import PartsTimeoutError
+from .distributed import MergeConflictError, PartsTimeoutError
 from .dtypes import DataType, DType, as_dtype
 from .errors import (
     CheckpointReplacedError,
@@ -43,6 +43,8 @@ from .state import (
     remove_checkpoint,
     update_checkpoint_state,
 )
+from .stats import ModuleStats, StatsReport, TensorStats, checkpoint_stats
+from .tree import TreeNode, checkpoint_tree, render_tree
 from .variables import Variable
 from .verify import VerifyProblem, VerifyReport, verify_checkpoint
 
@@ -64,6 +66,8 @@ __all__ = [
     "DataType",
     "DiffReport",
     "InvalidArgumentError",
+    "MergeConflictError",
+    "ModuleStats",
     "NotFoundError",
     "ObjectGraph",
     "ObjectTensor",
@@ -71,9 +75,12 @@ __all__ = [
     "Saver",
     "SliceView",
     "SlotVariable",
+    "StatsReport",
     "TensorInfo",
     "TensorSlice",
+    "TensorStats",
     "TfckptError",
+    "TreeNode",
     "UnsupportedError",
     "ValueDiff",
     "Variable",
@@ -81,6 +88,8 @@ __all__ = [
     "VerifyReport",
     "as_dtype",
     "checkpoint_exists",
+    "checkpoint_stats",
+    "checkpoint_tree",
     "convert_checkpoint",
     "diff_checkpoints",
     "distributed",
@@ -93,6 +102,7 @@ __all__ = [
     "load_variable",
     "merge_checkpoints",
     "remove_checkpoint",
+    "render_tree",
     "resolve_prefix",
     "save",
     "update_checkpoint_state",

@@ -195,8 +195,12 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
     to:
         The destination's format (one of ``FORMATS``) when its name does not say it.
 
-    Returns a report of what was written under which name, what was skipped and why, and
-    warnings (a rename, include or exclude pattern that matched no name).
+    Returns
+    -------
+    ConvertReport
+        What was written under which name, what was skipped and why, and warnings (a
+        rename, include or exclude pattern that matched no name).
+
     Tensors are read and written one at a time, so memory stays bounded by the largest one.
 
     Examples

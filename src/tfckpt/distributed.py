@@ -44,7 +44,20 @@ class PartsTimeoutError(TfckptError, TimeoutError):
 
 
 class MergeConflictError(TfckptError):
-    """Another merge into the same prefix is under way (or died and left its lock)."""
+    """Another merge into the same prefix is under way (or died and left its lock).
+
+    Examples
+    --------
+    >>> import tfckpt, numpy as np, tempfile, os
+    >>> prefix = os.path.join(tempfile.mkdtemp(), "m")
+    >>> _ = tfckpt.distributed.save_part({"x": np.ones(1)}, prefix, 0, 1)
+    >>> open(prefix + ".merging", "w").close()   # as a running merge leaves it
+    >>> try:
+    ...     tfckpt.distributed.merge_parts(prefix, 1)
+    ... except tfckpt.MergeConflictError as exc:
+    ...     print("another merge" in str(exc))
+    True
+    """
 
 
 Barrier = Callable[[], object]

@@ -21,7 +21,14 @@ __all__ = ["TreeNode", "checkpoint_tree", "render_tree"]
 
 @dataclass
 class TreeNode:
-    """One line of the tree: a name, a tensor's dtype and shape (leaves), children."""
+    """One line of the tree: a name, a tensor's dtype and shape (leaves), children.
+
+    Examples
+    --------
+    >>> leaf = TreeNode("kernel", "float32", (4, 3))
+    >>> TreeNode("dense", children=[leaf]).tensors()
+    1
+    """
 
     name: str
     dtype: str | None = None
@@ -130,7 +137,16 @@ def _object_tree(reader: CheckpointReader, graph: ObjectGraph, root: TreeNode, o
 
 def render_tree(root: TreeNode, *, depth: int | None = None) -> str:
     """The tree as text with box-drawing branches; ``depth`` cuts it after that many levels
-    (a cut branch says how many tensors it holds)."""
+    (a cut branch says how many tensors it holds).
+
+    Examples
+    --------
+    >>> print(render_tree(TreeNode("ckpt", children=[TreeNode("dense", children=[TreeNode("w", "float32", (2,))])])))
+    ckpt
+    └── dense
+        └── w  float32[2]
+    <BLANKLINE>
+    """
     lines = [root.name]
 
     def describe(node: TreeNode) -> str:
