@@ -217,3 +217,16 @@ def test_remote_bulk_reads_still_verify_every_tensor(http_root: tuple[str, Path]
     data.write_bytes(bytes(raw[:-8]))  # truncated: the coalesced range comes back short
     with pytest.raises(tfckpt.CorruptionError, match="truncated"):
         tfckpt.load(f"{url}/ck")
+
+
+def test_converting_a_remote_checkpoint_reads_it_in_bulk(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    """convert streams through the read planner: 300 tensors over HTTP in a few requests."""
+    url, root = http_root
+    tensors = {f"t{i:03d}": np.full(50, i, np.float32) for i in range(300)}
+    tfckpt.save(tensors, root / "ck")
+    RangeHandler.requests = []
+    report = tfckpt.convert_checkpoint(f"{url}/ck", tmp_path / "out.npz")
+    assert len(report.written) == 300
+    assert len([r for r in RangeHandler.requests if r.startswith("GET")]) <= 3, RangeHandler.requests
+    with np.load(tmp_path / "out.npz") as out:
+        assert all(out[name].tolist() == value.tolist() for name, value in tensors.items())

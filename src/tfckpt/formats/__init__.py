@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,6 +37,9 @@ class SourceTensor:
     read: Callable[[], np.ndarray]
     optimizer_state: bool = False
     object_path: str | None = None
+    # Sources that read many tensors faster together (a checkpoint's read planner) give every
+    # tensor the same callable: names in, (name, value) pairs out in order, read lazily.
+    read_many: Callable[[list[str]], Iterator[tuple[str, np.ndarray]]] | None = None
 
     @property
     def nbytes(self) -> int:

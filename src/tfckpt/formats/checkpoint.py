@@ -27,12 +27,14 @@ def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
     except TfckptError:
         objects = {}
     out = []
+    read_many = reader.read_arrays  # one bound method, shared: convert groups tensors by it
     for info in reader.infos():
         described = objects.get(info.name)
         out.append(SourceTensor(
             info.name, info.dtype, info.shape, functools.partial(reader.read_array, info.name),
             optimizer_state=bool(described and described.optimizer_state),
-            object_path="/".join(described.path) if described and described.attribute == VARIABLE_VALUE else None))
+            object_path="/".join(described.path) if described and described.attribute == VARIABLE_VALUE else None,
+            read_many=read_many))
     return out
 
 
