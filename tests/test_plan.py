@@ -44,6 +44,19 @@ def test_a_plan_reads_an_entry_listed_twice_once() -> None:
     assert [len(f.entries) for f in plan.plan_fetches([info, info], plan.LOCAL)] == [1]
 
 
+def counting_opener() -> tuple[list[int], type[FileSource]]:
+    """A FileSource recording the size of every read of a data file, and that list."""
+    reads: list[int] = []
+
+    class Counting(FileSource):
+        def readinto_at(self, offset: int, buffer: memoryview) -> None:
+            if ".data-" in self.name:
+                reads.append(buffer.nbytes)
+            super().readinto_at(offset, buffer)
+
+    return reads, Counting
+
+
 def mixed_tensors() -> dict[str, object]:
     rng = np.random.default_rng(1)
     return {
@@ -80,15 +93,8 @@ def test_bulk_reads_equal_one_by_one_reads(tmp_path: Path, workers: int) -> None
 def test_small_tensors_come_from_few_reads_as_views_of_one_buffer(tmp_path: Path) -> None:
     tensors = {f"t{i:04d}": np.full(16, i, np.float32) for i in range(2000)}
     prefix = tfckpt.save(tensors, tmp_path / "ck")
-    reads: list[int] = []
-
-    class Counting(FileSource):
-        def readinto_at(self, offset: int, buffer: memoryview) -> None:
-            if ".data-" in self.name:
-                reads.append(buffer.nbytes)
-            super().readinto_at(offset, buffer)
-
-    with CheckpointReader(prefix, opener=Counting) as reader:
+    reads, opener = counting_opener()
+    with CheckpointReader(prefix, opener=opener) as reader:
         values = dict(reader.read_arrays(reader))
     assert len(reads) == 1 and reads[0] == 2000 * 64  # one read of the whole data file
     assert all(values[name].base is not None for name in tensors)  # views, not copies
@@ -119,15 +125,8 @@ def test_partitioned_tensors_are_read_in_the_same_plan(tmp_path: Path) -> None:
         for start in range(0, 1000, 10):
             writer.add_slice("emb", full.shape, f"{start},10:-", full[start:start + 10])
         writer.add("other", np.arange(3))
-    reads: list[int] = []
-
-    class Counting(FileSource):
-        def readinto_at(self, offset: int, buffer: memoryview) -> None:
-            if ".data-" in self.name:
-                reads.append(buffer.nbytes)
-            super().readinto_at(offset, buffer)
-
-    with CheckpointReader(str(tmp_path / "ck"), opener=Counting) as reader:
+    reads, opener = counting_opener()
+    with CheckpointReader(str(tmp_path / "ck"), opener=opener) as reader:
         values = dict(reader.read_arrays(["emb", "other"]))
     np.testing.assert_array_equal(values["emb"], full)
     assert len(reads) == 1  # 100 slices and a tensor: one read

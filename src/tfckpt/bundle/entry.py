@@ -250,21 +250,29 @@ def _decode_plain(value: bytes) -> tuple[DType, tuple[int, ...], int, int, int, 
         slot = _TAIL_FIELDS.get(tag)
         if slot is None or tag <= last:
             return None  # slices, unknown fields, repeats: protobuf's job
-        last, pos = tag, pos + 1
-        number, shift = 0, 0
-        while True:
-            if pos >= n or shift > 56:
-                return None
-            byte = value[pos]
-            pos += 1
-            number |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
+        last = tag
+        read = _varint_at(value, pos + 1)
+        if read is None:
+            return None
+        number, pos = read
         if number >= 1 << 31 if slot == 0 else number >= 1 << 63:
             return None  # negative as int32/int64: let the full decoder say so
         fields[slot] = number
     return known[0], known[1], fields[0], fields[1], fields[2], crc
+
+
+def _varint_at(value: bytes, pos: int) -> tuple[int, int] | None:
+    """``(number, next position)`` of the varint at ``pos``; ``None`` if it runs past the end
+    or past 64 bits (the callers then leave the entry to the protobuf decoder)."""
+    number, shift, n = 0, 0, len(value)
+    while pos < n and shift <= 63:
+        byte = value[pos]
+        pos += 1
+        number |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return number, pos
+        shift += 7
+    return None
 
 
 def peek_dtype_shape(value: bytes) -> tuple[int, tuple[int, ...]] | None:
@@ -295,15 +303,10 @@ def peek_dtype_shape(value: bytes) -> tuple[int, tuple[int, ...]] | None:
             if pos < dim_end:
                 if value[pos] != 0x08:
                     return None  # a named dimension: leave it to protobuf
-                pos += 1
-                shift = 0
-                while True:
-                    byte = value[pos]
-                    pos += 1
-                    size |= (byte & 0x7F) << shift
-                    if byte < 0x80:
-                        break
-                    shift += 7
+                read = _varint_at(value, pos + 1)
+                if read is None:
+                    return None
+                size, pos = read
             if pos != dim_end or size >= MAX_ELEMENTS:
                 return None
             dims.append(size)
