@@ -12,8 +12,8 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures" / "tf"
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
-# The generator needs TensorFlow and writes files; it is run by hand, never collected.
-collect_ignore = ["fixtures/make_fixtures.py", "fixtures/make_other_versions.py"]
+# The fixture generators need TensorFlow and write files; they are run by hand, never collected.
+collect_ignore_glob = ["fixtures/make_*.py"]
 
 
 def optional(module: str) -> Any:
@@ -26,7 +26,8 @@ def optional(module: str) -> Any:
             module == "tensorflow" and os.environ.get("TFCKPT_REQUIRE_TF"))
         if required:
             raise
-        pytest.skip(f"{module} is not installed (TFCKPT_REQUIRE_ALL=1 makes this an error)")
+        pytest.skip(f"{module} is not installed (TFCKPT_REQUIRE_ALL=1 makes this an error)",
+                    allow_module_level=True)  # also called at import time by whole-module gates
 
 
 @pytest.fixture(scope="session")
