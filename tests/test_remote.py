@@ -230,3 +230,136 @@ def test_converting_a_remote_checkpoint_reads_it_in_bulk(http_root: tuple[str, P
     assert len([r for r in RangeHandler.requests if r.startswith("GET")]) <= 3, RangeHandler.requests
     with np.load(tmp_path / "out.npz") as out:
         assert all(out[name].tolist() == value.tolist() for name, value in tensors.items())
+
+
+class Injected(OSError):
+    pass
+
+
+REMOTE_CASES = [  # (old shard count or None for a fresh prefix, new shard count, cut data files by size)
+    (None, 1, False), (None, 3, False), (1, 1, False), (2, 2, False), (1, 3, False), (3, 1, False),
+    (2, 2, True), (None, 2, True),
+]
+
+
+@pytest.mark.parametrize(("old_shards", "new_shards", "by_size"), REMOTE_CASES)
+def test_a_remote_save_failing_at_any_step_leaves_the_old_or_the_new_checkpoint(
+        monkeypatch: pytest.MonkeyPatch, old_shards: int | None, new_shards: int, by_size: bool) -> None:
+    """Fail the k-th storage operation of a save (every k in turn): the prefix then holds the
+    old checkpoint whole (or nothing, for a first save), never a mix; the next save tidies."""
+    from tfckpt import storage
+    fs = fsspec.filesystem("memory")
+
+    def save(prefix: str, step: int, shards: int) -> None:
+        tensors = {f"t{i}": np.full(1000, step, np.float64) for i in range(6)}
+        if by_size:  # 8,000 bytes per tensor: files cut after every 6 // shards tensors
+            with tfckpt.CheckpointWriter(prefix, max_shard_bytes=8000 * (6 // shards)) as writer:
+                for name, value in tensors.items():
+                    writer.add(name, value)
+            assert tfckpt.load_checkpoint(prefix).header.num_shards == shards
+        else:
+            with tfckpt.CheckpointWriter(prefix) as writer:
+                for i, (name, value) in enumerate(tensors.items()):
+                    writer.add(name, value, shard=i % shards)
+
+    def files(directory: str) -> list[str]:
+        return sorted(Path(p).name for p in fs.ls(directory, detail=False)) if fs.exists(directory) else []
+
+    base = f"/remote-steps-{old_shards}-{new_shards}-{by_size}"
+    k = 0
+    while True:
+        directory = f"{base}/k{k}"
+        prefix = f"memory://{directory}/ck"
+        if old_shards is not None:
+            save(prefix, 1, old_shards)
+        calls = [0]
+
+        def failing(real, calls=calls, k=k):  # type: ignore[no-untyped-def]
+            def step(*args, **kwargs):  # type: ignore[no-untyped-def]
+                calls[0] += 1
+                if calls[0] == k + 1:
+                    raise Injected(f"injected failure at storage step {k}")
+                return real(*args, **kwargs)
+            return step
+
+        with monkeypatch.context() as patch:
+            for name in ("copy", "move", "remove", "write_bytes_remote", "read_bytes", "exists", "glob"):
+                patch.setattr(storage, name, failing(getattr(storage, name)))
+            for name in ("__init__", "write", "commit"):
+                patch.setattr(storage.Upload, name, failing(getattr(storage.Upload, name)))
+            try:
+                save(prefix, 2, new_shards)
+                raised = False
+            except Injected:
+                raised = True
+        if calls[0] <= k:
+            break  # k is past the last operation: every step has been failed once
+        found = files(directory)
+        assert not [n for n in found if "tempstate" in n], f"k={k}: temporaries left: {found}"
+        if not raised:  # the failure hit the best-effort tidying after the commit
+            assert {float(v[0]) for v in tfckpt.load(prefix).values()} == {2.0}
+        elif old_shards is None:
+            assert "ck.index" not in found, f"k={k}: a failed first save became visible"
+        else:
+            assert {float(x) for v in tfckpt.load(prefix).values() for x in v} == {1.0}, f"k={k}"
+            assert tfckpt.verify_checkpoint(prefix).ok
+        save(prefix, 3, new_shards)  # whatever happened, the next save publishes and tidies
+        assert {float(x) for v in tfckpt.load(prefix).values() for x in v} == {3.0}
+        assert files(directory) == sorted(["ck.index", *(f"ck.data-{s:05d}-of-{new_shards:05d}"
+                                                        for s in range(new_shards))]), f"k={k}"
+        k += 1
+    fs.rm(base, recursive=True)
+    assert k >= 6  # uploads, commits, re-pointing copies, moves and the index were all reached
+
+
+def test_uploads_stream_from_a_helper_thread_with_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow store: the producer may run ahead by the queued parts only (memory stays bounded),
+    and parts are sent while it is still writing; the file appears whole at commit."""
+    from fsspec.implementations.memory import MemoryFile
+
+    from tfckpt import storage
+    release, received = threading.Event(), []
+    real_write = MemoryFile.write
+
+    def slow_write(self, data):  # type: ignore[no-untyped-def]
+        received.append(len(data))
+        release.wait(10)
+        return real_write(self, data)
+
+    monkeypatch.setattr(MemoryFile, "write", slow_write)
+    upload = storage.Upload("memory://streaming/file", part_bytes=1024)
+    produced = []
+
+    def produce() -> None:
+        for i in range(20):
+            upload.write(bytes([i]) * 1024)
+            produced.append(i)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    producer.join(0.5)
+    assert producer.is_alive()  # blocked: the store has not taken the first part yet
+    assert received == [1024]  # the first part was handed over while the producer went on
+    assert len(produced) == 1 + storage.UPLOAD_PARTS_QUEUED  # one in the store, the others queued
+    release.set()
+    producer.join(10)
+    upload.commit()
+    data = fsspec.filesystem("memory").cat_file("/streaming/file")
+    assert data == b"".join(bytes([i]) * 1024 for i in range(20))
+
+
+def test_a_failing_upload_raises_in_the_writer_and_shows_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fsspec.implementations.memory import MemoryFile
+    calls = []
+
+    def broken_write(self, data):  # type: ignore[no-untyped-def]
+        calls.append(len(data))
+        raise ConnectionResetError("the store went away")
+
+    monkeypatch.setattr(MemoryFile, "write", broken_write)
+    with pytest.raises(ConnectionResetError, match="went away"), \
+            tfckpt.CheckpointWriter("memory://broken-upload/ck") as writer:
+        for i in range(40):
+            writer.add(f"t{i}", np.zeros(1 << 20, np.uint8))  # 40 MiB: parts are sent on the way
+    assert calls  # the failure happened in the helper thread and came back to the writer
+    assert fsspec.filesystem("memory").find("/broken-upload") == []

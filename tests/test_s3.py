@@ -133,26 +133,29 @@ def test_overwriting_a_prefix_keeps_a_whole_checkpoint_readable_at_every_step(bu
     tfckpt.save({"w": np.arange(4.0), "v": np.arange(3)}, prefix)
     from tfckpt import storage
     seen: list[dict[str, list[float]]] = []
-    real_upload, real_write = storage.upload, storage.write_bytes_remote
 
     def observe() -> None:  # what a reader finds at the prefix between two steps
         values = tfckpt.load(prefix)
         seen.append({k: v.tolist() for k, v in values.items()})
 
-    def upload(local: str, url: str) -> None:
-        observe()
-        real_upload(local, url)
+    def observing(real):  # type: ignore[no-untyped-def]
+        def step(*args, **kwargs):  # type: ignore[no-untyped-def]
+            observe()
+            return real(*args, **kwargs)
+        return step
 
-    def write(url: str, data: bytes) -> None:
-        observe()
-        real_write(url, data)
-
-    monkeypatch.setattr(storage, "upload", upload)
-    monkeypatch.setattr(storage, "write_bytes_remote", write)
+    for name in ("copy", "move", "remove", "write_bytes_remote"):
+        monkeypatch.setattr(storage, name, observing(getattr(storage, name)))
+    monkeypatch.setattr(storage.Upload, "commit", observing(storage.Upload.commit))
+    monkeypatch.setattr(storage.Upload, "write", observing(storage.Upload.write))
     tfckpt.save({"w": np.arange(4.0) + 10, "v": np.arange(3) + 10}, prefix)
     monkeypatch.undo()
     old, new = {"w": [0.0, 1.0, 2.0, 3.0], "v": [0, 1, 2]}, {"w": [10.0, 11.0, 12.0, 13.0], "v": [10, 11, 12]}
-    assert len(seen) >= 3 and all(state == old for state in seen)
+    # Every observed state is one whole checkpoint, the old one until the index is committed;
+    # the new one only at the tidying after it (deleting the re-pointed copies).
+    assert len(seen) >= 6 and all(state in (old, new) for state in seen), seen
+    first_new = seen.index(new) if new in seen else len(seen)
+    assert first_new >= 5 and all(state == new for state in seen[first_new:]), seen
     assert {k: v.tolist() for k, v in tfckpt.load(prefix).items()} == new
     assert sorted(p.rsplit("/", 1)[1] for p in s3().ls(f"{bucket}/same")) == [
         "model.data-00000-of-00001", "model.index"]
@@ -165,14 +168,14 @@ def test_the_server_going_away_mid_upload_shows_nothing_new(bucket: str, monkeyp
     saver = tfckpt.Saver({"w": np.arange(3.0)}, max_to_keep=5)
     saver.save(f"{bucket}/run/model", global_step=1)
     from tfckpt import storage
-    real_upload = storage.upload
+    real_write = storage.write_bytes_remote
 
-    def upload(local: str, url: str) -> None:
+    def write(url: str, data: bytes) -> None:
         if url.endswith(".index"):
             raise ConnectionError(f"connection refused: {url}")  # what botocore raises, abbreviated
-        real_upload(local, url)
+        real_write(url, data)
 
-    monkeypatch.setattr(storage, "upload", upload)
+    monkeypatch.setattr(storage, "write_bytes_remote", write)
     with pytest.raises(ConnectionError):
         saver.save(f"{bucket}/run/model", global_step=2)
     monkeypatch.undo()
@@ -200,6 +203,37 @@ def test_a_real_outage_during_a_save(bucket: str, server: list[object]) -> None:
     server[0] = restarted
     value = tfckpt.load(prefix)["w"]
     assert value.tolist() in (old["w"].tolist(), new["w"].tolist())
+
+
+def test_saves_stream_data_as_multipart_uploads_while_tensors_are_written(bucket: str, server: list[object],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """No local staging: the data file goes up in parts while the writer still has tensors to
+    add, straight to its final name (no server-side copy), the index last."""
+    import tempfile
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: pytest.fail("a remote save staged files locally"))
+    requests = server[1]
+    assert isinstance(requests, Requests)
+    requests.lines.clear()
+    prefix = f"{bucket}/stream/model"
+    part = 16 << 20
+    rng = np.random.default_rng(1)
+    first, second = rng.integers(0, 255, part + 1000, np.uint8), rng.integers(0, 255, part // 2, np.uint8)
+    with tfckpt.CheckpointWriter(prefix) as writer:
+        writer.add("first", first)
+        for _ in range(200):  # the helper thread sends the first part while we wait here
+            if any("partNumber=1" in line for line in requests.lines):
+                break
+            threading.Event().wait(0.05)
+        part_sent_before_the_end = [line for line in requests.lines if "partNumber=" in line]
+        writer.add("second", second)
+    assert len(part_sent_before_the_end) == 1, requests.lines
+    puts = [line for line in requests.lines if line.startswith(("PUT /", "POST /"))]
+    assert [line.split("?")[0].rsplit("/", 1)[1] for line in puts] == [
+        "model.data-00000-of-00001", "model.data-00000-of-00001", "model.data-00000-of-00001",
+        "model.data-00000-of-00001", "model.index"], puts  # start, 2 parts, complete; index last
+    assert not [line for line in requests.lines if "tempstate" in line]  # no temporary name, no copy
+    loaded = tfckpt.load(prefix)
+    assert np.array_equal(loaded["first"], first) and np.array_equal(loaded["second"], second)
 
 
 def test_merge_on_object_storage_moves_data_server_side(bucket: str, server: list[object]) -> None:

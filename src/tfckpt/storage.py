@@ -4,16 +4,19 @@ Readers need only :class:`ByteSource` (``size()``, ``read_at()``, ``readinto_at(
 use ordinary binary file objects on local disk. Paths are adapted here: local paths use the
 operating system; URLs (``s3://``, ``gs://``, ``http(s)://``, ``memory://``, ...) go through
 ``fsspec`` when it is installed (``pip install tfckpt[remote]``). Remote reads fetch byte ranges
-(HTTP range requests) and never download whole files; remote writes are made locally and
-uploaded data first, index last (see :class:`tfckpt.bundle.writer.BundleWriter`).
+(HTTP range requests) and never download whole files; remote writes stream each data file
+with :class:`Upload` (a helper thread sends parts while the caller encodes more) and put the
+index last (see :class:`tfckpt.bundle.writer.BundleWriter`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob as _glob
 import mmap
 import os
 import posixpath
+import queue
 import threading
 import warnings
 from typing import Any, Protocol
@@ -27,6 +30,7 @@ __all__ = [
     "FileSource",
     "FsspecSource",
     "PathLike",
+    "Upload",
     "copy",
     "create_exclusive",
     "dirname",
@@ -42,7 +46,6 @@ __all__ = [
     "path_identity",
     "read_bytes",
     "remove",
-    "upload",
     "write_bytes_remote",
 ]
 
@@ -402,6 +405,98 @@ def copy(source: str, destination: str) -> None:
     fs.copy(inner, target)
 
 
-def upload(local: str, url: str) -> None:
-    fs, inner = _filesystem(url)
-    fs.put_file(local, inner)
+UPLOAD_PART_BYTES = 16 << 20  # S3 needs >= 5 MiB per part; 16 MiB keeps a 10,000-part upload at 160 GB
+UPLOAD_PARTS_QUEUED = 2  # parts waiting for the helper thread: memory bound, and enough to keep it busy
+
+
+class Upload:
+    """One remote file written as a stream, without a local copy.
+
+    :meth:`write` gathers bytes into parts of ``part_bytes``; a helper thread hands each part
+    to the filesystem's writer (a multipart upload on S3/GCS) while the caller produces the
+    next, so encoding and network transfer overlap. At most ``UPLOAD_PARTS_QUEUED`` parts wait,
+    which bounds memory whatever the file's size. Object stores show nothing at ``url`` until
+    :meth:`commit` completes the upload; :meth:`discard` abandons it (and deletes what a
+    filesystem without pending uploads, such as ``memory://``, already shows).
+
+    Examples
+    --------
+    >>> upload = Upload("memory://doc/upload.bin", part_bytes=4)
+    >>> for piece in (b"abc", b"defg", b"h"):
+    ...     _ = upload.write(piece)
+    >>> upload.commit()
+    >>> read_bytes("memory://doc/upload.bin")
+    b'abcdefgh'
+    """
+
+    def __init__(self, url: str, *, part_bytes: int = UPLOAD_PART_BYTES) -> None:
+        self.name = url
+        self._fs, self._path = _filesystem(url)
+        self._part_bytes = part_bytes
+        self._file = self._fs.open(self._path, "wb", block_size=max(part_bytes, 5 << 20))
+        self._buffer = bytearray()
+        self._parts: queue.Queue[bytearray | None] = queue.Queue(maxsize=UPLOAD_PARTS_QUEUED)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._send, name="tfckpt-upload", daemon=True)
+        self._thread.start()
+        self._finished = False
+
+    def _send(self) -> None:
+        """The helper thread: write parts in order; after a failure, keep taking parts (so the
+        producer never blocks) but drop them; the failure is raised to the producer."""
+        while True:
+            part = self._parts.get()
+            if part is None:
+                return
+            if self._error is None:
+                try:
+                    self._file.write(part)
+                except BaseException as error:  # noqa: BLE001 - re-raised in the producer's thread
+                    self._error = error
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, data: Any) -> int:
+        """Queue ``data`` (any contiguous buffer; copied, so the caller may reuse it)."""
+        self._raise_failure()
+        self._buffer += data
+        if len(self._buffer) >= self._part_bytes:
+            self._parts.put(self._buffer)
+            self._buffer = bytearray()
+        return memoryview(data).nbytes
+
+    def commit(self) -> None:
+        """Send the rest and complete the upload: the file appears at its URL, whole."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._buffer:
+            self._parts.put(self._buffer)
+            self._buffer = bytearray()
+        self._parts.put(None)
+        self._thread.join()
+        if self._error is not None:
+            self._abandon()
+            raise self._error
+        self._file.close()
+
+    def discard(self) -> None:
+        """Abandon the upload; best effort (the storage may be what failed)."""
+        if self._finished:
+            return
+        self._finished = True
+        self._buffer = bytearray()
+        self._parts.put(None)
+        self._thread.join()
+        self._abandon()
+
+    def _abandon(self) -> None:
+        # Cleaning up after a failure, best effort: the failure itself is what the caller sees.
+        with contextlib.suppress(Exception):
+            self._file.discard()  # aborts a multipart upload where there is one
+        with contextlib.suppress(AttributeError):  # (BytesIO-based files have a read-only flag)
+            self._file.closed = True  # else fsspec's __del__ would close, i.e. commit, the partial file
+        with contextlib.suppress(Exception):  # usually "not found"; or the storage is down
+            self._fs.rm_file(self._path)  # filesystems that show a file while it is written

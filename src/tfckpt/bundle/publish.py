@@ -36,7 +36,7 @@ import os
 import posixpath
 import re
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
 
 from .. import storage
@@ -46,8 +46,8 @@ from ..table import TableBuilder, TableReader, replace_first_value
 from .entry import BundleHeader
 from .naming import DATA_SUFFIX_RE, data_filename, index_filename
 
-__all__ = ["fsync_directory", "publish", "remove_quietly", "remove_stale_temporaries", "repoint_existing",
-           "temporary_name", "upload"]
+__all__ = ["discard_remote", "fsync_directory", "publish", "publish_remote", "remove_quietly",
+           "remove_stale_temporaries", "repoint_existing", "repoint_remote", "temporary_name"]
 
 TEMP_MARKER = ".tempstate"
 _OURS = re.compile(re.escape(TEMP_MARKER) + r"(\d+)_[0-9a-f]+$")
@@ -280,44 +280,74 @@ def _remove_unused_data_files(prefix: str, keep: set[str]) -> None:
             remove_quietly(path)
 
 
-def upload(staged_prefix: str, num_shards: int, url: str) -> None:
-    """Publish a checkpoint complete at the local ``staged_prefix`` to the URL ``url``, with
-    the same guarantee as :func:`publish`: every state a reader can observe at ``url`` is a
-    whole checkpoint, the old or the new.
-
-    Object stores have no rename and no hard link, but replacing one object is atomic. So:
-    if a checkpoint already at ``url`` uses the data file names the new one needs, it is first
-    re-pointed by server-side copies (its data under ``-of-(N+1)`` names, an empty last shard,
-    its index replaced by the same index with ``num_shards`` N+1); then the new data files are
-    uploaded, then the new index (the commit); then data files it does not use are deleted.
-    A failure before the commit leaves the old checkpoint (maybe re-pointed) readable and
-    nothing of the new one visible.
-    """
+def repoint_remote(url: str, new_shards: int) -> None:
+    """Step 1 on object storage, which has no hard links: if the checkpoint at ``url`` uses
+    the data file names a new one with ``new_shards`` files needs, copy (server-side) its data
+    to ``-of-(N+1)`` names, add an empty last shard and replace its index by the same index
+    with ``num_shards`` N+1 (one atomic PUT). It stays readable, under other names."""
     index_url = index_filename(url)
     old = storage.read_bytes(index_url)
-    old_header = _header_of(old, index_url) if old is not None else None
-    if old is not None and old_header is not None and old_header.num_shards == num_shards:
-        moved_to = num_shards + 1
-        for shard in range(num_shards):
-            source = data_filename(url, shard, num_shards)
-            if storage.exists(source):
-                storage.copy(source, data_filename(url, shard, moved_to))
-        storage.write_bytes_remote(data_filename(url, num_shards, moved_to), b"")
-        patched = replace_first_value(old, dataclasses.replace(old_header, num_shards=moved_to).encode())
-        if patched is not None:  # else (a header too unusual to patch): no re-pointing possible
-            storage.write_bytes_remote(index_url, patched)
-        else:
-            storage.remove(index_url)
-    for shard in range(num_shards):
-        storage.upload(data_filename(staged_prefix, shard, num_shards), data_filename(url, shard, num_shards))
-    storage.upload(index_filename(staged_prefix), index_url)  # the commit: one atomic PUT
-    # fsspec may spell the URLs it globs differently (memory:///b vs memory://b): compare names.
-    keep = {posixpath.basename(data_filename(url, shard, num_shards)) for shard in range(num_shards)}
-    base = posixpath.basename(url)
-    for path in storage.glob(storage.glob_escape(url) + ".data-*-of-*"):
-        name = posixpath.basename(path)
-        if name not in keep and DATA_SUFFIX_RE.search(name[len(base):]):
-            storage.remove(path)
+    header = _header_of(old, index_url) if old is not None else None
+    if old is None or header is None or header.num_shards != new_shards:
+        return
+    moved_to = new_shards + 1
+    for shard in range(new_shards):
+        source = data_filename(url, shard, new_shards)
+        if storage.exists(source):
+            storage.copy(source, data_filename(url, shard, moved_to))
+    storage.write_bytes_remote(data_filename(url, new_shards, moved_to), b"")
+    patched = replace_first_value(old, dataclasses.replace(header, num_shards=moved_to).encode())
+    if patched is not None:
+        storage.write_bytes_remote(index_url, patched)
+    else:  # a header too unusual to patch: the old checkpoint cannot be kept readable
+        storage.remove(index_url)
+
+
+def publish_remote(url: str, streamed: Sequence[str], index: bytes) -> list[str]:
+    """Publish a checkpoint whose data files were uploaded (:class:`tfckpt.storage.Upload`)
+    to ``streamed``; return the final data file URLs. The same guarantee as :func:`publish`:
+    every state a reader can observe at ``url`` is one whole checkpoint, the old or the new.
+
+    A data file streamed under another name than its final one moves there server-side (after
+    step 1 if an old checkpoint uses that name; a writer streaming straight to a final name has
+    done step 1 before it began). Then the index is PUT (the commit, atomic on object stores),
+    then data files the new index does not use are deleted. A failure before the commit
+    deletes the new data files that no index in place can use; after an unclear commit (the
+    PUT failed, but may have landed) they are kept.
+    """
+    count = len(streamed)
+    finals = [data_filename(url, shard, count) for shard in range(count)]
+    index_url = index_filename(url)
+    to_move = [(source, final) for source, final in zip(streamed, finals) if source != final]
+    finals_free = not to_move  # streamed straight to final names: the writer re-pointed first
+    try:
+        if to_move:
+            repoint_remote(url, count)
+            finals_free = True  # no index in place uses the final names now
+        for source, final in to_move:
+            storage.move(source, final)
+    except BaseException:
+        # Until step 1 is complete the old index may still use the final names: keep them.
+        discard_remote([*streamed, *finals] if finals_free else streamed)
+        raise
+    storage.write_bytes_remote(index_url, index)  # the commit
+    # Tidying is best effort: the save has succeeded, and the next one at url tidies again.
+    with contextlib.suppress(Exception):
+        # fsspec may spell the URLs it globs differently (memory:///b vs memory://b): compare names.
+        keep = {posixpath.basename(final) for final in finals}
+        base = posixpath.basename(url)
+        unused = [path for path in storage.glob(storage.glob_escape(url) + ".data-*-of-*")
+                  if posixpath.basename(path) not in keep
+                  and DATA_SUFFIX_RE.search(posixpath.basename(path)[len(base):])]
+        discard_remote(unused)
+    return finals
+
+
+def discard_remote(urls: Iterable[str]) -> None:
+    """Delete the new files of a failed remote save; best effort (the storage may be what failed)."""
+    for url in dict.fromkeys(urls):
+        with contextlib.suppress(Exception):  # the save's own failure is what the caller sees
+            storage.remove(url)
 
 
 def _header_of(index: bytes, where: str) -> BundleHeader | None:

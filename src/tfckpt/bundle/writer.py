@@ -8,17 +8,18 @@ Layout written (as TensorFlow's ``BundleWriter``)::
 The writer only encodes: tensors stream into temporary data files (created on the first
 tensor each receives) and :meth:`BundleWriter.finish` hands them, with the index, to
 :func:`tfckpt.bundle.publish.publish`, which moves them into place so that the previous
-checkpoint at ``P`` stays whole until the new one is. URL targets are staged in a local
-directory and uploaded data first, index last.
+checkpoint at ``P`` stays whole until the new one is. For URL targets each data file is
+streamed to the storage as it is written (:class:`tfckpt.storage.Upload`: parts are sent
+while later tensors are encoded, nothing is staged on local disk) and
+:func:`tfckpt.bundle.publish.publish_remote` moves and commits them, index last.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import posixpath
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,7 +34,8 @@ from ..errors import InvalidArgumentError, TfckptError
 from ..table import TableBuilder
 from . import payload, validate
 from .entry import BundleHeader, TensorInfo
-from .publish import publish, remove_quietly, temporary_name, upload
+from .naming import data_filename
+from .publish import discard_remote, publish, publish_remote, remove_quietly, repoint_remote, temporary_name
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, encode_slice_key, parse_shape_and_slice
 
 if TYPE_CHECKING:
@@ -195,6 +197,45 @@ class _Shard:
                 break
 
 
+class _RemoteShard:
+    """One data file streamed to a URL (the :class:`_Shard` interface for object storage).
+
+    ``final`` is set when the file is probably the checkpoint's only one: it is then streamed
+    straight to ``P.data-00000-of-00001``, sparing a server-side copy of all its bytes, after
+    an old checkpoint using that name has been re-pointed. Otherwise it goes to a temporary
+    name and moves at publication."""
+
+    def __init__(self, prefix: str, *, final: bool) -> None:
+        self._prefix = prefix
+        self._final = final
+        self.temp: str | None = None  # the URL being written
+        self._upload: storage.Upload | None = None
+        self.offset = 0
+
+    @property
+    def file(self) -> storage.Upload:
+        if self._upload is None:
+            if self._final:
+                repoint_remote(self._prefix, 1)
+                self.temp = data_filename(self._prefix, 0, 1)
+            else:
+                self.temp = temporary_name(f"{self._prefix}.data")
+            self._upload = storage.Upload(self.temp)
+        return self._upload
+
+    def close_for_publish(self, sync: bool) -> str:
+        """Complete the upload (creating an empty file if nothing was written); its URL."""
+        self.file.commit()
+        assert self.temp is not None
+        return self.temp
+
+    def discard(self) -> None:
+        if self._upload is not None:
+            self._upload.discard()
+        if self.temp is not None:
+            discard_remote([self.temp])  # a committed upload of a save that failed later
+
+
 class BundleWriter:
     """Writes one checkpoint, tensor by tensor, and publishes it atomically.
 
@@ -227,15 +268,10 @@ class BundleWriter:
         if max_shard_bytes is not None and max_shard_bytes <= 0:
             raise InvalidArgumentError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
         self.max_shard_bytes = max_shard_bytes
-        # A URL target is written to a local staging directory first, then uploaded by finish().
-        self._remote: str | None = None
-        self._staging: str | None = None
-        if storage.is_url(self.prefix):
-            self._remote = self.prefix
-            self._staging = tempfile.mkdtemp(prefix="tfckpt-upload-")
-            self.prefix = os.path.join(self._staging, "ckpt")
-        # Nothing exists on disk until the first tensor arrives (see _Shard.file).
-        self._shards: list[_Shard] = [_Shard(self.prefix)]
+        self._remote = storage.is_url(self.prefix)
+        # Nothing exists until the first tensor arrives (see _Shard.file).
+        self._shards: list[_Shard | _RemoteShard] = []
+        self._shards.append(self._new_shard())
         self._current = 0
         self._entries: dict[str, TensorInfo] = {}  # key (slice keys decoded) -> record
         self._partitioned: dict[str, TensorInfo] = {}  # full entries of partitioned tensors (no slices yet)
@@ -243,6 +279,12 @@ class BundleWriter:
         self._slice_sets: dict[str, set[TensorSlice]] = {}
         self._crc_executor: ThreadPoolExecutor | None = None
         self._open = True
+
+    def _new_shard(self) -> _Shard | _RemoteShard:
+        if not self._remote:
+            return _Shard(self.prefix)
+        # A single-file layout is the likely outcome unless files are cut by size.
+        return _RemoteShard(self.prefix, final=not self._shards and self.max_shard_bytes is None)
 
     def _crc_pool(self) -> ThreadPoolExecutor:
         if self._crc_executor is None:
@@ -257,17 +299,17 @@ class BundleWriter:
         if not self._open:
             raise InvalidArgumentError(f"writer for {self.prefix} is already finished or aborted")
 
-    def _pick_shard(self, shard: int | None, size_hint: int) -> _Shard:
+    def _pick_shard(self, shard: int | None, size_hint: int) -> _Shard | _RemoteShard:
         if shard is not None:
             if not isinstance(shard, int) or shard < 0:
                 raise InvalidArgumentError(f"shard must be a non-negative integer, got {shard!r}")
             while len(self._shards) <= shard:
-                self._shards.append(_Shard(self.prefix))
+                self._shards.append(self._new_shard())
             return self._shards[shard]
         current = self._shards[self._current]
         if (self.max_shard_bytes is not None and current.offset > 0
                 and current.offset + size_hint > self.max_shard_bytes):
-            self._shards.append(_Shard(self.prefix))
+            self._shards.append(self._new_shard())
             self._current = len(self._shards) - 1
         return self._shards[self._current]
 
@@ -393,13 +435,16 @@ class BundleWriter:
         header = BundleHeader(num_shards=len(self._shards))
         try:
             staged = [shard.close_for_publish(self.sync) for shard in self._shards]
-            published = publish(self.prefix, staged, lambda out: write_index(out, header, entries), sync=self.sync)
+            if not self._remote:
+                publish(self.prefix, staged, lambda out: write_index(out, header, entries), sync=self.sync)
+                return self.prefix
+            index = io.BytesIO()
+            write_index(index, header, entries)
         except BaseException:
             self._discard()
-            self._drop_staging()
             raise
-        if self._remote is not None:
-            return self._upload(published)
+        # It cleans up after its own failures, and knows when cleaning up would be wrong.
+        publish_remote(self.prefix, staged, index.getvalue())
         return self.prefix
 
     def _partitioned_entries(self) -> list[TensorInfo]:
@@ -424,21 +469,6 @@ class BundleWriter:
         if self._open:
             self.finish()
 
-    def _upload(self, local_data: list[str]) -> str:
-        remote = self._remote
-        assert remote is not None
-        try:
-            upload(self.prefix, len(local_data), remote)
-        finally:
-            self._drop_staging()
-        self.prefix = remote
-        return remote
-
-    def _drop_staging(self) -> None:
-        if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
-
     def _discard(self) -> None:
         for shard in self._shards:
             shard.discard()
@@ -454,7 +484,6 @@ class BundleWriter:
         if self._open:
             self._open = False
             self._discard()
-            self._drop_staging()
 
     def __enter__(self) -> Self:
         return self
