@@ -164,3 +164,23 @@ def test_verify_checks_coalesced_entries_one_by_one(tmp_path: Path) -> None:
     assert [p.key for p in report.problems] == victims
     assert all("checksum mismatch" in p.message for p in report.problems)
     assert report.tensors_checked == 2000 and report.bytes_checked == (2000 - 3) * 64
+
+
+def test_nested_views_read_through_one_plan(tmp_path: Path) -> None:
+    """``nested()`` builds the tree first and reads every leaf in one plan, for object-based
+    checkpoints (a variable reachable twice read once) and name-based ones."""
+    weights = {f"layer_{i:03d}": {"kernel": np.full((4, 4), i, np.float32), "bias": np.full(4, i, np.float32)}
+               for i in range(300)}
+    path = tfckpt.Checkpoint(model=weights, alias=weights["layer_007"]).save(str(tmp_path / "obj" / "ckpt"))
+    name_based = tfckpt.save({f"net/{name}/{part}": value for name, parts in weights.items()
+                              for part, value in parts.items()}, tmp_path / "names" / "ck")
+    for prefix, root in ((path, "model"), (name_based, "net")):
+        reads, opener = counting_opener()
+        with CheckpointReader(prefix, opener=opener) as reader:
+            tree = reader.nested(save_counter=False)
+        assert len(reads) == 1, reads  # not 600 reads
+        assert sorted(tree[root]) == sorted(weights)
+        for name, parts in weights.items():
+            for part, value in parts.items():
+                np.testing.assert_array_equal(tree[root][name][part], value)
+    assert sorted(tree["net"]["layer_007"]) == ["bias", "kernel"]

@@ -9,7 +9,7 @@ conventions). Keras 3 optimizers keep their slots as ordinary variables under
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,20 +136,19 @@ def slot_variables(graph: ObjectGraph) -> list[SlotVariable]:
     return out
 
 
-def nested(graph: ObjectGraph, read: Callable[[str], Any], *, optimizer: bool = True, slots: bool = True,
-           save_counter: bool = True) -> dict[str, Any]:
+def nested(graph: ObjectGraph, read_many: Callable[[list[str]], Mapping[str, Any]], *, optimizer: bool = True,
+           slots: bool = True, save_counter: bool = True) -> dict[str, Any]:
     """The checkpoint as nested dicts (lists where children are named 0..n-1) of values.
 
-    ``read(key)`` produces each leaf. Nodes with no values are left out. An object reachable
-    along several routes appears at each of them (read once).
+    The structure is built first; then ``read_many(keys)`` reads every leaf in one call (one
+    read plan), mapping each checkpoint key to its value. Nodes with no values are left out.
+    An object reachable along several routes appears at each of them (read once).
     """
     skip = optimizer_nodes(graph) if not optimizer else set()
-    cache: dict[str, Any] = {}
+    wanted: dict[str, _Leaf] = {}
 
-    def leaf(key: str) -> Any:
-        if key not in cache:
-            cache[key] = read(key)
-        return cache[key]
+    def leaf(key: str) -> _Leaf:
+        return wanted.setdefault(key, _Leaf(key))
 
     def build(node_id: int, ancestors: frozenset[int]) -> Any:
         node = graph.nodes[node_id]
@@ -186,4 +185,25 @@ def nested(graph: ObjectGraph, read: Callable[[str], Any], *, optimizer: bool = 
         return children
 
     result = build(0, frozenset({0}))
-    return result if isinstance(result, dict) else {}
+    if not isinstance(result, dict):
+        return {}
+    values = read_many(list(wanted))
+    return _fill_leaves(result, values)
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """A place in a tree being built whose value is read later, with all the others."""
+
+    key: str
+
+
+def _fill_leaves(tree: Any, values: Mapping[str, Any]) -> Any:
+    """``tree`` with each :class:`_Leaf` replaced by its key's value."""
+    if isinstance(tree, _Leaf):
+        return values[tree.key]
+    if isinstance(tree, dict):
+        return {name: _fill_leaves(child, values) for name, child in tree.items()}
+    if isinstance(tree, list):
+        return [_fill_leaves(child, values) for child in tree]
+    return tree

@@ -363,9 +363,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         """
         graph = self.object_graph
         if graph is not None:
-            return objects.nested(graph, self.read_array, optimizer=optimizer, slots=slots,
-                                  save_counter=save_counter)
+            return objects.nested(graph, lambda keys: dict(self.read_arrays(keys)), optimizer=optimizer,
+                                  slots=slots, save_counter=save_counter)
         tree: dict[str, Any] = {}
+        places: list[tuple[dict[str, Any], str, str]] = []  # (parent, leaf name, key): read in bulk below
         for name in self:
             parts = name.split("/")
             node = tree
@@ -375,7 +376,11 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                     break
                 node = child
             else:
-                node[parts[-1]] = self.read_array(name)
+                node[parts[-1]] = None
+                places.append((node, parts[-1], name))
+        values = dict(self.read_arrays(name for _, _, name in places))
+        for parent, leaf, name in places:
+            parent[leaf] = values[name]
         return tree
 
     # -- lifetime ----------------------------------------------------------------------------
