@@ -187,8 +187,8 @@ def nested(graph: ObjectGraph, read_many: Callable[[list[str]], Mapping[str, Any
     result = build(0, frozenset({0}))
     if not isinstance(result, dict):
         return {}
-    values = read_many(list(wanted))
-    return _fill_leaves(result, values)
+    filled: dict[str, Any] = _fill_leaves(result, read_many(list(wanted)))
+    return filled
 
 
 @dataclass(frozen=True)
