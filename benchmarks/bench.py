@@ -14,7 +14,8 @@ Disk-backed write times on a VM are dominated by the kernel's dirty-page writeba
 plain ``f.write`` of 4 GiB took 2.8 s to 12.8 s here depending on what was still being
 flushed), so ``write_tmpfs`` repeats each write on /dev/shm, where only the libraries' own
 cost shows. tfckpt fsyncs by default; ``tfckpt-nosync`` (``sync=False``) is the like-for-like
-comparison with TensorFlow and safetensors, which do not.
+comparison with TensorFlow and safetensors, which do not. ``bare-write`` is the floor for
+writes: the same bytes written to one file by a plain ``f.write`` loop (no format, no checksums).
 
 Workloads (issue 7):
   W1  64 float32 tensors, 1 GiB: write all; open + read all (CRC on); read all (CRC off);
@@ -48,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-TOOLS = ("tfckpt", "tfckpt-nosync", "tensorflow", "safetensors")
+TOOLS = ("tfckpt", "tfckpt-nosync", "tensorflow", "safetensors", "bare-write")
 
 
 def sizes(quick: bool) -> dict[str, Any]:
@@ -94,7 +95,8 @@ def paths(directory: str, workload: str, tmpfs: bool = False) -> dict[str, str]:
     return {"tfckpt": os.path.join(directory, f"{workload}-tfckpt", "ckpt"),
             "tfckpt-nosync": os.path.join(directory, f"{workload}-tfckpt", "ckpt"),
             "tensorflow": os.path.join(directory, f"{workload}-tf", "ckpt"),
-            "safetensors": os.path.join(directory, f"{workload}.safetensors")}
+            "safetensors": os.path.join(directory, f"{workload}.safetensors"),
+            "bare-write": os.path.join(directory, f"{workload}.bin")}
 
 
 # ---- operations, run in the child ---------------------------------------------------------
@@ -227,6 +229,11 @@ def write_op(tool: str, tensors: dict[str, np.ndarray], path: str) -> Callable[[
         values = [tf.constant(v) for v in tensors.values()]  # made before timing: TF's own tensors
         return lambda: tf.raw_ops.SaveV2(prefix=path, tensor_names=names, shape_and_slices=[""] * len(names),
                                          tensors=values)
+    if tool == "bare-write":  # the floor: the same bytes in one file, no format, no checksums
+        def bare() -> None:
+            with open(path, "wb") as out:
+                out.writelines(value.data if value.flags.c_contiguous else value.tobytes() for value in tensors.values())
+        return bare
     from safetensors.numpy import save_file
     return lambda: save_file(tensors, path)
 
@@ -361,8 +368,10 @@ def run_child(tool: str, workload: str, operation: str, args: argparse.Namespace
         return None  # reads are the same as tfckpt's
     if operation == "all_nocrc" and tool == "tensorflow":
         return None  # TensorFlow always checks CRCs: not equal work (safetensors has none to check)
-    if workload == "W5" and tool == "safetensors":
+    if workload == "W5" and tool in ("safetensors", "bare-write"):
         return None  # no partitioned tensors there
+    if tool == "bare-write" and not operation.startswith("write"):
+        return None  # a write-side floor only
     command = [sys.executable, __file__, "--child", "--tool", tool, "--workload", workload, "--operation", operation,
                "--dir", args.dir, "--repeat", str(repeat)] + (["--quick"] if args.quick else [])
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -375,7 +384,7 @@ def run_child(tool: str, workload: str, operation: str, args: argparse.Namespace
 
 def available(tool: str) -> bool:
     module = {"tfckpt": "tfckpt", "tfckpt-nosync": "tfckpt", "tensorflow": "tensorflow",
-              "safetensors": "safetensors"}[tool]
+              "safetensors": "safetensors", "bare-write": "numpy"}[tool]
     return subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, check=False).returncode == 0
 
 
@@ -412,7 +421,8 @@ def main() -> None:
             continue
         data_bytes = sum(v.nbytes for v in make_tensors(workload, args.quick).values())
         print(f"\n{workload}: {data_bytes / 2**20:.0f} MiB in {len(make_tensors(workload, args.quick))} tensors")
-        print(f"  {'operation':<12} " + "".join(f"{t:>22}" for t in tools) + f"{'tfckpt/TF speed':>18}{'vs safetensors':>16}")
+        print(f"  {'operation':<12} " + "".join(f"{t:>22}" for t in tools)
+              + f"{'tfckpt/TF speed':>18}{'vs safetensors':>16}{'vs bare write':>15}")
         print(f"  {'':<12} " + "".join(f"{'ms, rss+/traced MiB':>22}" for _ in tools))
         for operation in PLAN[workload]:
             repeat = max(1, args.repeat // (3 if workload == "W3" else 1))
@@ -427,7 +437,9 @@ def main() -> None:
             tf_, st = row.get("tensorflow"), row.get("safetensors")
             ratio_tf = f"{tf_['median'] / ours['median']:>17.2f}x" if ours and tf_ else f"{'-':>18}"
             ratio_st = f"{st['median'] / ours['median']:>15.2f}x" if ours and st else f"{'-':>16}"
-            print(f"  {operation:<12} " + "".join(cells) + ratio_tf + ratio_st + NOTES.get(operation, ""))
+            bare = row.get("bare-write")
+            ratio_bare = f"{bare['median'] / ours['median']:>14.2f}x" if ours and bare else f"{'-':>15}"
+            print(f"  {operation:<12} " + "".join(cells) + ratio_tf + ratio_st + ratio_bare + NOTES.get(operation, ""))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)

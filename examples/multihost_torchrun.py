@@ -53,7 +53,10 @@ def main(prefix: str) -> None:
     else:
         dist.barrier()  # this rank's part is saved
         dist.barrier()  # rank 0 has merged
-    print(f"rank {rank}: {prefix} has {len(tfckpt.load_checkpoint(prefix))} tensors", flush=True)
+    # One write per line: the ranks share torchrun's stdout, and print() writes the text and
+    # its newline separately, so lines of several ranks could run into each other.
+    sys.stdout.write(f"rank {rank}: {prefix} has {len(tfckpt.load_checkpoint(prefix))} tensors\n")
+    sys.stdout.flush()
     dist.destroy_process_group()
 
 

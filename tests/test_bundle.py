@@ -5,6 +5,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from fixtures.values import NUMERIC_DTYPES, _sample
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -406,3 +407,66 @@ def test_fast_listing_path_never_guesses_on_garbage(data: bytes) -> None:
     except TfckptError:
         return  # the fast path saw a plain shape in bytes protobuf rejects: the reader decodes on use
     assert peeked == (decoded.dtype.as_datatype_enum, decoded.shape)
+
+
+VARINT_EDGES = [0, 1, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**28, 2**35, 2**63 - 1]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(sorted(n for n in BY_NAME if not BY_NAME[n].is_ref)),
+       st.lists(st.integers(0, 2**15), max_size=4),  # element counts within int64
+       st.one_of(st.sampled_from([0, 1, 127, 128, 2**31 - 1]), st.integers(0, 2**31 - 1)),
+       st.one_of(st.sampled_from(VARINT_EDGES), st.integers(0, 2**63 - 1)),
+       st.one_of(st.sampled_from(VARINT_EDGES), st.integers(0, 2**63 - 1)),
+       st.integers(0, 2**32 - 1))
+def test_hand_coded_entries_are_protobufs_bytes_both_ways(dtype_name: str, shape: list[int], shard: int, offset: int,
+                                                         size: int, crc: int) -> None:
+    from tfckpt._proto import tensor_bundle_pb2
+    info = TensorInfo("x", BY_NAME[dtype_name], tuple(shape), shard, offset, size, crc)
+    proto = tensor_bundle_pb2.BundleEntryProto(dtype=BY_NAME[dtype_name].as_datatype_enum, shard_id=shard,
+                                               offset=offset, size=size, crc32c=crc)
+    proto.shape.SetInParent()
+    for dim in shape:
+        proto.shape.dim.add(size=dim)
+    assert info.encode() == proto.SerializeToString()  # byte identity with protobuf (and so TF)
+    decoded = TensorInfo.decode("x", info.encode(), "t")
+    assert decoded == info and type(decoded.shape) is tuple
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.binary(max_size=24))
+def test_hand_decoder_agrees_with_protobuf_on_any_tail(tail: bytes) -> None:
+    """A valid head followed by arbitrary bytes: whenever both decoders accept, they agree."""
+    from google.protobuf.message import DecodeError
+
+    from tfckpt._proto import tensor_bundle_pb2
+    data = TensorInfo("x", BY_NAME["float32"], (3,)).encode() + tail
+    try:
+        ours = TensorInfo.decode("x", data, "t")
+    except TfckptError:
+        return
+    try:
+        proto = tensor_bundle_pb2.BundleEntryProto.FromString(data)
+    except DecodeError:
+        pytest.fail(f"tfckpt accepted an entry protobuf rejects: {data!r}")
+    assert (ours.dtype.as_datatype_enum, ours.shape, ours.shard_id, ours.offset, ours.size, ours.masked_crc32c) == (
+        proto.dtype, tuple(d.size for d in proto.shape.dim), proto.shard_id, proto.offset, proto.size, proto.crc32c)
+
+
+@pytest.mark.parametrize("fixture", ["tf2_module", "many_keys", "tf1_sharded"])
+def test_the_header_is_found_without_parsing_its_block(fixture: str) -> None:
+    """``first_value`` (used when re-pointing) on indexes TensorFlow wrote equals the first
+    entry a full parse finds; on damaged tables it declines rather than guessing."""
+    from tfckpt.storage import FileSource
+    from tfckpt.table import TableReader, first_value
+    index = next((FIXTURES / fixture).glob("*.index"))
+    data = index.read_bytes()
+    source = FileSource(index)
+    try:
+        key, value = next(iter(TableReader(source)))
+    finally:
+        source.close()
+    assert key == b"" and first_value(data) == value
+    assert BundleHeader.decode(value, "t").num_shards >= 1
+    for broken in (b"", data[:-1], b"\x00" * 100, data[:-48] + b"\xff" * 48):
+        assert first_value(broken) is None

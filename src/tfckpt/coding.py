@@ -32,6 +32,7 @@ __all__ = [
     "decode_varint",
     "encode_varint",
     "mask",
+    "masked_crc32c",
     "unmask",
 ]
 
@@ -58,6 +59,18 @@ def crc32c(data: BytesLike, crc: int = 0) -> int:
     return int(_crc32c.crc32c(data, crc))
 
 
+def masked_crc32c(data: BytesLike) -> int:
+    """``mask(crc32c(data))`` in one call: the checksum as a bundle entry stores it (the
+    writer computes one per tensor, so the saved call matters for many small tensors).
+
+    Examples
+    --------
+    >>> masked_crc32c(b"123456789") == mask(crc32c(b"123456789"))
+    True
+    """
+    return mask(_crc32c.crc32c(data))
+
+
 def mask(crc: int) -> int:
     """Mask a CRC for storage (LevelDB ``crc32c::Mask``)."""
     crc &= _U32
@@ -76,6 +89,8 @@ def encode_varint(value: int) -> bytes:
         return bytes((value,))
     if 0 <= value < 0x4000:
         return bytes(((value & 0x7F) | 0x80, value >> 7))
+    if 0 <= value < 0x200000:  # offsets in a data file of up to 2 MiB
+        return bytes(((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, value >> 14))
     if not 0 <= value <= _U64:
         raise ValueError(f"varint out of range: {value}")
     out = bytearray()

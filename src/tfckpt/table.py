@@ -56,6 +56,7 @@ __all__ = [
     "TableReader",
     "find_short_successor",
     "find_shortest_separator",
+    "first_value",
     "parse_block",
     "replace_first_value",
 ]
@@ -316,11 +317,9 @@ def parse_block(contents: bytes, where: str) -> list[tuple[bytes, bytes]]:
     return entries
 
 
-def replace_first_value(table: bytes, value: bytes) -> bytes | None:
-    """``table`` (a whole table file) with the value of its first entry replaced by ``value``
-    of the same length, the first block's checksum recomputed; ``None`` when that cannot be
-    done in place (another length, a compressed or unusual first block). Everything else is
-    copied byte for byte, so this costs a copy, not a parse."""
+def _first_value_span(table: bytes) -> tuple[int, int, BlockHandle] | None:
+    """Where the value of a table's first entry lies, ``(offset, length, first block)``, if the
+    first block is uncompressed and starts with the empty key (a bundle's header); else None."""
     where = "table"
     if len(table) < FOOTER_LENGTH:
         return None
@@ -329,18 +328,42 @@ def replace_first_value(table: bytes, value: bytes) -> bytes | None:
     if not index:
         return None
     first, _ = BlockHandle.decode(index[0][1], 0, where)
-    if table[first.offset + first.size] != NO_COMPRESSION or first.size < 3:
+    if first.offset + first.size >= len(table) or table[first.offset + first.size] != NO_COMPRESSION \
+            or first.size < 3:
         return None
     start = first.offset
     if table[start] != 0 or table[start + 1] != 0:  # shared = 0, non_shared = 0: the empty key
         return None
     length, pos = decode_varint(table, start + 2, start + first.size, MAX_VARINT32_BYTES, "value length")
-    if length != len(value) or pos + length > start + first.size:
+    if pos + length > start + first.size:
         return None
+    return pos, length, first
+
+
+def first_value(table: bytes) -> bytes | None:
+    """The value stored under the empty key as a table's first entry (a bundle's header),
+    found without parsing the rest of its block (a block holds up to 256 KiB of entries);
+    ``None`` when the table does not start that way in an uncompressed block."""
+    try:
+        span = _first_value_span(table)
+    except CorruptionError:
+        return None
+    return None if span is None else table[span[0]:span[0] + span[1]]
+
+
+def replace_first_value(table: bytes, value: bytes) -> bytes | None:
+    """``table`` (a whole table file) with the value of its first entry replaced by ``value``
+    of the same length, the first block's checksum recomputed; ``None`` when that cannot be
+    done in place (another length, a compressed or unusual first block). Everything else is
+    copied byte for byte, so this costs a copy, not a parse."""
+    span = _first_value_span(table)
+    if span is None or span[1] != len(value):
+        return None
+    pos, length, first = span
     out = bytearray(table)
     out[pos:pos + length] = value
-    contents_end = start + first.size
-    crc = crc32c(out[contents_end:contents_end + 1], crc32c(memoryview(out)[start:contents_end]))
+    contents_end = first.offset + first.size
+    crc = crc32c(out[contents_end:contents_end + 1], crc32c(memoryview(out)[first.offset:contents_end]))
     FIXED32.pack_into(out, contents_end + 1, mask(crc))
     return bytes(out)
 

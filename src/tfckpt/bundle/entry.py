@@ -118,6 +118,17 @@ class TensorInfo:
     masked_crc32c: int = 0
     slices: tuple[TensorSlice, ...] = ()
 
+    @classmethod
+    def of_data(cls, name: str, dtype: DType, shape: tuple[int, ...], shard_id: int, offset: int, size: int,
+                masked_crc32c: int) -> TensorInfo:
+        """A record of an ordinary tensor just written: the writer makes one per tensor, and the
+        frozen dataclass's ``__init__`` (a ``object.__setattr__`` per field) would cost more
+        than the rest of a small tensor's bookkeeping."""
+        info = object.__new__(cls)
+        info.__dict__.update(name=name, dtype=dtype, shape=shape, shard_id=shard_id, offset=offset, size=size,
+                             masked_crc32c=masked_crc32c, slices=())
+        return info
+
     @property
     def num_elements(self) -> int:
         count = 1
@@ -157,7 +168,7 @@ class TensorInfo:
     def decode(cls, name: str, value: bytes, where: str) -> TensorInfo:
         fields = _decode_plain(value)
         if fields is not None:
-            return cls(name, *fields)
+            return cls.of_data(name, *fields)
         try:
             proto = tensor_bundle_pb2.BundleEntryProto.FromString(value)
         except DecodeError as exc:
@@ -176,7 +187,7 @@ class TensorInfo:
                 out.append(None)
                 rest.append((name, value))
             else:
-                out.append(cls(name, *fields))
+                out.append(cls.of_data(name, *fields))
         if rest:
             decoded = iter(cls._decode_with_protobuf(rest, where))
             return [info if info is not None else next(decoded) for info in out]
@@ -251,10 +262,15 @@ def _decode_plain(value: bytes) -> tuple[DType, tuple[int, ...], int, int, int, 
         if slot is None or tag <= last:
             return None  # slices, unknown fields, repeats: protobuf's job
         last = tag
-        read = _varint_at(value, pos + 1)
-        if read is None:
-            return None
-        number, pos = read
+        if pos + 2 < n and value[pos + 1] < 0x80:  # one-byte and two-byte varints, inline
+            number, pos = value[pos + 1], pos + 2
+        elif pos + 3 < n and value[pos + 2] < 0x80:
+            number, pos = (value[pos + 1] & 0x7F) | (value[pos + 2] << 7), pos + 3
+        else:
+            read = _varint_at(value, pos + 1)
+            if read is None:
+                return None
+            number, pos = read
         if number >= 1 << 31 if slot == 0 else number >= 1 << 63:
             return None  # negative as int32/int64: let the full decoder say so
         fields[slot] = number

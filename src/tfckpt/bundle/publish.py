@@ -42,7 +42,7 @@ from typing import BinaryIO
 from .. import storage
 from ..errors import TfckptError
 from ..storage import FileSource
-from ..table import TableBuilder, TableReader, replace_first_value
+from ..table import TableBuilder, TableReader, first_value, replace_first_value
 from .entry import BundleHeader
 from .naming import DATA_SUFFIX_RE, data_filename, index_filename
 
@@ -130,19 +130,11 @@ def repoint_existing(prefix: str, new_shards: int, sync: bool) -> _Repointed | N
     try:
         with open(index_path, "rb") as f:
             original = f.read()
-        source = FileSource(index_path)
     except FileNotFoundError:
         return None
-    try:
-        table = TableReader(source)
-        first = next(iter(table), None)
-        if first is None or first[0] != b"":
-            return None
-        header = BundleHeader.decode(first[1], index_path)
-    except TfckptError:
+    header = _header_of(original, index_path)
+    if header is None:
         return None  # no readable checkpoint there: nothing to keep readable
-    finally:
-        source.close()
     old = header.num_shards
     if old != new_shards or not any(os.path.exists(data_filename(prefix, k, old)) for k in range(old)):
         return None  # the new data files take other names: the old ones stay valid as they are
@@ -353,9 +345,12 @@ def discard_remote(urls: Iterable[str]) -> None:
 def _header_of(index: bytes, where: str) -> BundleHeader | None:
     """The bundle header of an index file's bytes; ``None`` if it is not a readable index."""
     try:
-        first = next(iter(TableReader(storage.BytesSource(where, index))), None)
-        if first is None or first[0] != b"":
-            return None
-        return BundleHeader.decode(first[1], where)
+        value = first_value(index)  # without parsing the first block's other entries
+        if value is None:  # an unusual first block (e.g. compressed): read it properly
+            first = next(iter(TableReader(storage.BytesSource(where, index))), None)
+            if first is None or first[0] != b"":
+                return None
+            value = first[1]
+        return BundleHeader.decode(value, where)
     except TfckptError:
         return None

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 
 from .. import storage
-from ..coding import crc32c, mask
+from ..coding import crc32c, mask, masked_crc32c
 from ..dtypes import STRING, DType, DTypeLike, as_dtype
 from ..errors import InvalidArgumentError, TfckptError
 from ..table import TableBuilder
@@ -299,44 +299,49 @@ class BundleWriter:
         if not self._open:
             raise InvalidArgumentError(f"writer for {self.prefix} is already finished or aborted")
 
-    def _pick_shard(self, shard: int | None, size_hint: int) -> _Shard | _RemoteShard:
+    def _pick_shard(self, shard: int | None, size_hint: int) -> int:
+        """The index of the data file the next tensor (of ``size_hint`` bytes) goes to."""
         if shard is not None:
             if not isinstance(shard, int) or shard < 0:
                 raise InvalidArgumentError(f"shard must be a non-negative integer, got {shard!r}")
             while len(self._shards) <= shard:
                 self._shards.append(self._new_shard())
-            return self._shards[shard]
-        current = self._shards[self._current]
-        if (self.max_shard_bytes is not None and current.offset > 0
-                and current.offset + size_hint > self.max_shard_bytes):
-            self._shards.append(self._new_shard())
-            self._current = len(self._shards) - 1
-        return self._shards[self._current]
+            return shard
+        if self.max_shard_bytes is not None:
+            current = self._shards[self._current]
+            if current.offset > 0 and current.offset + size_hint > self.max_shard_bytes:
+                self._shards.append(self._new_shard())
+                self._current = len(self._shards) - 1
+        return self._current
 
     def _write(self, key: str, array: np.ndarray, tf_dtype: DType, shard: int | None) -> TensorInfo:
-        if tf_dtype == STRING:
-            bodies = [_as_bytes(item, key) for item in array.flat]
-            parts, size, crc = payload.encode_strings(bodies)
-            sink = self._pick_shard(shard, size)
-            offset = sink.offset
-            for part in parts:
-                sink.file.write(part)
-        elif (array.dtype == tf_dtype.as_numpy_dtype and array.nbytes < OVERLAP_CRC_BYTES
-              and array.flags.c_contiguous):
-            # Small and already in storage form (most tensors of a large model): one checksum
-            # and one buffered write, straight from the array.
+        if (array.dtype == tf_dtype.as_numpy_dtype and array.nbytes < OVERLAP_CRC_BYTES
+                and array.flags.c_contiguous and tf_dtype is not STRING):
+            # Small and already in storage form (most tensors of a large model, and the
+            # per-tensor cost that matters for 10^4 of them): one checksum and one buffered
+            # write, straight from the array.
             size = array.nbytes
-            sink = self._pick_shard(shard, size)
+            index = self._pick_shard(shard, size)
+            sink = self._shards[index]
             offset = sink.offset
             try:
                 raw_bytes = array.data.cast("B")
             except (TypeError, ValueError):  # zero-size arrays; dtypes without a buffer format
                 raw_bytes = array.reshape(-1).view(np.uint8).data
-            crc = mask(crc32c(raw_bytes))
+            crc = masked_crc32c(raw_bytes)
             sink.file.write(raw_bytes)
+        elif tf_dtype == STRING:
+            bodies = [_as_bytes(item, key) for item in array.flat]
+            parts, size, crc = payload.encode_strings(bodies)
+            index = self._pick_shard(shard, size)
+            sink = self._shards[index]
+            offset = sink.offset
+            for part in parts:
+                sink.file.write(part)
         else:
             assert tf_dtype.as_numpy_dtype is not None
-            sink = self._pick_shard(shard, array.size * tf_dtype.itemsize)
+            index = self._pick_shard(shard, array.size * tf_dtype.itemsize)
+            sink = self._shards[index]
             offset = sink.offset
             size, raw = 0, 0
             pending: Future[int] | None = None
@@ -355,9 +360,8 @@ class BundleWriter:
             if pending is not None:
                 raw = pending.result()
             crc = mask(raw)
-        sink.offset += size
-        info = TensorInfo(key, tf_dtype, array.shape, self._shards.index(sink), offset, size, crc)
-        self._entries[key] = info
+        sink.offset = offset + size
+        info = self._entries[key] = TensorInfo.of_data(key, tf_dtype, array.shape, index, offset, size, crc)
         return info
 
     def add(self, name: str, value: Any, dtype: DTypeLike | None = None, *, shard: int | None = None) -> TensorInfo:
@@ -370,7 +374,8 @@ class BundleWriter:
 
     def add_prepared(self, name: str, array: np.ndarray, tf_dtype: DType, *, shard: int | None = None) -> TensorInfo:
         """:meth:`add` for a tensor already checked by :func:`prepare` (no second check)."""
-        self._check_open()
+        if not self._open:
+            self._check_open()
         if name in self._entries or name in self._partitioned:
             raise InvalidArgumentError(f"Adding duplicate key: {name}")
         return self._write(name, array, tf_dtype, shard)
