@@ -348,6 +348,34 @@ def test_uploads_stream_from_a_helper_thread_with_bounded_memory(monkeypatch: py
     assert data == b"".join(bytes([i]) * 1024 for i in range(20))
 
 
+def test_one_write_larger_than_a_part_is_cut_into_parts_and_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole large tensor handed over in one call is not copied whole: it goes in parts,
+    and the call waits for the store like any other producer."""
+    from fsspec.implementations.memory import MemoryFile
+
+    from tfckpt import storage
+    release, received = threading.Event(), []
+    real_write = MemoryFile.write
+
+    def slow_write(self, data):  # type: ignore[no-untyped-def]
+        received.append(len(data))
+        release.wait(10)
+        return real_write(self, data)
+
+    monkeypatch.setattr(MemoryFile, "write", slow_write)
+    upload = storage.Upload("memory://streaming/large", part_bytes=1024)
+    big = np.arange(20 * 256, dtype=np.float32).reshape(20, 256)  # 20 KiB, 2-d
+    writer = threading.Thread(target=upload.write, args=(big,))
+    writer.start()
+    writer.join(0.5)
+    assert writer.is_alive() and received == [1024]  # waiting: 1 part in the store, 2 queued
+    release.set()
+    writer.join(10)
+    upload.commit()
+    assert set(received) == {1024} and len(received) == 20
+    assert fsspec.filesystem("memory").cat_file("/streaming/large") == big.tobytes()
+
+
 def test_a_failing_upload_raises_in_the_writer_and_shows_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     from fsspec.implementations.memory import MemoryFile
     calls = []

@@ -414,8 +414,9 @@ class Upload:
 
     :meth:`write` gathers bytes into parts of ``part_bytes``; a helper thread hands each part
     to the filesystem's writer (a multipart upload on S3/GCS) while the caller produces the
-    next, so encoding and network transfer overlap. At most ``UPLOAD_PARTS_QUEUED`` parts wait,
-    which bounds memory whatever the file's size. Object stores show nothing at ``url`` until
+    next, so encoding and network transfer overlap. At most ``UPLOAD_PARTS_QUEUED`` parts wait
+    (besides the one being filled and the one being sent), which bounds memory whatever the
+    file's or a single write's size. Object stores show nothing at ``url`` until
     :meth:`commit` completes the upload; :meth:`discard` abandons it (and deletes what a
     filesystem without pending uploads, such as ``memory://``, already shows).
 
@@ -459,13 +460,27 @@ class Upload:
             raise self._error
 
     def write(self, data: Any) -> int:
-        """Queue ``data`` (any contiguous buffer; copied, so the caller may reuse it)."""
+        """Queue ``data`` (any C-contiguous buffer; copied part by part, so the caller may
+        reuse it). A buffer larger than a part (a whole 4 GiB tensor) is cut into parts, and
+        this call waits while the queue is full: memory stays within a few parts."""
         self._raise_failure()
-        self._buffer += data
-        if len(self._buffer) >= self._part_bytes:
-            self._parts.put(self._buffer)
-            self._buffer = bytearray()
-        return memoryview(data).nbytes
+        view = memoryview(data)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        n = view.nbytes
+        if len(self._buffer) + n < self._part_bytes:  # the usual small write
+            self._buffer += view
+            return n
+        pos = 0
+        while pos < n:
+            take = min(self._part_bytes - len(self._buffer), n - pos)
+            self._buffer += view[pos:pos + take]
+            pos += take
+            if len(self._buffer) >= self._part_bytes:
+                self._raise_failure()
+                self._parts.put(self._buffer)
+                self._buffer = bytearray()
+        return n
 
     def commit(self) -> None:
         """Send the rest and complete the upload: the file appears at its URL, whole."""
