@@ -80,21 +80,35 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_is_one_line_and_status_130(tmp_path: Path) -> None:
+    """Ctrl-C in the middle of a conversion (held there: the first tensor is in the output's
+    temporary file, the second not yet), not at a moment a timer guesses."""
     import signal
-    import time
 
     import numpy as np
 
     import tfckpt
-    prefix = tfckpt.save({"big": np.zeros(512 << 20, np.uint8)}, tmp_path / "ck", sync=False)
-    process = subprocess.Popen([sys.executable, "-m", "tfckpt", "convert", prefix, str(tmp_path / "x.npz")],
+    prefix = tfckpt.save({"a": np.zeros(1000, np.uint8), "b": np.ones(1000, np.uint8)}, tmp_path / "ck", sync=False)
+    held = (
+        "import sys, time\n"
+        "from tfckpt.formats import npz\n"
+        "real_add = npz.NpzSink.add\n"
+        "def add(self, name, value, dtype):\n"
+        "    real_add(self, name, value, dtype)\n"
+        "    print('in the middle', flush=True)\n"
+        "    time.sleep(60)\n"
+        "npz.NpzSink.add = add\n"
+        "from tfckpt.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    process = subprocess.Popen([sys.executable, "-c", held, "convert", prefix, str(tmp_path / "x.npz")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.8)  # in the middle of converting 512 MiB
+    assert process.stdout is not None
+    assert process.stdout.readline() == "in the middle\n"
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("x.npz")]  # the output is being written
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert err == "tfckpt: interrupted\n"
-    assert not (tmp_path / "x.npz").exists() and not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.data-00000-of-00001", "ck.index"]
 
 
 def test_debug_is_accepted_after_the_subcommand(tmp_path: Path) -> None:
