@@ -2,7 +2,8 @@
 
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -312,6 +313,16 @@ def test_a_remote_save_failing_at_any_step_leaves_the_old_or_the_new_checkpoint(
     assert k >= 6  # uploads, commits, re-pointing copies, moves and the index were all reached
 
 
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds (a loaded machine may take a while), or give up."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_uploads_stream_from_a_helper_thread_with_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     """A slow store: the producer may run ahead by the queued parts only (memory stays bounded),
     and parts are sent while it is still writing; the file appears whole at commit."""
@@ -337,10 +348,10 @@ def test_uploads_stream_from_a_helper_thread_with_bounded_memory(monkeypatch: py
 
     producer = threading.Thread(target=produce)
     producer.start()
-    producer.join(0.5)
-    assert producer.is_alive()  # blocked: the store has not taken the first part yet
-    assert received == [1024]  # the first part was handed over while the producer went on
-    assert len(produced) == 1 + storage.UPLOAD_PARTS_QUEUED  # one in the store, the others queued
+    # The first part was handed over while the producer went on, up to the queue's bound.
+    assert wait_for(lambda: received == [1024] and len(produced) == 1 + storage.UPLOAD_PARTS_QUEUED)
+    producer.join(0.3)
+    assert producer.is_alive() and len(produced) == 1 + storage.UPLOAD_PARTS_QUEUED  # and no further
     release.set()
     producer.join(10)
     upload.commit()
@@ -367,7 +378,8 @@ def test_one_write_larger_than_a_part_is_cut_into_parts_and_waits(monkeypatch: p
     big = np.arange(20 * 256, dtype=np.float32).reshape(20, 256)  # 20 KiB, 2-d
     writer = threading.Thread(target=upload.write, args=(big,))
     writer.start()
-    writer.join(0.5)
+    assert wait_for(lambda: received == [1024])
+    writer.join(0.3)
     assert writer.is_alive() and received == [1024]  # waiting: 1 part in the store, 2 queued
     release.set()
     writer.join(10)
