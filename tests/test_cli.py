@@ -88,8 +88,10 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path: Path) -> None:
 
     import tfckpt
     prefix = tfckpt.save({"a": np.zeros(1000, np.uint8), "b": np.ones(1000, np.uint8)}, tmp_path / "ck", sync=False)
-    held = (
-        "import sys, time\n"
+    held = (  # SIGINT handled as in a terminal: a test run started in the background (CI under
+        # nohup, `cmd &`) passes SIGINT on ignored, and Python then never raises KeyboardInterrupt
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from tfckpt.formats import npz\n"
         "real_add = npz.NpzSink.add\n"
         "def add(self, name, value, dtype):\n"
