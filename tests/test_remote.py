@@ -403,3 +403,10 @@ def test_a_failing_upload_raises_in_the_writer_and_shows_nothing(monkeypatch: py
             writer.add(f"t{i}", np.zeros(1 << 20, np.uint8))  # 40 MiB: parts are sent on the way
     assert calls  # the failure happened in the helper thread and came back to the writer
     assert fsspec.filesystem("memory").find("/broken-upload") == []
+
+
+def test_saving_to_a_read_only_filesystem_says_so(http_root: tuple[str, Path]) -> None:
+    base, directory = http_root
+    with pytest.raises(tfckpt.UnsupportedError, match="cannot write files"):
+        tfckpt.save({"w": np.zeros(2)}, f"{base}/new/model")
+    assert not list(directory.iterdir())

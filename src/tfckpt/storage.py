@@ -434,7 +434,11 @@ class Upload:
         self.name = url
         self._fs, self._path = _filesystem(url)
         self._part_bytes = part_bytes
-        self._file = self._fs.open(self._path, "wb", block_size=max(part_bytes, 5 << 20))
+        try:
+            self._file = self._fs.open(self._path, "wb", block_size=max(part_bytes, 5 << 20))
+        except NotImplementedError:  # e.g. plain HTTP(S): fsspec reads it, but cannot write
+            raise UnsupportedError(f"{url}: the {type(self._fs).__name__} filesystem cannot write files; "
+                                   f"save to a local path or to object storage (s3://, gs://, ...)") from None
         self._buffer = bytearray()
         self._parts: queue.Queue[bytearray | None] = queue.Queue(maxsize=UPLOAD_PARTS_QUEUED)
         self._error: BaseException | None = None
