@@ -410,3 +410,29 @@ def test_saving_to_a_read_only_filesystem_says_so(http_root: tuple[str, Path]) -
     with pytest.raises(tfckpt.UnsupportedError, match="cannot write files"):
         tfckpt.save({"w": np.zeros(2)}, f"{base}/new/model")
     assert not list(directory.iterdir())
+
+
+def test_a_remote_save_of_a_large_tensor_holds_a_few_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """256 MiB in one tensor, to a store that takes its time: the save's own allocations stay
+    within a few 16 MiB parts (the store here only counts what it receives)."""
+    import tracemalloc
+
+    from fsspec.implementations.memory import MemoryFile
+    received = []
+
+    def counting_write(self, data):  # type: ignore[no-untyped-def]
+        received.append(len(data))
+        time.sleep(0.002)  # a store slower than the producer: the queue fills up
+        return len(data)
+
+    monkeypatch.setattr(MemoryFile, "write", counting_write)
+    big = np.ones(256 << 20, np.uint8)
+    tracemalloc.start()
+    try:
+        tfckpt.save({"big": big}, "memory://large-save/ck")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sum(received) == big.nbytes
+    assert peak < 96 << 20, f"peak {peak / 2**20:.0f} MiB"
+    fsspec.filesystem("memory").rm("/large-save", recursive=True)
