@@ -323,21 +323,27 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     return True
 
 
-def test_uploads_stream_from_a_helper_thread_with_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A slow store: the producer may run ahead by the queued parts only (memory stays bounded),
-    and parts are sent while it is still writing; the file appears whole at commit."""
+def held_store(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, list[int]]:
+    """memory:// files whose writes wait until the event is set: a store slower than any
+    producer. Returns the event and the sizes of the writes the store has received."""
     from fsspec.implementations.memory import MemoryFile
-
-    from tfckpt import storage
     release, received = threading.Event(), []
     real_write = MemoryFile.write
 
-    def slow_write(self, data):  # type: ignore[no-untyped-def]
+    def held_write(self, data):  # type: ignore[no-untyped-def]
         received.append(len(data))
         release.wait(10)
         return real_write(self, data)
 
-    monkeypatch.setattr(MemoryFile, "write", slow_write)
+    monkeypatch.setattr(MemoryFile, "write", held_write)
+    return release, received
+
+
+def test_uploads_stream_from_a_helper_thread_with_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow store: the producer may run ahead by the queued parts only (memory stays bounded),
+    and parts are sent while it is still writing; the file appears whole at commit."""
+    from tfckpt import storage
+    release, received = held_store(monkeypatch)
     upload = storage.Upload("memory://streaming/file", part_bytes=1024)
     produced = []
 
@@ -362,18 +368,8 @@ def test_uploads_stream_from_a_helper_thread_with_bounded_memory(monkeypatch: py
 def test_one_write_larger_than_a_part_is_cut_into_parts_and_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """A whole large tensor handed over in one call is not copied whole: it goes in parts,
     and the call waits for the store like any other producer."""
-    from fsspec.implementations.memory import MemoryFile
-
     from tfckpt import storage
-    release, received = threading.Event(), []
-    real_write = MemoryFile.write
-
-    def slow_write(self, data):  # type: ignore[no-untyped-def]
-        received.append(len(data))
-        release.wait(10)
-        return real_write(self, data)
-
-    monkeypatch.setattr(MemoryFile, "write", slow_write)
+    release, received = held_store(monkeypatch)
     upload = storage.Upload("memory://streaming/large", part_bytes=1024)
     big = np.arange(20 * 256, dtype=np.float32).reshape(20, 256)  # 20 KiB, 2-d
     writer = threading.Thread(target=upload.write, args=(big,))
