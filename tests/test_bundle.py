@@ -458,7 +458,7 @@ def test_the_header_is_found_without_parsing_its_block(fixture: str) -> None:
     """``first_value`` (used when re-pointing) on indexes TensorFlow wrote equals the first
     entry a full parse finds; on damaged tables it declines rather than guessing."""
     from tfckpt.storage import FileSource
-    from tfckpt.table import TableReader, first_value
+    from tfckpt.table import TableReader, first_value, replace_first_value
     index = next((FIXTURES / fixture).glob("*.index"))
     data = index.read_bytes()
     source = FileSource(index)
@@ -470,3 +470,10 @@ def test_the_header_is_found_without_parsing_its_block(fixture: str) -> None:
     assert BundleHeader.decode(value, "t").num_shards >= 1
     for broken in (b"", data[:-1], b"\x00" * 100, data[:-48] + b"\xff" * 48):
         assert first_value(broken) is None
+    # A damaged first block (a byte flipped after the header entry): neither read nor patched,
+    # since re-checksumming it would make the damage pass for data.
+    damaged = bytearray(data)
+    damaged[len(value) + 8] ^= 0x40
+    assert first_value(bytes(damaged)) is None
+    assert replace_first_value(bytes(damaged), value) is None
+    assert replace_first_value(data, value) == data

@@ -20,6 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
 from google.protobuf.message import DecodeError
 
 from .._proto import tensor_bundle_pb2
@@ -41,6 +42,7 @@ __all__ = [
     "check_shape",
     "peek",
     "peek_dtype_shape",
+    "peek_many",
 ]
 
 MAX_RANK = 254  # tensorflow TensorShape::kMaxDimensions
@@ -239,6 +241,29 @@ def peek(value: bytes) -> tuple[DType, tuple[int, ...]] | None:
             _PLAIN_HEADS.clear()
         known = _PLAIN_HEADS[head] = (BY_ENUM[peeked[0]], peeked[1])
     return known
+
+
+def peek_many(buffer: bytes, starts: np.ndarray, ends: np.ndarray) -> list[tuple[DType, tuple[int, ...]] | None]:
+    """:func:`peek` of the entries ``buffer[starts[i]:ends[i]]``: the heads are grouped with
+    numpy and each distinct one decoded once (an index of 10^5 entries repeats a few)."""
+    if not len(starts):
+        return []
+    data = np.frombuffer(buffer + b"\0" * 4, dtype=np.uint8)  # reads up to 4 bytes past a span stay in bounds
+    head_length = 4 + data[starts + 3].astype(np.int64)
+    usual = ((ends - starts >= head_length) & (data[starts] == 0x08) & (data[starts + 1] < 0x80)
+             & (data[starts + 2] == 0x12) & (data[starts + 3] < 0x80))
+    columns = np.arange(int(head_length.max()))
+    inside = usual[:, None] & (columns < head_length[:, None])
+    heads = np.where(inside, data[np.where(inside, starts[:, None] + columns, 0)], 0).astype(np.uint8)
+    # A head holds its own length (byte 3), so zero-padded heads of different lengths differ.
+    # Rows compared as opaque bytes (np.unique's axis=0 compares field by field, ~30x slower).
+    rows = np.ascontiguousarray(heads).view(np.dtype((np.void, heads.shape[1]))).reshape(-1)
+    distinct, which = np.unique(rows, return_inverse=True)
+    known = [peek(row.tobytes()) for row in distinct]
+    out = list(map(known.__getitem__, which.reshape(-1).tolist()))
+    for i in np.flatnonzero(~usual).tolist():
+        out[i] = peek(buffer[starts[i]:ends[i]])
+    return out
 
 
 def _decode_plain(value: bytes) -> tuple[DType, tuple[int, ...], int, int, int, int] | None:

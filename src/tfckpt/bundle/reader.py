@@ -306,10 +306,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         return self._store.has(name)
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
-        return {name: list(self._store.peek(name)[1]) for name in self._store.names()}
+        return {name: list(shape) for name, (_, shape) in self._store.peek_all().items()}
 
     def get_variable_to_dtype_map(self) -> dict[str, DType]:
-        return {name: self._store.peek(name)[0] for name in self._store.names()}
+        return {name: dtype for name, (dtype, _) in self._store.peek_all().items()}
 
     def debug_string(self) -> bytes:
         """TF's ``CheckpointReader.debug_string()``, byte for byte."""

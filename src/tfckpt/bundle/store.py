@@ -16,6 +16,7 @@ threads; after opening one, it checks that ``PREFIX.index`` is still the file it
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
 import threading
@@ -29,11 +30,11 @@ import numpy as np
 from ..dtypes import DataType, DType
 from ..errors import CheckpointReplacedError, CorruptionError, NotFoundError, TfckptError, UnsupportedError
 from ..storage import ByteSource, FileIdentity, FileSource, path_identity
-from ..table import TableReader
+from ..table import Entries, TableReader
 from . import payload, plan, validate
-from .entry import BIG, BundleHeader, TensorInfo, peek
+from .entry import BIG, BundleHeader, TensorInfo, peek, peek_many
 from .naming import data_filename, index_filename
-from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, describe_key
+from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_keys, describe_key
 
 __all__ = ["PARALLEL_MIN_BYTES", "PARALLEL_READERS", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
            "SourceOpener", "Store"]
@@ -63,6 +64,8 @@ class Store(Protocol):
     def slice_info(self, key: bytes) -> TensorInfo | None: ...
 
     def peek(self, name: str) -> tuple[DType, tuple[int, ...]]: ...  # without a full decode
+
+    def peek_all(self) -> dict[str, tuple[DType, tuple[int, ...]]]: ...  # peek of every name
 
     def entries(self) -> list[tuple[bytes, TensorInfo]]: ...  # all records, in key order
 
@@ -104,8 +107,9 @@ class BundleStore:
             index_source = opener(self.index_name)
         except FileNotFoundError:
             raise NotFoundError(f"no checkpoint at {prefix!r}: {self.index_name} does not exist") from None
-        self._raw: dict[str, bytes] = {}
-        self._slice_raw: dict[bytes, bytes] = {}
+        self._table = Entries([], b"", np.zeros(0, np.int64), np.zeros(0, np.int64), [])
+        self._rows: dict[str, int] = {}  # tensor name -> its entry in self._table
+        self._slice_rows: dict[bytes, int] = {}  # slice key -> its entry
         self._entries: dict[str, TensorInfo] = {}
         self._slice_entries: dict[bytes, TensorInfo] = {}
         identity = getattr(index_source, "identity", None)
@@ -121,19 +125,20 @@ class BundleStore:
 
     def _read_index(self, table: TableReader) -> BundleHeader:
         where = table.name
-        items = iter(table)
-        first = next(items, None)
-        if first is None or first[0] != b"":
+        entries = self._table = table.scan()
+        keys = entries.keys
+        if not keys or keys[0] != b"":
             raise CorruptionError(f"{where}: missing bundle header (the first key must be the empty "
-                                  f"key, found {None if first is None else first[0]!r})")
-        header = BundleHeader.decode(first[1], where)
-        raw, slice_raw = self._raw, self._slice_raw
-        for key, value in items:
-            if key[:1] == SLICE_KEY_PREFIX:
-                slice_raw[key] = value
-            else:
-                raw[decode_key(key)] = value
+                                  f"key, found {keys[0] if keys else None!r})")
+        header = BundleHeader.decode(entries.value(0), where)
+        # Keys are strictly increasing, so slice keys (NUL first) come right after the header.
+        names = bisect.bisect_left(keys, bytes([SLICE_KEY_PREFIX[0] + 1]), 1)
+        self._slice_rows = {keys[row]: row for row in range(1, names)}
+        self._rows = dict(zip(decode_keys(keys[names:]), range(names, len(keys))))
         return header
+
+    def _value(self, row: int) -> bytes:
+        return self._table.value(row)
 
     # -- records -------------------------------------------------------------------------
 
@@ -145,48 +150,59 @@ class BundleStore:
 
     def _decode_all(self) -> None:
         """Decode every entry not decoded yet, with one protobuf parse."""
-        missing = [(name, value) for name, value in self._raw.items() if name not in self._entries]
+        missing = [(name, self._value(row)) for name, row in self._rows.items() if name not in self._entries]
         if missing:
             for info in TensorInfo.decode_many(missing, self.index_name):
                 self._entries[info.name] = self._checked(info.name, info)
-        missing_slices = [(decode_key(key), value) for key, value in self._slice_raw.items()
+        missing_slices = [(decode_key(key), self._value(row)) for key, row in self._slice_rows.items()
                           if key not in self._slice_entries]
         if missing_slices:
             for info in TensorInfo.decode_many(missing_slices, self.index_name):
                 self._slice_entries[info.name.encode("utf-8", "surrogateescape")] = self._checked(info.name, info)
 
     def names(self) -> Collection[str]:
-        return self._raw.keys()
+        return self._rows.keys()
 
     def has(self, name: str) -> bool:
-        return name in self._raw
+        return name in self._rows
 
     def info(self, name: str) -> TensorInfo | None:
         info = self._entries.get(name)
         if info is None:
-            value = self._raw.get(name)
-            if value is None:
+            row = self._rows.get(name)
+            if row is None:
                 return None
-            info = self._entries[name] = self._checked(name, TensorInfo.decode(name, value, self.index_name))
+            info = self._entries[name] = self._checked(name, TensorInfo.decode(name, self._value(row),
+                                                                               self.index_name))
         return info
 
     def slice_info(self, key: bytes) -> TensorInfo | None:
         info = self._slice_entries.get(key)
-        if info is None and key in self._slice_raw:
+        if info is None and key in self._slice_rows:
             name = decode_key(key)
-            info = self._checked(name, TensorInfo.decode(name, self._slice_raw[key], self.index_name))
+            info = self._checked(name, TensorInfo.decode(name, self._value(self._slice_rows[key]), self.index_name))
             self._slice_entries[key] = info
         return info
 
     def peek(self, name: str) -> tuple[DType, tuple[int, ...]]:
         info = self._entries.get(name)
         if info is None:
-            peeked = peek(self._raw[name])
+            peeked = peek(self._value(self._rows[name]))
             if peeked is not None:
                 return peeked
             info = self.info(name)
             assert info is not None
         return info.dtype, info.shape
+
+    def peek_all(self) -> dict[str, tuple[DType, tuple[int, ...]]]:
+        first = len(self._table.keys) - len(self._rows)  # names are the table's last entries, in order
+        found = peek_many(self._table.buffer, self._table.starts[first:], self._table.ends[first:])
+        peeked = dict(zip(self._rows, found))
+        if None in found:  # an unusual layout: the full decoder
+            for name, known in peeked.items():
+                if known is None:
+                    peeked[name] = self.peek(name)
+        return cast("dict[str, tuple[DType, tuple[int, ...]]]", peeked)
 
     def entries(self) -> list[tuple[bytes, TensorInfo]]:
         self._decode_all()
@@ -195,8 +211,8 @@ class BundleStore:
         return sorted(stored, key=lambda pair: pair[0])
 
     def stored_entries(self) -> Iterator[tuple[str, TensorInfo | CorruptionError | UnsupportedError]]:
-        keys = sorted([*((n.encode("utf-8", "surrogateescape"), n, False) for n in self._raw),
-                       *((k, decode_key(k), True) for k in self._slice_raw)])
+        keys = sorted([*((n.encode("utf-8", "surrogateescape"), n, False) for n in self._rows),
+                       *((k, decode_key(k), True) for k in self._slice_rows)])
         for raw_key, name, is_slice in keys:
             try:
                 info = self.slice_info(raw_key) if is_slice else self.info(name)

@@ -135,6 +135,9 @@ class V1Store:
         info = self._entries[name]
         return info.dtype, info.shape
 
+    def peek_all(self) -> dict[str, tuple[DType, tuple[int, ...]]]:
+        return {name: (info.dtype, info.shape) for name, info in self._entries.items()}
+
     def entries(self) -> list[tuple[bytes, TensorInfo]]:
         stored = [(name.encode("utf-8", "surrogateescape"), info) for name, info in self._entries.items()]
         return sorted(stored + list(self._slice_entries.items()), key=lambda pair: pair[0])
