@@ -161,6 +161,40 @@ def test_duplicate_key_in_streaming_writer(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_add_many_writes_what_add_writes_and_refuses_duplicates(tmp_path: Path) -> None:
+    """The batched path (small tensors in runs) gives the same files as one add() per tensor,
+    mixed with tensors it leaves to add() (a string, a large array, a cast); a duplicate name,
+    within a run or against an earlier tensor, is refused with nothing published."""
+    from tfckpt.bundle.writer import prepare
+    rng = np.random.default_rng(3)
+    items = [(f"s{i:03d}", rng.standard_normal(i % 5 + 1).astype(np.float32)) for i in range(200)]
+    items[50:50] = [("text", np.array([b"x"], dtype=object)), ("big", np.ones(1 << 19, np.float32)),
+                    ("swapped", np.arange(4, dtype=">i4")), ("scalar", np.int64(7))]
+    with BundleWriter(str(tmp_path / "one"), sync=False) as one:
+        for name, value in items:
+            one.add(name, value)
+    with BundleWriter(str(tmp_path / "many"), sync=False) as many:
+        many.add_many([prepare(name, value) for name, value in items])
+    for suffix in (".index", ".data-00000-of-00001"):
+        assert (tmp_path / f"one{suffix}").read_bytes() == (tmp_path / f"many{suffix}").read_bytes()
+    for duplicated in ([("a", np.ones(2)), ("b", np.ones(2)), ("a", np.ones(3))],
+                       [("a", np.ones(2)), ("t", np.array([b"x"], dtype=object)), ("a", np.ones(3))]):
+        writer = BundleWriter(str(tmp_path / "dup" / "ck"))
+        with pytest.raises(InvalidArgumentError, match="duplicate key: a"):
+            writer.add_many([prepare(name, value) for name, value in duplicated])
+        writer.abort()
+        assert not (tmp_path / "dup").exists() or list((tmp_path / "dup").iterdir()) == []
+
+
+def test_prepare_remembers_dtypes_not_names(tmp_path: Path) -> None:
+    """prepare()'s shortcut for dtypes it has accepted still refuses bad names."""
+    from tfckpt.bundle.writer import prepare
+    assert prepare("ok", np.ones(2, np.float32))[2].name == "float32"
+    for bad in ("", "\0slice", 5):
+        with pytest.raises(InvalidArgumentError):
+            prepare(bad, np.ones(2, np.float32))
+
+
 # ---- atomic publication --------------------------------------------------------------------
 
 def test_exception_mid_save_leaves_previous_checkpoint_intact(tmp_path: Path) -> None:
@@ -477,3 +511,61 @@ def test_the_header_is_found_without_parsing_its_block(fixture: str) -> None:
     assert first_value(bytes(damaged)) is None
     assert replace_first_value(bytes(damaged), value) is None
     assert replace_first_value(data, value) == data
+
+
+entry_fields = st.tuples(st.sampled_from(["float32", "int64", "bool", "string", "bfloat16", "complex128"]),
+                         st.lists(st.integers(0, 70_000), max_size=4).map(tuple),
+                         st.integers(0, (1 << 31) - 1), st.integers(0, (1 << 63) - 1), st.integers(0, (1 << 63) - 1),
+                         st.integers(0, (1 << 32) - 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(entry_fields, st.integers(-1, 60), st.integers(0, 255)), min_size=1, max_size=40))
+def test_the_vectorised_entry_decoder_agrees_with_the_record_decoder(rows: list[Any]) -> None:
+    """decode_plain_many (bulk reads) on entries as writers make them (every field at its
+    extremes: 9-byte varints, int32/int64 limits) decodes each; on damaged ones (a byte
+    replaced, or bytes appended) whatever it accepts, TensorInfo.decode reads the same way."""
+    from tfckpt.bundle.entry import decode_plain_many
+    from tfckpt.errors import TfckptError
+    values, intact = [], []
+    for (dtype, shape, shard, offset, size, crc), at, byte in rows:
+        value = TensorInfo.of_data("t", tfckpt.as_dtype(dtype), shape, shard, offset, size, crc).encode()
+        intact.append(at < 0)
+        if at >= len(value):
+            value += bytes([byte])
+        elif at >= 0:
+            value = value[:at] + bytes([byte]) + value[at + 1:]
+        values.append(value)
+    ends = np.cumsum([len(v) for v in values])
+    decoded = decode_plain_many(b"".join(values), ends - [len(v) for v in values], ends)
+    for i, value in enumerate(values):
+        if intact[i]:
+            assert decoded.plain[i], value.hex()
+        if not decoded.plain[i]:
+            continue
+        try:
+            info = TensorInfo.decode("t", value, "t")
+        except TfckptError:
+            raise AssertionError(f"accepted in bulk, refused alone: {value.hex()}") from None
+        kind = decoded.kinds[decoded.kind[i]]
+        assert kind is not None
+        assert (kind[0], kind[1], int(decoded.shard_id[i]), int(decoded.offset[i]), int(decoded.size[i]),
+                int(decoded.masked_crc32c[i])) == (info.dtype, info.shape, info.shard_id, info.offset, info.size,
+                                                   info.masked_crc32c), value.hex()
+        assert not info.slices
+
+
+def test_the_vectorised_entry_decoder_leaves_out_of_range_fields_to_protobuf() -> None:
+    """A shard_id of 2^31 (negative as int32) or an offset of 2^63 (negative as int64) is the
+    record decoder's to refuse, never decoded in bulk as a large positive number."""
+    from tfckpt.bundle.entry import decode_plain_many
+    from tfckpt.coding import encode_varint
+    head = TensorInfo("t", tfckpt.as_dtype("float32"), (2,)).encode()
+    values = [head + b"\x18" + encode_varint(1 << 31), head + b"\x20" + encode_varint(1 << 63),
+              head + b"\x18" + encode_varint((1 << 31) - 1), head + b"\x28" + encode_varint((1 << 63) - 1)]
+    ends = np.cumsum([len(v) for v in values])
+    decoded = decode_plain_many(b"".join(values), ends - [len(v) for v in values], ends)
+    assert decoded.plain.tolist() == [False, False, True, True]
+    assert int(decoded.shard_id[2]) == (1 << 31) - 1 and int(decoded.size[3]) == (1 << 63) - 1
+    with pytest.raises(CorruptionError):
+        TensorInfo.decode("t", values[0], "t")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 
 import crc32c as _crc32c
+import numpy as np
 
 from .errors import CorruptionError
 
@@ -29,11 +30,13 @@ __all__ = [
     "MAX_VARINT64_BYTES",
     "BytesLike",
     "crc32c",
+    "crc32c_spans",
     "decode_varint",
     "encode_varint",
     "mask",
     "masked_crc32c",
     "unmask",
+    "unmask_many",
 ]
 
 BytesLike = bytes | bytearray | memoryview
@@ -81,6 +84,19 @@ def unmask(masked: int) -> int:
     """Invert :func:`mask`."""
     rot = (masked - MASK_DELTA) & _U32
     return ((rot >> 17) | (rot << 15)) & _U32
+
+
+def unmask_many(masked: np.ndarray) -> np.ndarray:
+    """:func:`unmask` of each element (a uint32 array)."""
+    rot = masked.astype(np.uint32) - np.uint32(MASK_DELTA)
+    return (rot >> np.uint32(17)) | (rot << np.uint32(15))
+
+
+def crc32c_spans(data: memoryview, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The CRC32C of each ``data[starts[i]:ends[i]]``, as a uint32 array (one C call per span
+    and no Python integer arithmetic: thousands of small tensors are checked at a time)."""
+    spans = zip(starts.tolist(), ends.tolist())
+    return np.fromiter((_crc32c.crc32c(data[a:e]) for a, e in spans), dtype=np.uint32, count=len(starts))
 
 
 def encode_varint(value: int) -> bytes:

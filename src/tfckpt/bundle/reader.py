@@ -229,9 +229,17 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         >>> len(values) == len(reader), values["save_counter/.ATTRIBUTES/VARIABLE_VALUE"].shape
         (True, ())
         """
-        batch: list[tuple[str, TensorInfo, list[tuple[TensorSlice, TensorInfo]] | None]] = []
+        names = list(names)
+        batch: list[tuple[str, TensorInfo | None, list[tuple[TensorSlice, TensorInfo]] | None]] = []
         size = 0
-        for name in names:
+        for name, quick_size in zip(names, self._store.quick_sizes(names)):
+            if quick_size >= 0:  # small and plain: read in bulk, no record needed
+                batch.append((name, None, None))
+                size += quick_size
+                if size >= batch_bytes:
+                    yield from self._read_batch(batch, max_workers)
+                    batch, size = [], 0
+                continue
             info = self.tensor_info(name)
             if info.slices:
                 parts = [(common, part) for _, common, part in self._partition_parts(info, TensorSlice.full(len(info.shape)))]
@@ -245,11 +253,17 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                 batch, size = [], 0
         yield from self._read_batch(batch, max_workers)
 
-    def _read_batch(self, batch: list[tuple[str, TensorInfo, list[tuple[TensorSlice, TensorInfo]] | None]],
+    def _read_batch(self, batch: list[tuple[str, TensorInfo | None, list[tuple[TensorSlice, TensorInfo]] | None]],
                     max_workers: int | None) -> Iterator[tuple[str, np.ndarray]]:
-        stored = [part for _, info, parts in batch for part in ([info] if parts is None else [p for _, p in parts])]
+        quick_names = [name for name, info, _ in batch if info is None]
+        quick = iter(self._store.read_quick(quick_names)) if quick_names else iter(())
+        stored = [part for _, info, parts in batch if info is not None
+                  for part in ([info] if parts is None else [p for _, p in parts])]
         values = {id(info): value for info, value in self._store.read_many(stored, max_workers)}
         for name, info, parts in batch:
+            if info is None:
+                yield name, next(quick)
+                continue
             if parts is None:
                 yield name, values[id(info)]
                 continue

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import bisect
 import functools
+import math
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, cast
 
@@ -32,11 +33,11 @@ from ..errors import CheckpointReplacedError, CorruptionError, NotFoundError, Tf
 from ..storage import ByteSource, FileIdentity, FileSource, path_identity
 from ..table import Entries, TableReader
 from . import payload, plan, validate
-from .entry import BIG, BundleHeader, TensorInfo, peek, peek_many
+from .entry import BIG, BundleHeader, PlainEntries, TensorInfo, decode_plain_many, peek, peek_many
 from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_keys, describe_key
 
-__all__ = ["PARALLEL_MIN_BYTES", "PARALLEL_READERS", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
+__all__ = ["PARALLEL_MIN_BYTES", "PARALLEL_READERS", "QUICK_MAX_BYTES", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
            "SourceOpener", "Store"]
 
 SourceOpener = Callable[[str], ByteSource]
@@ -45,6 +46,10 @@ PARALLEL_READERS = min(8, os.cpu_count() or 1)  # 2 threads doubled load() on 2 
 PARALLEL_MIN_BYTES = 64 << 20  # below this, local reads on threads cost more than they save
 REMOTE_FETCHES = 16  # concurrent ranged requests: enough to hide ~100 ms of latency per request
 READ_WINDOW_BYTES = 256 << 20  # fetched ahead of the consumer at most (plus one fetch)
+# Tensors up to this size are read in bulk without per-tensor records (see quick_sizes): the
+# regime where per-tensor Python costs more than the bytes. Larger ones are read into their
+# own arrays.
+QUICK_MAX_BYTES = 64 << 10
 
 
 class Store(Protocol):
@@ -79,6 +84,10 @@ class Store(Protocol):
 
     def read_entry(self, info: TensorInfo) -> np.ndarray: ...
 
+    def quick_sizes(self, names: Sequence[str]) -> list[int]: ...  # -1: not for read_quick
+
+    def read_quick(self, names: Sequence[str]) -> list[np.ndarray]: ...
+
     def read_many(self, infos: Iterable[TensorInfo], max_workers: int | None = None
                   ) -> Iterator[tuple[TensorInfo, np.ndarray]]: ...
 
@@ -110,6 +119,7 @@ class BundleStore:
         self._table = Entries([], b"", np.zeros(0, np.int64), np.zeros(0, np.int64), [])
         self._rows: dict[str, int] = {}  # tensor name -> its entry in self._table
         self._slice_rows: dict[bytes, int] = {}  # slice key -> its entry
+        self._plain_entries: PlainEntries | None = None
         self._entries: dict[str, TensorInfo] = {}
         self._slice_entries: dict[bytes, TensorInfo] = {}
         identity = getattr(index_source, "identity", None)
@@ -203,6 +213,77 @@ class BundleStore:
                 if known is None:
                     peeked[name] = self.peek(name)
         return cast("dict[str, tuple[DType, tuple[int, ...]]]", peeked)
+
+    def _plain(self) -> PlainEntries:
+        """Every name's entry decoded with numpy, once (rows in ``self._rows`` order)."""
+        if self._plain_entries is None:
+            first = len(self._table.keys) - len(self._rows)
+            self._plain_entries = decode_plain_many(self._table.buffer, self._table.starts[first:],
+                                                    self._table.ends[first:])
+        return self._plain_entries
+
+    def _quick_rows(self, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(row of each name or -1, whether read_quick may read it)``."""
+        first = len(self._table.keys) - len(self._rows)
+        rows = np.fromiter((self._rows.get(name, first - 1) for name in names), dtype=np.int64,
+                           count=len(names)) - first
+        if self.mmap or self.header.endianness == BIG or not len(rows):
+            return rows, np.zeros(len(rows), dtype=bool)
+        plain = self._plain()
+        expected = np.array([-1 if k is None or not k[0].is_fixed_size or k[0].as_numpy_dtype is None
+                             else k[0].as_numpy_dtype.itemsize * math.prod(k[1]) for k in plain.kinds], dtype=np.int64)
+        known = rows >= 0
+        at = np.where(known, rows, 0)
+        size, shard, end = plain.size[at], plain.shard_id[at], plain.offset[at] + plain.size[at]
+        quick = (known & plain.plain[at] & (size == expected[plain.kind[at]]) & (size <= QUICK_MAX_BYTES)
+                 & (shard < self.header.num_shards))
+        for shard_id in np.unique(shard[quick]).tolist():
+            source = self._shard(shard_id)
+            in_shard = shard == shard_id
+            if source.is_remote:  # remote reads take the planned path (concurrent ranged requests)
+                quick &= ~in_shard
+            else:
+                quick &= ~in_shard | (end <= source.size())
+        return rows, quick
+
+    def quick_sizes(self, names: Sequence[str]) -> list[int]:
+        """For each name: its stored size if :meth:`read_quick` can read it (a small,
+        fixed-size tensor in the plain layout of a local little-endian bundle, its bytes
+        present; all checked here, vectorised), else -1 (read it through its record)."""
+        rows, quick = self._quick_rows(names)
+        if not quick.any():
+            return [-1] * len(names)
+        return cast("list[int]", np.where(quick, self._plain().size[np.where(quick, rows, 0)], -1).tolist())
+
+    def read_quick(self, names: Sequence[str]) -> list[np.ndarray]:
+        """The values of ``names`` (each one :meth:`quick_sizes` accepted), read as one plan
+        without per-tensor records: sorted by (shard, offset), neighbours fetched together,
+        checksums compared in bulk, values cut as views (see :func:`payload.cut_many`)."""
+        rows, quick = self._quick_rows(names)
+        if not quick.all():
+            raise ValueError("read_quick: names quick_sizes did not accept")
+        plain = self._plain()
+        shard, offset, size = plain.shard_id[rows], plain.offset[rows], plain.size[rows]
+        kinds = [(k[0].as_numpy_dtype, k[1]) if k is not None and k[0].as_numpy_dtype is not None else (np.dtype("u1"), ())
+                 for k in plain.kinds]
+        out: list[np.ndarray] = [np.empty(0)] * len(names)
+        order = np.lexsort((offset, shard))
+        for fetch in plan.plan_spans(shard[order], offset[order], size[order], plan.LOCAL):
+            picked = order[fetch.first:fetch.last]
+            source = self._shard(fetch.shard_id)
+            buffer = np.empty(fetch.end - fetch.start, dtype=np.uint8)
+            source.readinto_at(fetch.start, buffer.data)
+
+            def mismatch(i: int, picked: np.ndarray = picked, buffer: np.ndarray = buffer, start: int = fetch.start) -> None:
+                info = self.info(names[int(picked[i])])
+                assert info is not None
+                payload.cut_fixed(buffer, info.offset - start, info.shape, info.dtype, False, True,
+                                  info.masked_crc32c, functools.partial(self._where, info), info.offset)
+            values = payload.cut_many(buffer, offset[picked] - fetch.start, kinds, plain.kind[rows[picked]],
+                                      plain.masked_crc32c[rows[picked]], self.verify_checksums, mismatch)
+            for i, value in zip(picked.tolist(), values):
+                out[i] = value
+        return out
 
     def entries(self) -> list[tuple[bytes, TensorInfo]]:
         self._decode_all()

@@ -18,7 +18,7 @@ CRCs; there is no per-tensor checksum.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -134,6 +134,12 @@ class V1Store:
     def peek(self, name: str) -> tuple[DType, tuple[int, ...]]:
         info = self._entries[name]
         return info.dtype, info.shape
+
+    def quick_sizes(self, names: Sequence[str]) -> list[int]:
+        return [-1] * len(names)  # V1 values are protobufs: every read goes through its record
+
+    def read_quick(self, names: Sequence[str]) -> list[np.ndarray]:
+        raise ValueError("read_quick: names quick_sizes did not accept")
 
     def peek_all(self) -> dict[str, tuple[DType, tuple[int, ...]]]:
         return {name: (info.dtype, info.shape) for name, info in self._entries.items()}
