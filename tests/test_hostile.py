@@ -210,3 +210,31 @@ def test_no_read_allocates_more_than_the_bytes_present(case: dict[str, Any]) -> 
     finally:
         tracemalloc.stop()
     assert peak < present + (4 << 20), f"peak {peak} bytes for {index} index and {data} data bytes on disk"
+
+
+@pytest.mark.parametrize(("dtype", "shape", "size"), [
+    ("complex128", (1 << 61,), 8),      # its byte size needs 67 bits
+    ("float32", (1 << 40, 1 << 20), 4),  # 2^60 elements: 2^62 bytes
+    ("float32", (4,), 1 << 16),          # a small shape whose stored size is too large
+    ("int8", (1 << 16,), 1 << 16),       # at the bulk path's limit, but the bytes are not there
+])
+def test_bulk_reads_of_hostile_small_entries_are_tfckpt_errors(tmp_path: Path, dtype: str, shape: tuple[int, ...],
+                                                                 size: int) -> None:
+    """Entries the record-free bulk path (read_quick) screens with numpy: an absurd shape, a
+    size that disagrees with it, bytes that are not in the data file. Each ends in a tfckpt
+    error naming the index and the key, never an OverflowError or a huge allocation."""
+    from tfckpt.bundle.entry import BundleHeader, TensorInfo
+    from tfckpt.bundle.writer import write_index
+    prefix = tmp_path / "ck"
+    tfckpt.save({"a": np.ones(2, np.float32), "b": np.ones(3, np.float32)}, prefix)
+    entries = [TensorInfo.of_data("a", tfckpt.as_dtype(dtype), shape, 0, 0, size, 0),
+               TensorInfo.of_data("b", tfckpt.as_dtype("float32"), (3,), 0, 8, 12, 0)]
+    with open(index_filename(str(prefix)), "wb") as out:
+        write_index(out, BundleHeader(), entries)
+    tracemalloc.start()
+    try:
+        with pytest.raises(tfckpt.CorruptionError, match=r"ck\.index: key 'a'"):
+            tfckpt.load(prefix, verify_checksums=False)
+        assert tracemalloc.get_traced_memory()[1] < 16 << 20
+    finally:
+        tracemalloc.stop()

@@ -211,16 +211,16 @@ def cut_fixed(buffer: np.ndarray[Any, Any], at: int, shape: tuple[int, ...], dty
     return out
 
 
-def cut_many(buffer: np.ndarray[Any, Any], ats: np.ndarray, kinds: Sequence[tuple[np.dtype[Any], tuple[int, ...]]],
-             kind: np.ndarray, stored_crcs: np.ndarray, verify: bool,
-             on_mismatch: Callable[[int], None]) -> list[np.ndarray[Any, Any]]:
+def cut_many(buffer: np.ndarray[Any, Any], ats: np.ndarray, nbytes: np.ndarray,
+             kinds: Sequence[tuple[np.dtype[Any], tuple[int, ...]]], kind: np.ndarray, stored_crcs: np.ndarray,
+             verify: bool, on_mismatch: Callable[[int], None]) -> list[np.ndarray[Any, Any]]:
     """:func:`cut_fixed` for many little-endian tensors of one fetched ``buffer``: tensor
-    ``i`` starts at byte ``ats[i]`` and has dtype and shape ``kinds[kind[i]]``. Checksums are
+    ``i`` starts at byte ``ats[i]``, has ``nbytes[i]`` bytes (checked by the caller against
+    its dtype and shape) and dtype and shape ``kinds[kind[i]]``. Checksums are
     computed in one pass and compared with numpy; ``on_mismatch(i)`` is called for the first
     tensor that fails (it raises the precise error). Aligned tensors come back as views made
     from one strided window per kind (a view each is then one indexing operation, not three);
     others are copied out."""
-    nbytes = np.array([dtype.itemsize * math.prod(shape) for dtype, shape in kinds], dtype=np.int64)[kind]
     if verify and len(ats):
         bad = np.flatnonzero(crc32c_spans(buffer.data, ats, ats + nbytes) != unmask_many(stored_crcs))
         if len(bad):

@@ -100,6 +100,15 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+def _quick_size(kind: tuple[DType, tuple[int, ...]] | None) -> int:
+    """The stored size of a tensor of this dtype and shape if read_quick may read it, else -1
+    (a hostile shape's size may not fit in int64: it is left to the record path's checks)."""
+    if kind is None or not kind[0].is_fixed_size or kind[0].as_numpy_dtype is None:
+        return -1
+    size = kind[0].as_numpy_dtype.itemsize * math.prod(kind[1])
+    return size if size <= QUICK_MAX_BYTES else -1
+
+
 class BundleStore:
     """A V2 tensor bundle: ``PREFIX.index`` and ``PREFIX.data-SSSSS-of-NNNNN``."""
 
@@ -230,8 +239,7 @@ class BundleStore:
         if self.mmap or self.header.endianness == BIG or not len(rows):
             return rows, np.zeros(len(rows), dtype=bool)
         plain = self._plain()
-        expected = np.array([-1 if k is None or not k[0].is_fixed_size or k[0].as_numpy_dtype is None
-                             else k[0].as_numpy_dtype.itemsize * math.prod(k[1]) for k in plain.kinds], dtype=np.int64)
+        expected = np.array([_quick_size(kind) for kind in plain.kinds], dtype=np.int64)
         known = rows >= 0
         at = np.where(known, rows, 0)
         size, shard, end = plain.size[at], plain.shard_id[at], plain.offset[at] + plain.size[at]
@@ -279,7 +287,7 @@ class BundleStore:
                 assert info is not None
                 payload.cut_fixed(buffer, info.offset - start, info.shape, info.dtype, False, True,
                                   info.masked_crc32c, functools.partial(self._where, info), info.offset)
-            values = payload.cut_many(buffer, offset[picked] - fetch.start, kinds, plain.kind[rows[picked]],
+            values = payload.cut_many(buffer, offset[picked] - fetch.start, size[picked], kinds, plain.kind[rows[picked]],
                                       plain.masked_crc32c[rows[picked]], self.verify_checksums, mismatch)
             for i, value in zip(picked.tolist(), values):
                 out[i] = value
