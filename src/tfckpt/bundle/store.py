@@ -213,8 +213,13 @@ class BundleStore:
             assert info is not None
         return info.dtype, info.shape
 
+    @property
+    def _first_name_row(self) -> int:
+        """Names are the table's last entries, in order (after the header and slice keys)."""
+        return len(self._table.keys) - len(self._rows)
+
     def peek_all(self) -> dict[str, tuple[DType, tuple[int, ...]]]:
-        first = len(self._table.keys) - len(self._rows)  # names are the table's last entries, in order
+        first = self._first_name_row
         found = peek_many(self._table.buffer, self._table.starts[first:], self._table.ends[first:])
         peeked = dict(zip(self._rows, found))
         if None in found:  # an unusual layout: the full decoder
@@ -226,14 +231,14 @@ class BundleStore:
     def _plain(self) -> PlainEntries:
         """Every name's entry decoded with numpy, once (rows in ``self._rows`` order)."""
         if self._plain_entries is None:
-            first = len(self._table.keys) - len(self._rows)
+            first = self._first_name_row
             self._plain_entries = decode_plain_many(self._table.buffer, self._table.starts[first:],
                                                     self._table.ends[first:])
         return self._plain_entries
 
     def _quick_rows(self, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(row of each name or -1, whether read_quick may read it)``."""
-        first = len(self._table.keys) - len(self._rows)
+        first = self._first_name_row
         rows = np.fromiter((self._rows.get(name, first - 1) for name in names), dtype=np.int64,
                            count=len(names)) - first
         if self.mmap or self.header.endianness == BIG or not len(rows):
@@ -243,7 +248,7 @@ class BundleStore:
         known = rows >= 0
         at = np.where(known, rows, 0)
         size, shard, end = plain.size[at], plain.shard_id[at], plain.offset[at] + plain.size[at]
-        quick = (known & plain.plain[at] & (size == expected[plain.kind[at]]) & (size <= QUICK_MAX_BYTES)
+        quick = (known & plain.plain[at] & (size == expected[plain.kind[at]])  # expected is capped
                  & (shard < self.header.num_shards))
         for shard_id in np.unique(shard[quick]).tolist():
             source = self._shard(shard_id)
