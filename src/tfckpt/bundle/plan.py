@@ -108,7 +108,7 @@ class Span:
 
 def plan_spans(shard: np.ndarray, offset: np.ndarray, size: np.ndarray, tuning: Tuning) -> list[Span]:
     """:func:`plan_fetches` for entries given as arrays, already sorted by (shard, offset):
-    the same fetches, found with numpy (gaps) and a loop over fetches, not entries (limits).
+    the very same fetches (also where entries of a hostile index overlap), found with numpy (gaps) and a loop over fetches, not entries (limits).
 
     Examples
     --------
@@ -130,7 +130,9 @@ def plan_spans(shard: np.ndarray, offset: np.ndarray, size: np.ndarray, tuning: 
                 continue
             start, stop, begin = int(offset[a + first]), int(end[a + first]), a + first
             for i in range(a + first + 1, a + last):  # rare: a run of small tensors longer than the limit
-                if max(stop, int(end[i])) - start > tuning.limit:
+                # The gap is checked again: after a cut, bytes that an earlier overlapping entry
+                # covered may be a hole of the new fetch.
+                if max(stop, int(end[i])) - start > tuning.limit or int(offset[i]) - stop > tuning.gap:
                     out.append(Span(int(shard[a]), start, stop, begin, i))
                     start, stop, begin = int(offset[i]), int(end[i]), i
                 stop = max(stop, int(end[i]))
