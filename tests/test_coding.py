@@ -61,3 +61,29 @@ def test_varint_decode_errors_name_the_offset(data: bytes, max_bytes: int, messa
     with pytest.raises(CorruptionError, match=message) as info:
         decode_varint(data, 0, len(data), max_bytes, what="test varint")
     assert "test varint at offset 0" in str(info.value)
+
+
+def test_vectorised_encoders_match_the_scalar_ones() -> None:
+    """encode_varints/varint_lengths/mask_many agree with encode_varint/mask at every varint
+    length boundary, and put_spans copies spans of any length (many short ones crossing its
+    1 MiB batches, and longer ones alone) to where they belong."""
+    import numpy as np
+
+    from tfckpt.coding import encode_varints, mask_many, put_rows, put_spans, varint_lengths
+    values = sorted({0, 1, 2**63 - 1, *(2**k + d for k in range(7, 63, 7) for d in (-1, 0, 1))})
+    rows, lengths = encode_varints(np.array(values, dtype=np.int64))
+    assert [bytes(row[:n]) for row, n in zip(rows, lengths)] == [encode_varint(v) for v in values]
+    assert varint_lengths(np.array(values)).tolist() == [len(encode_varint(v)) for v in values]
+    crcs = np.array([0, 1, 0xFFFFFFFF, 0x12345678, MASK_DELTA], dtype=np.uint32)
+    assert mask_many(crcs).tolist() == [mask(int(c)) for c in crcs]
+    rng = np.random.default_rng(1)
+    lengths = np.concatenate([rng.integers(0, 300, 20_000), [3 << 20, 0, 5]])
+    data = rng.integers(0, 256, int(lengths.sum()) + 99, dtype=np.uint8)
+    starts = np.minimum(rng.integers(0, 99, len(lengths)) + np.cumsum(lengths) - lengths, len(data) - lengths)
+    at = np.cumsum(lengths[::-1])[::-1] - lengths  # written in reverse order
+    out = np.zeros(int(lengths.sum()), dtype=np.uint8)
+    put_spans(out, at, data, starts, lengths)
+    assert all(np.array_equal(out[a:a + n], data[s:s + n]) for a, s, n in zip(at.tolist(), starts.tolist(), lengths.tolist()))
+    out = np.zeros(12, dtype=np.uint8)
+    put_rows(out, np.array([0, 6]), np.array([[1, 2, 3], [4, 5, 6]], dtype=np.uint8), np.array([3, 1]))
+    assert out.tolist() == [1, 2, 3, 0, 0, 0, 4, 0, 0, 0, 0, 0]

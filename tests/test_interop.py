@@ -209,3 +209,24 @@ def test_python_values_get_the_dtypes_tensorflow_gives_them(tf, tmp_path: Path) 
         assert dtypes[name].name == tf.constant(value).dtype.name, name
         expected = value.encode() if isinstance(value, str) else value
         assert np.asarray(reader.get_tensor(name)).tolist() == np.asarray(expected).tolist(), name
+
+
+def test_a_multi_block_index_is_tensorflows_byte_for_byte(tf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """20,000 small tensors of mixed dtypes and shapes (an index of three 256 KiB blocks,
+    laid out with numpy, records encoded as columns): ``tfckpt.save`` writes the very files
+    TF's SaveV2 writes for the same tensors in the same order, and TF lists and reads them."""
+    rng = np.random.default_rng(11)
+    kinds = [np.float32, np.int64, np.float16, np.int8, np.bool_]
+    tensors = {f"model/block_{i // 100:03d}/layer_{i % 100:02d}/{('kernel', 'bias', 'moving_mean')[i % 3]}":
+               (rng.standard_normal((i % 4 + 1, i % 3)) * 10).astype(kinds[i % len(kinds)]) for i in range(20_000)}
+    ours, theirs = str(tmp_path / "ours" / "ck"), str(tmp_path / "tf" / "ck")
+    tfckpt.save(tensors, ours)
+    tf.raw_ops.SaveV2(prefix=theirs, tensor_names=list(tensors), shape_and_slices=[""] * len(tensors),
+                      tensors=[tf.constant(v) for v in tensors.values()])
+    for suffix in (".index", ".data-00000-of-00001"):
+        assert Path(ours + suffix).read_bytes() == Path(theirs + suffix).read_bytes(), suffix
+    assert Path(ours + ".index").stat().st_size > 3 * (256 << 10) // 2  # more than one block
+    reader = tf.train.load_checkpoint(ours)
+    assert reader.get_variable_to_shape_map() == {name: list(value.shape) for name, value in tensors.items()}
+    for name in list(tensors)[::997]:
+        np.testing.assert_array_equal(reader.get_tensor(name), tensors[name])

@@ -370,3 +370,61 @@ def test_the_scan_declines_long_runs_and_odd_restarts() -> None:
     FIXED32.pack_into(block, len(block) - 8, 5)  # the second restart, moved into the first entry
     assert _scanned([bytes(block)], vectorised=True) is None
     assert _scanned([bytes(block)], vectorised=False) == items[:40]
+
+
+def _packed(items: list[tuple[bytes, bytes]], block_size: int, *, first: tuple[bytes, bytes] | None = None) -> bytes:
+    import numpy as np
+    sink = io.BytesIO()
+    builder = TableBuilder(sink, block_size=block_size)
+    if first is not None:
+        builder.add(*first)
+    values = np.frombuffer(b"".join(v for _, v in items), dtype=np.uint8)
+    builder.add_packed([k for k, _ in items], values, np.array([len(v) for _, v in items], dtype=np.int64))
+    builder.add(b"\xff" * 40, b"after")  # the open last block takes more entries, as add() leaves it
+    builder.finish()
+    return sink.getvalue()
+
+
+def _one_by_one(items: list[tuple[bytes, bytes]], block_size: int) -> bytes:
+    return build([*items, (b"\xff" * 40, b"after")], block_size)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=40), max_size=400, unique=True).map(sorted), st.integers(0, 300),
+       st.sampled_from([16, 64, 100, 333, 4096, 262144]), st.data())
+def test_packed_layout_writes_what_the_builder_writes(keys: list[bytes], value_size: int, block_size: int,
+                                                    data: st.DataObject) -> None:
+    """The numpy layout of a table's data blocks (table_layout) gives the entry-by-entry
+    builder's bytes: any keys (shared prefixes, NULs, 0xFF), values of 0-300 bytes (one- and
+    two-byte lengths), block sizes from 16 bytes (a block per entry or two) to TF's 256 KiB;
+    and it is the layout that ran, not the fallback, whenever no entry is huge."""
+    from tfckpt.table_layout import layout_data_blocks
+    sizes = data.draw(st.lists(st.integers(0, value_size), min_size=len(keys), max_size=len(keys)))
+    items = [(key, bytes([n % 251]) * size) for n, (key, size) in enumerate(zip(keys, sizes))]
+    items = [item for item in items if item[0] != b"\xff" * 40 and item[0] < b"\xff" * 40]
+    assert _packed(items, block_size) == _one_by_one(items, block_size)
+    import numpy as np
+    huge = any(len(k) + len(v) >= 2 * block_size for k, v in items)
+    values = np.frombuffer(b"".join(v for _, v in items), dtype=np.uint8)
+    laid = layout_data_blocks([k for k, _ in items], values, np.array([len(v) for _, v in items], dtype=np.int64),
+                              block_size, 16)
+    assert (laid is None) == (huge or not items)
+
+
+def test_packed_layout_of_many_blocks_and_its_fallbacks() -> None:
+    """10^5 entries over ~390 blocks of 4 KiB; keys past the matrix width (2 KiB) and a
+    huge value go entry by entry with the same bytes; a builder that already holds entries
+    continues entry by entry; keys out of order are refused as add() refuses them."""
+    from tfckpt.table_layout import MAX_KEY_WIDTH
+    items = [(b"layer_%05d/kernel" % i, bytes([i % 256]) * (i % 9)) for i in range(100_000)]
+    assert _packed(items, 4096) == _one_by_one(items, 4096)
+    wide = [(b"w" * (MAX_KEY_WIDTH + 1) + b"%03d" % i, b"v") for i in range(50)]
+    assert _packed(wide, 4096) == _one_by_one(wide, 4096)
+    huge = [(b"a", b"x"), (b"b", b"y" * 9000), (b"c", b"z")]
+    assert _packed(huge, 4096) == _one_by_one(huge, 4096)
+    assert _packed(items[:500], 4096, first=(b"", b"header")) == build(
+        [(b"", b"header"), *items[:500], (b"\xff" * 40, b"after")], 4096)
+    import numpy as np
+    for keys in ([b"b", b"a"], [b"a", b"a"], [b"ab", b"a"]):
+        with pytest.raises(ValueError, match="strictly increasing"):
+            TableBuilder(io.BytesIO()).add_packed(keys, np.zeros(0, np.uint8), np.zeros(2, np.int64))

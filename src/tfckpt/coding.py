@@ -33,10 +33,15 @@ __all__ = [
     "crc32c_spans",
     "decode_varint",
     "encode_varint",
+    "encode_varints",
     "mask",
+    "mask_many",
     "masked_crc32c",
+    "put_rows",
+    "put_spans",
     "unmask",
     "unmask_many",
+    "varint_lengths",
 ]
 
 BytesLike = bytes | bytearray | memoryview
@@ -46,6 +51,7 @@ MAX_VARINT32_BYTES = 5
 MAX_VARINT64_BYTES = 10
 _U32 = 0xFFFFFFFF
 _U64 = 0xFFFFFFFFFFFFFFFF
+_SPAN_CHUNK_BYTES = 1 << 20
 
 FIXED32 = struct.Struct("<I")
 FIXED64 = struct.Struct("<Q")
@@ -92,6 +98,12 @@ def unmask_many(masked: np.ndarray) -> np.ndarray:
     return (rot >> np.uint32(17)) | (rot << np.uint32(15))
 
 
+def mask_many(crcs: np.ndarray) -> np.ndarray:
+    """:func:`mask` of each element (a uint32 array)."""
+    crc = crcs.astype(np.uint32)
+    return ((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(MASK_DELTA)
+
+
 def crc32c_spans(data: memoryview, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The CRC32C of each ``data[starts[i]:ends[i]]``, as a uint32 array (one C call per span
     and no Python integer arithmetic: thousands of small tensors are checked at a time)."""
@@ -115,6 +127,63 @@ def encode_varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+def varint_lengths(values: np.ndarray) -> np.ndarray:
+    """The length in bytes of each value's varint (an array of integers in ``[0, 2**63)``)."""
+    values = np.asarray(values, dtype=np.int64)
+    out = np.ones(len(values), dtype=np.int64)
+    for bits in range(7, 63, 7):
+        more = values >> bits != 0
+        if not more.any():
+            break
+        out += more
+    return out
+
+
+def encode_varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The varints of many values at once: a uint8 matrix whose row ``i`` starts with the
+    varint of ``values[i]`` (zero-padded), and the varints' lengths.
+
+    Examples
+    --------
+    >>> rows, lengths = encode_varints(np.array([1, 300]))
+    >>> [bytes(row[:n]) for row, n in zip(rows, lengths)] == [encode_varint(1), encode_varint(300)]
+    True
+    """
+    values = np.asarray(values, dtype=np.int64)
+    lengths = varint_lengths(values)
+    width = int(lengths.max()) if len(values) else 1
+    columns = np.arange(width)
+    groups = (values[:, None] >> (7 * columns)) & 0x7F
+    more = columns < (lengths - 1)[:, None]  # the high bit: another byte follows
+    return (groups | (more << 7)).astype(np.uint8), lengths
+
+
+def put_rows(out: np.ndarray, at: np.ndarray, rows: np.ndarray, lengths: np.ndarray) -> None:
+    """Write the first ``lengths[i]`` bytes of ``rows[i]`` (a uint8 matrix) to ``out`` at
+    ``at[i]``, for every row at once (fields of many records, each a few bytes)."""
+    used = np.arange(rows.shape[1]) < lengths[:, None]
+    out[(at[:, None] + np.arange(rows.shape[1]))[used]] = rows[used]
+
+
+def put_spans(out: np.ndarray, at: np.ndarray, data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> None:
+    """Copy each ``data[starts[i]:starts[i] + lengths[i]]`` to ``out[at[i]:]``: many short
+    spans with one index array over the bytes of up to 1 MiB of them at a time, a longer
+    span with one slice assignment."""
+    ends = np.cumsum(lengths)
+    first, n = 0, len(lengths)
+    while first < n:
+        done = int(ends[first - 1]) if first else 0
+        last = max(first + 1, int(np.searchsorted(ends, done + _SPAN_CHUNK_BYTES, side="right")))
+        if last == first + 1:
+            a, b, size = int(at[first]), int(starts[first]), int(lengths[first])
+            out[a:a + size] = data[b:b + size]
+        else:
+            count = lengths[first:last]
+            step = np.arange(int(ends[last - 1]) - done) - np.repeat(ends[first:last] - done - count, count)
+            out[np.repeat(at[first:last], count) + step] = data[np.repeat(starts[first:last], count) + step]
+        first = last
 
 
 def decode_varint(buf: BytesLike, pos: int, limit: int, max_bytes: int = MAX_VARINT64_BYTES,

@@ -16,7 +16,7 @@ present (a scalar's entry holds ``12 00``).
 
 from __future__ import annotations
 
-import dataclasses
+import itertools
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -24,7 +24,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from .._proto import tensor_bundle_pb2
-from ..coding import FIXED32, encode_varint
+from ..coding import FIXED32, encode_varint, encode_varints, put_rows
 from ..dtypes import BY_ENUM, DType, from_enum
 from ..errors import CorruptionError, UnsupportedError
 from .slices import TensorSlice, describe_key
@@ -38,10 +38,12 @@ __all__ = [
     "TENSOR_BUNDLE_MIN_CONSUMER",
     "TENSOR_BUNDLE_VERSION",
     "BundleHeader",
+    "EntryColumns",
     "PlainEntries",
     "TensorInfo",
     "check_shape",
     "decode_plain_many",
+    "encoded_head",
     "peek",
     "peek_dtype_shape",
     "peek_many",
@@ -145,13 +147,7 @@ class TensorInfo:
             return self._encode_with_protobuf()
         # dtype and shape come first and repeat across a checkpoint: encoded once per pair,
         # then the per-tensor fields appended by hand (the bytes protobuf would produce).
-        head = _HEADS.get((self.dtype, self.shape))
-        if head is None:
-            if len(_HEADS) >= _HEAD_CACHE_SIZE:
-                _HEADS.clear()
-            head = _HEADS[(self.dtype, self.shape)] = dataclasses.replace(
-                self, shard_id=0, offset=0, size=0, masked_crc32c=0)._encode_with_protobuf()
-        return b"".join((head,
+        return b"".join((encoded_head(self.dtype, self.shape),
                          b"\x18" + encode_varint(self.shard_id) if self.shard_id else b"",
                          b"\x20" + encode_varint(self.offset) if self.offset else b"",
                          b"\x28" + encode_varint(self.size) if self.size else b"",
@@ -226,6 +222,68 @@ _PLAIN_HEADS: dict[bytes, tuple[DType, tuple[int, ...]]] = {}  # the reverse, fo
 _TAIL_FIELDS = {0x18: 0, 0x20: 1, 0x28: 2}  # shard_id, offset, size (varints)
 
 
+def encoded_head(dtype: DType, shape: tuple[int, ...]) -> bytes:
+    """The first two fields of an entry (dtype, shape) as protobuf encodes them, from a cache
+    (a checkpoint repeats few pairs)."""
+    head = _HEADS.get((dtype, shape))
+    if head is None:
+        if len(_HEADS) >= _HEAD_CACHE_SIZE:
+            _HEADS.clear()
+        head = _HEADS[(dtype, shape)] = TensorInfo("", dtype, shape)._encode_with_protobuf()
+    return head
+
+
+@dataclass(frozen=True)
+class EntryColumns:
+    """Records of many ordinary tensors of one data file, as columns: what the writer keeps
+    for a run of small tensors instead of one :class:`TensorInfo` each (``crcs`` masked, as
+    stored)."""
+
+    names: list[str]
+    dtypes: list[DType]
+    shapes: list[tuple[int, ...]]
+    shard_id: int
+    offsets: np.ndarray  # int64
+    sizes: np.ndarray  # int64
+    crcs: np.ndarray  # uint32
+
+    def infos(self) -> list[TensorInfo]:
+        """One record per row."""
+        return [TensorInfo.of_data(*row) for row in zip(
+            self.names, self.dtypes, self.shapes, itertools.repeat(self.shard_id), self.offsets.tolist(),
+            self.sizes.tolist(), self.crcs.tolist())]
+
+    def encode(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every row's entry, the bytes :meth:`TensorInfo.encode` makes, back to back in one
+        uint8 array; and their lengths. Heads come from the cache, the other fields are
+        written with numpy for all rows at once."""
+        n = len(self.names)
+        pairs = list(zip(self.dtypes, self.shapes))
+        kinds = {pair: number for number, pair in enumerate(dict.fromkeys(pairs))}
+        kind = np.fromiter(map(kinds.__getitem__, pairs), dtype=np.int64, count=n)
+        heads = [encoded_head(dtype, shape) for dtype, shape in kinds]
+        head_rows = np.zeros((len(heads), max(map(len, heads), default=1)), dtype=np.uint8)
+        for row, head in zip(head_rows, heads):
+            row[:len(head)] = np.frombuffer(head, dtype=np.uint8)
+        head_lengths = np.array([len(head) for head in heads], dtype=np.int64)[kind]
+        # Fields 3-5 (varints) and 6 (fixed32), each left out when zero, as protobuf does.
+        fields = []
+        for tag, column in ((0x18, np.full(n, self.shard_id, dtype=np.int64)), (0x20, self.offsets), (0x28, self.sizes)):
+            rows, lengths = encode_varints(column)
+            fields.append((np.hstack([np.full((n, 1), tag, dtype=np.uint8), rows]), np.where(column != 0, lengths + 1, 0)))
+        crc_bytes = self.crcs.astype("<u4").view(np.uint8).reshape(n, 4)
+        fields.append((np.hstack([np.full((n, 1), 0x35, dtype=np.uint8), crc_bytes]), np.where(self.crcs != 0, 5, 0)))
+        lengths = head_lengths + sum(field_lengths for _, field_lengths in fields)
+        at = np.cumsum(lengths) - lengths
+        out = np.empty(int(lengths.sum()), dtype=np.uint8)
+        put_rows(out, at, head_rows[kind], head_lengths)
+        at = at + head_lengths
+        for rows, field_lengths in fields:
+            put_rows(out, at, rows, field_lengths)
+            at += field_lengths
+        return out, lengths
+
+
 def peek(value: bytes) -> tuple[DType, tuple[int, ...]] | None:
     """dtype and shape of an entry in the plain layout (``08 dtype 12 len shape ...``), from
     a cache of the heads seen (a checkpoint repeats few); ``None`` when the full decoder is
@@ -257,11 +315,15 @@ def _heads(data: np.ndarray, starts: np.ndarray, ends: np.ndarray
     inside = usual[:, None] & (columns < head_length[:, None])
     heads = np.where(inside, data[np.where(inside, starts[:, None] + columns, 0)], 0).astype(np.uint8)
     # A head holds its own length (byte 3), so zero-padded heads of different lengths differ.
-    # Rows compared as opaque bytes (np.unique's axis=0 compares field by field, ~30x slower).
+    # Rows compared as opaque bytes (np.unique's axis=0 compares field by field, ~30x slower);
+    # neighbours often share a head, so only the first row of each stretch of equal heads is
+    # sorted.
     rows = np.ascontiguousarray(heads).view(np.dtype((np.void, heads.shape[1]))).reshape(-1)
-    distinct, which = np.unique(rows, return_inverse=True)
+    changes = np.ones(len(rows), dtype=bool)
+    changes[1:] = rows[1:] != rows[:-1]
+    distinct, which = np.unique(rows[changes], return_inverse=True)
     known = [peek(row.tobytes()) for row in distinct]
-    return usual, which.reshape(-1), known, head_length
+    return usual, which.reshape(-1)[np.cumsum(changes) - 1], known, head_length
 
 
 def _padded(buffer: bytes) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -320,10 +321,12 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         return self._store.has(name)
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
-        return {name: list(shape) for name, (_, shape) in self._store.peek_all().items()}
+        names, kinds = self._store.peek_all()
+        return dict(zip(names, map(list, map(itemgetter(1), kinds))))
 
     def get_variable_to_dtype_map(self) -> dict[str, DType]:
-        return {name: dtype for name, (dtype, _) in self._store.peek_all().items()}
+        names, kinds = self._store.peek_all()
+        return dict(zip(names, map(itemgetter(0), kinds)))
 
     def debug_string(self) -> bytes:
         """TF's ``CheckpointReader.debug_string()``, byte for byte."""

@@ -70,7 +70,8 @@ class Store(Protocol):
 
     def peek(self, name: str) -> tuple[DType, tuple[int, ...]]: ...  # without a full decode
 
-    def peek_all(self) -> dict[str, tuple[DType, tuple[int, ...]]]: ...  # peek of every name
+    # every name, and its peek in the same order (a dict of 10^5 names would cost more than both)
+    def peek_all(self) -> tuple[Sequence[str], list[tuple[DType, tuple[int, ...]]]]: ...
 
     def entries(self) -> list[tuple[bytes, TensorInfo]]: ...  # all records, in key order
 
@@ -126,7 +127,8 @@ class BundleStore:
         except FileNotFoundError:
             raise NotFoundError(f"no checkpoint at {prefix!r}: {self.index_name} does not exist") from None
         self._table = Entries([], b"", np.zeros(0, np.int64), np.zeros(0, np.int64), [])
-        self._rows: dict[str, int] = {}  # tensor name -> its entry in self._table
+        self._names: list[str] = []  # tensor names, in key order: the table's last entries
+        self._row_of: dict[str, int] | None = None  # tensor name -> its entry (made when first asked)
         self._slice_rows: dict[bytes, int] = {}  # slice key -> its entry
         self._plain_entries: PlainEntries | None = None
         self._entries: dict[str, TensorInfo] = {}
@@ -153,8 +155,16 @@ class BundleStore:
         # Keys are strictly increasing, so slice keys (NUL first) come right after the header.
         names = bisect.bisect_left(keys, bytes([SLICE_KEY_PREFIX[0] + 1]), 1)
         self._slice_rows = {keys[row]: row for row in range(1, names)}
-        self._rows = dict(zip(decode_keys(keys[names:]), range(names, len(keys))))
+        self._names = decode_keys(keys[names:])
+        self._row_of = None
         return header
+
+    @property
+    def _rows(self) -> dict[str, int]:
+        """Tensor name -> its entry in the table (listing every name does without it)."""
+        if self._row_of is None:
+            self._row_of = dict(zip(self._names, range(self._first_name_row, len(self._table.keys))))
+        return self._row_of
 
     def _value(self, row: int) -> bytes:
         return self._table.value(row)
@@ -216,17 +226,14 @@ class BundleStore:
     @property
     def _first_name_row(self) -> int:
         """Names are the table's last entries, in order (after the header and slice keys)."""
-        return len(self._table.keys) - len(self._rows)
+        return len(self._table.keys) - len(self._names)
 
-    def peek_all(self) -> dict[str, tuple[DType, tuple[int, ...]]]:
+    def peek_all(self) -> tuple[Sequence[str], list[tuple[DType, tuple[int, ...]]]]:
         first = self._first_name_row
         found = peek_many(self._table.buffer, self._table.starts[first:], self._table.ends[first:])
-        peeked = dict(zip(self._rows, found))
         if None in found:  # an unusual layout: the full decoder
-            for name, known in peeked.items():
-                if known is None:
-                    peeked[name] = self.peek(name)
-        return cast("dict[str, tuple[DType, tuple[int, ...]]]", peeked)
+            found = [known if known is not None else self.peek(name) for name, known in zip(self._names, found)]
+        return self._names, cast("list[tuple[DType, tuple[int, ...]]]", found)
 
     def _plain(self) -> PlainEntries:
         """Every name's entry decoded with numpy, once (rows in ``self._rows`` order)."""

@@ -141,8 +141,8 @@ class V1Store:
     def read_quick(self, names: Sequence[str]) -> list[np.ndarray]:
         raise ValueError("read_quick: names quick_sizes did not accept")
 
-    def peek_all(self) -> dict[str, tuple[DType, tuple[int, ...]]]:
-        return {name: (info.dtype, info.shape) for name, info in self._entries.items()}
+    def peek_all(self) -> tuple[Sequence[str], list[tuple[DType, tuple[int, ...]]]]:
+        return list(self._entries), [(info.dtype, info.shape) for info in self._entries.values()]
 
     def entries(self) -> list[tuple[bytes, TensorInfo]]:
         stored = [(name.encode("utf-8", "surrogateescape"), info) for name, info in self._entries.items()]
