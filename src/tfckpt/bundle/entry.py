@@ -16,7 +16,6 @@ present (a scalar's entry holds ``12 00``).
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -246,12 +245,6 @@ class EntryColumns:
     offsets: np.ndarray  # int64
     sizes: np.ndarray  # int64
     crcs: np.ndarray  # uint32
-
-    def infos(self) -> list[TensorInfo]:
-        """One record per row."""
-        return [TensorInfo.of_data(*row) for row in zip(
-            self.names, self.dtypes, self.shapes, itertools.repeat(self.shard_id), self.offsets.tolist(),
-            self.sizes.tolist(), self.crcs.tolist())]
 
     def encode(self) -> tuple[np.ndarray, np.ndarray]:
         """Every row's entry, the bytes :meth:`TensorInfo.encode` makes, back to back in one
