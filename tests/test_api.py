@@ -46,6 +46,19 @@ def test_list_variables_is_sorted_and_complete(tmp_path: Path) -> None:
     assert tfckpt.list_variables(prefix) == [("a", []), ("b", [2, 3]), ("c/d", [1])]
 
 
+def test_shape_and_dtype_maps_give_each_name_its_own_entry(tmp_path: Path) -> None:
+    """The maps come from grouped kinds (many names share a dtype and shape): every name still
+    gets its own shape list, as TF's does, and the kind of its own entry."""
+    tensors = {f"t{i:03d}": np.zeros((i % 3, 2), dtype=[np.float32, np.int64][i % 2]) for i in range(60)}
+    reader = tfckpt.load_checkpoint(tfckpt.save(tensors, tmp_path / "ck"))
+    shapes = reader.get_variable_to_shape_map()
+    assert shapes == {name: list(value.shape) for name, value in tensors.items()}
+    shapes["t000"].append(7)
+    assert shapes["t006"] == [0, 2] and reader.get_variable_to_shape_map()["t000"] == [0, 2]
+    assert {name: dtype.name for name, dtype in reader.get_variable_to_dtype_map().items()} == {
+        name: value.dtype.name for name, value in tensors.items()}
+
+
 def test_load_variable_strips_output_suffix(tmp_path: Path) -> None:
     prefix = tfckpt.save({"w": np.arange(3)}, tmp_path / "ck")
     np.testing.assert_array_equal(tfckpt.load_variable(prefix, "w:0"), np.arange(3))

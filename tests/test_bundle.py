@@ -555,6 +555,30 @@ def test_the_vectorised_entry_decoder_agrees_with_the_record_decoder(rows: list[
         assert not info.slices
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.tuples(st.sampled_from(["float32", "int64", "string", "bfloat16"]),
+              st.lists(st.integers(0, 2**40), max_size=20).map(tuple), st.integers(0, 2**40)),
+    st.binary(max_size=40)), max_size=30))
+def test_bulk_peek_agrees_with_peek(rows: list[Any]) -> None:
+    """peek_many (listing) finds, for every entry at once, what peek finds for each: heads of
+    one to many 8-byte words (up to 20 dimensions of up to 2^40), entries cut short, junk,
+    empty values, and an entry ending at the very end of the buffer."""
+    from tfckpt.bundle.entry import peek, peek_many
+    values = []
+    for row in rows:
+        if isinstance(row, bytes):
+            values.append(row)
+        else:
+            dtype, shape, offset = row
+            values.append(TensorInfo.of_data("t", tfckpt.as_dtype(dtype), shape, 0, offset, 4, 7).encode())
+    cut = [v[:n] for v in values for n in (3, 4, 8, len(v) - 1) if 0 <= n < len(v)]
+    for entries in (values, cut):
+        ends = np.cumsum([len(v) for v in entries], dtype=np.int64)
+        which, kinds = peek_many(b"".join(entries), ends - [len(v) for v in entries], ends)
+        assert [kinds[w] for w in which] == [peek(v) for v in entries]
+
+
 def test_the_vectorised_entry_decoder_leaves_out_of_range_fields_to_protobuf() -> None:
     """A shard_id of 2^31 (negative as int32) or an offset of 2^63 (negative as int64) is the
     record decoder's to refuse, never decoded in bulk as a large positive number."""
@@ -590,3 +614,16 @@ def test_entry_columns_encode_what_records_encode(rows: list[tuple[str, list[int
     records = [TensorInfo(f"t{n}", BY_NAME[r[0]], tuple(r[1]), shard, r[2], r[3], r[4]) for n, r in enumerate(rows)]
     assert [info.encode() for info in records] == [
         values[end - n:end].tobytes() for end, n in zip(np.cumsum(lengths).tolist(), lengths.tolist())]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=12), st.text(max_size=8).map(lambda t: t.encode("utf-8"))),
+                max_size=20))
+def test_names_from_key_texts_are_each_keys_own_decoding(keys: list[bytes]) -> None:
+    """The listing's names (keys held as latin-1 texts, decoded in one go) are each key's own
+    decode_key: ASCII, UTF-8 names, invalid bytes (surrogate-escaped one by one) and keys
+    holding newlines alike."""
+    from tfckpt.bundle.slices import decode_key, decode_key_texts
+    texts = [key.decode("latin-1") for key in keys]
+    assert decode_key_texts(texts) == [decode_key(key) for key in keys]
+    assert decode_key_texts(texts + ["\n"]) == [decode_key(key) for key in keys] + ["\n"]

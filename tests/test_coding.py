@@ -87,3 +87,19 @@ def test_vectorised_encoders_match_the_scalar_ones() -> None:
     out = np.zeros(12, dtype=np.uint8)
     put_rows(out, np.array([0, 6]), np.array([[1, 2, 3], [4, 5, 6]], dtype=np.uint8), np.array([3, 1]))
     assert out.tolist() == [1, 2, 3, 0, 0, 0, 4, 0, 0, 0, 0, 0]
+
+
+def test_words_at_reads_little_endian_words_at_any_byte() -> None:
+    """words_at reads the word starting at each offset, aligned or not, up to the last one
+    that fits, as struct reads it."""
+    import struct
+
+    import numpy as np
+
+    from tfckpt.coding import words_at
+    data = np.frombuffer(bytes(range(7, 7 + 37)), dtype=np.uint8)
+    for width, code in ((2, "<H"), (4, "<I"), (8, "<Q")):
+        at = np.arange(len(data) - width + 1)
+        assert words_at(data, at, width).tolist() == [struct.unpack_from(code, data, i)[0] for i in at.tolist()]
+    with pytest.raises(IndexError):
+        words_at(data, np.array([len(data) - 7]), 8)  # runs past the end: refused, never read

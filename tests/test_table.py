@@ -315,7 +315,7 @@ def _scanned(blocks: list[bytes], *, vectorised: bool) -> list[tuple[bytes, byte
         entries = _scan_usual(blocks) if vectorised else scan_blocks(blocks, "b")
     except TfckptError as exc:
         return type(exc)
-    return None if entries is None else [(key, entries.value(i)) for i, key in enumerate(entries.keys)]
+    return None if entries is None else [(entries.key(i), entries.value(i)) for i in range(len(entries.texts))]
 
 
 def _blocks(items: list[tuple[bytes, bytes]], interval: int, cut: int) -> list[bytes]:

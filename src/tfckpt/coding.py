@@ -42,6 +42,7 @@ __all__ = [
     "unmask",
     "unmask_many",
     "varint_lengths",
+    "words_at",
 ]
 
 BytesLike = bytes | bytearray | memoryview
@@ -184,6 +185,15 @@ def put_spans(out: np.ndarray, at: np.ndarray, data: np.ndarray, starts: np.ndar
             step = np.arange(int(ends[last - 1]) - done) - np.repeat(ends[first:last] - done - count, count)
             out[np.repeat(at[first:last], count) + step] = data[np.repeat(starts[first:last], count) + step]
         first = last
+
+
+def words_at(data: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+    """The little-endian ``width``-byte unsigned word starting at each byte offset ``at[i]``
+    of ``data`` (a uint8 array; every word must lie inside it): one gather of whole words
+    where a field would take one gather per byte."""
+    words = np.ndarray((len(data) - width + 1,), dtype=f"<u{width}", buffer=data, strides=(1,))
+    found: np.ndarray = words[at]
+    return found
 
 
 def decode_varint(buf: BytesLike, pos: int, limit: int, max_bytes: int = MAX_VARINT64_BYTES,

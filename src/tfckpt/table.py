@@ -48,6 +48,7 @@ from .coding import (
     encode_varint,
     mask,
     unmask,
+    words_at,
 )
 from .errors import ChecksumError, CorruptionError, UnsupportedError
 from .storage import ByteSource
@@ -503,14 +504,14 @@ class TableReader:
             handle, _ = BlockHandle.decode(handle_bytes, 0, f"{self.name}: index entry {number}")
             blocks.append(self.read_block(handle, f"data block {number}"))
         entries = scan_blocks(blocks, f"{self.name}: data block")
-        keys, firsts = entries.keys, entries.block_starts
-        # Fast path: one C-level pass comparing neighbours; the loop below only runs to name
-        # the culprit.
-        in_order = all(map(operator.lt, keys, itertools.islice(keys, 1, None)))
+        texts, firsts = entries.texts, entries.block_starts
+        # Fast path: one C-level pass comparing neighbours (latin-1 texts compare as their
+        # bytes); the loop below only runs to name the culprit.
+        in_order = all(map(operator.lt, texts, itertools.islice(texts, 1, None)))
         if in_order:
-            ends = [*firsts[1:], len(keys)]
-            in_order = all(keys[end - 1] <= index_key for (index_key, _), first, end in zip(self._index, firsts, ends)
-                           if end > first)
+            ends = [*firsts[1:], len(texts)]
+            in_order = all(texts[end - 1] <= index_key.decode("latin-1")
+                           for (index_key, _), first, end in zip(self._index, firsts, ends) if end > first)
         if not in_order:
             self._raise_order_problem(entries)
         return entries
@@ -518,7 +519,8 @@ class TableReader:
     def _raise_order_problem(self, entries: Entries) -> None:
         previous: bytes | None = None
         number = 0
-        for i, key in enumerate(entries.keys):
+        for i in range(len(entries.texts)):
+            key = entries.key(i)
             while number + 1 < len(entries.block_starts) and entries.block_starts[number + 1] <= i:
                 number += 1
             what = f"data block {number}"
@@ -532,21 +534,29 @@ class TableReader:
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         """Every ``(key, value)`` in key order (see :meth:`scan`)."""
         entries = self.scan()
-        for i, key in enumerate(entries.keys):
-            yield key, entries.value(i)
+        for i in range(len(entries.texts)):
+            yield entries.key(i), entries.value(i)
 
 
 @dataclass(frozen=True)
 class Entries:
     """A table's entries in key order, with their values as spans of one buffer (no bytes
-    object per value): ``keys[i]`` maps to ``buffer[starts[i]:ends[i]]``. ``block_starts[b]``
-    is the number of the first entry of data block ``b``."""
+    object per value): key ``i`` maps to ``buffer[starts[i]:ends[i]]``. ``block_starts[b]``
+    is the number of the first entry of data block ``b``.
 
-    keys: list[bytes]
+    Keys are held as latin-1 texts (``texts[i]`` has one code point per byte of key ``i``):
+    they compare and sort as the bytes do, an ASCII key is already the name it spells, and a
+    listing of 10^5 keys needs no bytes object per key besides (:meth:`key` gives the bytes).
+    """
+
+    texts: list[str]
     buffer: bytes
     starts: np.ndarray  # int64
     ends: np.ndarray
     block_starts: list[int]
+
+    def key(self, i: int) -> bytes:
+        return self.texts[i].encode("latin-1")
 
     def value(self, i: int) -> bytes:
         return self.buffer[self.starts[i]:self.ends[i]]
@@ -558,17 +568,17 @@ def scan_blocks(blocks: Sequence[bytes], where: str) -> Entries:
     scanned = _scan_usual(blocks)
     if scanned is not None:
         return scanned
-    keys: list[bytes] = []
+    texts: list[str] = []
     values: list[bytes] = []
     firsts = []
     for number, contents in enumerate(blocks):
-        firsts.append(len(keys))
+        firsts.append(len(texts))
         for key, value in parse_block(contents, f"{where} {number}"):
-            keys.append(key)
+            texts.append(key.decode("latin-1"))
             values.append(value)
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
     ends = np.cumsum(lengths)
-    return Entries(keys, b"".join(values), ends - lengths, ends, firsts)
+    return Entries(texts, b"".join(values), ends - lengths, ends, firsts)
 
 
 def _scan_usual(blocks: Sequence[bytes]) -> Entries | None:
@@ -604,18 +614,21 @@ def _scan_usual(blocks: Sequence[bytes]) -> Entries | None:
         base += n
     if not kept:
         return Entries([], b"", np.zeros(0, np.int64), np.zeros(0, np.int64), [0] * len(blocks))
-    buffer = b"".join(kept)
-    data = np.frombuffer(buffer + b"\0\0\0", dtype=np.uint8)  # a header read past a run's end stays in bounds
+    # Three zero bytes after the blocks: an entry header read at a run's last byte stays in
+    # bounds (the buffer keeps them: values are spans of it).
+    buffer = b"".join([*kept, b"\0\0\0"])
+    data = np.frombuffer(buffer, dtype=np.uint8)
     pos, ends = np.concatenate(run_starts), np.concatenate(run_ends)
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    found: list[tuple[np.ndarray, np.ndarray]] = []
     for step in range(MAX_SCANNED_RUN):
-        shared, unshared, value_length = data[pos], data[pos + 1], data[pos + 2]
-        if ((shared | unshared | value_length) >= 0x80).any() or (step == 0 and shared.any()):
+        # An entry's header as one word: shared, unshared and value lengths (and a byte more).
+        head = words_at(data, pos, 4).astype(np.int64)
+        if (head & 0x808080).any() or (step == 0 and (head & 0xFF).any()):
             return None
-        following = pos + 3 + unshared.astype(np.int64) + value_length
+        following = pos + 3 + ((head >> 8) & 0xFF) + ((head >> 16) & 0xFF)
         if (following > ends).any():
             return None
-        found.append((pos, shared, unshared, value_length))
+        found.append((pos, head))
         more = following < ends
         pos, ends = following[more], ends[more]
         if not len(pos):
@@ -625,15 +638,19 @@ def _scan_usual(blocks: Sequence[bytes]) -> Entries | None:
     starts = np.concatenate([f[0] for f in found])
     order = np.argsort(starts, kind="stable")
     starts = starts[order]
-    shared_all = np.concatenate([f[1] for f in found])[order].astype(np.int64)
-    unshared_all = np.concatenate([f[2] for f in found])[order].astype(np.int64)
-    value_starts = starts + 3 + unshared_all
-    value_ends = value_starts + np.concatenate([f[3] for f in found])[order]
-    if (shared_all[1:] > (shared_all + unshared_all)[:-1]).any():
+    heads = np.concatenate([f[1] for f in found])[order]
+    shared, unshared = heads & 0xFF, (heads >> 8) & 0xFF
+    value_starts = starts + 3 + unshared
+    value_ends = value_starts + ((heads >> 16) & 0xFF)
+    if (shared[1:] > (shared + unshared)[:-1]).any():
         return None  # a shared prefix longer than the previous key: parse_block names it
-    key = b""
-    # Each key is the previous one's shared prefix plus its own bytes.
-    keys = [key := key[:s] + buffer[a:e]
-            for s, a, e in zip(shared_all.tolist(), (starts + 3).tolist(), value_starts.tolist())]
+    text = buffer.decode("latin-1")
+    # Each key is the previous one's shared prefix plus its own bytes; where the shared length
+    # repeats, so does the prefix (the same str, not sliced again).
+    repeats = np.zeros(len(shared), dtype=bool)
+    repeats[1:] = shared[1:] == shared[:-1]
+    key = prefix = ""
+    texts = [key := (prefix if same else (prefix := key[:n])) + text[a:e]
+             for same, n, a, e in zip(repeats.tolist(), shared.tolist(), (starts + 3).tolist(), value_starts.tolist())]
     block_starts = np.searchsorted(starts, np.asarray(bases, dtype=np.int64)).tolist()
-    return Entries(keys, buffer, value_starts, value_ends, block_starts)
+    return Entries(texts, buffer, value_starts, value_ends, block_starts)

@@ -23,7 +23,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from .._proto import tensor_bundle_pb2
-from ..coding import FIXED32, encode_varint, encode_varints, put_rows
+from ..coding import FIXED32, encode_varint, encode_varints, put_rows, words_at
 from ..dtypes import BY_ENUM, DType, from_enum
 from ..errors import CorruptionError, UnsupportedError
 from .slices import TensorSlice, describe_key
@@ -300,39 +300,53 @@ def _heads(data: np.ndarray, starts: np.ndarray, ends: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray, list[tuple[DType, tuple[int, ...]] | None], np.ndarray]:
     """Group entries by their plain head (``08 dtype 12 len shape``): ``(usual, which, known,
     head_length)``, where row ``i`` in the plain layout (``usual[i]``) has the dtype and shape
-    ``known[which[i]]``. ``data`` is the buffer as uint8 with at least 4 bytes of padding."""
-    head_length = 4 + data[starts + 3].astype(np.int64)
-    usual = ((ends - starts >= head_length) & (data[starts] == 0x08) & (data[starts + 1] < 0x80)
-             & (data[starts + 2] == 0x12) & (data[starts + 3] < 0x80))
-    columns = np.arange(int(head_length.max()))
-    inside = usual[:, None] & (columns < head_length[:, None])
-    heads = np.where(inside, data[np.where(inside, starts[:, None] + columns, 0)], 0).astype(np.uint8)
-    # A head holds its own length (byte 3), so zero-padded heads of different lengths differ.
-    # Rows compared as opaque bytes (np.unique's axis=0 compares field by field, ~30x slower);
-    # neighbours often share a head, so only the first row of each stretch of equal heads is
-    # sorted.
-    rows = np.ascontiguousarray(heads).view(np.dtype((np.void, heads.shape[1]))).reshape(-1)
-    changes = np.ones(len(rows), dtype=bool)
-    changes[1:] = rows[1:] != rows[:-1]
-    distinct, which = np.unique(rows[changes], return_inverse=True)
+    ``known[which[i]]``. ``data`` is the buffer as uint8 with at least 16 bytes of padding."""
+    first = words_at(data, starts, 8)
+    head_length = 4 + ((first >> np.uint64(24)) & np.uint64(0xFF)).astype(np.int64)
+    # Bytes 0-3 (little-endian in the word): 08, dtype < 0x80, 12, shape length < 0x80.
+    usual = ((first & np.uint64(0x80FF80FF)) == np.uint64(0x00120008)) & (ends - starts >= head_length)
+    # Each head as whole 8-byte words, zero past its end (a head holds its own length in
+    # byte 3, so zero-padded heads of different lengths differ); a head ends inside its
+    # entry, so every word read starts inside the buffer (the padding covers its tail).
+    columns = []
+    for word in range((int(head_length[usual].max(initial=8)) + 7) // 8):
+        left = np.clip(head_length - 8 * word, 0, 8)
+        inside = usual & (left > 0)
+        value = first if word == 0 else words_at(data, np.where(inside, starts + 8 * word, 0), 8)
+        columns.append(np.where(inside, value & _LOW_BYTES[left], np.uint64(0)))
+    heads = np.stack(columns, axis=1).astype("<u8", copy=False)
+    # Neighbours often share a head, so only the first row of each stretch of equal heads is
+    # sorted, as opaque bytes (np.unique's axis=0 compares field by field, ~30x slower).
+    changes = np.ones(len(heads), dtype=bool)
+    changes[1:] = (heads[1:] != heads[:-1]).any(axis=1)
+    firsts = np.ascontiguousarray(heads[changes])
+    distinct, which = np.unique(firsts.view(np.dtype((np.void, firsts.shape[1] * 8))).reshape(-1),
+                                return_inverse=True)
     known = [peek(row.tobytes()) for row in distinct]
     return usual, which.reshape(-1)[np.cumsum(changes) - 1], known, head_length
+
+
+# _LOW_BYTES[k]: a mask of a word's first k bytes (little-endian), k = 0..8.
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 
 
 def _padded(buffer: bytes) -> np.ndarray:
     return np.frombuffer(buffer + b"\0" * 16, dtype=np.uint8)  # reads just past a span stay in bounds
 
 
-def peek_many(buffer: bytes, starts: np.ndarray, ends: np.ndarray) -> list[tuple[DType, tuple[int, ...]] | None]:
-    """:func:`peek` of the entries ``buffer[starts[i]:ends[i]]``: the heads are grouped with
-    numpy and each distinct one decoded once (an index of 10^5 entries repeats a few)."""
+def peek_many(buffer: bytes, starts: np.ndarray, ends: np.ndarray
+              ) -> tuple[list[int], list[tuple[DType, tuple[int, ...]] | None]]:
+    """:func:`peek` of the entries ``buffer[starts[i]:ends[i]]``, grouped: ``(which, kinds)``,
+    entry ``i``'s being ``kinds[which[i]]``. The heads are grouped with numpy and each
+    distinct one decoded once (an index of 10^5 entries repeats a few)."""
     if not len(starts):
-        return []
-    usual, which, known, _ = _heads(_padded(buffer), starts, ends)
-    out = list(map(known.__getitem__, which.tolist()))
+        return [], []
+    usual, which, kinds, _ = _heads(_padded(buffer), starts, ends)
+    found = which.tolist()
     for i in np.flatnonzero(~usual).tolist():
-        out[i] = peek(buffer[starts[i]:ends[i]])
-    return out
+        found[i] = len(kinds)
+        kinds.append(peek(buffer[starts[i]:ends[i]]))
+    return found, kinds
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -321,12 +320,15 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         return self._store.has(name)
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
-        names, kinds = self._store.peek_all()
-        return dict(zip(names, map(list, map(itemgetter(1), kinds))))
+        listing = self._store.peek_all()
+        shapes = [list(shape) for _, shape in listing.kinds]
+        # A list of its own for each name, as TF returns: callers may change theirs.
+        return dict(zip(listing.names, map(list.copy, map(shapes.__getitem__, listing.which))))
 
     def get_variable_to_dtype_map(self) -> dict[str, DType]:
-        names, kinds = self._store.peek_all()
-        return dict(zip(names, map(itemgetter(0), kinds)))
+        listing = self._store.peek_all()
+        dtypes = [dtype for dtype, _ in listing.kinds]
+        return dict(zip(listing.names, map(dtypes.__getitem__, listing.which)))
 
     def debug_string(self) -> bytes:
         """TF's ``CheckpointReader.debug_string()``, byte for byte."""

@@ -28,7 +28,7 @@ __all__ = [
     "SLICE_KEY_PREFIX",
     "TensorSlice",
     "decode_key",
-    "decode_keys",
+    "decode_key_texts",
     "decode_slice_key",
     "describe_key",
     "encode_slice_key",
@@ -194,15 +194,18 @@ def decode_key(key: bytes) -> str:
     return key.decode("utf-8", "surrogateescape")
 
 
-def decode_keys(keys: list[bytes]) -> list[str]:
-    """:func:`decode_key` of each key, decoded as one string when no key holds a newline
-    (an index can hold 10^5 keys; one decode and one split are C-level work)."""
-    joined = b"\n".join(keys)
-    if not keys or joined.count(b"\n") != len(keys) - 1:
-        return [decode_key(key) for key in keys]
+def decode_key_texts(texts: list[str]) -> list[str]:
+    """:func:`decode_key` of each key given as latin-1 text (one code point per byte, see
+    :class:`~tfckpt.table.Entries`): ASCII keys are their own names; others are re-encoded
+    and decoded as one string when no key holds a newline (an index can hold 10^5 keys)."""
+    if "".join(texts).isascii():
+        return texts
+    joined = "\n".join(texts)
+    if joined.count("\n") != len(texts) - 1:
+        return [decode_key(text.encode("latin-1")) for text in texts]
     # A newline is ASCII, never part of a UTF-8 sequence, so splitting after decoding (invalid
     # bytes escaped one by one) gives each key's own decoding.
-    return joined.decode("utf-8", "surrogateescape").split("\n")
+    return joined.encode("latin-1").decode("utf-8", "surrogateescape").split("\n")
 
 
 def _unescape_name(key: bytes, pos: int) -> tuple[bytes, int]:

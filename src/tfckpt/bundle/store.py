@@ -24,6 +24,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Protocol, cast
 
 import numpy as np
@@ -35,10 +36,10 @@ from ..table import Entries, TableReader
 from . import payload, plan, validate
 from .entry import BIG, BundleHeader, PlainEntries, TensorInfo, decode_plain_many, peek, peek_many
 from .naming import data_filename, index_filename
-from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_keys, describe_key
+from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_key_texts, describe_key
 
 __all__ = ["PARALLEL_MIN_BYTES", "PARALLEL_READERS", "QUICK_MAX_BYTES", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
-           "SourceOpener", "Store"]
+           "Listing", "SourceOpener", "Store"]
 
 SourceOpener = Callable[[str], ByteSource]
 
@@ -50,6 +51,17 @@ READ_WINDOW_BYTES = 256 << 20  # fetched ahead of the consumer at most (plus one
 # regime where per-tensor Python costs more than the bytes. Larger ones are read into their
 # own arrays.
 QUICK_MAX_BYTES = 64 << 10
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Every tensor's dtype and shape, grouped as a checkpoint repeats few: tensor
+    ``names[i]`` has ``kinds[which[i]]`` (cheaper to make than a dict of 10^5 names, and a
+    listing makes one shape list per kind, copied per name)."""
+
+    names: Sequence[str]
+    kinds: list[tuple[DType, tuple[int, ...]]]
+    which: list[int]
 
 
 class Store(Protocol):
@@ -70,8 +82,7 @@ class Store(Protocol):
 
     def peek(self, name: str) -> tuple[DType, tuple[int, ...]]: ...  # without a full decode
 
-    # every name, and its peek in the same order (a dict of 10^5 names would cost more than both)
-    def peek_all(self) -> tuple[Sequence[str], list[tuple[DType, tuple[int, ...]]]]: ...
+    def peek_all(self) -> Listing: ...  # every name and its peek
 
     def entries(self) -> list[tuple[bytes, TensorInfo]]: ...  # all records, in key order
 
@@ -147,15 +158,15 @@ class BundleStore:
     def _read_index(self, table: TableReader) -> BundleHeader:
         where = table.name
         entries = self._table = table.scan()
-        keys = entries.keys
-        if not keys or keys[0] != b"":
+        texts = entries.texts
+        if not texts or texts[0] != "":
             raise CorruptionError(f"{where}: missing bundle header (the first key must be the empty "
-                                  f"key, found {keys[0] if keys else None!r})")
+                                  f"key, found {entries.key(0) if texts else None!r})")
         header = BundleHeader.decode(entries.value(0), where)
         # Keys are strictly increasing, so slice keys (NUL first) come right after the header.
-        names = bisect.bisect_left(keys, bytes([SLICE_KEY_PREFIX[0] + 1]), 1)
-        self._slice_rows = {keys[row]: row for row in range(1, names)}
-        self._names = decode_keys(keys[names:])
+        names = bisect.bisect_left(texts, chr(SLICE_KEY_PREFIX[0] + 1), 1)
+        self._slice_rows = {entries.key(row): row for row in range(1, names)}
+        self._names = decode_key_texts(texts[names:])
         self._row_of = None
         return header
 
@@ -163,7 +174,7 @@ class BundleStore:
     def _rows(self) -> dict[str, int]:
         """Tensor name -> its entry in the table (listing every name does without it)."""
         if self._row_of is None:
-            self._row_of = dict(zip(self._names, range(self._first_name_row, len(self._table.keys))))
+            self._row_of = dict(zip(self._names, range(self._first_name_row, len(self._table.texts))))
         return self._row_of
 
     def _value(self, row: int) -> bytes:
@@ -226,14 +237,15 @@ class BundleStore:
     @property
     def _first_name_row(self) -> int:
         """Names are the table's last entries, in order (after the header and slice keys)."""
-        return len(self._table.keys) - len(self._names)
+        return len(self._table.texts) - len(self._names)
 
-    def peek_all(self) -> tuple[Sequence[str], list[tuple[DType, tuple[int, ...]]]]:
+    def peek_all(self) -> Listing:
         first = self._first_name_row
-        found = peek_many(self._table.buffer, self._table.starts[first:], self._table.ends[first:])
-        if None in found:  # an unusual layout: the full decoder
-            found = [known if known is not None else self.peek(name) for name, known in zip(self._names, found)]
-        return self._names, cast("list[tuple[DType, tuple[int, ...]]]", found)
+        which, kinds = peek_many(self._table.buffer, self._table.starts[first:], self._table.ends[first:])
+        if None in kinds:  # an unusual layout: the full decoder for those entries
+            found = [kinds[w] or self.peek(name) for name, w in zip(self._names, which)]
+            return Listing(self._names, found, list(range(len(found))))
+        return Listing(self._names, cast("list[tuple[DType, tuple[int, ...]]]", kinds), which)
 
     def _plain(self) -> PlainEntries:
         """Every name's entry decoded with numpy, once (rows in ``self._rows`` order)."""

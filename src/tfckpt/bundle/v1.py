@@ -31,6 +31,7 @@ from ..errors import CorruptionError, NotFoundError, TfckptError, UnsupportedErr
 from ..table import TableReader
 from .entry import BundleHeader, TensorInfo, check_shape
 from .slices import TensorSlice, decode_key, describe_key, encode_slice_key
+from .store import Listing
 
 __all__ = ["V1_SHARD_PATTERN", "V1Store", "is_v1", "v1_files"]
 
@@ -141,8 +142,9 @@ class V1Store:
     def read_quick(self, names: Sequence[str]) -> list[np.ndarray]:
         raise ValueError("read_quick: names quick_sizes did not accept")
 
-    def peek_all(self) -> tuple[Sequence[str], list[tuple[DType, tuple[int, ...]]]]:
-        return list(self._entries), [(info.dtype, info.shape) for info in self._entries.values()]
+    def peek_all(self) -> Listing:
+        kinds = [(info.dtype, info.shape) for info in self._entries.values()]
+        return Listing(list(self._entries), kinds, list(range(len(kinds))))
 
     def entries(self) -> list[tuple[bytes, TensorInfo]]:
         stored = [(name.encode("utf-8", "surrogateescape"), info) for name, info in self._entries.items()]
