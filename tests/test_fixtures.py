@@ -123,3 +123,16 @@ def test_rewrite_is_byte_identical_to_tensorflow(tmp_path: Path, relative: str, 
         assert writer._runs or all(i.dtype.name in ("string", "resource", "variant") for i in infos)
     for path_of in (index_filename, lambda p: data_filename(p, 0, 1)):
         assert Path(path_of(target)).read_bytes() == Path(path_of(source)).read_bytes()
+
+
+def test_committed_files_name_no_machine_path() -> None:
+    """Files TensorFlow wrote for the tests (graphs keep file names as constants, state files
+    keep checkpoint paths) name nothing outside the repository: no absolute path of the
+    machine that generated them."""
+    import re
+    root = Path(__file__).resolve().parent.parent
+    machine_path = re.compile(rb"/(?:work|home|root|tmp|Users|private/var)/")
+    found = [str(path.relative_to(root)) for where in ("tests/fixtures", "tests/corpus", "examples")
+             for path in sorted((root / where).rglob("*"))
+             if path.is_file() and "__pycache__" not in path.parts and machine_path.search(path.read_bytes())]
+    assert not found

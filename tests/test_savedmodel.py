@@ -134,8 +134,12 @@ def test_every_mode_equals_saved_model_cli_of_the_version_that_wrote_it(model: P
                 key = signature_file.stem.removeprefix(prefix)
                 if key in meta_graph.signatures:
                     assert savedmodel.show_signature(meta_graph, key) == signature_file.read_text()
-    theirs = (expected / "all.txt").read_text()
     mine = savedmodel.show_all(graphs)
+    if (expected / "all.failed.txt").exists():  # that version's --all crashed (recorded): ours still prints
+        assert not (expected / "all.txt").exists() and len(graphs) > 1, model
+        assert mine.startswith("\nMetaGraphDef with tag-set: ")
+        return
+    theirs = (expected / "all.txt").read_text()
     assert normalized(mine) == normalized(theirs)
     assert len(mine.splitlines()) == len(theirs.splitlines())
 

@@ -32,8 +32,8 @@ def test_reads_what_that_tensorflow_read(directory: Path) -> None:
     assert tfckpt.verify_checkpoint(directory).ok
 
 
-def test_keras2_legacy_adam_slots_belong_to_their_variables() -> None:
-    (directory,) = [p for p in SETS if p.name == "keras2_adam"]
+@pytest.mark.parametrize("directory", [p for p in SETS if p.name == "keras2_adam"], ids=lambda p: p.parent.name)
+def test_keras2_legacy_adam_slots_belong_to_their_variables(directory: Path) -> None:
     reader = tfckpt.load_checkpoint(directory)
     slots = {(s.slot_name, "/".join(s.variable_path)) for s in reader.slot_variables()}
     kernels = [p for p in reader.object_paths().values() if p.endswith("kernel")]
