@@ -1,15 +1,17 @@
 """Publishing a checkpoint: failures injected at every step of ``finish()``.
 
-Every file-system operation the writer and the publisher make (opening files, fsyncs, hard
-links, renames) is counted; the test fails the k-th one with ENOSPC, for every k, and then
-checks the promise: the old checkpoint (or, when the failure comes after the commit, the new
-one) reads completely and verifies clean, and no temporary file remains.
+Every file-system operation the writer and the publisher make (opening files, writes into
+them, which buffered files make on flush and close too, closes, fsyncs, hard links, renames)
+is counted; the test fails the k-th one with ENOSPC, for every k, and then checks the promise:
+the old checkpoint (or, when the failure comes after the commit, the new one) reads completely
+and verifies clean, and no temporary file remains.
 """
 
 from __future__ import annotations
 
 import builtins
 import errno
+import io
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,21 +29,55 @@ from tfckpt.verify import verify_checkpoint
 class Injector:
     """Fails the ``fail_at``-th counted operation (and every later one if ``persistent``)."""
 
-    def __init__(self, fail_at: int | None, persistent: bool = False) -> None:
+    def __init__(self, fail_at: int | None, persistent: bool = False, fail_kind: str | None = None) -> None:
         self.fail_at = fail_at
         self.persistent = persistent
+        self.fail_kind = fail_kind  # fail every operation of this kind ("open", "write", "close", "fsync", ...)
         self.count = 0
         self.failed = False
 
+    def check(self, kind: str) -> None:
+        """Count one operation; raise ENOSPC if it is one to fail."""
+        index = self.count
+        self.count += 1
+        if kind == self.fail_kind or (
+                self.fail_at is not None and (index == self.fail_at or (self.persistent and index > self.fail_at))):
+            self.failed = True
+            raise OSError(errno.ENOSPC, "No space left on device (injected)")
+
     def wrap(self, real: Callable[..., Any]) -> Callable[..., Any]:
         def operation(*args: Any, **kwargs: Any) -> Any:
-            index = self.count
-            self.count += 1
-            if self.fail_at is not None and (index == self.fail_at or (self.persistent and index > self.fail_at)):
-                self.failed = True
-                raise OSError(errno.ENOSPC, "No space left on device (injected)")
+            self.check(real.__name__)
             return real(*args, **kwargs)
         return operation
+
+    def open(self, file: Any, mode: str = "r", buffering: int = -1, **kwargs: Any) -> Any:
+        """``open``, counted; a file opened for writing in binary mode is a real buffered
+        writer over a counted raw file, so a failure can hit a ``write``, the flush of what is
+        buffered (at ``flush()`` and again at ``close()``, as a full disk does) or the close."""
+        self.check("open")
+        if "b" not in mode or not set(mode) & set("wxa"):
+            return builtins.open(file, mode, buffering, **kwargs)
+        raw = _CountedRaw(file, mode, self)
+        return io.BufferedWriter(raw, buffering if buffering > 1 else io.DEFAULT_BUFFER_SIZE)
+
+
+class _CountedRaw(io.FileIO):
+    """A raw file whose writes and close count as operations of an :class:`Injector`."""
+
+    def __init__(self, file: Any, mode: str, injector: Injector) -> None:
+        super().__init__(file, mode)
+        self._injector = injector
+
+    def write(self, data: Any) -> int:
+        self._injector.check("write")
+        return super().write(data)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()  # as NFS does: the descriptor is gone, the error is reported after
+        self._injector.check("close")
 
 
 @contextmanager
@@ -49,9 +85,9 @@ def injected(monkeypatch: pytest.MonkeyPatch, injector: Injector) -> Iterator[In
     with monkeypatch.context() as patch:
         for name in ("replace", "link", "fsync"):
             patch.setattr(os, name, injector.wrap(getattr(os, name)))
-        # Opening files: the data files (writer) and the index files (publisher).
-        patch.setattr(publish_module, "open", injector.wrap(builtins.open), raising=False)
-        patch.setattr("tfckpt.bundle.writer.open", injector.wrap(builtins.open), raising=False)
+        # Files: the data files (writer) and the index files (publisher).
+        patch.setattr(publish_module, "open", injector.open, raising=False)
+        patch.setattr("tfckpt.bundle.writer.open", injector.open, raising=False)
         yield injector
 
 
@@ -195,3 +231,28 @@ def test_stale_temporaries_of_dead_processes_are_removed_by_the_next_save(tmp_pa
     foreign.write_bytes(b"x")
     tfckpt.save({"a": [1]}, prefix)
     assert not dead.exists() and alive.exists() and foreign.exists()
+
+
+
+@pytest.mark.parametrize("kind", ["write", "flush", "fsync", "close"])
+def test_retrying_a_save_on_a_full_disk_leaves_only_the_old_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """A training loop retrying its save while the disk stays full: every attempt fails (at a
+    write of a tensor, at the flush of the buffered data, at the fsync or at the close of the
+    data file), and after each the directory holds exactly the old checkpoint, so retries
+    do not fill the disk further."""
+    prefix = str(tmp_path / "ck")
+    save(prefix, 1, 1)
+    before = sorted(os.listdir(tmp_path))
+    monkeypatch.setattr("tfckpt.bundle.writer.WRITE_BUFFER_BYTES", 1024)
+    # A tensor larger than the buffer is written through at add(); a small one waits for the flush.
+    value = np.full(1024 if kind == "write" else 4, 2.0, np.float32)
+    for attempt in range(3):
+        injector = Injector(None, fail_kind="write" if kind == "flush" else kind)
+        with (injected(monkeypatch, injector), pytest.raises(OSError, match="injected"),
+              tfckpt.CheckpointWriter(prefix) as writer):
+            writer.add("t0", value)
+            assert not injector.failed or kind == "write"
+        assert injector.failed
+        assert sorted(os.listdir(tmp_path)) == before, f"attempt {attempt}"
+        assert step_of(prefix) == 1 and verify_checkpoint(prefix).ok

@@ -17,6 +17,7 @@ while later tensors are encoded, nothing is staged on local disk) and
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import io
 import os
@@ -199,7 +200,10 @@ class _Shard:
 
     def discard(self) -> None:
         if self._file is not None and not self._file.closed:
-            self._file.close()
+            # Closing flushes what is buffered; on a full disk that fails again (the descriptor
+            # is closed all the same), and the file must still go.
+            with contextlib.suppress(OSError):
+                self._file.close()
         if self.temp is not None:
             remove_quietly(self.temp)
         for directory in self.created_directories:  # deepest first; only if nothing else is there
