@@ -5,7 +5,9 @@ checkpoint, and ``last_preserved_timestamp``. Retention: after each save, while 
 ``max_to_keep`` are managed, the oldest leaves the list; with ``keep_checkpoint_every_n_hours``
 it is kept on disk if it is at least N hours newer than the last preserved one (which it
 then becomes), otherwise its ``.index`` and ``.data-*`` files are deleted. A manager created
-over an existing directory takes over the checkpoints newer than ``last_preserved_timestamp``.
+over an existing directory takes over the checkpoints newer than ``last_preserved_timestamp``;
+unlike TensorFlow's, it deletes only checkpoint files in its directory (or below it), and
+skips with a warning any path of the state file that leads elsewhere.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import state, storage
-from .bundle.naming import index_filename
 from .checkpoint import Checkpoint
 from .errors import InvalidArgumentError
-from .state import get_checkpoint_state, update_checkpoint_state
+from .state import get_checkpoint_state, prune_checkpoint, update_checkpoint_state
 from .storage import PathLike
 from .variables import as_int_scalar
 
@@ -153,8 +154,7 @@ class CheckpointManager:
             if self._keep_hours and timestamp - self._keep_hours * state.SECONDS_PER_HOUR >= self._last_preserved_timestamp:
                 self._last_preserved_timestamp = timestamp
                 continue
-            for doomed in [index_filename(path), *storage.glob(storage.glob_escape(path) + ".data-?????-of-?????")]:
-                storage.remove(doomed)
+            prune_checkpoint(path, self._directory, meta_graph_suffix=None)  # TF2's manager writes no .meta
 
     def restore_or_initialize(self) -> str | None:
         """Restore the latest checkpoint if there is one and return its path; otherwise call

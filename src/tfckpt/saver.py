@@ -5,7 +5,10 @@ Retention (as TensorFlow's): every save appends ``(path, time)`` to ``last_check
 once there are more than ``max_to_keep``, the oldest moves to a deletion queue, and each save
 then handles *one* queued checkpoint: it is kept for good if it was saved after the next
 "keep every N hours" mark (which then advances by N hours), otherwise all its files are
-deleted. ``max_to_keep`` of 0 or ``None`` tracks nothing and deletes nothing.
+deleted. ``max_to_keep`` of 0 or ``None`` tracks nothing and deletes nothing. Unlike
+TensorFlow's, only checkpoint files in the directory of the save (or below it) are ever
+deleted: a path from elsewhere (e.g. given to ``recover_last_checkpoints`` from an edited
+state file) is skipped with a warning.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from .api import read_consistently
 from .bundle.writer import BundleWriter
 from .errors import InvalidArgumentError
 from .restore import Target, commit_restore, plan_restore, target_dtype
-from .state import STATE_FILENAME, get_checkpoint_mtimes, remove_checkpoint, update_checkpoint_state
+from .state import STATE_FILENAME, get_checkpoint_mtimes, prune_checkpoint, update_checkpoint_state
 from .storage import PathLike
 from .variables import Variable, as_int_scalar
 
@@ -152,9 +155,10 @@ class Saver:
                 writer.add(name, _target_value(target), dtype=target_dtype(target))
         if write_state:
             self._record(prefix)
-            update_checkpoint_state(os.path.dirname(save_path), prefix, self.last_checkpoints,
+            directory = os.path.dirname(save_path)
+            update_checkpoint_state(directory, prefix, self.last_checkpoints,
                                     latest_filename, save_relative_paths=self.save_relative_paths)
-            self._maybe_delete_one()
+            self._maybe_delete_one(directory)
         return prefix
 
     def _record(self, prefix: str) -> None:
@@ -165,7 +169,7 @@ class Saver:
         if len(self._last_checkpoints) > self.max_to_keep:
             self._to_delete.append(self._last_checkpoints.pop(0))
 
-    def _maybe_delete_one(self) -> None:
+    def _maybe_delete_one(self, directory: str) -> None:
         if not self._to_delete:
             return
         prefix, saved_at = self._to_delete.pop(0)
@@ -173,7 +177,7 @@ class Saver:
             self._next_checkpoint_time += self.keep_checkpoint_every_n_hours * state.SECONDS_PER_HOUR
             return  # kept for good
         try:
-            remove_checkpoint(prefix)
+            prune_checkpoint(prefix, directory)
         except OSError as exc:
             warnings.warn(f"could not delete old checkpoint {prefix}: {exc}", RuntimeWarning, stacklevel=3)
 

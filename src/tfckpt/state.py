@@ -15,6 +15,7 @@ Relative paths are relative to the state file's directory. The file is replaced 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import time
 import warnings
@@ -24,11 +25,13 @@ from google.protobuf import text_format
 
 from . import storage
 from ._proto import checkpoint_state_pb2
-from .bundle.naming import index_filename
+from .bundle.naming import DATA_SUFFIX_RE, index_filename
 from .bundle.publish import remove_quietly, remove_stale_temporaries, temporary_name
 from .bundle.v1 import is_v1
-from .errors import CorruptionError, InvalidArgumentError
+from .coding import FIXED64
+from .errors import CorruptionError, InvalidArgumentError, TfckptError
 from .storage import PathLike, is_url
+from .table import FOOTER_LENGTH, TABLE_MAGIC
 
 __all__ = [
     "SECONDS_PER_HOUR",
@@ -44,6 +47,7 @@ __all__ = [
     "latest_checkpoint",
     "meta_graph_filename",
     "now",
+    "prune_checkpoint",
     "read_state",
     "remove_checkpoint",
     "state_path",
@@ -52,6 +56,7 @@ __all__ = [
 ]
 
 STATE_FILENAME = "checkpoint"
+_V1_SHARDED_PREFIX = re.compile(r"-\?{5}-of-\d{5}$")  # how TF1 records a sharded V1 save
 SECONDS_PER_HOUR = 3600.0  # for keep_checkpoint_every_n_hours
 
 
@@ -260,17 +265,47 @@ def checkpoint_exists(checkpoint_prefix: PathLike) -> bool:
     return _exists(os.fspath(checkpoint_prefix))
 
 
-def checkpoint_files(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -> list[str]:
-    """Every existing file of a checkpoint: ``.index``, all ``.data-*`` shards, ``.meta``,
-    or the V1 file itself."""
+def checkpoint_files(checkpoint_prefix: str, meta_graph_suffix: str | None = "meta") -> list[str]:
+    """Every existing file of a checkpoint, and nothing else: ``P.index``, the
+    ``P.data-NNNNN-of-NNNNN`` shards, ``P.meta`` (unless ``meta_graph_suffix`` is ``None``), and
+    for V1 the table file ``P`` (or, for TF1's sharded pattern ``P-?????-of-NNNNN``, the table
+    files it matches). Only regular files count, and a V1 candidate only if it ends with the
+    table magic number: a prefix that names some other file yields nothing."""
     escaped = storage.glob_escape(checkpoint_prefix)
-    found = storage.glob(escaped + ".index") + sorted(storage.glob(escaped + ".data-?????-of-?????"))
-    meta = meta_graph_filename(checkpoint_prefix, meta_graph_suffix)
-    if storage.isfile(meta):
-        found.append(meta)
-    if storage.isfile(checkpoint_prefix):
-        found.append(checkpoint_prefix)
-    return found
+    base = _basename(checkpoint_prefix)
+    data = [path for path in storage.glob(escaped + ".data-*-of-*")
+            if DATA_SUFFIX_RE.fullmatch(_basename(path)[len(base):])]
+    found = [index_filename(checkpoint_prefix), *sorted(data)]
+    if meta_graph_suffix is not None:
+        found.append(meta_graph_filename(checkpoint_prefix, meta_graph_suffix))
+    found = [path for path in found if storage.isfile(path)]
+    return found + [path for path in _v1_candidates(checkpoint_prefix) if _is_table_file(path)]
+
+
+def _v1_candidates(checkpoint_prefix: str) -> list[str]:
+    """What TF's V1 removal matches: the prefix itself, read as a glob (TF1 records a sharded V1
+    save as ``P-?????-of-NNNNN``); only that one pattern is expanded here."""
+    match = _V1_SHARDED_PREFIX.search(checkpoint_prefix)
+    if match is None:
+        return [checkpoint_prefix]
+    base = checkpoint_prefix[: match.start()]
+    return sorted(storage.glob(storage.glob_escape(base) + match.group(0)))
+
+
+def _is_table_file(path: str) -> bool:
+    """A regular file ending with the table footer's magic number (a V1 checkpoint file)."""
+    if not storage.isfile(path):
+        return False
+    try:
+        source = storage.open_source(path)
+        try:
+            size = source.size()
+            return size >= FOOTER_LENGTH and source.read_at(size - FIXED64.size, FIXED64.size) == FIXED64.pack(
+                TABLE_MAGIC)
+        finally:
+            source.close()
+    except (OSError, TfckptError):
+        return False
 
 
 def meta_graph_filename(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -> str:
@@ -281,6 +316,10 @@ def meta_graph_filename(checkpoint_prefix: str, meta_graph_suffix: str = "meta")
 def remove_checkpoint(checkpoint_prefix: PathLike, meta_graph_suffix: str = "meta") -> None:
     """Delete every file of a checkpoint, like ``tf.compat.v1.train.remove_checkpoint``.
 
+    Deletes only what :func:`checkpoint_files` lists: a prefix naming a file that is not a
+    checkpoint (``remove_checkpoint("notes.txt")``) deletes nothing but ``notes.txt.index``,
+    ``.data-NNNNN-of-NNNNN`` and ``.meta`` files beside it, if there are any.
+
     Examples
     --------
     >>> import tfckpt, tempfile, os
@@ -290,6 +329,40 @@ def remove_checkpoint(checkpoint_prefix: PathLike, meta_graph_suffix: str = "met
     """
     for path in checkpoint_files(os.fspath(checkpoint_prefix), meta_graph_suffix):
         storage.remove(path)
+
+
+def prune_checkpoint(checkpoint_prefix: str, directory: str, *, meta_graph_suffix: str | None = "meta") -> list[str]:
+    """Retention's one deleter (``Saver``, ``CheckpointManager``): delete the checkpoint files
+    of ``checkpoint_prefix`` (:func:`checkpoint_files`) if it lies in ``directory`` or below it,
+    and return them. A prefix elsewhere (an absolute path, ``..``, a symlinked directory: the
+    state file it came from may have been edited) is left alone with a ``RuntimeWarning``."""
+    if not _within(checkpoint_prefix, directory):
+        warnings.warn(f"not deleting old checkpoint {checkpoint_prefix}: it lies outside {directory or '.'}, "
+                      f"the directory whose checkpoints are kept (check its state file)", RuntimeWarning,
+                      stacklevel=3)
+        return []
+    files = checkpoint_files(checkpoint_prefix, meta_graph_suffix)
+    for path in files:
+        storage.remove(path)
+    return files
+
+
+def _within(checkpoint_prefix: str, directory: str) -> bool:
+    """Whether the directory entries of ``checkpoint_prefix``'s files are in ``directory`` or
+    below it. Locally symlinks are resolved (deleting a symlinked file removes the link, in
+    its directory; a symlinked directory leads elsewhere); URLs are compared by path."""
+    parent = storage.dirname(checkpoint_prefix)
+    if not (storage.is_url(directory) or storage.is_url(checkpoint_prefix)):
+        root, inner = os.path.realpath(directory or "."), os.path.realpath(parent or ".")
+        return os.path.commonpath([root, inner]) == root
+    scheme, _, root = directory.partition("://")
+    other, _, inner = parent.partition("://")
+    root, inner = posixpath.normpath("/" + root), posixpath.normpath("/" + inner)
+    return scheme == other and posixpath.commonpath([root, inner]) == root
+
+
+def _basename(path: str) -> str:
+    return posixpath.basename(path) if is_url(path) else os.path.basename(path)
 
 
 def get_checkpoint_mtimes(checkpoint_prefixes: list[str]) -> list[float]:
