@@ -239,6 +239,14 @@ def merge_checkpoints(prefixes: list[PathLike], destination: PathLike, *, allow_
     Data files are moved (renamed), not copied; the sources' indexes are deleted. Every name
     must come from one source, except partitioned tensors, whose slices are combined.
 
+    What a merge deletes, as TensorFlow's op: the sources' indexes, and with ``delete_old_dirs``
+    (the default, TF's attribute of that name) each source's directory if that leaves it empty
+    (never the destination's directory); pass ``delete_old_dirs=False`` to keep the directories.
+    ``allow_missing_files`` (TF's attribute too) skips sources that do not exist instead of
+    raising; at least one must exist. The destination may be one of the sources (its
+    checkpoint is then replaced by the merged one; TensorFlow loses both there); on object
+    storage that is refused.
+
     Examples
     --------
     >>> import tfckpt, numpy as np, tempfile, os

@@ -10,6 +10,11 @@ deleted and, with ``delete_old_dirs``, their directories too if they are now emp
 The data files and the new index reach the destination through
 :func:`tfckpt.bundle.publish.publish`: a checkpoint already at the destination stays whole
 until the merged one is, and if the merge fails the sources are left as they were.
+
+The destination may be one of the sources (TensorFlow then deletes the merged index with the
+sources' ones and leaves no checkpoint): that source's data files are staged as hard links (or
+copies) under temporary names, so its checkpoint stays whole until the merged one replaces it,
+and its index, now the merged one, is kept. On object storage that merge is refused.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import posixpath
+import shutil
 from collections.abc import Sequence
 
 from .. import storage
@@ -36,12 +43,17 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
     """Merge the bundles at ``prefixes`` into one at ``destination``; return ``destination``."""
     destination = os.fspath(destination)
     remote = storage.is_url(destination)
+    into_source = [p for p in map(os.fspath, prefixes) if _same_prefix(p, destination)]
+    if into_source and remote:
+        raise InvalidArgumentError(f"cannot merge into {destination}: it is also one of the sources, which "
+                                   f"object storage (no hard links) cannot do safely; merge into another prefix")
     directory = storage.dirname(destination)
     if directory and not remote:
         os.makedirs(directory, exist_ok=True)
     header: BundleHeader | None = None
     merged: dict[bytes, TensorInfo] = {}
     renames: dict[str, int] = {}  # source data file -> new shard id
+    from_destination: set[str] = set()  # those of a source that is the destination
     used: list[str] = []
     for prefix in map(os.fspath, prefixes):
         if not storage.exists(index_filename(prefix)):
@@ -75,6 +87,8 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
                 source_file = data_filename(prefix, info.shard_id, source_header.num_shards)
                 if source_file not in renames:
                     renames[source_file] = len(renames)
+                    if prefix in into_source:
+                        from_destination.add(source_file)
                 merged[key] = dataclasses.replace(info, shard_id=renames[source_file])
         used.append(prefix)
     if header is None:
@@ -88,14 +102,31 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
         _publish_remote(destination, list(renames), merged_header, list(merged.values()))
     else:
         staged: list[str] = []
-        for source_file in renames:
-            if not os.path.exists(source_file):  # a full entry of a partitioned tensor may name an unused file
-                source_file = temporary_name(data_filename(destination, len(staged), count))
-                open(source_file, "xb").close()
-            staged.append(source_file)
-        publish(destination, staged, lambda out: write_index(out, merged_header, merged.values()), sync=sync,
-                keep_staged_on_failure=True)
+        made: list[str] = []  # temporaries of our own
+        try:
+            for source_file in renames:
+                temp = temporary_name(data_filename(destination, len(staged), count))
+                if not os.path.exists(source_file):  # a full entry of a partitioned tensor may name an unused file
+                    made.append(temp)
+                    open(temp, "xb").close()
+                    source_file = temp
+                elif source_file in from_destination:
+                    # The destination's own data: a new name, so that its checkpoint stays whole
+                    # until the commit (the merged files may take its files' names in another order).
+                    made.append(temp)
+                    _link_or_copy(source_file, temp)
+                    source_file = temp
+                staged.append(source_file)
+            publish(destination, staged, lambda out: write_index(out, merged_header, merged.values()), sync=sync,
+                    keep_staged_on_failure=True)
+        finally:
+            # After a failure: ours to remove. After success too: renaming a hard link onto its
+            # own file's other name (a shard that kept its number) leaves the link in place.
+            for temp in made:
+                remove_quietly(temp)
     for prefix in used:
+        if prefix in into_source:
+            continue  # its index is the merged one now
         if remote:
             storage.remove(index_filename(prefix))
             continue  # object stores have no directories to delete
@@ -107,6 +138,20 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
             except OSError:
                 pass  # not empty, or already gone: TensorFlow only logs this too
     return destination
+
+
+def _same_prefix(a: str, b: str) -> bool:
+    """Whether two prefixes name the same checkpoint (``d/./a`` and ``d/a``, symlinked dirs)."""
+    if storage.is_url(a) or storage.is_url(b):
+        return posixpath.normpath(a) == posixpath.normpath(b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # no hard links on this filesystem: pay for a copy
+        shutil.copyfile(source, target)
 
 
 def _publish_remote(destination: str, sources: list[str], header: BundleHeader, entries: list[TensorInfo]) -> None:
