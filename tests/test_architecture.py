@@ -16,7 +16,7 @@ LAYERS = [  # lowest first
     {"api", "variables", "restore", "saver", "checkpoint", "manager", "verify", "diff", "convert", "savedmodel",
      "stats", "tree",
      "distributed", "formats"},
-    {"cli", "__main__", "__init__"},
+    {"cli", "__main__", "__init__", "compat"},
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 

@@ -16,7 +16,9 @@ from typing import Any, cast
 import ml_dtypes
 import numpy as np
 
-from .errors import InvalidArgumentError, UnsupportedError
+from .errors import InvalidArgumentError, TfckptError, UnsupportedError
+
+_ML_DTYPES: Any = ml_dtypes  # its finfo/iinfo are untyped
 
 __all__ = ["BY_ENUM", "BY_NAME", "REF_OFFSET", "STRING", "DType", "DTypeLike", "DataType", "as_dtype", "from_enum"]
 
@@ -136,6 +138,101 @@ class DType:
         """The value type of a reference type (``float32`` for ``float32_ref``); else itself."""
         return BY_ENUM[self.as_datatype_enum - REF_OFFSET] if self.is_ref else self
 
+    # TensorFlow's DType predicates and limits, which conversion scripts test.
+
+    @property
+    def is_bool(self) -> bool:
+        """Whether this is ``bool``."""
+        return self.base_dtype.name == "bool"
+
+    @property
+    def is_complex(self) -> bool:
+        """Whether this is ``complex64`` or ``complex128``."""
+        return self._kind() == "complex"
+
+    @property
+    def is_floating(self) -> bool:
+        """Whether this is a real floating-point type (``bfloat16`` and the float8/float4 types too)."""
+        return self._kind() == "float"
+
+    @property
+    def is_integer(self) -> bool:
+        """Whether this is a (non-quantized) integer type, ``int4``/``uint2`` included."""
+        return self._kind() == "int"
+
+    @property
+    def is_unsigned(self) -> bool:
+        """Whether this is an unsigned integer type."""
+        return self.is_integer and self._limits()[0] == 0
+
+    @property
+    def size(self) -> int:
+        """Bytes per element (1 for the sub-byte types); 0 for ``string``, ``resource``, ``variant``."""
+        return self.itemsize
+
+    @property
+    def min(self) -> Any:
+        """The smallest value of this numeric type, as TF gives it (a numpy scalar for floats).
+
+        Raises ``TypeError`` for ``bool``, ``string``, complex, quantized and opaque types.
+        """
+        return self._limits()[0]
+
+    @property
+    def max(self) -> Any:
+        """The largest value of this numeric type (see :attr:`min`)."""
+        return self._limits()[1]
+
+    @property
+    def real_dtype(self) -> DType:
+        """The type of the real part: ``float32`` for ``complex64``, ``float64`` for ``complex128``; else itself."""
+        return _REAL.get(self.base_dtype.name, self)
+
+    def _kind(self) -> str:
+        """``"float"``, ``"int"``, ``"complex"`` or ``""`` (bool, strings, quantized and opaque types)."""
+        np_dtype = self.as_numpy_dtype
+        if np_dtype is None or self.is_quantized or self.is_bool:
+            return ""
+        if np_dtype.kind == "c":
+            return "complex"
+        try:  # ml_dtypes' finfo/iinfo also know bfloat16, the float8/float4 and int4/int2 types
+            _ML_DTYPES.finfo(np_dtype.type)
+            return "float"
+        except (ValueError, TypeError):
+            pass
+        try:
+            _ML_DTYPES.iinfo(np_dtype.type)
+            return "int"
+        except (ValueError, TypeError):
+            return ""
+
+    def _limits(self) -> tuple[Any, Any]:
+        kind = self._kind()
+        if kind not in ("float", "int"):
+            raise TypeError(f"{self.name} has no minimum or maximum value (not a real numeric type)")
+        assert self.as_numpy_dtype is not None
+        info = (_ML_DTYPES.finfo if kind == "float" else _ML_DTYPES.iinfo)(self.as_numpy_dtype.type)
+        return info.min, info.max
+
+    def __eq__(self, other: object) -> bool:
+        """TensorFlow's rule: equal to whatever names the same type (a DType of tfckpt, of
+        ``tfckpt.compat`` or of TensorFlow, a TF name, a DataType code, a numpy type)."""
+        if other is None:  # np.dtype(None) would be float64
+            return False
+        code = getattr(other, "as_datatype_enum", None)
+        if not isinstance(code, int):
+            try:
+                code = as_dtype(cast(DTypeLike, other)).as_datatype_enum
+            except (TfckptError, TypeError, ValueError):  # not a dtype at all: unequal, as in TF
+                return False
+        return self.as_datatype_enum == code
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return self.as_datatype_enum  # TF's: the DataType code
+
     def __repr__(self) -> str:
         return f"tfckpt.{self.name}"
 
@@ -197,6 +294,7 @@ for _d in _ALL:
         _BY_NUMPY.setdefault(_d.as_numpy_dtype, _d)
 
 STRING = BY_NAME["string"]
+_REAL = {"complex64": BY_NAME["float32"], "complex128": BY_NAME["float64"]}
 
 DTypeLike = DType | str | int | np.dtype[Any] | type
 

@@ -41,7 +41,10 @@ __all__ = [
     "isdir",
     "isfile",
     "join",
+    "listdir",
+    "makedirs",
     "move",
+    "open_file",
     "open_source",
     "path_identity",
     "read_bytes",
@@ -403,6 +406,36 @@ def copy(source: str, destination: str) -> None:
     fs, inner = _filesystem(source)
     _, target = _filesystem(destination)
     fs.copy(inner, target)
+
+
+def open_file(path: str, mode: str = "rb") -> Any:
+    """A file object for a local path or a URL (``"r"``/``"rb"``/``"w"``/``"wb"``/``"a"``...): the
+    file-at-a-time access of ``tf.io.gfile.GFile`` (:mod:`tfckpt.compat`). Text modes use UTF-8."""
+    encoding = None if "b" in mode else "utf-8"
+    if not is_url(path):
+        return open(path, mode, encoding=encoding)
+    fs, inner = _filesystem(path)
+    return fs.open(inner, mode, encoding=encoding) if encoding else fs.open(inner, mode)
+
+
+def listdir(path: str) -> list[str]:
+    """The names (not paths) of a directory's entries; ``FileNotFoundError`` (or
+    ``NotADirectoryError``) if ``path`` is not a directory."""
+    if not is_url(path):
+        return os.listdir(path)
+    fs, inner = _filesystem(path)
+    if not fs.isdir(inner):
+        raise FileNotFoundError(path)
+    return [posixpath.basename(str(p).rstrip("/")) for p in fs.ls(inner, detail=False)]
+
+
+def makedirs(path: str) -> None:
+    """Create a directory and its parents; one that exists is fine (object stores have none)."""
+    if not is_url(path):
+        os.makedirs(path, exist_ok=True)
+        return
+    fs, inner = _filesystem(path)
+    fs.makedirs(inner, exist_ok=True)
 
 
 UPLOAD_PART_BYTES = 16 << 20  # S3 needs >= 5 MiB per part; 16 MiB keeps a 10,000-part upload at 160 GB
