@@ -136,14 +136,17 @@ def test_tree_of_a_keras_3_checkpoint() -> None:
     lines = text.splitlines()
     assert lines[0].endswith("keras_mlp/ckpt-1")
     assert "│       │   ├── _kernel  float32[4, 3]" in text
-    assert "├── optimizer  -> same object as model/optimizer" in lines
+    # A shared object is expanded at the path object_paths() gives it (TF's key), marked elsewhere.
+    assert "│   └── optimizer  -> same object as optimizer" in lines
+    assert "│   │   ├── 0  -> same object as model/_functional/_operations/1/_kernel" in lines
     # Every tensor appears exactly once as a leaf; shared objects are references.
     leaves = [line for line in lines if "float32[" in line or "int64[" in line]
     assert len(leaves) == len(tfckpt.load_checkpoint(EXAMPLES / "keras_mlp")) - 1  # all but the graph
     without = render_tree(checkpoint_tree(tfckpt.load_checkpoint(EXAMPLES / "keras_mlp"), optimizer=False))
     assert "optimizer" not in without and "_kernel" in without
     shallow = render_tree(checkpoint_tree(tfckpt.load_checkpoint(EXAMPLES / "keras_mlp")), depth=1)
-    assert "└── save_counter  int64[]" in shallow and "├── model  ... (14 tensors)" in shallow
+    assert "└── save_counter  int64[]" in shallow and "├── model  ... (4 tensors)" in shallow
+    assert "├── optimizer  ... (10 tensors)" in shallow
 
 
 def test_tree_hangs_slots_under_their_variables() -> None:

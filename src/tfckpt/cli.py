@@ -49,6 +49,7 @@ __all__ = [
     "cmd_tree",
     "cmd_verify",
     "main",
+    "shown",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -70,6 +71,22 @@ def _human_bytes(n: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def shown(text: str) -> str:
+    r"""``text`` safe to print for people: each non-printable character (terminal control
+    sequences such as clear-screen or an OSC 52 clipboard write, newlines, invisible format
+    characters, undecodable bytes) written as its Python escape, ``\x1b`` for ESC. Printable
+    names, whatever their script, come out unchanged; JSON output keeps names exact.
+
+    Examples
+    --------
+    >>> shown("dense/kernel"), shown("x\x1b[2J"), shown("ノード")
+    ('dense/kernel', 'x\\x1b[2J', 'ノード')
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class NothingMatched(TfckptError):
@@ -112,7 +129,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         infos = [reader.tensor_info(n) for n in names]
         paths = reader.object_paths() if args.objects else {}
         prefix = reader.prefix
-    shown = [paths.get(i.name, i.name) for i in infos]
+    labels = [shown(paths.get(i.name, i.name)) for i in infos]
     total_bytes = sum(_stored_bytes(i) for i in infos)
     total_elements = sum(i.num_elements for i in infos)
     if args.json:
@@ -122,12 +139,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
                           "total": {"tensors": len(rows), "elements": total_elements, "bytes": total_bytes}},
                          indent=2))
         return 0
-    width = max((len(s) for s in shown), default=4)
+    width = max((len(s) for s in labels), default=4)
     dwidth = max((len(i.dtype.name) for i in infos), default=5)
     shapes = [_format_shape(i.shape) for i in infos]
     swidth = max((len(s) for s in shapes), default=5)
     print(f"{'name':<{width}}  {'dtype':<{dwidth}}  {'shape':<{swidth}}  {'size':>10}")
-    for label, info, shape in zip(shown, infos, shapes):
+    for label, info, shape in zip(labels, infos, shapes):
         size = _human_bytes(_stored_bytes(info))
         print(f"{label:<{width}}  {info.dtype.name:<{dwidth}}  {shape:<{swidth}}  {size:>10}")
     print(f"# {_count(len(infos), 'tensor')}, {total_elements} elements, {_human_bytes(total_bytes)} in {prefix}")
@@ -170,7 +187,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
         if args.all_tensors or args.all_tensor_names:
             for key in sorted(shapes):
-                print(f"tensor: {key} ({dtypes[key].name}) {shapes[key]}")
+                print(f"tensor: {shown(key)} ({dtypes[key].name}) {shapes[key]}")
                 if args.all_tensors:
                     try:
                         print(reader.get_tensor(key))
@@ -180,10 +197,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             print(reader.debug_string().decode("utf-8", errors="ignore"))
         else:
             if not reader.has_tensor(args.tensor_name):
-                print(f"Tensor {args.tensor_name} not found in checkpoint")
+                print(f"Tensor {shown(args.tensor_name)} not found in checkpoint")
                 return 0
             name = args.tensor_name
-            print(f"tensor: {name} ({dtypes[name].name}) {shapes[name]}")
+            print(f"tensor: {shown(name)} ({dtypes[name].name}) {shapes[name]}")
             print(reader.get_tensor(name))
         if args.count_exclude_pattern:
             pattern = re.compile(args.count_exclude_pattern)
@@ -230,9 +247,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
                           "notes": [_problem_json(p) for p in report.notes]}, indent=2))
     else:
         for problem in report.problems:
-            print(f"BAD  {problem}")
+            print(f"BAD  {shown(str(problem))}")
         for note in report.notes:
-            print(f"NOTE {note}")
+            print(f"NOTE {shown(str(note))}")
         status = "OK" if report.ok else _count(len(report.problems), "problem")
         print(f"# {status}: {_count(report.tensors_checked, 'tensor')}, {_human_bytes(report.bytes_checked)} "
               f"checked in {report.prefix}")
@@ -245,16 +262,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
         return 0 if report.same else 1
     for name in report.only_in_a:
-        print(f"- {name}")
+        print(f"- {shown(name)}")
     for name in report.only_in_b:
-        print(f"+ {name}")
+        print(f"+ {shown(name)}")
     for name, dtype_a, dtype_b in report.dtype_changed:
-        print(f"~ {name}: dtype {dtype_a} -> {dtype_b}")
+        print(f"~ {shown(name)}: dtype {dtype_a} -> {dtype_b}")
     for name, shape_a, shape_b in report.shape_changed:
-        print(f"~ {name}: shape {_format_shape(shape_a)} -> {_format_shape(shape_b)}")
+        print(f"~ {shown(name)}: shape {_format_shape(shape_a)} -> {_format_shape(shape_b)}")
     for change in report.value_changed:
         worst = "" if change.max_abs_diff is None else f", max abs diff {change.max_abs_diff:.6g}"
-        print(f"~ {change.name}: {change.mismatched}/{change.total} values differ{worst}")
+        print(f"~ {shown(change.name)}: {change.mismatched}/{change.total} values differ{worst}")
     print(f"# {'same' if report.same else 'different'}: {len(report.equal)} equal, {len(report.only_in_a)} only "
           f"in A, {len(report.only_in_b)} only in B, "
           f"{len(report.dtype_changed) + len(report.shape_changed) + len(report.value_changed)} changed")
@@ -275,7 +292,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
                      drop_save_counter=args.drop_save_counter, cast=dict(args.cast or []),
                      progress=ProgressBar("convert"), to=args.to)
     for name, reason in report.skipped:
-        print(f"skipped {name}: {reason}", file=sys.stderr)
+        print(f"skipped {shown(name)}: {shown(reason)}", file=sys.stderr)
     for warning in report.warnings:
         print(f"tfckpt: warning: {warning}", file=sys.stderr)
     print(f"# wrote {_count(len(report.written), 'tensor')} to {report.destination}")
@@ -311,7 +328,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     elif args.nan and not tensors:
         print(f"# no tensor of {report.prefix} holds NaN or Inf ({_count(len(report.tensors), 'tensor')} checked)")
     else:
-        rows = [(t.path, f"{t.dtype}{list(t.shape)}", _number(t.min), _number(t.max), _number(t.mean),
+        rows = [(shown(t.path), f"{t.dtype}{list(t.shape)}", _number(t.min), _number(t.max), _number(t.mean),
                  _number(t.std), str(t.nan), str(t.inf), str(t.zeros)) for t in tensors]
         header = ("tensor", "dtype[shape]", "min", "max", "mean", "std", "nan", "inf", "zeros")
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -319,10 +336,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
             print("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
         if not args.nan:
             print()
-            mwidth = max([len("module"), *(len(m.name) for m in report.modules)])
+            mwidth = max([len("module"), *(len(shown(m.name)) for m in report.modules)])
             print(f"{'module':<{mwidth}}  {'tensors':>7}  {'parameters':>12}  {'bytes':>10}")
             for module in report.modules:
-                print(f"{module.name:<{mwidth}}  {module.tensors:>7}  {module.parameters:>12,}  "
+                print(f"{shown(module.name):<{mwidth}}  {module.tensors:>7}  {module.parameters:>12,}  "
                       f"{_human_bytes(module.nbytes):>10}")
         print(f"# {_count(len(report.tensors), 'tensor')}, {report.parameters:,} parameters, "
               f"{_human_bytes(report.nbytes)}; {_count(len(report.non_finite), 'tensor')} with NaN/Inf")
@@ -331,7 +348,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_tree(args: argparse.Namespace) -> int:
     with load_checkpoint(args.path) as reader:
-        sys.stdout.write(render_tree(checkpoint_tree(reader, optimizer=not args.no_optimizer), depth=args.depth))
+        root = checkpoint_tree(reader, optimizer=not args.no_optimizer)
+    pending = [root]
+    while pending:  # every name as people may see it (iteratively: trees can be deep)
+        node = pending.pop()
+        node.name = shown(node.name)
+        node.shared_with = None if node.shared_with is None else shown(node.shared_with)
+        pending += node.children
+    sys.stdout.write(render_tree(root, depth=args.depth))
     return 0
 
 
@@ -471,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TfckptError, OSError) as exc:
         if debug:
             raise
-        print(f"tfckpt: error: {exc}", file=sys.stderr)
+        print(f"tfckpt: error: {shown(str(exc))}", file=sys.stderr)
         return 1
     except Exception as exc:  # a bug or an unforeseen input: still one line, unless --debug
         if debug:

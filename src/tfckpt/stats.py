@@ -18,7 +18,6 @@ import numpy as np
 from .api import load_checkpoint
 from .bundle.graph import OBJECT_GRAPH_KEY
 from .bundle.reader import CheckpointReader
-from .errors import TfckptError
 from .storage import PathLike
 
 __all__ = ["CHUNK_ELEMENTS", "ModuleStats", "StatsReport", "TensorStats", "checkpoint_stats", "tensor_stats"]
@@ -183,10 +182,7 @@ def checkpoint_stats(path: PathLike, *, depth: int | None = None,
 
 def _stats(reader: CheckpointReader, depth: int | None,
            progress: Callable[[int, int, int, int], None] | None) -> StatsReport:
-    try:
-        paths = reader.object_paths()
-    except TfckptError:
-        paths = {}
+    paths = reader.object_paths()  # a damaged graph raises: stats by raw keys would hide it
     names = [name for name in reader if name != OBJECT_GRAPH_KEY  # metadata, not a value
              and reader.tensor_info(name).dtype.as_numpy_dtype is not None]
     total = sum(reader.tensor_info(name).size for name in names)

@@ -2,8 +2,8 @@
 
 A TF2 checkpoint is an object graph: the tree follows it from the root (model -> layers ->
 variables), with each variable's optimizer slots hung under it, dtype and shape at the leaves,
-and an object reachable along several routes expanded once and marked as shared at the
-others. Branches holding no tensors are left out. A name-based (TF1) checkpoint becomes the
+and an object reachable along several routes expanded once, at the path ``object_paths()``
+gives it, and marked as shared at the others. Branches holding no tensors are left out. A name-based (TF1) checkpoint becomes the
 tree of its ``/``-separated names.
 """
 
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .bundle.graph import VARIABLE_VALUE, ObjectGraph
-from .bundle.objects import optimizer_nodes
+from .bundle.graph import VARIABLE_VALUE, ObjectGraph, display_path
+from .bundle.objects import canonical_walk, slot_links
 from .bundle.reader import CheckpointReader
-from .errors import TfckptError
 
 __all__ = ["TreeNode", "checkpoint_tree", "render_tree"]
 
@@ -38,11 +37,21 @@ class TreeNode:
     slot: bool = False  # an optimizer slot of its parent variable
 
     def tensors(self) -> int:
-        return (self.dtype is not None) + sum(child.tensors() for child in self.children)
+        """The tensors in this subtree (iteratively: trees can be thousands of levels deep)."""
+        count, pending = 0, [self]
+        while pending:
+            node = pending.pop()
+            count += node.dtype is not None
+            pending += node.children
+        return count
 
 
 def checkpoint_tree(reader: CheckpointReader, *, optimizer: bool = True) -> TreeNode:
     """The tree of the checkpoint ``reader`` reads (see the module docstring).
+
+    A damaged object graph raises (a :class:`~tfckpt.CorruptionError`), as everywhere the
+    graph is used: the tree of its raw keys would hide the damage. Time and memory are
+    O(objects + edges + tensors), whatever the graph's depth and sharing.
 
     Examples
     --------
@@ -51,19 +60,17 @@ def checkpoint_tree(reader: CheckpointReader, *, optimizer: bool = True) -> Tree
     >>> [child.name for child in tree.children]
     ['model', 'save_counter']
     """
-    try:
-        graph = reader.object_graph
-    except TfckptError:
-        graph = None
+    graph = reader.object_graph
     root = TreeNode(reader.prefix)
     if graph is None:
+        folders: dict[tuple[int, str], TreeNode] = {}  # (id of a folder, name) -> its sub-folder
         for name in reader:
             node = root
             parts = name.split("/")
             for part in parts[:-1]:
-                found = next((c for c in node.children if c.name == part and c.dtype is None), None)
+                found = folders.get((id(node), part))
                 if found is None:
-                    found = TreeNode(part)
+                    found = folders[(id(node), part)] = TreeNode(part)
                     node.children.append(found)
                 node = found
             info = reader.tensor_info(name)
@@ -73,43 +80,44 @@ def checkpoint_tree(reader: CheckpointReader, *, optimizer: bool = True) -> Tree
 
 
 def _object_tree(reader: CheckpointReader, graph: ObjectGraph, root: TreeNode, optimizer: bool) -> TreeNode:
-    skip = optimizer_nodes(graph) if not optimizer else set()
+    """Each object expanded once, at its canonical path (the one ``object_paths`` reports),
+    and marked as shared wherever else an edge leads to it; built children-first."""
+    nodes = graph.nodes
+    walk = canonical_walk(graph, optimizer=optimizer)
     slots: dict[int, list[tuple[str, int]]] = {}
     if optimizer:
-        for node in graph.nodes:
-            for slot in node.slot_variables:
-                slots.setdefault(slot.original_variable_node_id, []).append(
-                    (slot.slot_name, slot.slot_variable_node_id))
-    seen: dict[int, str] = {}
+        for link in slot_links(graph, walk):
+            if not link.keras:  # Keras 3 slots are ordinary children of their optimizer
+                slots.setdefault(link.variable, []).append((link.slot_name, link.slot))
 
     def leaf_info(node_id: int) -> tuple[str, tuple[int, ...]] | None:
-        attribute = graph.nodes[node_id].attribute(VARIABLE_VALUE)
+        attribute = nodes[node_id].attribute(VARIABLE_VALUE)
         if attribute is None or attribute.checkpoint_key not in reader:
             return None
         info = reader.tensor_info(attribute.checkpoint_key)
         return info.dtype.name, info.shape
 
-    holds: dict[int, bool] = {}
+    # Whether anything saved is reachable from a node: backwards from the nodes holding tensors.
+    holds = {node_id for node_id in walk.order
+             if any(a.checkpoint_key in reader for a in nodes[node_id].attributes)
+             or any(leaf_info(slot_id) is not None for _, slot_id in slots.get(node_id, []))}
+    callers: dict[int, list[int]] = {}
+    for node_id in walk.order:
+        for _, ref in walk.edges(node_id):
+            callers.setdefault(ref.node_id, []).append(node_id)
+    pending = list(holds)
+    while pending:
+        for caller in callers.get(pending.pop(), []):
+            if caller not in holds:
+                holds.add(caller)
+                pending.append(caller)
 
-    def holds_tensors(node_id: int) -> bool:
-        """Whether anything saved is reachable from ``node_id`` (cycle-safe)."""
+    built: dict[int, TreeNode] = {}
+    for node_id in reversed(walk.order):  # children before parents
         if node_id not in holds:
-            holds[node_id] = False  # while visiting: a cycle adds nothing
-            node = graph.nodes[node_id]
-            holds[node_id] = (any(a.checkpoint_key in reader for a in node.attributes)
-                              or any(leaf_info(slot_id) is not None for _, slot_id in slots.get(node_id, []))
-                              or any(holds_tensors(r.node_id) for r in node.children
-                                     if r.node_id not in skip and 0 <= r.node_id < len(graph.nodes)))
-        return holds[node_id]
-
-    def build(node_id: int, name: str, path: str) -> TreeNode | None:
-        if not holds_tensors(node_id):
-            return None  # nothing saved below this object
-        if node_id in seen:
-            return TreeNode(name, shared_with=seen[node_id])
-        seen[node_id] = path
-        node = graph.nodes[node_id]
-        out = TreeNode(name)
+            continue  # nothing saved below this object
+        node = nodes[node_id]
+        out = built[node_id] = TreeNode("")
         found = leaf_info(node_id)
         if found is not None:
             out.dtype, out.shape = found
@@ -121,17 +129,17 @@ def _object_tree(reader: CheckpointReader, graph: ObjectGraph, root: TreeNode, o
             slot_info = leaf_info(slot_id)
             if slot_info is not None:
                 out.children.append(TreeNode(slot_name, slot_info[0], slot_info[1], slot=True))
-        for ref in node.children:
-            if ref.node_id in skip or not 0 <= ref.node_id < len(graph.nodes):
+        for index, ref in walk.edges(node_id):
+            if ref.node_id not in holds:
                 continue
-            child = build(ref.node_id, ref.local_name, f"{path}/{ref.local_name}" if path else ref.local_name)
-            if child is not None:
-                out.children.append(child)
-        return out
-
-    built = build(0, root.name, "")
-    if built is not None:
-        root.children = built.children
+            if walk.is_canonical(node_id, index):
+                child = built[ref.node_id]
+                child.name = ref.local_name
+            else:
+                child = TreeNode(ref.local_name, shared_with=display_path(walk.path(ref.node_id)))
+            out.children.append(child)
+    if 0 in built:
+        root.children = built[0].children
     return root
 
 
@@ -157,16 +165,18 @@ def render_tree(root: TreeNode, *, depth: int | None = None) -> str:
             text += f"  {node.dtype}[{', '.join(str(d) for d in node.shape or ())}]"
         return text
 
-    def walk(node: TreeNode, indent: str, level: int) -> None:
-        for index, child in enumerate(node.children):
-            last = index == len(node.children) - 1
-            line = describe(child)
-            if depth is not None and level >= depth and child.children:
-                line += f"  ... ({child.tensors()} tensors)"
-                lines.append(f"{indent}{'└── ' if last else '├── '}{line}")
-                continue
-            lines.append(f"{indent}{'└── ' if last else '├── '}{line}")
-            walk(child, indent + ("    " if last else "│   "), level + 1)
-
-    walk(root, "", 1)
+    # Depth first without recursion: a stack of (node, its indent, its level), last child on top.
+    pending = [(child, "", 1, index == len(root.children) - 1) for index, child in enumerate(root.children)]
+    pending.reverse()
+    while pending:
+        child, indent, level, last = pending.pop()
+        line = describe(child)
+        if depth is not None and level >= depth and child.children:
+            lines.append(f"{indent}{'└── ' if last else '├── '}{line}  ... ({child.tensors()} tensors)")
+            continue
+        lines.append(f"{indent}{'└── ' if last else '├── '}{line}")
+        inner = indent + ("    " if last else "│   ")
+        count = len(child.children)
+        pending += [(grandchild, inner, level + 1, index == count - 1)
+                    for index, grandchild in reversed(list(enumerate(child.children)))]
     return "\n".join(lines) + "\n"

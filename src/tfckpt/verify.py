@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from .api import load_checkpoint
 from .bundle.entry import TensorInfo
 from .bundle.graph import OBJECT_GRAPH_KEY
+from .bundle.objects import unmatched_keys
 from .bundle.reader import CheckpointReader
 from .bundle.slices import describe_key, encode_slice_key
 from .bundle.validate import tiling_problem
@@ -162,11 +163,7 @@ def _check_graph(reader: CheckpointReader, report: VerifyReport) -> None:
         report.problems.append(VerifyProblem(str(exc), OBJECT_GRAPH_KEY))
         return
     assert graph is not None
-    named = {a.checkpoint_key for node in graph.nodes for a in node.attributes}
-    keys = sorted(reader)
-    for key in sorted(named - set(keys)):
-        # Legacy saveables store tensors under the key plus a suffix.
-        if not any(k.startswith(key) for k in keys):
-            report.notes.append(VerifyProblem("the object graph names this key but the checkpoint has no tensor "
-                                        "for it (TensorFlow writes this for a variable with no value at "
-                                        "save time)", key))
+    for key in unmatched_keys(graph, list(reader)):  # legacy saveables' keys have suffixes: matched too
+        report.notes.append(VerifyProblem("the object graph names this key but the checkpoint has no tensor "
+                                    "for it (TensorFlow writes this for a variable with no value at "
+                                    "save time)", key))

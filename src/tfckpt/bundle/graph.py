@@ -20,6 +20,7 @@ name>``; e.g. ``net/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE``.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
@@ -32,6 +33,7 @@ __all__ = [
     "OBJECT_GRAPH_KEY",
     "SLOT_MARKER",
     "VARIABLE_VALUE",
+    "GraphWalk",
     "ObjectGraph",
     "ObjectPath",
     "ObjectReference",
@@ -198,13 +200,126 @@ class ObjectGraph:
 
     def paths(self, avoid: frozenset[int] | set[int] = frozenset()) -> dict[int, ObjectPath]:
         """Each node reachable through children, with its first breadth-first path; nodes in
-        ``avoid`` are neither entered nor passed through."""
-        found: dict[int, ObjectPath] = {0: ()}
+        ``avoid`` are neither entered nor passed through. Every path is materialised: prefer
+        :meth:`walk` and :meth:`GraphWalk.path` for the few paths a caller needs."""
+        walk = self.walk(avoid=avoid)
+        return {node_id: walk.path(node_id) for node_id in walk.order}
+
+    def walk(self, *, avoid: Collection[int] = frozenset(), detour: Collection[int] = frozenset(),
+             stop: Collection[int] = frozenset()) -> GraphWalk:
+        """The one traversal of the graph (see :class:`GraphWalk`): breadth-first from the
+        root, iterative, each node entered once, O(nodes + children) time and memory.
+
+        ``avoid``: nodes neither entered nor passed through. ``detour``: nodes entered only
+        once everything reachable without them has been found, so that a node reachable both
+        ways gets its path around them (Keras 3 models' weights, also listed by their
+        optimizer). ``stop``: nodes entered but not passed through (leaves of a view).
+        """
+        return GraphWalk(self, avoid, detour, stop)
+
+
+class GraphWalk:
+    """Which nodes the root reaches, and the one *canonical* route to each.
+
+    A node's canonical route is the first breadth-first one (children in stored order), the
+    route TensorFlow names keys by; ``parents`` holds its last edge, so a path costs its own
+    length, never more (a chain of n nodes is O(n), not O(n^2)). Every other edge into a
+    node is a *shared* reference to it: views say so (``tree``) or reuse the same value
+    (``nested``) instead of expanding the node again, so "diamonds" (two routes to each next
+    level) cost O(nodes), not O(2^depth), and cycles end.
+
+    Examples
+    --------
+    >>> graph = ObjectGraph((TrackableObject(children=(ObjectReference(1, "a"), ObjectReference(2, "b"))),
+    ...                      TrackableObject(children=(ObjectReference(2, "c"),)), TrackableObject()))
+    >>> walk = graph.walk()
+    >>> walk.order, walk.path(2), walk.is_canonical(1, 0)
+    ((0, 1, 2), ('b',), False)
+    """
+
+    def __init__(self, graph: ObjectGraph, avoid: Collection[int], detour: Collection[int],
+                 stop: Collection[int]) -> None:
+        self.graph = graph
+        self.avoid = frozenset(avoid)
+        self.stop = frozenset(stop)
+        nodes = graph.nodes
+        parents: dict[int, tuple[int, int]] = {0: (-1, -1)}
+        order = [0]
+        later: list[int] = []  # detour nodes met while they were still closed
         queue = deque([0])
-        while queue:
-            current = queue.popleft()
-            for ref in self.nodes[current].children:
-                if ref.node_id not in found and ref.node_id not in avoid:
-                    found[ref.node_id] = found[current] + (ref.local_name,)
-                    queue.append(ref.node_id)
-        return found
+        closed = frozenset(detour)
+        first_phase = 0
+        for phase in (0, 1):
+            if phase:  # reopen the detours: continue the breadth-first search through them
+                first_phase = len(order)
+                closed = frozenset()
+                queue.extend(later)
+            while queue:
+                current = queue.popleft()
+                if current in self.stop:
+                    continue
+                for index, ref in enumerate(nodes[current].children):
+                    child = ref.node_id
+                    if child in parents or child in self.avoid:
+                        continue
+                    if child in closed:
+                        later.append(current)
+                        continue
+                    parents[child] = (current, index)
+                    order.append(child)
+                    queue.append(child)
+        self.parents = parents
+        self.order = tuple(order)
+        self.detoured = frozenset(order[first_phase:])  # reached only through a detour
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self.parents
+
+    def path(self, node_id: int) -> ObjectPath:
+        """The canonical path of a reached node (local names from the root)."""
+        names = []
+        nodes = self.graph.nodes
+        while node_id != 0:
+            node_id, index = self.parents[node_id]
+            names.append(nodes[node_id].children[index].local_name)
+        return tuple(reversed(names))
+
+    def is_canonical(self, parent: int, index: int) -> bool:
+        """Whether child edge ``index`` of ``parent`` is its target's canonical route."""
+        return self.parents.get(self.graph.nodes[parent].children[index].node_id) == (parent, index)
+
+    def edges(self, node_id: int) -> Iterator[tuple[int, ObjectReference]]:
+        """``(index, reference)`` of each child edge the walk follows out of a reached node."""
+        if node_id in self.stop:
+            return
+        for index, ref in enumerate(self.graph.nodes[node_id].children):
+            if ref.node_id not in self.avoid:
+                yield index, ref
+
+    def acyclic_order(self) -> tuple[list[int], dict[int, list[int]]]:
+        """Reached nodes children-first, and the edges (child indexes) of each node that
+        close no cycle: a depth-first search drops each edge back to a node on its own
+        route, what remains is acyclic, so values can be built once per node, bottom-up."""
+        done: list[int] = []
+        kept: dict[int, list[int]] = {}
+        state: dict[int, int] = {}  # 1: on the current route, 2: finished
+        stack: list[tuple[int, Iterator[tuple[int, ObjectReference]]]] = [(0, self.edges(0))]
+        state[0] = 1
+        kept[0] = []
+        while stack:
+            node_id, edges = stack[-1]
+            for index, ref in edges:
+                seen = state.get(ref.node_id)
+                if seen == 1:
+                    continue  # back to its own route: a cycle
+                kept[node_id].append(index)
+                if seen is None:
+                    state[ref.node_id] = 1
+                    kept[ref.node_id] = []
+                    stack.append((ref.node_id, self.edges(ref.node_id)))
+                    break
+            else:
+                stack.pop()
+                state[node_id] = 2
+                done.append(node_id)
+        return done, kept

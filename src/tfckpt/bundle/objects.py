@@ -9,21 +9,36 @@ conventions). Keras 3 optimizers keep their slots as ordinary variables under
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+import bisect
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .graph import SLOT_MARKER, VARIABLE_VALUE, ObjectGraph, ObjectPath, display_path
+from .graph import (
+    SLOT_MARKER,
+    VARIABLE_VALUE,
+    GraphWalk,
+    ObjectGraph,
+    ObjectPath,
+    ObjectReference,
+    display_path,
+)
 
 __all__ = [
+    "KERAS_OPTIMIZER_LISTS",
     "OPTIMIZER_EDGE_NAMES",
     "SAVE_COUNTER",
     "ObjectTensor",
+    "SlotLink",
     "SlotVariable",
+    "canonical_walk",
+    "longest_prefixes",
     "nested",
     "object_tensors",
     "optimizer_nodes",
+    "slot_links",
     "slot_variables",
+    "unmatched_keys",
 ]
 
 OPTIMIZER_EDGE_NAMES = frozenset({"optimizer", "_optimizer"})
@@ -73,46 +88,82 @@ class SlotVariable:
     key: str
 
 
-def _node_paths(graph: ObjectGraph) -> dict[int, ObjectPath]:
-    paths = graph.paths()
-    # Slot variables have no parent edge; TF names them after their variable and optimizer.
-    for optimizer_id, node in enumerate(graph.nodes):
-        if optimizer_id not in paths:
-            continue
-        for slot in node.slot_variables:
-            variable_path = paths.get(slot.original_variable_node_id)
-            if variable_path is not None and slot.slot_variable_node_id not in paths:
-                paths[slot.slot_variable_node_id] = (
-                    variable_path + (SLOT_MARKER,) + paths[optimizer_id] + (slot.slot_name,))
-    return paths
+def canonical_walk(graph: ObjectGraph, *, optimizer: bool = True) -> GraphWalk:
+    """The walk every object view shares: routes around optimizers preferred (Keras 3 lists
+    model weights under its optimizer too), optimizers not entered at all if not ``optimizer``."""
+    optimizers = optimizer_nodes(graph)
+    return graph.walk(detour=optimizers) if optimizer else graph.walk(avoid=optimizers)
+
+
+def _slot_path(walk: GraphWalk, link: SlotLink) -> ObjectPath:
+    # TF names a slot after its variable and optimizer (it has no parent edge of its own).
+    return walk.path(link.variable) + (SLOT_MARKER,) + walk.path(link.optimizer) + (link.slot_name,)
 
 
 def object_tensors(graph: ObjectGraph, keys: Collection[str]) -> dict[str, ObjectTensor]:
     """Every bundle key that an attribute of the graph names, keyed by bundle key.
 
     Legacy saveables store their tensor under ``checkpoint_key + suffix``; those keys are
-    matched by prefix.
+    matched by prefix (the longest attribute key that prefixes a key wins), in
+    O((keys + attributes) log) comparisons.
     """
+    walk = canonical_walk(graph)
+    owners: list[tuple[int, ObjectPath]] = [(node_id, walk.path(node_id)) for node_id in walk.order
+                                            if graph.nodes[node_id].attributes]
+    slot_nodes = set()
+    for link in slot_links(graph, walk):
+        if not link.keras and link.slot not in walk and link.slot not in slot_nodes:
+            slot_nodes.add(link.slot)
+            owners.append((link.slot, _slot_path(walk, link)))
     by_prefix: dict[str, ObjectTensor] = {}
     out: dict[str, ObjectTensor] = {}
-    outside_optimizers = graph.paths(avoid=optimizer_nodes(graph))
-    for node_id, path in _node_paths(graph).items():
-        preferred = outside_optimizers.get(node_id, path)
+    for node_id, path in owners:
         for attribute in graph.nodes[node_id].attributes:
-            info = ObjectTensor(attribute.checkpoint_key, preferred, attribute.name, attribute.full_name, node_id,
-                                optimizer_state=node_id not in outside_optimizers)
+            info = ObjectTensor(attribute.checkpoint_key, path, attribute.name, attribute.full_name, node_id,
+                                optimizer_state=node_id in walk.detoured or node_id in slot_nodes)
             if attribute.checkpoint_key in keys:
                 out[attribute.checkpoint_key] = info
             else:
                 by_prefix[attribute.checkpoint_key] = info
     if by_prefix:
-        for key in keys:
-            if key in out:
-                continue
-            for prefix, info in by_prefix.items():
-                if key.startswith(prefix):
-                    out[key] = ObjectTensor(key, info.path, info.attribute, info.full_name, info.node_id,
-                                            info.optimizer_state)
+        for key, prefix in longest_prefixes(by_prefix, (key for key in keys if key not in out)).items():
+            info = by_prefix[prefix]
+            out[key] = ObjectTensor(key, info.path, info.attribute, info.full_name, info.node_id,
+                                    info.optimizer_state)
+    return out
+
+
+def longest_prefixes(prefixes: Iterable[str], keys: Iterable[str]) -> dict[str, str]:
+    """``{key: the longest of prefixes that starts it}`` for each key some prefix starts.
+
+    One merge of both sorted lists: the prefixes that start a string form a chain, and every
+    string sorted between a prefix and a string it starts has that prefix too, so a stack of
+    the chain so far answers each key; each prefix is pushed and popped once.
+    """
+    merged = sorted([(text, 0) for text in prefixes] + [(text, 1) for text in keys])
+    chain: list[str] = []
+    found: dict[str, str] = {}
+    for text, is_key in merged:
+        while chain and not text.startswith(chain[-1]):
+            chain.pop()
+        if is_key:
+            if chain:
+                found[text] = chain[-1]
+        else:
+            chain.append(text)
+    return found
+
+
+def unmatched_keys(graph: ObjectGraph, keys: Collection[str]) -> list[str]:
+    """The checkpoint keys the graph's attributes name that no key is or starts with
+    (legacy saveables store theirs under ``checkpoint_key + suffix``), sorted."""
+    named = {a.checkpoint_key for node in graph.nodes for a in node.attributes}
+    ordered = sorted(keys)
+    out = []
+    for prefix in sorted(named.difference(keys)):
+        at = bisect.bisect_left(ordered, prefix)  # the first key >= prefix starts with it, if any does
+        if at == len(ordered) or not ordered[at].startswith(prefix):
+            out.append(prefix)
     return out
 
 
@@ -123,16 +174,82 @@ def optimizer_nodes(graph: ObjectGraph) -> set[int]:
     return found
 
 
-def slot_variables(graph: ObjectGraph) -> list[SlotVariable]:
-    paths = _node_paths(graph)
+@dataclass(frozen=True)
+class SlotLink:
+    """One optimizer slot in the graph: node ids of the optimizer, the variable, the slot."""
+
+    optimizer: int
+    variable: int
+    slot_name: str
+    slot: int
+    keras: bool = False  # a Keras 3 slot: an ordinary child of its optimizer, not a slot_variables entry
+
+
+KERAS_OPTIMIZER_LISTS = frozenset({"_variables", "_trainable_variables"})  # not slots
+
+
+def slot_links(graph: ObjectGraph, walk: GraphWalk) -> list[SlotLink]:
+    """Every slot of a reached optimizer whose variable is reached.
+
+    TF1 and legacy Keras optimizers list theirs in ``slot_variables``. Keras 3 optimizers
+    keep each kind of slot as a list child (``_momentums``, ``momentums``, ``_velocities``,
+    ...) parallel to ``_trainable_variables``: item i belongs to variable i, and its
+    ``full_name`` is the optimizer's name, the variable's path with ``/`` as ``_``, and the
+    slot's name (``adam/sequential_dense_kernel_momentum`` for ``sequential/dense/kernel``).
+    A list is taken for slots only if every item's name says so.
+    """
     out = []
-    for optimizer_id, node in enumerate(graph.nodes):
-        for slot in node.slot_variables:
-            attribute = graph.nodes[slot.slot_variable_node_id].attribute()
-            variable_path = paths.get(slot.original_variable_node_id)
-            if attribute is None or variable_path is None or optimizer_id not in paths:
+    nodes = graph.nodes
+    for optimizer_id in walk.order:
+        for slot in nodes[optimizer_id].slot_variables:
+            if slot.original_variable_node_id in walk:
+                out.append(SlotLink(optimizer_id, slot.original_variable_node_id, slot.slot_name,
+                                    slot.slot_variable_node_id))
+    for optimizer_id in sorted(optimizer_nodes(graph)):
+        if optimizer_id not in walk:
+            continue
+        lists = {ref.local_name: ref.node_id for ref in nodes[optimizer_id].children}
+        trainable = lists.get("_trainable_variables")
+        if trainable is None:
+            continue
+        variables = _indexed(nodes[trainable].children)
+        for name, list_id in lists.items():
+            items = _indexed(nodes[list_id].children)
+            if name in KERAS_OPTIMIZER_LISTS or not variables or len(items) != len(variables):
                 continue
-            out.append(SlotVariable(variable_path, paths[optimizer_id], slot.slot_name, attribute.checkpoint_key))
+            names = [_keras_slot_name(graph, variable, item) for variable, item in zip(variables, items)]
+            if all(names) and all(variable in walk for variable in variables):
+                out += [SlotLink(optimizer_id, variable, slot_name, item, keras=True)
+                        for variable, item, slot_name in zip(variables, items, names) if slot_name]
+    return out
+
+
+def _indexed(children: Iterable[ObjectReference]) -> list[int]:
+    """The node ids of a list's items (children named 0..n-1 in order), else []."""
+    refs = list(children)
+    return [ref.node_id for ref in refs] if all(ref.local_name == str(i) for i, ref in enumerate(refs)) else []
+
+
+def _keras_slot_name(graph: ObjectGraph, variable: int, item: int) -> str | None:
+    owner = graph.nodes[variable].attribute()
+    slot = graph.nodes[item].attribute()
+    if owner is None or slot is None or not owner.full_name:
+        return None
+    stem = owner.full_name.replace("/", "_") + "_"
+    last = slot.full_name.rsplit("/", 1)[-1]
+    if not last.startswith(stem) or last == stem:
+        return None
+    return last[len(stem):]
+
+
+def slot_variables(graph: ObjectGraph) -> list[SlotVariable]:
+    walk = canonical_walk(graph)
+    out = []
+    for link in slot_links(graph, walk):
+        attribute = graph.nodes[link.slot].attribute()
+        if attribute is not None:
+            out.append(SlotVariable(walk.path(link.variable), walk.path(link.optimizer), link.slot_name,
+                                    attribute.checkpoint_key))
     return out
 
 
@@ -140,70 +257,51 @@ def nested(graph: ObjectGraph, read_many: Callable[[list[str]], Mapping[str, Any
            slots: bool = True, save_counter: bool = True) -> dict[str, Any]:
     """The checkpoint as nested dicts (lists where children are named 0..n-1) of values.
 
-    The structure is built first; then ``read_many(keys)`` reads every leaf in one call (one
+    The structure is found first; then ``read_many(keys)`` reads every leaf in one call (one
     read plan), mapping each checkpoint key to its value. Nodes with no values are left out.
-    An object reachable along several routes appears at each of them (read once).
+    An object reachable along several routes appears at each of them as the *same* value
+    (one dict, list or array, built and read once), so the result holds each object once
+    however many routes lead to it; an edge that closes a cycle is left out.
     """
-    skip = optimizer_nodes(graph) if not optimizer else set()
-    wanted: dict[str, _Leaf] = {}
-
-    def leaf(key: str) -> _Leaf:
-        return wanted.setdefault(key, _Leaf(key))
-
-    def build(node_id: int, ancestors: frozenset[int]) -> Any:
-        node = graph.nodes[node_id]
-        attribute = node.attribute(VARIABLE_VALUE) or (node.attributes[0] if node.attributes else None)
-        if attribute is not None:
-            return leaf(attribute.checkpoint_key)
+    nodes = graph.nodes
+    skip = set() if optimizer else optimizer_nodes(graph)
+    skip.update(i for i, node in enumerate(nodes) if node.has_checkpoint_values is False and i)
+    if not save_counter:
+        skip.update(ref.node_id for ref in nodes[0].children if ref.local_name == SAVE_COUNTER)
+    leaves = {i: (node.attribute(VARIABLE_VALUE) or node.attributes[0]).checkpoint_key
+              for i, node in enumerate(nodes) if node.attributes}
+    walk = graph.walk(avoid=skip, stop=leaves)
+    done, kept = walk.acyclic_order()
+    slot_groups: dict[int, dict[str, dict[str, str]]] = {}  # optimizer -> variable path -> slot -> key
+    if slots:
+        paths = canonical_walk(graph, optimizer=optimizer)
+        for link in slot_links(graph, paths):
+            attribute = nodes[link.slot].attribute()
+            if not link.keras and attribute is not None and link.optimizer in walk and link.optimizer not in leaves:
+                slot_groups.setdefault(link.optimizer, {}).setdefault(
+                    display_path(paths.path(link.variable)), {})[link.slot_name] = attribute.checkpoint_key
+    wanted = [leaves[i] for i in done if i in leaves]
+    wanted += [key for group in slot_groups.values() for by_slot in group.values() for key in by_slot.values()]
+    values = read_many(list(dict.fromkeys(wanted)))
+    built: dict[int, Any] = {}
+    for node_id in done:  # children before parents
+        if node_id in leaves:
+            built[node_id] = values[leaves[node_id]]
+            continue
         children: dict[str, Any] = {}
-        for ref in node.children:
-            if ref.node_id in ancestors or ref.node_id in skip:
-                continue
-            if node_id == 0 and ref.local_name == SAVE_COUNTER and not save_counter:
-                continue
-            if graph.nodes[ref.node_id].has_checkpoint_values is False:
-                continue
-            value = build(ref.node_id, ancestors | {ref.node_id})
+        for index in kept[node_id]:
+            ref = nodes[node_id].children[index]
+            value = built.get(ref.node_id)
             if value is not None:
                 children[ref.local_name] = value
-        if slots and node.slot_variables and node_id not in skip:
-            by_variable: dict[str, dict[str, Any]] = {}
-            paths = _node_paths(graph)
-            for slot in node.slot_variables:
-                slot_attribute = graph.nodes[slot.slot_variable_node_id].attribute()
-                variable_path = paths.get(slot.original_variable_node_id)
-                if slot_attribute is not None and variable_path is not None:
-                    by_variable.setdefault(display_path(variable_path), {})[slot.slot_name] = leaf(
-                        slot_attribute.checkpoint_key)
-            if by_variable:
-                children[SLOT_MARKER] = by_variable
+        group = slot_groups.get(node_id)
+        if group:
+            children[SLOT_MARKER] = {variable: {name: values[key] for name, key in by_slot.items()}
+                                     for variable, by_slot in group.items()}
         if not children:
-            return None
+            continue
         names = list(children)
-        if names == [str(i) for i in range(len(names))]:
-            return [children[name] for name in names]
-        return children
-
-    result = build(0, frozenset({0}))
-    if not isinstance(result, dict):
-        return {}
-    filled: dict[str, Any] = _fill_leaves(result, read_many(list(wanted)))
-    return filled
-
-
-@dataclass(frozen=True)
-class _Leaf:
-    """A place in a tree being built whose value is read later, with all the others."""
-
-    key: str
-
-
-def _fill_leaves(tree: Any, values: Mapping[str, Any]) -> Any:
-    """``tree`` with each :class:`_Leaf` replaced by its key's value."""
-    if isinstance(tree, _Leaf):
-        return values[tree.key]
-    if isinstance(tree, dict):
-        return {name: _fill_leaves(child, values) for name, child in tree.items()}
-    if isinstance(tree, list):
-        return [_fill_leaves(child, values) for child in tree]
-    return tree
+        built[node_id] = ([children[name] for name in names] if names == [str(i) for i in range(len(names))]
+                          else children)
+    result = built.get(0)
+    return result if isinstance(result, dict) else {}

@@ -9,9 +9,10 @@ object graph.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,9 +30,48 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 
-__all__ = ["READ_BATCH_BYTES", "CheckpointReader", "SliceView"]
+__all__ = ["READ_BATCH_BYTES", "SUGGESTION_CANDIDATES", "CheckpointReader", "SliceView"]
 
 READ_BATCH_BYTES = 64 << 20  # bytes planned (and held) together by read_arrays
+SUGGESTION_CANDIDATES = 8  # names compared per list and per way of finding them ("did you mean")
+_COMPARED_CHARS = 256  # of each name, so that hostile 1 MiB names cost no quadratic difflib time
+
+
+class _MissingKeyError(NotFoundError):
+    """A :class:`NotFoundError` whose "did you mean" hint is worked out when it is first shown."""
+
+    def __init__(self, message: str, hint: Callable[[], str] | None = None) -> None:
+        super().__init__(message)
+        self._hint = hint
+        self._text = message
+
+    def __str__(self) -> str:
+        if self._hint is not None:
+            hint, self._hint = self._hint, None
+            self._text += hint()
+        return self._text
+
+    def __reduce__(self) -> tuple[type[NotFoundError], tuple[str]]:
+        return NotFoundError, (str(self),)  # the hint is a closure over the reader: send the text
+
+
+class _Candidates:
+    """Names to suggest from, sorted and by last ``/`` component (built once per reader)."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.keys = names  # name people may type -> the key it stands for
+        self.ordered = sorted(names)
+        self.by_last: dict[str, list[str]] = {}
+        for text in self.ordered:
+            self.by_last.setdefault(text.rsplit("/", 1)[-1], []).append(text)
+
+    def closest(self, name: str) -> list[str]:
+        at = bisect.bisect_left(self.ordered, name)
+        pool = self.ordered[max(0, at - SUGGESTION_CANDIDATES):at + SUGGESTION_CANDIDATES]
+        pool += self.by_last.get(name.rsplit("/", 1)[-1], [])[:SUGGESTION_CANDIDATES]
+        shown = {text[:_COMPARED_CHARS]: text for text in pool}
+        close = difflib.get_close_matches(name[:_COMPARED_CHARS], list(shown), n=3, cutoff=0.6)
+        return list(dict.fromkeys(self.keys[shown[text]] for text in close))
 
 
 
@@ -68,6 +108,9 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             prefix, verify_checksums=verify_checksums, opener=opener, mmap=mmap)
         self.prefix = self._store.prefix
         self._object_graph: ObjectGraph | None = None
+        self._object_tensors: dict[str, objects.ObjectTensor] | None = None
+        self._keys_by_path: dict[str, list[str]] | None = None
+        self._candidates: _Candidates | None = None
 
     @property
     def header(self) -> BundleHeader:
@@ -98,21 +141,29 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         """The index record of ``name`` (dtype, shape, shard, offset, size, checksum)."""
         info = self._store.info(name)
         if info is None:
-            raise NotFoundError(f"Key {name} not found in checkpoint {self.prefix}{self._suggest(name)}")
+            raise self._missing(name)
         return info
 
+    def _missing(self, name: str) -> NotFoundError:
+        """The error for a missing key: cheap to raise (callers use ``KeyError`` as a membership
+        test); its "did you mean" is worked out only if the message is shown."""
+        return _MissingKeyError(f"Key {name} not found in checkpoint {self.prefix}", lambda: self._suggest(name))
+
     def _suggest(self, name: str) -> str:
-        """``; did you mean ...?`` with the keys (or object paths) closest to ``name``."""
+        """``; did you mean ...?`` with the keys (or object paths) closest to ``name``, among
+        a bounded set of candidates: each sorted list's neighbours of ``name`` and the names
+        ending in the same component, so a suggestion costs O(log n) once the lists exist."""
         if not isinstance(name, str):
             return ""
-        try:
-            paths = self.object_paths()
-        except TfckptError:
-            paths = {}
-        candidates = {**{key: key for key in self._store.names()}, **{path: key for key, path in paths.items()}}
-        close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
-        keys = list(dict.fromkeys(candidates[c] for c in close))
-        return f"; did you mean {' or '.join(repr(k) for k in keys)}?" if keys else ""
+        if self._candidates is None:
+            try:
+                paths = self._object_paths()
+            except TfckptError:
+                paths = {}
+            self._candidates = _Candidates({**{key: key for key in self._store.names()},
+                                            **{path: key for key, path in paths.items()}})
+        close = self._candidates.closest(name)
+        return f"; did you mean {' or '.join(repr(k) for k in close)}?" if close else ""
 
     def key_for(self, name: str) -> str:
         """``name`` if it is a key, else the one key whose TF2 object path is ``name`` (e.g.
@@ -120,13 +171,18 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         :class:`NotFoundError`, with suggestions, when there is none or it is ambiguous."""
         if self._store.has(name):
             return name
-        matches = [key for key, path in self.object_paths().items() if path == name and self._store.has(key)]
+        if self._keys_by_path is None:
+            by_path: dict[str, list[str]] = {}
+            for key, path in self._object_paths().items():
+                by_path.setdefault(path, []).append(key)
+            self._keys_by_path = by_path
+        matches = [key for key in self._keys_by_path.get(name, []) if self._store.has(key)]
         values = [key for key in matches if key.endswith("/.ATTRIBUTES/VARIABLE_VALUE")]
         if len(matches) == 1 or len(values) == 1:
             return matches[0] if len(matches) == 1 else values[0]
         if len(matches) > 1:
             raise NotFoundError(f"{name!r} is the object path of several keys in {self.prefix}: {sorted(matches)}")
-        raise NotFoundError(f"Key {name} not found in checkpoint {self.prefix}{self._suggest(name)}")
+        raise self._missing(name)
 
     def raw_entries(self) -> list[tuple[bytes, TensorInfo]]:
         """Every index entry but the header, slice pieces included, in key order."""
@@ -351,12 +407,20 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     def object_tensors(self) -> dict[str, objects.ObjectTensor]:
         """Each key the object graph names: its object path, attribute and TF1 ``full_name``."""
-        graph = self.object_graph
-        return {} if graph is None else objects.object_tensors(graph, self._store.names())
+        if self._object_tensors is None:
+            graph = self.object_graph
+            self._object_tensors = {} if graph is None else objects.object_tensors(graph, self._store.names())
+        return dict(self._object_tensors)
 
     def object_paths(self) -> dict[str, str]:
         """``{checkpoint key: object path}``, e.g. ``{"net/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE":
-        "net/dense/kernel"}``; local names appear unescaped."""
+        "net/dense/kernel"}``; local names appear unescaped. An object reachable along several
+        routes has one path: its first breadth-first route (the one TensorFlow names its keys
+        by), preferring routes that avoid optimizers (Keras 3 lists model weights under its
+        optimizer too)."""
+        return dict(self._object_paths())
+
+    def _object_paths(self) -> dict[str, str]:
         return {key: display_path(info.path) for key, info in self.object_tensors().items()}
 
     def slot_variables(self) -> list[objects.SlotVariable]:

@@ -12,7 +12,6 @@ from ..api import load_checkpoint
 from ..bundle.graph import VARIABLE_VALUE
 from ..bundle.writer import BundleWriter
 from ..dtypes import DType
-from ..errors import TfckptError
 from ..storage import PathLike
 from . import SourceTensor
 
@@ -22,10 +21,7 @@ __all__ = ["CheckpointSink", "source"]
 def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
     """Every tensor of the checkpoint, with its TF2 object path where the graph names one."""
     reader = stack.enter_context(load_checkpoint(path))
-    try:
-        objects = reader.object_tensors()
-    except TfckptError:
-        objects = {}
+    objects = reader.object_tensors()  # a damaged graph raises: raw keys would hide it
     out = []
     read_many = reader.read_arrays  # one bound method, shared: convert groups tensors by it
     for info in reader.infos():
