@@ -1,0 +1,67 @@
+"""Sweep every parameter family of the resource contracts (docs/contracts.md) and report.
+
+    PYTHONPATH=src python fuzz/sweep_contracts.py            # the CI series (seconds)
+    PYTHONPATH=src python fuzz/sweep_contracts.py --long     # the long series (minutes)
+    PYTHONPATH=src python fuzz/sweep_contracts.py --long --family "graph chain"
+
+For each family (``tests/contract_sweep.py`` FAMILIES) and each entry point run on it, the
+inputs are built with ``tests/hostile_builders.py``, measured (CPU time, tracemalloc peak) and
+the growth exponents printed; then the single hostile CASES are run. A line per violation says
+what broke: a non-tfckpt exception, a CPU budget exceeded, or superlinear growth. The exit
+status is 1 if anything broke. Run it in a scratch directory on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from contract_sweep import CASES, ENTRY_POINTS, FAMILIES, ContractViolation, check_growth, classify, sweep  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--long", action="store_true", help="the long series (larger inputs)")
+    parser.add_argument("--family", action="append", help="only this family (repeatable)")
+    parser.add_argument("--budget", type=float, default=None, help="CPU seconds per call (default 5, 60 with --long)")
+    parser.add_argument("--max-exponent", type=float, default=None, help="override every family's growth limit")
+    args = parser.parse_args()
+    budget = args.budget or (60.0 if args.long else 5.0)
+    broken = 0
+    with tempfile.TemporaryDirectory(prefix="tfckpt-contracts-") as scratch:
+        for family in FAMILIES.values():
+            if args.family and family.name not in args.family:
+                continue
+            series = family.long_series if args.long else family.series
+            for name in family.entry_points:
+                directory = Path(scratch) / f"{family.name}-{name}".replace(" ", "_").replace("[]", "item")
+                try:
+                    result = sweep(family.name, family.build, name, ENTRY_POINTS[name], series, directory,
+                                   budget=budget)
+                    time_k, memory_k = result.exponents()
+                    print(f"{family.name:26} {name:16} time^{time_k:5.2f} memory^{memory_k:5.2f} "
+                          f"{result.points[-1].outcome}", flush=True)
+                    check_growth(result, args.max_exponent or family.max_exponent)
+                except ContractViolation as exc:
+                    broken += 1
+                    print(f"BROKEN {family.name} / {name}: {exc}", flush=True)
+        if not args.family:
+            for case, (build, n, names) in CASES.items():
+                path = build(Path(scratch) / case.replace(" ", "_").replace("*", "^"), n)
+                for name in names:
+                    try:
+                        print(f"{case:36} {name:16} {classify(ENTRY_POINTS[name], path, f'{name} on {case}')}",
+                              flush=True)
+                    except ContractViolation as exc:
+                        broken += 1
+                        print(f"BROKEN {case} / {name}: {exc}", flush=True)
+    print(f"{broken} broken", flush=True)
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
