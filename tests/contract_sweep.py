@@ -121,7 +121,7 @@ def measure(run: EntryPoint, path: str, where: str, repeats: int, budget: float)
         best = min(best, time.process_time() - start)
     tracemalloc.start()
     try:
-        with cpu_budget(budget * 4):  # tracemalloc slows allocation-heavy code several times
+        with cpu_budget(budget * 2):  # tracemalloc slows allocation-heavy code
             classify(run, path, where)
         peak = tracemalloc.get_traced_memory()[1]
     except OverBudget as exc:

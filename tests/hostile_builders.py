@@ -162,7 +162,7 @@ def shared_prefix_keys(directory: Path, n: int, first: int = 16 * 1024) -> str:
     return write_prefix(directory, raw_table([raw_block(block)], [(key + b"\xff", 0)]))
 
 
-def repeated_block_handles(directory: Path, n: int, keys: int = 512) -> str:
+def repeated_block_handles(directory: Path, n: int, keys: int = 128) -> str:
     """Issue 24 item 2: an index block whose ``n`` entries all point at one data block."""
     value = entry(DT_FLOAT, (0,))
     block = [(0, b"", header())] + [(0, f"w{i:06d}".encode() + b"p" * 20, value) for i in range(keys)]

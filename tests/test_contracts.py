@@ -25,7 +25,7 @@ import hostile_builders as hb
 from contract_sweep import CASES, ENTRY_POINTS, FAMILIES, ContractViolation, check_growth, classify, sweep
 from tfckpt._proto import trackable_object_graph_pb2
 
-BUDGET = 2.0  # CPU seconds per call: a contract-keeping call here takes milliseconds
+BUDGET = 1.0  # CPU seconds per call: a contract-keeping call at these sizes takes < 0.1 s
 
 # (family or case, entry point) -> the item of issue 24 the failure belongs to.
 KNOWN: dict[tuple[str, str], str] = {
@@ -92,15 +92,18 @@ def test_hostile_case_raises_only_tfckpt_errors(tmp_path: Path, case: str, entry
 def test_the_sweep_detects_superlinear_growth(tmp_path: Path) -> None:
     """The checker itself: a quadratic entry point fails, a linear one passes."""
     def quadratic(path: str) -> None:
-        n = hb.input_bytes(path) // 8
-        sum(i * j for i in range(n) for j in range(n))
+        n = hb.input_bytes(path) // 4
+        for _ in range(n):
+            for _ in range(n):
+                pass
 
     def linear(path: str) -> None:
-        sum(range(hb.input_bytes(path) * 20))
+        for _ in range(hb.input_bytes(path) * 4):
+            pass
 
     check_growth(sweep("linear", hb.float_tensors, "linear", linear, (256, 4096), tmp_path / "l", repeats=2))
     with pytest.raises(ContractViolation, match="superlinear"):
-        check_growth(sweep("quadratic", hb.float_tensors, "quadratic", quadratic, (32, 256), tmp_path / "q",
+        check_growth(sweep("quadratic", hb.float_tensors, "quadratic", quadratic, (32, 128), tmp_path / "q",
                            repeats=2))
     with pytest.raises(ContractViolation, match="raised ZeroDivisionError"):
         classify(lambda path: 1 // 0, "x", "divide")
@@ -108,8 +111,9 @@ def test_the_sweep_detects_superlinear_growth(tmp_path: Path) -> None:
 
 # ---- structure-aware generators: hostile entries and object graphs -------------------------
 
-DIMS = st.one_of(st.integers(0, 3), st.sampled_from([2**31 - 1, 2**31]))
-HUGE_DIMS = st.one_of(DIMS, st.sampled_from([2**62, 2**63 - 1]))
+# Dimensions whose products numpy can still describe (issue 24 item 13 is about the others).
+DIMS = st.one_of(st.integers(0, 3), st.just(2**10))
+HUGE_DIMS = st.one_of(DIMS, st.sampled_from([2**31 - 1, 2**31, 2**62, 2**63 - 1]))
 SMALL_OFFSETS = st.one_of(st.integers(0, 64), st.sampled_from([2**32, 2**62]))
 ITEM_SIZES = {1: 4, 2: 8, 3: 4, 7: 1, 9: 8, 14: 2, 99: 1}  # float, double, int32, string, int64, bfloat16, unknown
 ENTRY_NAMES = ("load", "reader[]", "get_slice", "stats", "verify", "diff", "convert", "nested", "tree")
@@ -142,7 +146,7 @@ def _run_all(directory: Path, entries: dict[bytes, bytes], num_shards: int) -> N
         classify(ENTRY_POINTS[name], prefix, f"{name} on {entries!r}")
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(entries=hostile_entries(st.integers(0, 4), SMALL_OFFSETS), num_shards=st.sampled_from([1, 2]))
 def test_hostile_entries_raise_only_tfckpt_errors(tmp_path: Path, entries: dict[bytes, bytes],
                                                   num_shards: int) -> None:
@@ -150,11 +154,11 @@ def test_hostile_entries_raise_only_tfckpt_errors(tmp_path: Path, entries: dict[
 
 
 @pytest.mark.xfail(strict=True, raises=ContractViolation, reason="issue 24 items 12 and 13")
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          report_multiple_bugs=False)
 @given(entries=hostile_entries(st.sampled_from([0, 1, 2, 64, 65, 128, 254]),
                                st.one_of(SMALL_OFFSETS, st.integers(2**63 - 64, 2**63 - 1)), HUGE_DIMS))
-@example(entries={b"t0": hb.entry(1, (1,) * 65, size=4)})  # the searches above find these too, but not always
-@example(entries={b"t0": hb.entry(1, (4,), offset=2**63 - 8, size=16)})
+@example(entries={b"t0": hb.entry(1, (1,) * 65, size=4)})  # always tried; the search finds it too, not always
 def test_hostile_ranks_and_offsets_raise_only_tfckpt_errors(tmp_path: Path, entries: dict[bytes, bytes]) -> None:
     _run_all(tmp_path / "r", entries, 1)
 
@@ -182,7 +186,7 @@ def object_graphs(draw: st.DrawFn) -> tuple[trackable_object_graph_pb2.Trackable
     return graph, keys
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(drawn=object_graphs())
 def test_hostile_object_graphs_raise_only_tfckpt_errors(
         tmp_path: Path, drawn: tuple[trackable_object_graph_pb2.TrackableObjectGraph, list[str]]) -> None:
