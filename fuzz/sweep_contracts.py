@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from contract_sweep import CASES, ENTRY_POINTS, FAMILIES, ContractViolation, check_growth, classify, sweep  # noqa: E402
+from contract_sweep import CASES, ENTRY_POINTS, FAMILIES, ContractViolation, check_growth, classify, sweep
 
 
 def main() -> int:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hostile_builders as hb
 import numpy as np
 import pytest
+from contract_sweep import CASES, ENTRY_POINTS, FAMILIES, ContractViolation, check_growth, classify, sweep
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import hostile_builders as hb
-from contract_sweep import CASES, ENTRY_POINTS, FAMILIES, ContractViolation, check_growth, classify, sweep
 from tfckpt._proto import trackable_object_graph_pb2
 
 BUDGET = 1.0  # CPU seconds per call: a contract-keeping call at these sizes takes < 0.1 s
