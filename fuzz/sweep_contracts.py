@@ -8,12 +8,14 @@ For each family (``tests/contract_sweep.py`` FAMILIES) and each entry point run 
 inputs are built with ``tests/hostile_builders.py``, measured (CPU time, tracemalloc peak) and
 the growth exponents printed; then the single hostile CASES are run. A line per violation says
 what broke: a non-tfckpt exception, a CPU budget exceeded, or superlinear growth. The exit
-status is 1 if anything broke. Run it in a scratch directory on a quiet machine.
+status is 1 if anything broke. Calls are stopped after ``--budget`` CPU seconds and the process
+may use ``--memory-limit`` GiB, so a broken contract shows as a violation, not a stuck machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -29,7 +31,12 @@ def main() -> int:
     parser.add_argument("--family", action="append", help="only this family (repeatable)")
     parser.add_argument("--budget", type=float, default=None, help="CPU seconds per call (default 5, 60 with --long)")
     parser.add_argument("--max-exponent", type=float, default=None, help="override every family's growth limit")
+    parser.add_argument("--memory-limit", type=float, default=4.0,
+                        help="GiB of address space for this process (RLIMIT_AS): an allocation beyond it raises "
+                             "MemoryError, reported as a violation, instead of exhausting the machine")
     args = parser.parse_args()
+    limit = int(args.memory_limit * (1 << 30))
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
     budget = args.budget or (60.0 if args.long else 5.0)
     broken = 0
     with tempfile.TemporaryDirectory(prefix="tfckpt-contracts-") as scratch:
@@ -43,8 +50,10 @@ def main() -> int:
                     result = sweep(family.name, family.build, name, ENTRY_POINTS[name], series, directory,
                                    budget=budget)
                     time_k, memory_k = result.exponents()
-                    print(f"{family.name:26} {name:16} time^{time_k:5.2f} memory^{memory_k:5.2f} "
-                          f"{result.points[-1].outcome}", flush=True)
+                    last = result.points[-1]
+                    print(f"{family.name:26} {name:16} time^{time_k:5.2f} memory^{memory_k:5.2f}  at n={last.n}: "
+                          f"{last.seconds * 1e6 / max(last.input_bytes, 1):7.3f} us/B, peak {last.peak / max(last.input_bytes, 1):6.1f} x input, "
+                          f"{last.outcome}", flush=True)
                     check_growth(result, args.max_exponent or family.max_exponent)
                 except ContractViolation as exc:
                     broken += 1
