@@ -54,7 +54,7 @@ def main() -> int:
                     print(f"{family.name:26} {name:16} time^{time_k:5.2f} memory^{memory_k:5.2f}  at n={last.n}: "
                           f"{last.seconds * 1e6 / max(last.input_bytes, 1):7.3f} us/B, peak {last.peak / max(last.input_bytes, 1):6.1f} x input, "
                           f"{last.outcome}", flush=True)
-                    check_growth(result, args.max_exponent or family.max_exponent)
+                    check_growth(result, args.max_exponent or family.max_exponent, family.peak)
                 except ContractViolation as exc:
                     broken += 1
                     print(f"BROKEN {family.name} / {name}: {exc}", flush=True)
