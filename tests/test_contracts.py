@@ -105,7 +105,7 @@ def test_the_sweep_detects_superlinear_growth(tmp_path: Path) -> None:
 
     check_growth(sweep("linear", hb.float_tensors, "linear", linear, (256, 4096), tmp_path / "l", repeats=2))
     with pytest.raises(ContractViolation, match="superlinear"):
-        check_growth(sweep("quadratic", hb.float_tensors, "quadratic", quadratic, (32, 128), tmp_path / "q",
+        check_growth(sweep("quadratic", hb.float_tensors, "quadratic", quadratic, (64, 256), tmp_path / "q",
                            repeats=2))
     with pytest.raises(ContractViolation, match="raised ZeroDivisionError"):
         classify(lambda path: 1 // 0, "x", "divide")
