@@ -30,7 +30,7 @@ from tfckpt.bundle.graph import (
 from tfckpt.bundle.objects import longest_prefixes, unmatched_keys
 from tfckpt.cli import main
 from tfckpt.errors import CorruptionError, NotFoundError
-from tfckpt.tree import checkpoint_tree, render_tree
+from tfckpt.tree import DRAWN_LEVELS, checkpoint_tree, render_tree
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tf"
 SCALE = 8
@@ -130,7 +130,9 @@ def test_a_chain_of_3000_objects_is_walked_without_recursion(tmp_path: Path, cap
     assert reader.object_paths()["w"] == "/".join(["c"] * 3000)
     tree = checkpoint_tree(reader)
     assert tree.tensors() == 1
-    assert render_tree(tree).splitlines()[-1].endswith("└── c  float32[1]")
+    drawn = render_tree(tree).splitlines()
+    assert drawn[-1].endswith("└── [level 3000] c  float32[1]")
+    assert max(map(len, drawn)) < 4 * DRAWN_LEVELS + 64  # indent stops growing: O(depth) text
     assert main(["tree", prefix, "--depth", "5"]) == 0
     assert "... (1 tensors)" in capsys.readouterr().out
 

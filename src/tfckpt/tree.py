@@ -143,6 +143,11 @@ def _object_tree(reader: CheckpointReader, graph: ObjectGraph, root: TreeNode, o
     return root
 
 
+# Levels drawn with their own indent; deeper ones keep the last indent and say their level, so a
+# 3,000-deep chain prints O(depth) characters, not O(depth**2).
+DRAWN_LEVELS = 64
+
+
 def render_tree(root: TreeNode, *, depth: int | None = None) -> str:
     """The tree as text with box-drawing branches; ``depth`` cuts it after that many levels
     (a cut branch says how many tensors it holds).
@@ -174,8 +179,10 @@ def render_tree(root: TreeNode, *, depth: int | None = None) -> str:
         if depth is not None and level >= depth and child.children:
             lines.append(f"{indent}{'└── ' if last else '├── '}{line}  ... ({child.tensors()} tensors)")
             continue
+        if level > DRAWN_LEVELS:
+            line = f"[level {level}] {line}"
         lines.append(f"{indent}{'└── ' if last else '├── '}{line}")
-        inner = indent + ("    " if last else "│   ")
+        inner = indent + ("    " if last else "│   ") if level < DRAWN_LEVELS else indent
         count = len(child.children)
         pending += [(grandchild, inner, level + 1, index == count - 1)
                     for index, grandchild in reversed(list(enumerate(child.children)))]
