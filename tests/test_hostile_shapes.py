@@ -1,0 +1,113 @@
+"""Hostile shapes, slices and offsets: each ends in a tfckpt error naming the key, within a
+time that grows with the input, never in a raw numpy error or an overflowed offset."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import tfckpt
+from tfckpt.bundle import validate
+from tfckpt.bundle.entry import BundleHeader, TensorInfo
+from tfckpt.bundle.naming import index_filename
+from tfckpt.bundle.slices import TensorSlice
+from tfckpt.bundle.validate import WORK_CAP, Box, tiling_problem, work_budget
+from tfckpt.bundle.writer import write_index
+
+# ---- slice tiling: work counted per dimension, bounded by the input -----------------------
+
+
+def nested_pinwheels(levels: int, rank: int) -> tuple[list[Box], Box]:
+    """A valid tiling no straight cut divides: ``levels`` rings of four arms (a pinwheel in
+    each ring) around a centre cell, in the last two dimensions; the others have size 1."""
+    size = 2 * levels + 1
+    boxes: list[Box] = []
+    for k in range(levels):
+        a, b = k, size - k
+        boxes += [((a, b - 1), (a, a + 1)), ((b - 1, b), (a, b - 1)), ((a + 1, b), (b - 1, b)), ((a, a + 1), (a + 1, b))]
+    boxes.append(((levels, levels + 1), (levels, levels + 1)))
+    ones = ((0, 1),) * (rank - 2)
+    return [ones + box for box in boxes], ones + ((0, size), (0, size))
+
+
+def overlapping_rings(levels: int, rank: int, spread: int | None = None) -> tuple[list[Box], Box]:
+    """The rings of :func:`nested_pinwheels`, but in ``spread`` other dimensions (all by
+    default) of size 3 every slice covers 0-2 or 1-3: they all meet there, no cut divides
+    them, and so every pair must be compared in every dimension (a wrong tiling)."""
+    rings, region = nested_pinwheels(levels, rank)
+    spread = rank - 2 if spread is None else spread
+    def widen(i: int, box: Box) -> Box:
+        return tuple((0, 2) if (i + d) % 2 else (1, 3) for d in range(spread)) + box[spread:]
+    return [widen(i, box) for i, box in enumerate(rings)], ((0, 3),) * spread + region[spread:]
+
+
+def cpu_seconds(check: Callable[[], object], repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        check()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+@pytest.mark.parametrize("layout", [nested_pinwheels, overlapping_rings])
+def test_tiling_cost_grows_with_slices_times_rank(layout: Callable[[int, int], tuple[list[Box], Box]]) -> None:
+    """Slice count and rank grow 4x together: the time per (slice x dimension x log2 slices)
+    must not grow (a check that walks every dimension per pairwise step grows 4x per step)."""
+    per_unit = []
+    for levels, rank in [(4, 8), (16, 32), (64, 128)]:
+        boxes, region = layout(levels, rank)
+        seconds = cpu_seconds(lambda: tiling_problem(boxes, region))  # noqa: B023 (called at once)
+        per_unit.append(seconds / (len(boxes) * rank * len(boxes).bit_length()))
+    assert per_unit[-1] <= 3 * min(per_unit[:-1]), per_unit
+
+
+def test_the_issue_layout_is_accepted_quickly() -> None:
+    """401 slices of a rank-254 tensor in nested pinwheels (4.7 s before): a valid tiling,
+    checked in the dimensions that divide it."""
+    boxes, region = nested_pinwheels(100, 254)
+    assert len(boxes) == 401
+    started = time.process_time()
+    assert tiling_problem(boxes, region) is None
+    assert time.process_time() - started < 1.0  # a guard against regressions, not a benchmark
+    shape = tuple(hi for _, hi in region)
+    assert "leave part of it uncovered" in str(tiling_problem(boxes[:-1], region, shape))  # no centre cell
+
+
+def test_a_layout_past_the_cap_is_answered_in_bounded_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the cap the check stops: 4x the slices cost at most the linear reading of them
+    more, and the answer says the layout is too complex (a lower cap keeps the test short)."""
+    cap = WORK_CAP // 10
+    monkeypatch.setattr(validate, "WORK_CAP", cap)
+    small, large = overlapping_rings(256, 48), overlapping_rings(1024, 48)
+    assert work_budget(len(small[0]), 48) == work_budget(len(large[0]), 48) == cap
+    times = []
+    for boxes, region in (small, large):
+        problem = tiling_problem(boxes, region)
+        assert problem is not None and "too long" in problem and f"{cap:,} steps" in problem
+        times.append(cpu_seconds(lambda: tiling_problem(boxes, region), repeat=1))  # noqa: B023
+    assert times[1] <= 6 * times[0] + 0.05, times
+
+
+def write_partitioned(prefix: Path, name: str, shape: tuple[int, ...], pieces: list[Box]) -> None:
+    """An index holding only the full entry of a partitioned tensor (the tiling is checked
+    before any slice's entry is looked up)."""
+    slices = tuple(TensorSlice.from_bounds(box) for box in pieces)
+    entry = TensorInfo(name, tfckpt.as_dtype("float32"), shape, slices=slices)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    with open(index_filename(str(prefix)), "wb") as out:
+        write_index(out, BundleHeader(), [entry])
+    (prefix.parent / f"{prefix.name}.data-00000-of-00001").write_bytes(b"")
+
+
+def test_a_hostile_partitioned_index_is_a_corruption_error_naming_the_tensor(tmp_path: Path) -> None:
+    boxes, region = overlapping_rings(256, 40, spread=20)
+    prefix = tmp_path / "ck"
+    write_partitioned(prefix, "emb", tuple(hi for _, hi in region), boxes)
+    with pytest.raises(tfckpt.CorruptionError, match=r"ck: key 'emb': 1025 slices of rank 40 .* too long"):
+        tfckpt.load(prefix)
+    report = tfckpt.verify_checkpoint(prefix)
+    assert any(p.key == "emb" and "too long" in p.message for p in report.problems), report.problems
