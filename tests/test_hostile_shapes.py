@@ -3,10 +3,13 @@ time that grows with the input, never in a raw numpy error or an overflowed offs
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import tfckpt
@@ -111,3 +114,27 @@ def test_a_hostile_partitioned_index_is_a_corruption_error_naming_the_tensor(tmp
         tfckpt.load(prefix)
     report = tfckpt.verify_checkpoint(prefix)
     assert any(p.key == "emb" and "too long" in p.message for p in report.problems), report.problems
+
+
+# ---- a slice's own entry listing slices ---------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 4, 16])
+def test_a_slice_entry_listing_slices_is_a_corruption_error(tmp_path: Path, size: int) -> None:
+    prefix = str(tmp_path / "ck")
+    with tfckpt.CheckpointWriter(prefix) as writer:
+        writer.add_slice("p", (4, 2), "0,2:-", np.zeros((2, 2), np.float32))
+        writer.add_slice("p", (4, 2), "2,2:-", np.ones((2, 2), np.float32))
+    with tfckpt.load_checkpoint(prefix) as reader:
+        entries = [info for _, info in reader.raw_entries()]
+    nested = [dataclasses.replace(info, size=size, slices=(TensorSlice.parse("0,1:-"),))
+              if info.name.startswith("\x00") else info for info in entries]
+    with open(index_filename(prefix), "wb") as out:
+        write_index(out, BundleHeader(), nested)
+    expected = r"ck\.index: key 'p\[0,2:-\]': the data entry of a slice lists 1 slices of its own; expected none"
+    for read in (lambda: tfckpt.load(prefix, verify_checksums=False), lambda: tfckpt.load_checkpoint(prefix)["p"],
+                 lambda: tfckpt.load_checkpoint(prefix).get_slice("p")[:1]):
+        with pytest.raises(tfckpt.CorruptionError, match=expected):
+            read()
+    problems = tfckpt.verify_checkpoint(prefix).problems
+    assert any(re.search(expected, problem.message) for problem in problems), problems
