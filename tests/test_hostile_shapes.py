@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 import tfckpt
 from tfckpt.bundle import validate
@@ -138,3 +141,42 @@ def test_a_slice_entry_listing_slices_is_a_corruption_error(tmp_path: Path, size
             read()
     problems = tfckpt.verify_checkpoint(prefix).problems
     assert any(re.search(expected, problem.message) for problem in problems), problems
+
+
+# ---- offsets and sizes near 2**63 and 2**64 -------------------------------------------------
+
+NEAR_LIMITS = st.one_of(st.integers(0, 40), st.integers((1 << 63) - 40, (1 << 63) - 1),
+                        st.integers(1 << 63, (1 << 63) + 40), st.integers((1 << 64) - 40, (1 << 64) - 1))
+
+
+@pytest.fixture(scope="module")
+def two_tensors(tmp_path_factory: pytest.TempPathFactory) -> str:
+    prefix = str(tmp_path_factory.mktemp("near") / "ck")
+    tfckpt.save({"a": np.arange(3, dtype=np.float32), "b": np.ones(3, np.float32)}, prefix)
+    return prefix
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(offset=NEAR_LIMITS, size=st.one_of(st.just(12), NEAR_LIMITS), verify=st.booleans())
+@example(offset=(1 << 63) - 4, size=12, verify=False)  # the audit's case: offset + size wraps negative
+def test_offsets_and_sizes_near_the_integer_limits(two_tensors: str, tmp_path: Path, offset: int, size: int,
+                                                   verify: bool) -> None:
+    """Both the single-tensor path and the bulk (numpy-screened) path either read the bytes
+    that are there or raise a tfckpt error naming the key; an offset + size that wraps in
+    int64 passes no screen."""
+    with tfckpt.load_checkpoint(two_tensors) as reader:
+        a, b = reader.tensor_info("a"), reader.tensor_info("b")
+    prefix = str(tmp_path / "ck")
+    shutil.copyfile(f"{two_tensors}.data-00000-of-00001", f"{prefix}.data-00000-of-00001")
+    with open(index_filename(prefix), "wb") as out:
+        write_index(out, BundleHeader(), [dataclasses.replace(a, offset=offset, size=size), b])
+    fits = size == 12 and offset + size <= 24
+    for read in (lambda: tfckpt.load(prefix, verify_checksums=verify)["a"],
+                 lambda: tfckpt.load_checkpoint(prefix, verify_checksums=verify)["a"]):
+        try:
+            value = read()
+        except tfckpt.TfckptError as exc:
+            assert "key 'a'" in str(exc), exc
+            assert not fits or verify, exc  # only a checksum may fail when the bytes are there
+            continue
+        assert fits and value.shape == (3,), (offset, size)

@@ -266,7 +266,7 @@ class BundleStore:
         expected = np.array([_quick_size(kind) for kind in plain.kinds], dtype=np.int64)
         known = rows >= 0
         at = np.where(known, rows, 0)
-        size, shard, end = plain.size[at], plain.shard_id[at], plain.offset[at] + plain.size[at]
+        size, shard, offset = plain.size[at], plain.shard_id[at], plain.offset[at]
         quick = (known & plain.plain[at] & (size == expected[plain.kind[at]])  # expected is capped
                  & (shard < self.header.num_shards))
         for shard_id in np.unique(shard[quick]).tolist():
@@ -275,7 +275,7 @@ class BundleStore:
             if source.is_remote:  # remote reads take the planned path (concurrent ranged requests)
                 quick &= ~in_shard
             else:
-                quick &= ~in_shard | (end <= source.size())
+                quick &= ~in_shard | validate.bytes_inside(offset, size, source.size())
         return rows, quick
 
     def quick_sizes(self, names: Sequence[str]) -> list[int]:
@@ -378,7 +378,7 @@ class BundleStore:
         np_dtype = info.dtype.as_numpy_dtype
         if (np_dtype is not None and np_dtype.kind != "O" and not info.slices
                 and info.size == info.num_elements * np_dtype.itemsize
-                and info.offset + info.size <= self._shard(info.shard_id).size()):
+                and validate.bytes_inside(info.offset, info.size, self._shard(info.shard_id).size())):
             return  # the common case, decided without building messages
         problem = validate.size_problem(info)
         if problem is None:

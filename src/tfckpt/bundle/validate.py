@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from operator import itemgetter
+from typing import TypeVar
 
 import numpy as np
 
@@ -45,6 +46,7 @@ __all__ = [
     "WORK_PER_ITEM",
     "Box",
     "box_text",
+    "bytes_inside",
     "bytes_problem",
     "overlap_problem",
     "size_problem",
@@ -53,6 +55,7 @@ __all__ = [
 ]
 
 Box = tuple[tuple[int, int], ...]
+IntOrArray = TypeVar("IntOrArray", int, np.ndarray)
 # The budget of one check, in dimension-steps (see work_budget).
 WORK_FLOOR = 10_000  # however few the slices: small pinwheels are compared pairwise in full
 WORK_PER_ITEM = 4  # per slice, dimension and level of cuts: twice what a grid's check takes
@@ -96,9 +99,17 @@ def size_problem(info: TensorInfo) -> str | None:
     return None
 
 
+def bytes_inside(offset: IntOrArray, size: IntOrArray, file_size: int) -> IntOrArray:
+    """Whether ``size`` bytes at ``offset`` lie inside a file of ``file_size`` bytes: for ints,
+    or elementwise for int64 arrays (the bulk path's columns). Written without ``offset +
+    size``, which wraps negative in int64 for an offset near 2**63; ``file_size - size``
+    cannot (both are at least 0)."""
+    return offset <= file_size - size
+
+
 def bytes_problem(info: TensorInfo, file_size: int) -> str | None:
     """Whether the entry's bytes lie inside its data file of ``file_size`` bytes."""
-    if info.offset + info.size > file_size:
+    if not bytes_inside(info.offset, info.size, file_size):
         return (f"{info.size} bytes at offset {info.offset} run past the end of the data file "
                 f"({file_size} bytes)")
     return None
