@@ -4,6 +4,7 @@ time that grows with the input, never in a raw numpy error or an overflowed offs
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import shutil
 import time
@@ -20,8 +21,9 @@ from tfckpt.bundle import validate
 from tfckpt.bundle.entry import BundleHeader, TensorInfo
 from tfckpt.bundle.naming import index_filename
 from tfckpt.bundle.slices import TensorSlice
-from tfckpt.bundle.validate import WORK_CAP, Box, tiling_problem, work_budget
+from tfckpt.bundle.validate import NUMPY_MAX_DIMS, WORK_CAP, Box, array_problem, tiling_problem, work_budget
 from tfckpt.bundle.writer import write_index
+from tfckpt.coding import crc32c, mask
 
 # ---- slice tiling: work counted per dimension, bounded by the input -----------------------
 
@@ -180,3 +182,76 @@ def test_offsets_and_sizes_near_the_integer_limits(two_tensors: str, tmp_path: P
             assert not fits or verify, exc  # only a checksum may fail when the bytes are there
             continue
         assert fits and value.shape == (3,), (offset, size)
+
+
+# ---- shapes TensorFlow accepts and numpy cannot hold ---------------------------------------
+
+UNHOLDABLE = [
+    ("float32", (1,) * (NUMPY_MAX_DIMS + 1)),
+    ("float32", (1,) * 254),  # TensorFlow's own limit
+    ("float32", (0,) * 70),
+    ("float32", (0, 1 << 62)),  # empty, but 2**64 bytes to numpy
+    ("string", (0, 1 << 62)),
+    ("int8", (1 << 62, 2, 0)),
+]
+
+
+def write_with(prefix: Path, dtype: str, shape: tuple[int, ...]) -> None:
+    """A checkpoint of ``a`` (``dtype`` and ``shape``, one element or none, its bytes and
+    checksum right) and an ordinary ``z``."""
+    value = b"\x00\x00\x80\x3f" if math.prod(shape) else b""
+    tfckpt.save({"z": np.ones(3, np.float32)}, prefix)
+    data = Path(f"{prefix}.data-00000-of-00001")
+    with tfckpt.load_checkpoint(prefix) as reader:
+        z = reader.tensor_info("z")
+    data.write_bytes(data.read_bytes() + value)
+    a = TensorInfo.of_data("a", tfckpt.as_dtype(dtype), shape, 0, 12, len(value), mask(crc32c(value)))
+    with open(index_filename(str(prefix)), "wb") as out:
+        write_index(out, BundleHeader(), [a, z])
+
+
+@pytest.mark.parametrize(("dtype", "shape"), UNHOLDABLE, ids=lambda v: str(v)[:20])
+def test_shapes_numpy_cannot_hold_are_unsupported_errors(tmp_path: Path, dtype: str, shape: tuple[int, ...]) -> None:
+    prefix = tmp_path / "ck"
+    write_with(prefix, dtype, shape)
+    expected = re.escape(f"ck: key 'a': cannot read {dtype}{list(shape)}: ")
+    reads: dict[str, Callable[[], object]] = {
+        "load": lambda: tfckpt.load(prefix),
+        "reader[]": lambda: tfckpt.load_checkpoint(prefix)["a"],
+        "get_slice": lambda: tfckpt.load_checkpoint(prefix).get_slice("a")[...],
+        "read_arrays": lambda: dict(tfckpt.load_checkpoint(prefix, mmap=True).read_arrays(["z", "a"])),
+        "stats": lambda: tfckpt.checkpoint_stats(prefix),
+        "diff": lambda: tfckpt.diff_checkpoints(prefix, prefix),
+        "convert": lambda: tfckpt.convert_checkpoint(prefix, tmp_path / "out.npz"),
+    }
+    for what, read in reads.items():
+        with pytest.raises(tfckpt.UnsupportedError, match=expected):
+            read()
+            pytest.fail(what)
+    with tfckpt.load_checkpoint(prefix) as reader:  # listing needs no array
+        assert reader.get_variable_to_shape_map()["a"] == list(shape)
+        assert reader.get_variable_to_dtype_map()["a"].name == dtype
+        assert reader["z"].tolist() == [1, 1, 1]
+    report = tfckpt.verify_checkpoint(prefix)  # the bytes are checked without an array
+    assert report.ok and report.tensors_checked == 2, report.problems
+
+
+def test_numpy_max_dims_is_numpy_own_limit() -> None:
+    np.empty((1,) * NUMPY_MAX_DIMS)
+    with pytest.raises(ValueError):
+        np.empty((1,) * (NUMPY_MAX_DIMS + 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(dtype=st.sampled_from(["int8", "float16", "float32", "complex128", "string", "bool"]),
+       shape=st.lists(st.one_of(st.integers(0, 4), st.integers(1, (1 << 63) - 1)), max_size=70).map(lambda s: (*s, 0)))
+def test_array_problem_agrees_with_numpy(dtype: str, shape: tuple[int, ...]) -> None:
+    """Shapes with a zero dimension (numpy allocates nothing for them) of every rank around
+    numpy's limit: the rule and numpy's own answer agree."""
+    np_dtype = tfckpt.as_dtype(dtype).as_numpy_dtype
+    try:
+        np.empty(shape, dtype=np_dtype)
+        made = True
+    except ValueError:
+        made = False
+    assert (array_problem(tfckpt.as_dtype(dtype), shape) is None) == made

@@ -115,7 +115,8 @@ class Store(Protocol):
 def _quick_size(kind: tuple[DType, tuple[int, ...]] | None) -> int:
     """The stored size of a tensor of this dtype and shape if read_quick may read it, else -1
     (a hostile shape's size may not fit in int64: it is left to the record path's checks)."""
-    if kind is None or not kind[0].is_fixed_size or kind[0].as_numpy_dtype is None:
+    if (kind is None or not kind[0].is_fixed_size or kind[0].as_numpy_dtype is None
+            or validate.array_problem(*kind) is not None):  # left to the reader, which says why
         return -1
     size = kind[0].as_numpy_dtype.itemsize * math.prod(kind[1])
     return size if size <= QUICK_MAX_BYTES else -1

@@ -38,13 +38,16 @@ from typing import TypeVar
 import numpy as np
 
 from ..coding import FIXED32
+from ..dtypes import DType
 from .entry import TensorInfo
 
 __all__ = [
+    "NUMPY_MAX_DIMS",
     "WORK_CAP",
     "WORK_FLOOR",
     "WORK_PER_ITEM",
     "Box",
+    "array_problem",
     "box_text",
     "bytes_inside",
     "bytes_problem",
@@ -112,6 +115,44 @@ def bytes_problem(info: TensorInfo, file_size: int) -> str | None:
     if not bytes_inside(info.offset, info.size, file_size):
         return (f"{info.size} bytes at offset {info.offset} run past the end of the data file "
                 f"({file_size} bytes)")
+    return None
+
+
+def _numpy_max_dims() -> int:
+    """The most dimensions a numpy array may have (32 before numpy 2.0, 64 since), found by
+    trying: numpy 1.x names it in no public constant."""
+    works, fails = 1, 1024
+    while fails - works > 1:
+        rank = (works + fails) // 2
+        try:
+            np.empty((1,) * rank, dtype=np.uint8)
+        except ValueError:
+            fails = rank
+        else:
+            works = rank
+    return works
+
+
+NUMPY_MAX_DIMS = _numpy_max_dims()
+_NUMPY_MAX_BYTES = int(np.iinfo(np.intp).max)
+
+
+def array_problem(dtype: DType, shape: tuple[int, ...]) -> str | None:
+    """Whether numpy can hold a value of ``dtype`` and ``shape``, which TensorFlow accepts up
+    to rank 254 and 2**63-1 elements. numpy allows :data:`NUMPY_MAX_DIMS` dimensions, and its
+    item size times the product of the non-zero dimensions must fit in ``intp`` (so even an
+    empty ``float32[0, 2**62]`` cannot be made)."""
+    if len(shape) > NUMPY_MAX_DIMS:
+        return f"numpy arrays have at most {NUMPY_MAX_DIMS} dimensions, this tensor has {len(shape)}"
+    np_dtype = dtype.as_numpy_dtype
+    if np_dtype is None:
+        return None  # opaque values are refused on their own grounds
+    nbytes = np_dtype.itemsize
+    for dim in shape:
+        nbytes *= dim or 1
+        if nbytes > _NUMPY_MAX_BYTES:
+            return (f"numpy cannot make an array of this shape (the item size times the non-zero "
+                    f"dimensions exceeds {_NUMPY_MAX_BYTES} bytes)")
     return None
 
 
