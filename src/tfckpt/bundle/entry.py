@@ -26,7 +26,7 @@ from .._proto import tensor_bundle_pb2
 from ..coding import FIXED32, encode_varint, encode_varints, put_rows, words_at
 from ..dtypes import BY_ENUM, DType, from_enum
 from ..errors import CorruptionError, UnsupportedError
-from .slices import TensorSlice, describe_key
+from .slices import SLICE_KEY_PREFIX, TensorSlice, describe_key
 
 __all__ = [
     "BIG",
@@ -54,6 +54,7 @@ TENSOR_BUNDLE_VERSION = 1  # tensor_bundle.h kTensorBundleVersion (producer)
 TENSOR_BUNDLE_MIN_CONSUMER = 0
 CONSUMER_VERSION = 1  # tfckpt reads what a version-1 consumer may read
 LITTLE = "little"
+_SLICE_NAME_START = SLICE_KEY_PREFIX.decode("latin-1")  # how a slice's key starts as a decoded name
 BIG = "big"
 
 
@@ -210,6 +211,10 @@ class TensorInfo:
         if proto.shard_id < 0 or proto.offset < 0 or proto.size < 0:
             raise CorruptionError(f"{where}: key {describe_key(name)!r}: negative shard_id/offset/size "
                                   f"({proto.shard_id}, {proto.offset}, {proto.size})")
+        if proto.slices and name.startswith(_SLICE_NAME_START):
+            raise CorruptionError(f"{where}: key {describe_key(name)!r}: the data entry of a slice lists "
+                                  f"{len(proto.slices)} slices of its own; expected none (only a partitioned "
+                                  f"tensor's full entry lists slices)")
         slices = tuple(TensorSlice.from_proto(s, shape, f"{where}: key {describe_key(name)!r}") for s in proto.slices) \
             if proto.slices else ()
         return cls(name, dtype, shape, proto.shard_id, proto.offset, proto.size, proto.crc32c, slices)

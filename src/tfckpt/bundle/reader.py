@@ -233,6 +233,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         if not isinstance(name, str):
             raise TypeError(f"tensor names are strings, not {type(name).__name__} ({name!r})")
         info = self.tensor_info(name)
+        self._check_array(info, info.shape)
         if info.slices:
             return self._read_partitioned(info, TensorSlice.full(len(info.shape)))
         return self._store.read_entry(info)
@@ -262,6 +263,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         if isinstance(piece, str):
             piece = TensorSlice.parse(piece)
         piece.check(info.shape, f"{self.prefix}: key {describe_key(name)!r}", InvalidArgumentError)
+        self._check_array(info, piece.shape(info.shape))
         if info.slices:
             return self._read_partitioned(info, piece)
         return self._store.read_region(info, piece)
@@ -297,6 +299,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
                     batch, size = [], 0
                 continue
             info = self.tensor_info(name)
+            self._check_array(info, info.shape)
             if info.slices:
                 parts = [(common, part) for _, common, part in self._partition_parts(info, TensorSlice.full(len(info.shape)))]
                 batch.append((name, info, parts))
@@ -329,6 +332,17 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             for common, part in parts:
                 out[common.relative_to(full, info.shape)] = values[id(part)]
             yield name, out
+
+    def _check_array(self, info: TensorInfo, shape: tuple[int, ...]) -> None:
+        """Raise :class:`UnsupportedError` unless numpy can hold ``shape`` (all of ``info``'s
+        tensor or the part read): checked before any read, the one rule every allocation of
+        a value obeys (bulk reads screen the same rule per dtype and shape)."""
+        problem = validate.array_problem(info.dtype, shape)
+        if problem is not None:
+            if not info.slices:
+                self._store.check_stored(info)  # a damaged entry is reported as such first
+            raise UnsupportedError(f"{self.prefix}: key {describe_key(info.name)!r}: cannot read "
+                                   f"{info.dtype.name}{list(shape)}: {problem}")
 
     def _partition_parts(self, info: TensorInfo, wanted: TensorSlice) -> list[tuple[TensorSlice, TensorSlice, TensorInfo]]:
         """``(stored slice, its intersection with wanted, the slice's data record)`` for each

@@ -115,7 +115,8 @@ class Store(Protocol):
 def _quick_size(kind: tuple[DType, tuple[int, ...]] | None) -> int:
     """The stored size of a tensor of this dtype and shape if read_quick may read it, else -1
     (a hostile shape's size may not fit in int64: it is left to the record path's checks)."""
-    if kind is None or not kind[0].is_fixed_size or kind[0].as_numpy_dtype is None:
+    if (kind is None or not kind[0].is_fixed_size or kind[0].as_numpy_dtype is None
+            or validate.array_problem(*kind) is not None):  # left to the reader, which says why
         return -1
     size = kind[0].as_numpy_dtype.itemsize * math.prod(kind[1])
     return size if size <= QUICK_MAX_BYTES else -1
@@ -266,7 +267,7 @@ class BundleStore:
         expected = np.array([_quick_size(kind) for kind in plain.kinds], dtype=np.int64)
         known = rows >= 0
         at = np.where(known, rows, 0)
-        size, shard, end = plain.size[at], plain.shard_id[at], plain.offset[at] + plain.size[at]
+        size, shard, offset = plain.size[at], plain.shard_id[at], plain.offset[at]
         quick = (known & plain.plain[at] & (size == expected[plain.kind[at]])  # expected is capped
                  & (shard < self.header.num_shards))
         for shard_id in np.unique(shard[quick]).tolist():
@@ -275,7 +276,7 @@ class BundleStore:
             if source.is_remote:  # remote reads take the planned path (concurrent ranged requests)
                 quick &= ~in_shard
             else:
-                quick &= ~in_shard | (end <= source.size())
+                quick &= ~in_shard | validate.bytes_inside(offset, size, source.size())
         return rows, quick
 
     def quick_sizes(self, names: Sequence[str]) -> list[int]:
@@ -378,7 +379,7 @@ class BundleStore:
         np_dtype = info.dtype.as_numpy_dtype
         if (np_dtype is not None and np_dtype.kind != "O" and not info.slices
                 and info.size == info.num_elements * np_dtype.itemsize
-                and info.offset + info.size <= self._shard(info.shard_id).size()):
+                and validate.bytes_inside(info.offset, info.size, self._shard(info.shard_id).size())):
             return  # the common case, decided without building messages
         problem = validate.size_problem(info)
         if problem is None:
