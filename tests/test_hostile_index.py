@@ -1,0 +1,191 @@
+"""Hostile indexes and files that cost far more than their size, or never answer.
+
+Each case is a small file crafted by hand: a prefix-compression bomb, an index block naming one
+data block many times, a header claiming 2^31-1 shards, a directory or a FIFO where a file
+should be. Each must end in a tfckpt error (or a verify report) at a cost bounded by the bytes
+present, compared across a geometric sweep rather than against one absolute figure.
+"""
+
+from __future__ import annotations
+
+import io
+import tracemalloc
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+import tfckpt
+from tfckpt.bundle.entry import BundleHeader
+from tfckpt.bundle.naming import data_filename, index_filename
+from tfckpt.coding import FIXED32, crc32c, mask
+from tfckpt.errors import CorruptionError
+from tfckpt.table import (
+    MAX_KEY_BYTES_PER_BLOCK_BYTE,
+    NO_COMPRESSION,
+    BlockBuilder,
+    BlockHandle,
+    Footer,
+    TableBuilder,
+    TableReader,
+)
+
+Items = Sequence[tuple[bytes, bytes]]
+
+
+def _with_trailer(contents: bytes) -> bytes:
+    kind = bytes([NO_COMPRESSION])
+    return contents + kind + FIXED32.pack(mask(crc32c(kind, crc32c(contents))))
+
+
+def craft_table(blocks: Sequence[Items], restart_interval: int = 1 << 30,
+                index: Callable[[list[BlockHandle]], list[tuple[bytes, BlockHandle]]] | None = None) -> bytes:
+    """A table of these data blocks laid out as given (one restart per ``restart_interval``
+    entries: by default, a whole block shares prefixes), with an index block of ``index(handles)``
+    (default: one short separator per block, in order)."""
+    out = bytearray()
+    handles = []
+    for items in blocks:
+        builder = BlockBuilder(restart_interval)
+        for key, value in items:
+            builder.add(key, value)
+        contents = builder.finish()
+        handles.append(BlockHandle(len(out), len(contents)))
+        out += _with_trailer(contents)
+    metaindex = BlockBuilder(16).finish()
+    metaindex_handle = BlockHandle(len(out), len(metaindex))
+    out += _with_trailer(metaindex)
+    pointers = index(handles) if index is not None else [(b"\xff" * (n + 1), h) for n, h in enumerate(handles)]
+    index_block = BlockBuilder(1)
+    for separator, handle in pointers:
+        index_block.add(separator, handle.encode())
+    contents = index_block.finish()
+    index_handle = BlockHandle(len(out), len(contents))
+    out += _with_trailer(contents)
+    return bytes(out + Footer(metaindex_handle, index_handle).encode())
+
+
+def write_checkpoint(directory: Path, index: bytes, data: bytes | None = b"") -> str:
+    directory.mkdir(parents=True, exist_ok=True)
+    prefix = str(directory / "ck")
+    Path(index_filename(prefix)).write_bytes(index)
+    if data is not None:
+        Path(data_filename(prefix, 0, 1)).write_bytes(data)
+    return prefix
+
+
+def traced_peak(action: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+# ---- 1. prefix-compression bombs -------------------------------------------------------------
+
+def prefix_bomb(first_key: int, followers: int) -> bytes:
+    """A bundle index whose one data block holds a ``first_key``-byte key, then ``followers``
+    keys each sharing the whole previous key plus one byte (about 7 bytes each on disk)."""
+    key = b"a" * first_key
+    items = [(b"", BundleHeader().encode()), (key, b"")]
+    for _ in range(followers):
+        key += b"b"
+        items.append((key, b""))
+    return craft_table([items])
+
+
+@pytest.mark.parametrize("followers", [256, 1024, 4096])
+def test_prefix_compression_bomb_is_refused_at_a_cost_bounded_by_the_index(tmp_path: Path, followers: int) -> None:
+    """Materialised in full, the keys take followers x 16 KiB (64 MiB at 4096) from a 45 KiB
+    index; the reader refuses the block once its keys pass MAX_KEY_BYTES_PER_BLOCK_BYTE times
+    its bytes, naming the file and the block's offset."""
+    index = prefix_bomb(16 << 10, followers)
+    prefix = write_checkpoint(tmp_path / str(followers), index)
+
+    def attempt() -> None:
+        with pytest.raises(CorruptionError, match=r"ck\.index: data block 0 at offset 0: entry at block offset "
+                                                  r"\d+: the block's keys would take more than 32 times"):
+            tfckpt.load_checkpoint(prefix)
+    peak = traced_peak(attempt)
+    assert peak < (MAX_KEY_BYTES_PER_BLOCK_BYTE + 8) * len(index) + (1 << 20), (peak, len(index))
+    report = tfckpt.verify_checkpoint(prefix)
+    assert not report.ok and "prefix-compression bomb" in str(report.problems[0])
+
+
+def test_tensorflow_layouts_with_long_shared_prefixes_still_read(tmp_path: Path) -> None:
+    """The bound leaves room for every honest layout: restarts every 16 entries (TF's and
+    ours) yield at most 16x, here with 20 KiB keys that differ only in their last bytes."""
+    items = [(b"", b"h")] + [(b"n" * 20000 + b"%05d" % i, b"v") for i in range(600)]
+    sink = io.BytesIO()
+    builder = TableBuilder(sink)
+    builder.add_many(items)
+    builder.finish()
+    entries = TableReader(_Counting(sink.getvalue())).scan()
+    assert len(entries.texts) == len(items) and entries.key(600) == items[600][0]
+
+
+# ---- 2. an index block naming one data block many times --------------------------------------
+
+class _Counting:
+    """A ByteSource over bytes that counts the bytes read."""
+
+    is_remote = False
+
+    def __init__(self, data: bytes, name: str = "mem.index") -> None:
+        self.data, self.name, self.read = data, name, 0
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        if offset < 0 or offset + n > len(self.data):
+            raise CorruptionError(f"{self.name}: read past the end")
+        self.read += n
+        return self.data[offset:offset + n]
+
+    def readinto_at(self, offset: int, buffer: memoryview) -> None:
+        buffer[:] = self.read_at(offset, buffer.nbytes)
+
+    def close(self) -> None:
+        pass
+
+
+BLOCK_ITEMS = [(b"", BundleHeader().encode())] + [(b"k%06d" % i, b"v" * 100) for i in range(500)]
+
+
+@pytest.mark.parametrize(("what", "index", "message"), [
+    ("repeated", lambda hs: [(b"z%05d" % i, hs[0]) for i in range(200)],
+     "index entry 1: data block at offset 0 overlaps or precedes the previous one, which ends at"),
+    ("overlapping", lambda hs: [(b"y", hs[0]), (b"z", BlockHandle(hs[0].offset + 8, hs[0].size))],
+     "index entry 1: data block at offset 8 overlaps"),
+    ("out of order", lambda hs: [(b"y", hs[1]), (b"z", hs[0])],
+     "index entry 1: data block at offset 0 overlaps or precedes"),
+])
+def test_index_handles_must_follow_each_other_and_are_checked_before_reading(
+        what: str, index: Callable[[list[BlockHandle]], list[tuple[bytes, BlockHandle]]], message: str) -> None:
+    """Before: each of K pointers to one 56 KiB block read and kept a copy (K x the block)
+    before the key-order check failed. Now no block is read and the message names the entry."""
+    table = craft_table([BLOCK_ITEMS, [(b"m", b"")]], restart_interval=16, index=index)
+    source = _Counting(table)
+    reader = TableReader(source)
+    before = source.read
+    with pytest.raises(CorruptionError, match=message):
+        reader.scan()
+    assert source.read == before, f"{what}: {source.read - before} bytes of data blocks read"
+
+
+def test_repeated_handles_cost_no_more_than_the_file(tmp_path: Path) -> None:
+    """Through the public API: peak memory stays flat as the number of repeats grows 16-fold."""
+    peaks = []
+    for repeats in (32, 128, 512):
+        table = craft_table([BLOCK_ITEMS], restart_interval=16,
+                            index=lambda hs, r=repeats: [(b"z%05d" % i, hs[0]) for i in range(r)])
+        prefix = write_checkpoint(tmp_path / str(repeats), table)
+
+        def attempt(prefix: str = prefix) -> None:
+            with pytest.raises(CorruptionError, match="overlaps or precedes"):
+                tfckpt.load(prefix)
+        peaks.append(traced_peak(attempt))
+    assert peaks[-1] < 2 * peaks[0] + (256 << 10), peaks
