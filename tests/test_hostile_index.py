@@ -9,6 +9,9 @@ present, compared across a geometric sweep rather than against one absolute figu
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import tracemalloc
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -189,3 +192,65 @@ def test_repeated_handles_cost_no_more_than_the_file(tmp_path: Path) -> None:
                 tfckpt.load(prefix)
         peaks.append(traced_peak(attempt))
     assert peaks[-1] < 2 * peaks[0] + (256 << 10), peaks
+
+
+# ---- 16. a directory or a FIFO where a file should be ----------------------------------------
+
+SPECIAL_FILE_CHILD = """
+import os, sys
+import numpy as np
+import tfckpt
+directory, which, kind = sys.argv[1:]
+prefix = os.path.join(directory, "ck")
+tfckpt.save({"w": np.ones(3)}, prefix)
+target = {"index": prefix + ".index", "data": prefix + ".data-00000-of-00001",
+          "state": os.path.join(directory, "checkpoint")}[which]
+if os.path.exists(target):
+    os.remove(target)
+os.mkfifo(target) if kind == "fifo" else os.mkdir(target)
+for name, action in (("load", lambda: tfckpt.load(directory if which == "state" else prefix)),
+                     ("verify", lambda: tfckpt.verify_checkpoint(prefix))):
+    try:
+        outcome = action()
+        print(name, "problems" if getattr(outcome, "problems", None) else "ok",
+              " | ".join(str(p) for p in getattr(outcome, "problems", [])))
+    except tfckpt.TfckptError as exc:
+        print(name, "TfckptError", exc)
+    except Exception as exc:
+        print(name, "raw", type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+@pytest.mark.parametrize("which", ["index", "data"])
+def run_special_file_child(directory: Path, which: str, kind: str) -> dict[str, str]:
+    """Run SPECIAL_FILE_CHILD; ``{"load": outcome, "verify": outcome}``. A hang fails the test
+    (after a timeout) instead of hanging the suite."""
+    package_root = str(Path(tfckpt.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])}
+    try:
+        child = subprocess.run([sys.executable, "-c", SPECIAL_FILE_CHILD, str(directory), which, kind],
+                               capture_output=True, text=True, timeout=30, env=env, check=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"reading a checkpoint whose {which} file is a {kind} hung")
+    return dict(line.split(" ", 1) for line in child.stdout.splitlines())
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+@pytest.mark.parametrize("which", ["index", "data"])
+def test_a_special_file_in_place_of_a_checkpoint_file_is_an_error_naming_it(tmp_path: Path, which: str,
+                                                                           kind: str) -> None:
+    """Before: a FIFO blocked load() and verify forever in open(); a directory raised a bare
+    IsADirectoryError."""
+    outcomes = run_special_file_child(tmp_path, which, kind)
+    found = "a FIFO (named pipe)" if kind == "fifo" else "a directory"
+    path = index_filename("ck") if which == "index" else data_filename("ck", 0, 1)
+    assert outcomes["load"] == f"TfckptError {tmp_path / path}: expected a regular file, found {found}", outcomes
+    assert outcomes["verify"].startswith("problems"), outcomes
+    assert f"{path}: expected a regular file, found {found}" in outcomes["verify"], outcomes
+
+
+def test_a_fifo_as_the_state_file_does_not_block(tmp_path: Path) -> None:
+    outcomes = run_special_file_child(tmp_path, "state", "fifo")
+    assert outcomes["load"] == f"TfckptError {tmp_path / 'checkpoint'}: expected a regular file, found a FIFO " \
+                               f"(named pipe)", outcomes
