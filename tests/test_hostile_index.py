@@ -16,13 +16,16 @@ import tracemalloc
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import tfckpt
 from tfckpt.bundle.entry import BundleHeader
 from tfckpt.bundle.naming import data_filename, index_filename
+from tfckpt.bundle.store import MAX_UNUSED_SHARDS_LISTED
 from tfckpt.coding import FIXED32, crc32c, mask
 from tfckpt.errors import CorruptionError
+from tfckpt.storage import FileSource
 from tfckpt.table import (
     MAX_KEY_BYTES_PER_BLOCK_BYTE,
     NO_COMPRESSION,
@@ -254,3 +257,48 @@ def test_a_fifo_as_the_state_file_does_not_block(tmp_path: Path) -> None:
     outcomes = run_special_file_child(tmp_path, "state", "fifo")
     assert outcomes["load"] == f"TfckptError {tmp_path / 'checkpoint'}: expected a regular file, found a FIFO " \
                                f"(named pipe)", outcomes
+
+
+# ---- 10. a header claiming 2^31-1 shards -----------------------------------------------------
+
+def claim_shards(directory: Path, num_shards: int) -> str:
+    """A one-tensor checkpoint whose header claims ``num_shards`` data files (the one that
+    exists is shard 0, named accordingly)."""
+    from tfckpt.bundle.writer import write_index
+    prefix = str(directory / "ck")
+    tfckpt.save({"w": np.arange(3.0)}, prefix)
+    with tfckpt.load_checkpoint(prefix) as reader:
+        info = reader.tensor_info("w")
+    os.rename(data_filename(prefix, 0, 1), data_filename(prefix, 0, num_shards))
+    with open(index_filename(prefix), "wb") as out:
+        write_index(out, BundleHeader(num_shards=num_shards), [info])
+    return prefix
+
+
+@pytest.mark.parametrize("num_shards", [1 << 12, 1 << 16, (1 << 31) - 1])
+def test_an_absurd_shard_count_costs_no_work_per_claimed_shard(tmp_path: Path, num_shards: int) -> None:
+    """Before: data_files() (and so verify) looked for every shard the header names: 2^31-1
+    files from a 125-byte index. Now only the files entries use are opened, and verify notes
+    the claim once."""
+    prefix = claim_shards(tmp_path, num_shards)
+    opened: list[str] = []
+
+    def opener(path: str) -> FileSource:
+        opened.append(path)
+        assert len(opened) < 100, "data_files() looks for every shard the header claims"
+        return FileSource(path)
+    with tfckpt.CheckpointReader(prefix, opener=opener) as reader:
+        files = reader.data_files()
+    assert files == [(0, data_filename(prefix, 0, num_shards), 24)]
+    assert len(opened) == 2  # the index and the one data file used
+    report = tfckpt.verify_checkpoint(prefix)
+    assert report.ok and [str(note) for note in report.notes] == [
+        f"the header names {num_shards} data files but entries use 1; only those were looked for"]
+    assert tfckpt.load(prefix)["w"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_plausible_shard_count_still_lists_every_missing_data_file(tmp_path: Path) -> None:
+    prefix = claim_shards(tmp_path, 1 + MAX_UNUSED_SHARDS_LISTED)
+    report = tfckpt.verify_checkpoint(prefix)
+    assert report.ok and len(report.notes) == MAX_UNUSED_SHARDS_LISTED
+    assert str(report.notes[-1]).endswith("data file is missing, but no entry uses it")

@@ -38,7 +38,7 @@ from .entry import BIG, BundleHeader, PlainEntries, TensorInfo, decode_plain_man
 from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_key_texts, describe_key
 
-__all__ = ["PARALLEL_MIN_BYTES", "PARALLEL_READERS", "QUICK_MAX_BYTES", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
+__all__ = ["MAX_UNUSED_SHARDS_LISTED", "PARALLEL_MIN_BYTES", "PARALLEL_READERS", "QUICK_MAX_BYTES", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
            "Listing", "SourceOpener", "Store"]
 
 SourceOpener = Callable[[str], ByteSource]
@@ -51,6 +51,10 @@ READ_WINDOW_BYTES = 256 << 20  # fetched ahead of the consumer at most (plus one
 # regime where per-tensor Python costs more than the bytes. Larger ones are read into their
 # own arrays.
 QUICK_MAX_BYTES = 64 << 10
+# Data files named by the header that no entry uses, looked for at most (TF opens only the
+# files entries use; a header may claim up to 2^31-1 shards in a few bytes): beyond this, only
+# the used ones are listed.
+MAX_UNUSED_SHARDS_LISTED = 1024
 
 
 @dataclass(frozen=True)
@@ -365,8 +369,17 @@ class BundleStore:
                                           f"reader was open; open it again")
 
     def data_files(self) -> list[tuple[int, str, int | None]]:
+        """Each data file the header names; when that is more than the used ones plus
+        :data:`MAX_UNUSED_SHARDS_LISTED`, only those entries use (work bounded by the index)."""
+        count = self.header.num_shards
+        shards: Iterable[int] = range(count)
+        if count > MAX_UNUSED_SHARDS_LISTED:
+            used = sorted({info.shard_id for _, info in self.stored_entries()
+                           if isinstance(info, TensorInfo) and not info.slices})
+            if count > len(used) + MAX_UNUSED_SHARDS_LISTED:
+                shards = used
         out: list[tuple[int, str, int | None]] = []
-        for shard in range(self.header.num_shards):
+        for shard in shards:
             path = data_filename(self.prefix, shard, self.header.num_shards)
             try:
                 out.append((shard, path, self._shard(shard).size()))
