@@ -302,3 +302,28 @@ def test_a_plausible_shard_count_still_lists_every_missing_data_file(tmp_path: P
     report = tfckpt.verify_checkpoint(prefix)
     assert report.ok and len(report.notes) == MAX_UNUSED_SHARDS_LISTED
     assert str(report.notes[-1]).endswith("data file is missing, but no entry uses it")
+
+
+# ---- 3. string tensors: memory per element ---------------------------------------------------
+
+@pytest.mark.parametrize("width", [0, 8])
+def test_string_tensors_cost_a_bounded_amount_per_element(tmp_path: Path, width: int) -> None:
+    """README's bound for strings: reading n elements in b bytes allocates at most
+    2b + 64n bytes (a Python bytes object and its slots per element; an empty string costs
+    its slots only), and verifying them at most 2b + 8n: verify checks the layout and the
+    checksums without making values (before: 17 bytes per empty string, 66 per 8-byte one).
+    Swept over 16x more elements to see the growth stays linear."""
+    warm = str(tmp_path / "warm")  # what the first load and verify allocate once (caches)
+    tfckpt.save({"s": np.array([b"x"], dtype=object)}, warm)
+    tfckpt.load(warm)
+    tfckpt.verify_checkpoint(warm)
+    loads, verifies = [], []
+    for count in (1 << 12, 1 << 14, 1 << 16):
+        prefix = str(tmp_path / f"s{count}")
+        tfckpt.save({"s": np.array([b"x" * width] * count, dtype=object)}, prefix)
+        data = Path(data_filename(prefix, 0, 1)).stat().st_size
+        loads.append(traced_peak(lambda prefix=prefix: tfckpt.load(prefix)))
+        verifies.append(traced_peak(lambda prefix=prefix: tfckpt.verify_checkpoint(prefix)))
+        assert loads[-1] < 2 * data + 64 * count + (256 << 10), (count, data, loads)
+        assert verifies[-1] < 2 * data + 8 * count + (256 << 10), (count, data, verifies)
+    assert loads[-1] < 20 * loads[0] and verifies[-1] < 20 * verifies[0], (loads, verifies)
