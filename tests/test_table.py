@@ -312,7 +312,7 @@ def _parsed(blocks: list[bytes]) -> list[tuple[bytes, bytes]] | type[TfckptError
 def _scanned(blocks: list[bytes], *, vectorised: bool) -> list[tuple[bytes, bytes]] | type[TfckptError] | None:
     from tfckpt.table import _scan_usual, scan_blocks  # the vectorised path on its own, to know it ran
     try:
-        entries = _scan_usual(blocks) if vectorised else scan_blocks(blocks, "b")
+        entries = _scan_usual(blocks) if vectorised else scan_blocks(blocks, [f"b {n}" for n in range(len(blocks))])
     except TfckptError as exc:
         return type(exc)
     return None if entries is None else [(entries.key(i), entries.value(i)) for i in range(len(entries.texts))]

@@ -17,11 +17,12 @@ import mmap
 import os
 import posixpath
 import queue
+import stat
 import threading
 import warnings
 from typing import Any, Protocol
 
-from .errors import CorruptionError, UnsupportedError
+from .errors import CorruptionError, NotFoundError, UnsupportedError
 
 __all__ = [
     "ByteSource",
@@ -86,15 +87,41 @@ def path_identity(path: str) -> FileIdentity | None:
         return None
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _open_regular(path: str) -> tuple[int, os.stat_result]:
+    """A read-only descriptor of the regular file at ``path`` and its status. Anything else
+    raises :class:`NotFoundError` naming what is there: a FIFO would block the open (and every
+    read) until a writer came, a directory fails at the first read, a device never ends.
+
+    The file is opened without blocking and its type checked on the descriptor itself, so a
+    FIFO put in place between a check and the open cannot block either."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            kind = next((name for test, name in _KINDS if test(status.st_mode)), "not a regular file")
+            raise NotFoundError(f"{path}: expected a regular file, found {kind}")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, status
+
+
 class FileSource:
-    """A local file read with positional reads, so one instance serves many threads."""
+    """A local file read with positional reads, so one instance serves many threads.
+    Only regular files are opened (see :func:`_open_regular`)."""
 
     is_remote = False
 
     def __init__(self, path: PathLike) -> None:
         self.name = os.fspath(path)
-        self._fd: int | None = os.open(self.name, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        self._size = os.fstat(self._fd).st_size
+        fd, status = _open_regular(self.name)
+        self._fd: int | None = fd
+        self._size = status.st_size
         self._map: mmap.mmap | None = None
         # Platforms without pread (Windows) share one file offset; a lock keeps seek+read whole.
         self._lock = None if hasattr(os, "pread") else threading.Lock()
@@ -327,13 +354,19 @@ def isdir(path: str) -> bool:
 
 
 def read_bytes(path: str) -> bytes | None:
-    """The whole (small) file, or ``None`` if it does not exist."""
+    """The whole (small) file, or ``None`` if it does not exist (or is a directory); another
+    kind of file that is not a regular one (a FIFO) raises :class:`NotFoundError`."""
     if not is_url(path):
         try:
-            with open(path, "rb") as f:
-                return f.read()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            fd, _ = _open_regular(path)
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        except NotFoundError:
+            if os.path.isdir(path):
+                return None
+            raise
+        with open(fd, "rb") as f:
+            return f.read()
     fs, inner = _filesystem(path)
     try:
         return bytes(fs.cat_file(inner))

@@ -62,6 +62,7 @@ __all__ = [
     "FOOTER_LENGTH",
     "INDEX_RESTART_INTERVAL",
     "MAX_BLOCK_HANDLE_LENGTH",
+    "MAX_KEY_BYTES_PER_BLOCK_BYTE",
     "NO_COMPRESSION",
     "SNAPPY_COMPRESSION",
     "TABLE_MAGIC",
@@ -89,6 +90,13 @@ BLOCK_CACHE_SIZE = 8  # data blocks kept by TableReader.get (V1 checkpoints read
 # Entries between two restarts that the vectorised scan follows (writers use 16); a longer run
 # is left to the entry-by-entry parser, which is linear whatever the restarts say.
 MAX_SCANNED_RUN = 64
+# Prefix compression lets a few bytes stand for a whole previous key: a block whose keys each
+# share all of the previous one would materialise far more than the file holds. A key is at
+# most the bytes of its restart run, so TensorFlow's layout (a restart every 16 entries) yields
+# keys of at most 16x a block's bytes; a block whose keys would take more than this factor is
+# refused before they are built. (TF's own reader walks one key at a time, but its
+# CheckpointReader keeps every name in a map, so it would materialise them all too.)
+MAX_KEY_BYTES_PER_BLOCK_BYTE = 32
 NO_COMPRESSION = 0
 SNAPPY_COMPRESSION = 1
 
@@ -341,6 +349,13 @@ def _varint32(buf: bytes, pos: int, limit: int, where: str) -> tuple[int, int]:
 
 def parse_block(contents: bytes, where: str) -> list[tuple[bytes, bytes]]:
     """All ``(key, value)`` entries of a block's contents, in stored order."""
+    return list(_block_entries(contents, where))
+
+
+def _block_entries(contents: bytes, where: str) -> Iterator[tuple[bytes, bytes]]:
+    """:func:`parse_block`, one entry at a time (a caller keeping only some form of each key
+    does not hold the block's keys twice). The keys may take at most
+    :data:`MAX_KEY_BYTES_PER_BLOCK_BYTE` times the block's bytes in all."""
     n = len(contents)
     if n < FIXED32.size:
         raise CorruptionError(f"{where}: bad block contents ({n} bytes, too short for a restart count)")
@@ -348,11 +363,11 @@ def parse_block(contents: bytes, where: str) -> list[tuple[bytes, bytes]]:
     if num_restarts > (n - FIXED32.size) // FIXED32.size:
         raise CorruptionError(f"{where}: bad block contents ({num_restarts} restarts in {n} bytes)")
     if num_restarts == 0:
-        return []
+        return
     limit = n - FIXED32.size * (num_restarts + 1)
-    entries: list[tuple[bytes, bytes]] = []
     key = b""
     pos = 0
+    key_budget = MAX_KEY_BYTES_PER_BLOCK_BYTE * n
     while pos < limit:
         start = pos
         # Fast path: all three lengths fit in one byte each (almost every index entry).
@@ -369,10 +384,14 @@ def parse_block(contents: bytes, where: str) -> list[tuple[bytes, bytes]]:
         if shared > len(key) or value_end > limit:
             raise CorruptionError(f"{where}: entry at block offset {start}: bad entry in block (shared {shared} "
                                   f"of a {len(key)}-byte previous key, entry ends at {value_end} past {limit})")
+        key_budget -= shared + non_shared
+        if key_budget < 0:
+            raise CorruptionError(f"{where}: entry at block offset {start}: the block's keys would take more "
+                                  f"than {MAX_KEY_BYTES_PER_BLOCK_BYTE} times its {n} bytes (each sharing "
+                                  f"{shared} bytes of the previous key): a prefix-compression bomb")
         key = key[:shared] + contents[pos:key_end]
-        entries.append((key, contents[key_end:value_end]))
+        yield key, contents[key_end:value_end]
         pos = value_end
-    return entries
 
 
 def _first_value_span(table: bytes) -> tuple[int, int, BlockHandle] | None:
@@ -499,11 +518,10 @@ class TableReader:
     def scan(self) -> Entries:
         """Every entry, in key order, checked as :meth:`__iter__` checks them: keys strictly
         increasing and within their block's index separator."""
-        blocks = []
-        for number, (_, handle_bytes) in enumerate(self._index):
-            handle, _ = BlockHandle.decode(handle_bytes, 0, f"{self.name}: index entry {number}")
-            blocks.append(self.read_block(handle, f"data block {number}"))
-        entries = scan_blocks(blocks, f"{self.name}: data block")
+        handles = self._data_handles()
+        blocks = [self.read_block(handle, f"data block {number}") for number, handle in enumerate(handles)]
+        entries = scan_blocks(blocks, [f"{self.name}: data block {number} at offset {handle.offset}"
+                                       for number, handle in enumerate(handles)])
         texts, firsts = entries.texts, entries.block_starts
         # Fast path: one C-level pass comparing neighbours (latin-1 texts compare as their
         # bytes); the loop below only runs to name the culprit.
@@ -515,6 +533,22 @@ class TableReader:
         if not in_order:
             self._raise_order_problem(entries)
         return entries
+
+    def _data_handles(self) -> list[BlockHandle]:
+        """The data blocks' handles, checked before any block is read: each block starts after
+        the previous one's trailer (TF writes them in order), so a scan reads each byte of the
+        file at most once, whatever the index block repeats."""
+        handles = []
+        end = 0
+        for number, (_, handle_bytes) in enumerate(self._index):
+            handle, _ = BlockHandle.decode(handle_bytes, 0, f"{self.name}: index entry {number}")
+            if handle.offset < end:
+                raise CorruptionError(
+                    f"{self.name}: index entry {number}: data block at offset {handle.offset} overlaps or "
+                    f"precedes the previous one, which ends at {end} (blocks must follow each other)")
+            end = handle.offset + handle.size + BLOCK_TRAILER_SIZE
+            handles.append(handle)
+        return handles
 
     def _raise_order_problem(self, entries: Entries) -> None:
         previous: bytes | None = None
@@ -562,18 +596,19 @@ class Entries:
         return self.buffer[self.starts[i]:self.ends[i]]
 
 
-def scan_blocks(blocks: Sequence[bytes], where: str) -> Entries:
+def scan_blocks(blocks: Sequence[bytes], wheres: Sequence[str]) -> Entries:
     """The entries of consecutive data blocks' contents (as :func:`parse_block` finds them,
-    block by block), vectorised where the blocks have the usual layout."""
+    block by block; ``wheres[b]`` names block ``b`` in errors), vectorised where the blocks
+    have the usual layout."""
     scanned = _scan_usual(blocks)
     if scanned is not None:
         return scanned
     texts: list[str] = []
     values: list[bytes] = []
     firsts = []
-    for number, contents in enumerate(blocks):
+    for contents, where in zip(blocks, wheres):
         firsts.append(len(texts))
-        for key, value in parse_block(contents, f"{where} {number}"):
+        for key, value in _block_entries(contents, where):
             texts.append(key.decode("latin-1"))
             values.append(value)
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
@@ -644,6 +679,9 @@ def _scan_usual(blocks: Sequence[bytes]) -> Entries | None:
     value_ends = value_starts + ((heads >> 16) & 0xFF)
     if (shared[1:] > (shared + unshared)[:-1]).any():
         return None  # a shared prefix longer than the previous key: parse_block names it
+    # No key budget to check here: one-byte lengths cap a run's first key at 127 bytes and
+    # every key at 254, so a run of <= 64 entries (>= 3 bytes each) yields < 26x its bytes,
+    # under MAX_KEY_BYTES_PER_BLOCK_BYTE.
     text = buffer.decode("latin-1")
     # Each key is the previous one's shared prefix plus its own bytes; where the shared length
     # repeats, so does the prefix (the same str, not sliced again).

@@ -27,6 +27,7 @@ from .bundle.graph import OBJECT_GRAPH_KEY
 from .bundle.objects import unmatched_keys
 from .bundle.reader import CheckpointReader
 from .bundle.slices import describe_key, encode_slice_key
+from .bundle.store import MAX_UNUSED_SHARDS_LISTED
 from .bundle.validate import array_problem, tiling_problem
 from .errors import TfckptError
 from .storage import PathLike
@@ -156,7 +157,12 @@ def _check_partitioned(info: TensorInfo, stored: dict[str, TensorInfo], report: 
 
 
 def _check_data_files(reader: CheckpointReader, extents: dict[int, int], report: VerifyReport) -> None:
-    for shard, path, size in reader.data_files():
+    files = reader.data_files()
+    if reader.header.num_shards > len(files) + MAX_UNUSED_SHARDS_LISTED:  # see BundleStore.data_files
+        report.notes.append(VerifyProblem(
+            f"the header names {reader.header.num_shards} data files but entries use {len(files)}; only those "
+            f"were looked for"))
+    for shard, path, size in files:
         if size is None:
             if shard in extents:
                 continue  # each entry in it has reported the missing file already

@@ -47,6 +47,7 @@ __all__ = [
     "WRITE_CHUNK_BYTES",
     "byte_view",
     "check_crc",
+    "check_strings",
     "cut_fixed",
     "cut_many",
     "decode_strings",
@@ -141,11 +142,68 @@ def read_strings(source: ByteSource, offset: int, size: int, count: int, big_end
 def decode_strings(buf: bytes, offset: int, count: int, big_endian: bool, verify: bool, stored_crc: int,
                    where: str | Callable[[], str]) -> np.ndarray[Any, Any]:
     """Decode the DT_STRING payload ``buf`` (stored at file ``offset``) into a flat object
-    array of ``count`` bytes objects. ``where`` (or what it returns) starts error messages."""
+    array of ``count`` bytes objects. ``where`` (or what it returns) starts error messages.
+
+    Memory: the result is one Python bytes object and one 8-byte slot per element (empty and
+    one-byte strings share CPython's cached objects); decoding adds one more slot per element
+    and ``buf``, so at most ``2 * len(buf) + 64 * count`` bytes besides small constants."""
     size = len(buf)
     if size == 0 and count == 0:
         return np.empty(0, dtype=object)
+    lengths, body_start = _check_strings(buf, offset, count, big_endian, verify, stored_crc, where)
+    out = np.empty(count, dtype=object)
+    pos = body_start
+    for i, length in enumerate(lengths.tolist() if isinstance(lengths, np.ndarray) else lengths):
+        out[i] = buf[pos:pos + length]
+        pos += length
+    return out
+
+
+def check_strings(buf: bytes, offset: int, count: int, big_endian: bool, stored_crc: int,
+                  where: str | Callable[[], str]) -> None:
+    """Every check :func:`decode_strings` makes (layout, length and payload checksums),
+    without making the values: what ``verify`` needs, in a few bytes per element."""
+    if len(buf) or count:
+        _check_strings(buf, offset, count, big_endian, True, stored_crc, where)
+
+
+def _check_strings(buf: bytes, offset: int, count: int, big_endian: bool, verify: bool, stored_crc: int,
+                   where: str | Callable[[], str]) -> tuple[np.ndarray | list[int], int]:
+    """``(lengths, where the bodies start)`` of a checked DT_STRING payload."""
+    size = len(buf)
     _check_string_size(size, count, where)
+    lengths: np.ndarray | list[int]
+    heads = np.frombuffer(buf, dtype=np.uint8, count=count)
+    if count and int(heads.max()) < 0x80:  # the usual case: every length is one varint byte
+        lengths, pos = heads, count
+        length_crc = crc32c(byte_view(heads.astype(_length_width_dtype(big_endian)[0])))
+        total = int(heads.sum(dtype=np.int64))
+    else:
+        lengths, pos = _varint_lengths(buf, offset, count, where)
+        length_crc = _lengths_crc(lengths, big_endian)
+        total = sum(lengths)
+    if pos + FIXED32.size > size:
+        raise CorruptionError(f"{_text(where)}: string lengths run past the payload end "
+                              f"(file offset {offset + size})")
+    (stored_length_crc,) = FIXED32.unpack_from(buf, pos)
+    if verify and unmask(stored_length_crc) != length_crc:
+        raise ChecksumError(f"{_text(where)}: the length checksum does not match: stored "
+                            f"{unmask(stored_length_crc):#010x}, computed {length_crc:#010x} "
+                            f"(file offset {offset + pos})")
+    body_start = pos + FIXED32.size
+    if body_start + total != size:
+        raise CorruptionError(f"{_text(where)}: string bodies take {total} bytes but the entry "
+                              f"leaves {size - body_start} (payload at file offset {offset})")
+    if verify:
+        crc = crc32c(buf[body_start:], crc32c(buf[pos:body_start], length_crc))
+        if crc != unmask(stored_crc):
+            raise ChecksumError(f"{_text(where)}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
+                                f"computed {crc:#010x} over {size} bytes at file offset {offset}")
+    return lengths, body_start
+
+
+def _varint_lengths(buf: bytes, offset: int, count: int, where: str | Callable[[], str]) -> tuple[list[int], int]:
+    size = len(buf)
     lengths = []
     pos = 0
     for i in range(count):
@@ -158,27 +216,7 @@ def decode_strings(buf: bytes, offset: int, count: int, big_endian: bool, verify
         if pos + FIXED32.size > size:
             raise CorruptionError(f"{_text(where)}: string lengths run past the payload end "
                                   f"(file offset {offset + size})")
-    (stored_length_crc,) = FIXED32.unpack_from(buf, pos)
-    length_crc = _lengths_crc(lengths, big_endian)
-    if verify and unmask(stored_length_crc) != length_crc:
-        raise ChecksumError(f"{_text(where)}: the length checksum does not match: stored "
-                            f"{unmask(stored_length_crc):#010x}, computed {length_crc:#010x} "
-                            f"(file offset {offset + pos})")
-    body_start = pos + FIXED32.size
-    if body_start + sum(lengths) != size:
-        raise CorruptionError(f"{_text(where)}: string bodies take {sum(lengths)} bytes but the entry "
-                              f"leaves {size - body_start} (payload at file offset {offset})")
-    if verify:
-        crc = crc32c(buf[body_start:], crc32c(buf[pos:body_start], length_crc))
-        if crc != unmask(stored_crc):
-            raise ChecksumError(f"{_text(where)}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
-                                f"computed {crc:#010x} over {size} bytes at file offset {offset}")
-    out = np.empty(count, dtype=object)
-    pos = body_start
-    for i, length in enumerate(lengths):
-        out[i] = buf[pos:pos + length]
-        pos += length
-    return out
+    return lengths, pos
 
 
 def _text(where: str | Callable[[], str]) -> str:

@@ -38,7 +38,7 @@ from .entry import BIG, BundleHeader, PlainEntries, TensorInfo, decode_plain_man
 from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_key_texts, describe_key
 
-__all__ = ["PARALLEL_MIN_BYTES", "PARALLEL_READERS", "QUICK_MAX_BYTES", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
+__all__ = ["MAX_UNUSED_SHARDS_LISTED", "PARALLEL_MIN_BYTES", "PARALLEL_READERS", "QUICK_MAX_BYTES", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
            "Listing", "SourceOpener", "Store"]
 
 SourceOpener = Callable[[str], ByteSource]
@@ -51,6 +51,10 @@ READ_WINDOW_BYTES = 256 << 20  # fetched ahead of the consumer at most (plus one
 # regime where per-tensor Python costs more than the bytes. Larger ones are read into their
 # own arrays.
 QUICK_MAX_BYTES = 64 << 10
+# Data files named by the header that no entry uses, looked for at most (TF opens only the
+# files entries use; a header may claim up to 2^31-1 shards in a few bytes): beyond this, only
+# the used ones are listed.
+MAX_UNUSED_SHARDS_LISTED = 1024
 
 
 @dataclass(frozen=True)
@@ -366,8 +370,17 @@ class BundleStore:
                                           f"reader was open; open it again")
 
     def data_files(self) -> list[tuple[int, str, int | None]]:
+        """Each data file the header names; when that is more than the used ones plus
+        :data:`MAX_UNUSED_SHARDS_LISTED`, only those entries use (work bounded by the index)."""
+        count = self.header.num_shards
+        shards: Iterable[int] = range(count)
+        if count > MAX_UNUSED_SHARDS_LISTED:
+            used = sorted({info.shard_id for _, info in self.stored_entries()
+                           if isinstance(info, TensorInfo) and not info.slices})
+            if count > len(used) + MAX_UNUSED_SHARDS_LISTED:
+                shards = used
         out: list[tuple[int, str, int | None]] = []
-        for shard in range(self.header.num_shards):
+        for shard in shards:
             path = data_filename(self.prefix, shard, self.header.num_shards)
             try:
                 out.append((shard, path, self._shard(shard).size()))
@@ -446,8 +459,9 @@ class BundleStore:
 
     def _execute(self, fetch: plan.Fetch, forgiving: bool = False
                  ) -> Iterator[tuple[TensorInfo, np.ndarray | TfckptError]]:
-        """The values of one fetch's entries; with ``forgiving``, an entry that fails its
-        check comes back as its error and the others still come."""
+        """The values of one fetch's entries; with ``forgiving`` (for checking only), an entry
+        that fails its check comes back as its error and the others still come, and string
+        tensors are checked without making their values (an empty array stands for them)."""
         if not fetch.coalesced:
             info = fetch.entries[0]
             yield info, self.read_entry(info)
@@ -460,7 +474,11 @@ class BundleStore:
         for info in fetch.entries:
             at = info.offset - fetch.start
             try:
-                if info.dtype.name == "string":
+                if info.dtype.name == "string" and forgiving:
+                    payload.check_strings(buffer[at:at + info.size].tobytes(), info.offset, info.num_elements, big,
+                                          info.masked_crc32c, functools.partial(self._where, info))
+                    yield info, np.empty(0, dtype=object)
+                elif info.dtype.name == "string":
                     flat = payload.decode_strings(buffer[at:at + info.size].tobytes(), info.offset,
                                                   info.num_elements, big, verify, info.masked_crc32c,
                                                   functools.partial(self._where, info))
@@ -518,9 +536,9 @@ class BundleStore:
         where = f"{source.name}: key {describe_key(info.name)!r}"
         if info.dtype.is_fixed_size:
             payload.check_crc(source, info.offset, info.size, info.masked_crc32c, where)
-        elif info.dtype.name == "string":
-            payload.read_strings(source, info.offset, info.size, info.num_elements,
-                                 self.header.endianness == BIG, True, info.masked_crc32c, where)
+        elif info.dtype.name == "string":  # check_stored kept the read inside the file
+            payload.check_strings(source.read_at(info.offset, info.size), info.offset, info.num_elements,
+                                  self.header.endianness == BIG, info.masked_crc32c, where)
         return info.size
 
     def read_entry(self, info: TensorInfo) -> np.ndarray:
