@@ -29,13 +29,6 @@ BUDGET = 1.0  # CPU seconds per call: a contract-keeping call at these sizes tak
 
 # (family or case, entry point) -> the item of issue 24 the failure belongs to.
 KNOWN: dict[tuple[str, str], str] = {
-    ("shared key prefixes", "open"): "1",
-    ("shared key prefixes", "verify"): "1",
-    ("repeated block handles", "open"): "2",
-    ("repeated block handles", "verify"): "2",
-    ("num_shards", "verify"): "10",
-    ("empty strings", "load"): "3",
-    ("empty strings", "verify"): "3",
     ("savedmodel pbtxt nesting", "savedmodel show"): "14",
     ("bounded spec shape", "savedmodel show"): "14",
     ("bounded spec float64[2**31, 2**31]", "savedmodel show"): "14",
