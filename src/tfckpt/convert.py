@@ -20,7 +20,7 @@ import numpy as np
 from .bundle.graph import ATTRIBUTES_MARKER, OBJECT_GRAPH_KEY, VARIABLE_VALUE
 from .dtypes import DType, as_dtype
 from .errors import InvalidArgumentError
-from .formats import FORMATS, Sink, SourceTensor, detect_format, open_sink, open_source
+from .formats import FORMATS, Sink, SourceTensor, detect_format, open_sink, open_source, sink_path
 from .formats.safetensors import SAFETENSORS_DTYPES
 from .storage import PathLike
 
@@ -184,12 +184,25 @@ def execute(plan: ConversionPlan, sink: Sink, progress: Progress | None = None) 
     return written
 
 
+def _why_empty(source: str, plan: ConversionPlan, include: Sequence[str], exclude: Sequence[str]) -> str:
+    """Why a plan holds no tensor, naming the filters that removed them."""
+    if not plan.skipped:
+        return f"{source} holds no tensor"
+    reasons: dict[str, int] = {}
+    for _, reason in plan.skipped:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    filters = [f"include {p!r}" for p in include] + [f"exclude {p!r}" for p in exclude]
+    given = f" (filters: {', '.join(filters)})" if filters else ""
+    counts = ", ".join(f"{count} {reason}" for reason, count in reasons.items())
+    return f"no tensor of {source} was kept{given}: {counts}"
+
+
 def convert(source: PathLike, destination: PathLike, *, object_paths: bool = False,
             strip_attributes: bool = False, rename: Sequence[tuple[str, str]] = (),
             include: Sequence[str] = (), exclude: Sequence[str] = (), drop_optimizer: bool = False,
             drop_save_counter: bool = False, drop_object_graph: bool | None = None,
             cast: dict[str, str] | None = None, progress: Progress | None = None,
-            to: str | None = None) -> ConvertReport:
+            from_: str | None = None, to: str | None = None, allow_empty: bool = False) -> ConvertReport:
     """Copy tensors from ``source`` to ``destination``, converting format, names and dtypes.
 
     Parameters
@@ -212,8 +225,18 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
         ``{source dtype name: destination dtype name}``, e.g. ``{"float32": "bfloat16"}``.
     progress:
         Called after each tensor with (tensors done, total, bytes done, total).
-    to:
-        The destination's format (one of ``FORMATS``) when its name does not say it.
+    from_, to:
+        The source's or destination's format (one of ``FORMATS``) when its name does not say
+        it (a source's first bytes are looked at too: a safetensors file named ``.bin`` is
+        read as one).
+    allow_empty:
+        Write the destination even if no tensor is left to write (every one filtered out or
+        skipped). Without it, that raises :class:`InvalidArgumentError` and nothing is
+        written: a typo in ``include`` would otherwise replace a destination with nothing.
+
+    A checkpoint destination that is an existing directory means the checkpoint inside it
+    (see :mod:`tfckpt.formats`): the one its state file names or its only one, else
+    ``DIRECTORY/ckpt``.
 
     Returns
     -------
@@ -236,11 +259,16 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
     """
     source, destination = os.fspath(source), os.fspath(destination)
     fmt = to or detect_format(destination, writing=True)
+    destination = sink_path(destination, fmt)
     with ExitStack() as stack:
-        plan = plan_conversion(open_source(source, stack), fmt, object_paths=object_paths,
+        plan = plan_conversion(open_source(source, stack, from_), fmt, object_paths=object_paths,
                                strip_attributes=strip_attributes, rename=rename, include=include, exclude=exclude,
                                drop_optimizer=drop_optimizer, drop_save_counter=drop_save_counter,
                                drop_object_graph=drop_object_graph, cast=cast)
+        if not plan.tensors and not allow_empty:
+            raise InvalidArgumentError(f"nothing to write to {destination}: {_why_empty(source, plan, include, exclude)}"
+                                       f"; nothing was written (allow_empty=True, --allow-empty, writes an empty "
+                                       f"{fmt} anyway)")
         sink = open_sink(destination, fmt, [(step.name, step.dtype, step.source.shape) for step in plan.tensors])
         written = execute(plan, sink, progress)
     return ConvertReport(source, destination, written, plan.skipped, plan.warnings)
