@@ -21,6 +21,7 @@ from .bundle.graph import ATTRIBUTES_MARKER, OBJECT_GRAPH_KEY, VARIABLE_VALUE
 from .dtypes import DType, as_dtype
 from .errors import InvalidArgumentError
 from .formats import FORMATS, Sink, SourceTensor, detect_format, open_sink, open_source, sink_path
+from .formats.npz import DTYPES_MEMBER
 from .formats.safetensors import SAFETENSORS_DTYPES
 from .storage import PathLike
 
@@ -102,6 +103,21 @@ def _skip_reason(tensor: SourceTensor, include: Sequence[str], exclude: Sequence
     return None
 
 
+def _check_name(name: str, source_name: str, fmt: str) -> None:
+    """Refuse a name the destination format cannot store: safetensors (JSON) and npz (zip
+    member names) need UTF-8 text, and npz keeps its dtype list under one member name."""
+    if fmt == "checkpoint":
+        return
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgumentError(f"tensor {source_name!r} would be named {name!r}, which is not UTF-8 text "
+                                   f"and cannot be a {fmt} name: rename it (rename=, --rename)") from None
+    if fmt == "npz" and name == DTYPES_MEMBER:
+        raise InvalidArgumentError(f"tensor {source_name!r} would be named {name!r}, the member where .npz files "
+                                   f"of tfckpt list dtypes: rename it (rename=, --rename)")
+
+
 def plan_conversion(tensors: Sequence[SourceTensor], fmt: str, *, object_paths: bool = False,
                     strip_attributes: bool = False, rename: Sequence[tuple[str, str]] = (),
                     include: Sequence[str] = (), exclude: Sequence[str] = (), drop_optimizer: bool = False,
@@ -129,6 +145,7 @@ def plan_conversion(tensors: Sequence[SourceTensor], fmt: str, *, object_paths: 
             plan.skipped.append((tensor.name, reason))
             continue
         name = _map_name(tensor, object_paths, strip_attributes, rules, used)
+        _check_name(name, tensor.name, fmt)
         if name in taken:
             raise InvalidArgumentError(f"{tensor.name!r} and {taken[name]!r} would both be written as {name!r}")
         taken[name] = tensor.name
@@ -261,10 +278,14 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
     fmt = to or detect_format(destination, writing=True)
     destination = sink_path(destination, fmt)
     with ExitStack() as stack:
-        plan = plan_conversion(open_source(source, stack, from_), fmt, object_paths=object_paths,
-                               strip_attributes=strip_attributes, rename=rename, include=include, exclude=exclude,
-                               drop_optimizer=drop_optimizer, drop_save_counter=drop_save_counter,
-                               drop_object_graph=drop_object_graph, cast=cast)
+        tensors = open_source(source, stack, from_)
+        try:
+            plan = plan_conversion(tensors, fmt, object_paths=object_paths, strip_attributes=strip_attributes,
+                                   rename=rename, include=include, exclude=exclude, drop_optimizer=drop_optimizer,
+                                   drop_save_counter=drop_save_counter, drop_object_graph=drop_object_graph,
+                                   cast=cast)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"converting {source} to {destination}: {exc}") from None
         if not plan.tensors and not allow_empty:
             raise InvalidArgumentError(f"nothing to write to {destination}: {_why_empty(source, plan, include, exclude)}"
                                        f"; nothing was written (allow_empty=True, --allow-empty, writes an empty "

@@ -27,18 +27,30 @@ import numpy as np
 
 from .. import storage
 from ..dtypes import DType
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, UnsupportedError
 from ..filetypes import sniff_format
 from ..storage import PathLike
 
 if TYPE_CHECKING:
     from ..bundle.reader import CheckpointReader
 
-__all__ = ["DEFAULT_CHECKPOINT_NAME", "FORMATS", "Sink", "SourceTensor", "detect_format", "open_reader", "open_sink",
+__all__ = ["DEFAULT_CHECKPOINT_NAME", "FORMATS", "MAX_NUMPY_RANK", "Sink", "SourceTensor", "check_numpy_shape",
+           "detect_format", "open_reader", "open_sink",
            "open_source", "sink_path"]
 
 FORMATS = ("checkpoint", "safetensors", "npz")
 DEFAULT_CHECKPOINT_NAME = "ckpt"  # the prefix written into an empty destination directory
+MAX_NUMPY_RANK = 64  # numpy's NPY_MAXDIMS
+MAX_NUMPY_BYTES = (1 << 63) - 1  # numpy refuses arrays whose dims (zeros as ones) x itemsize exceed this
+
+
+def check_numpy_shape(shape: tuple[int, ...], dtype: DType, where: str) -> None:
+    """Raise :class:`UnsupportedError` unless numpy can make an array of this shape (rank at
+    most 64; numpy multiplies the dimensions, zeros counted as ones, by the item size)."""
+    if len(shape) > MAX_NUMPY_RANK:
+        raise UnsupportedError(f"{where}: rank {len(shape)} is more than numpy's {MAX_NUMPY_RANK} dimensions")
+    if math.prod(max(d, 1) for d in shape) * max(dtype.itemsize, 1) > MAX_NUMPY_BYTES:
+        raise UnsupportedError(f"{where}: numpy cannot make an array of shape {list(shape)} ({dtype.name})")
 
 
 @dataclass

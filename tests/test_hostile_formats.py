@@ -1,0 +1,206 @@
+"""Hostile safetensors and .npz files given to convert (and to the commands that read them):
+each a TfckptError naming the file and what was wrong, nothing allocated beyond the bytes
+present; safetensors headers checked as strictly as the safetensors library checks them."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import tracemalloc
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tfckpt
+from tfckpt.convert import convert
+from tfckpt.errors import CorruptionError, InvalidArgumentError, TfckptError, UnsupportedError
+from tfckpt.formats.npz import DTYPES_MEMBER
+
+
+def safetensors_bytes(header: Any, data: bytes = b"", raw_header: bytes | None = None) -> bytes:
+    text = raw_header if raw_header is not None else json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + data
+
+
+F32x2 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+
+# Headers the safetensors library refuses (each checked below against the library itself).
+REFUSED_HEADERS: dict[str, tuple[Any, bytes]] = {
+    "shape Infinity": (None, b'{"w": {"dtype": "F32", "shape": [Infinity], "data_offsets": [0, 8]}}'),
+    "shape NaN": (None, b'{"w": {"dtype": "F32", "shape": [NaN], "data_offsets": [0, 8]}}'),
+    "float dim": ({"w": {**F32x2, "shape": [2.0]}}, b""),
+    "bool dim": ({"w": {**F32x2, "shape": [True, 2]}}, b""),
+    "string dim": ({"w": {**F32x2, "shape": ["2"]}}, b""),
+    "negative dim": ({"w": {**F32x2, "shape": [-2]}}, b""),
+    "shape not a list": ({"w": {**F32x2, "shape": 2}}, b""),
+    "unknown dtype": ({"w": {**F32x2, "dtype": "F31"}}, b""),
+    "dtype not a string": ({"w": {**F32x2, "dtype": 1}}, b""),
+    "three offsets": ({"w": {**F32x2, "data_offsets": [0, 4, 8]}}, b""),
+    "offsets reversed": ({"w": {**F32x2, "data_offsets": [8, 0]}}, b""),
+    "entry not an object": ({"w": [1, 2]}, b""),
+    "missing field": ({"w": {"dtype": "F32", "shape": [2]}}, b""),
+    "bytes do not fit the shape": ({"w": {**F32x2, "shape": [3]}}, b""),
+    "past the end": ({"w": {**F32x2, "shape": [4], "data_offsets": [0, 16]}}, b""),
+    "gap before": ({"w": {**F32x2, "data_offsets": [4, 12]}}, b"\0" * 4),
+    "overlap": ({"a": F32x2, "b": {**F32x2, "data_offsets": [4, 12]}}, b"\0" * 4),
+    "same bytes twice": ({"a": F32x2, "b": F32x2}, b""),
+    "bytes left over": ({"w": F32x2}, b"\0" * 4),
+    "metadata not strings": ({"__metadata__": {"format": 1}, "w": F32x2}, b""),
+    "header a list": ([1, 2], b""),
+}
+
+
+def hostile_safetensors(tmp_path: Path, case: str) -> Path:
+    """The case's header, then 8 data bytes (what F32x2 needs), then its extra bytes."""
+    header, extra = REFUSED_HEADERS[case]
+    path = tmp_path / "hostile.safetensors"
+    if header is None:  # written by hand: JSON's dumps cannot write these
+        path.write_bytes(safetensors_bytes(None, b"\0" * 8, raw_header=extra))
+    else:
+        path.write_bytes(safetensors_bytes(header, b"\0" * 8 + extra))
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_HEADERS))
+def test_safetensors_headers_refused_as_the_library_refuses_them(tmp_path: Path, case: str) -> None:
+    from safetensors import safe_open
+
+    path = hostile_safetensors(tmp_path, case)
+    with pytest.raises(Exception), safe_open(str(path), framework="numpy") as f:  # noqa: B017 - the library's own kinds
+        for key in f.keys():  # noqa: SIM118 - safe_open has keys(), not iteration
+            f.get_tensor(key)
+    with pytest.raises(CorruptionError) as caught:
+        convert(path, tmp_path / "out")
+    assert str(path) in str(caught.value)
+    assert not (tmp_path / "out.index").exists()
+    with pytest.raises(CorruptionError):
+        tfckpt.formats.open_reader(path)
+
+
+def test_a_deeply_nested_header_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(safetensors_bytes(None, raw_header=b'{"w": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"))
+    with pytest.raises(CorruptionError, match=r"deep\.safetensors: header at offset 8 nests 100001 levels"):
+        convert(path, tmp_path / "out")
+
+
+def test_brackets_inside_names_are_not_nesting(tmp_path: Path) -> None:
+    name = 'a[[[[{{{{"\\]]'
+    path = tmp_path / "names.safetensors"
+    path.write_bytes(safetensors_bytes({name: F32x2}, b"\0" * 8))
+    assert convert(path, tmp_path / "out").written == [(name, name)]
+
+
+def test_a_shape_numpy_cannot_make_is_unsupported(tmp_path: Path) -> None:
+    for shape in ([0] * 70, [0, 1 << 62]):
+        path = tmp_path / "wide.safetensors"
+        path.write_bytes(safetensors_bytes({"w": {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]}}))
+        with pytest.raises(UnsupportedError, match="wide.safetensors: tensor 'w'"):
+            convert(path, tmp_path / "out")
+
+
+# -- npz -------------------------------------------------------------------------------------
+
+
+def npz_with(tmp_path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> Path:
+    path = tmp_path / "hostile.npz"
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def npy(value: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array(out, value, allow_pickle=True)
+    return out.getvalue()
+
+
+def npy_header(shape: tuple[int, ...], descr: str = "<f8") -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": descr, "fortran_order": False, "shape": shape})
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("dtypes", "message"), [
+    (np.array("not json {"), "is not JSON"),
+    (np.array(json.dumps(["w", "bfloat16"])), "should map member names to dtype names, not list"),
+    (np.array("[" * 100_000 + "]" * 100_000), "nested 100000 deep"),
+    (np.array([1, 2]), "should hold one string"),
+    (np.array(json.dumps({"w": "float128x"})), "names 'float128x'"),
+    (np.array(json.dumps({"w": "bfloat16"})), "stored as uint32 but __tfckpt_dtypes__ says bfloat16"),
+])
+def test_a_bad_dtype_list_in_an_npz(tmp_path: Path, dtypes: np.ndarray, message: str) -> None:
+    path = npz_with(tmp_path, {"w.npy": npy(np.zeros(3, np.uint32)), DTYPES_MEMBER + ".npy": npy(dtypes)})
+    with pytest.raises(CorruptionError, match=message) as caught:
+        convert(path, tmp_path / "out")
+    assert str(path) in str(caught.value)
+
+
+def test_npz_members_that_claim_more_than_they_hold(tmp_path: Path) -> None:
+    tracemalloc.start()
+    try:
+        for shape in ((1 << 37,), (1 << 20, 1 << 20)):  # 1 TiB, 8 TiB claimed by a few bytes
+            path = npz_with(tmp_path, {"w.npy": npy_header(shape) + b"\0" * 8})
+            with pytest.raises(CorruptionError, match=r"member 'w' claims float64\[.*\] .* but holds 8 bytes"):
+                convert(path, tmp_path / "out")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+
+
+def test_an_npz_member_whose_size_its_compressed_bytes_cannot_reach(tmp_path: Path) -> None:
+    count = 1 << 27  # 1 GiB of float64 claimed
+    path = npz_with(tmp_path, {"w.npy": npy_header((count,)) + b"\0" * 8}, zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    central = data.rindex(b"PK\x01\x02")  # the member's central directory record: sizes at +20, +24
+    struct.pack_into("<I", data, central + 24, 128 + count * 8)
+    path.write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptionError, match=r"member 'w.npy' claims \d+ bytes from \d+ compressed bytes"):
+            convert(path, tmp_path / "out")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+
+
+def test_pickled_npz_members_are_named(tmp_path: Path) -> None:
+    path = npz_with(tmp_path, {"w.npy": npy(np.array([{"a": 1}], dtype=object))})
+    with pytest.raises(CorruptionError, match=r"hostile.npz: member 'w' holds Python objects"):
+        convert(path, tmp_path / "out")
+
+
+def test_a_damaged_npz_member_is_a_corruption_error_when_read(tmp_path: Path) -> None:
+    path = npz_with(tmp_path, {"w.npy": npy(np.arange(1000, dtype=np.float64))}, zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    data[200] ^= 0xFF  # inside the deflated data
+    path.write_bytes(bytes(data))
+    with pytest.raises(TfckptError, match="hostile.npz"):
+        convert(path, tmp_path / "out")
+
+
+# -- names the destination cannot store ----------------------------------------------------------
+
+
+def test_names_that_are_not_utf8_are_refused_for_npz_and_safetensors(tmp_path: Path) -> None:
+    prefix = tfckpt.save({"w\udcff": np.ones(2, np.float32)}, tmp_path / "ck")
+    assert list(tfckpt.load(prefix)) == ["w\udcff"]  # a checkpoint key may be any bytes
+    for name in ("out.npz", "out.safetensors"):
+        with pytest.raises(InvalidArgumentError, match=r"'w\\udcff'.* not UTF-8 text .* --rename") as caught:
+            convert(prefix, tmp_path / name)
+        assert str(tmp_path / name) in str(caught.value)
+        assert not (tmp_path / name).exists()
+    assert convert(prefix, tmp_path / "ok.npz", rename=[("\udcff", "_")]).written == [("w\udcff", "w_")]
+
+
+def test_a_tensor_named_like_the_dtype_list_is_refused_for_npz(tmp_path: Path) -> None:
+    prefix = tfckpt.save({DTYPES_MEMBER: np.ones(2), "b": np.zeros(1, np.float32)}, tmp_path / "ck")
+    with pytest.raises(InvalidArgumentError, match="the member where .npz files of tfckpt list dtypes"):
+        convert(prefix, tmp_path / "out.npz")
