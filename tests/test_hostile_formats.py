@@ -204,3 +204,183 @@ def test_a_tensor_named_like_the_dtype_list_is_refused_for_npz(tmp_path: Path) -
     prefix = tfckpt.save({DTYPES_MEMBER: np.ones(2), "b": np.zeros(1, np.float32)}, tmp_path / "ck")
     with pytest.raises(InvalidArgumentError, match="the member where .npz files of tfckpt list dtypes"):
         convert(prefix, tmp_path / "out.npz")
+
+
+# -- SavedModels and MetaGraphs ----------------------------------------------------------------
+
+
+def saved_model_with(tmp_path: Path, signature: Any, text: bool = False) -> Path:
+    """A SavedModel (binary, or text) whose root has one function 'f' with one concrete
+    function traced with ``signature`` (a StructuredValue)."""
+    from tfckpt._proto import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    meta_graph = proto.meta_graphs.add()
+    meta_graph.meta_info_def.tags.append("serve")
+    graph = meta_graph.object_graph_def
+    child = graph.nodes.add().children.add()
+    child.node_id, child.local_name = 1, "f"
+    graph.nodes.add().function.concrete_functions.append("cf")
+    graph.concrete_functions["cf"].canonicalized_input_signature.CopyFrom(signature)
+    directory = tmp_path / "model"
+    directory.mkdir(exist_ok=True)
+    if text:
+        from google.protobuf import text_format
+        (directory / "saved_model.pbtxt").write_text(text_format.MessageToString(proto))
+    else:
+        (directory / "saved_model.pb").write_bytes(proto.SerializeToString())
+    return directory
+
+
+def traced(*args: Any, **kwargs: Any) -> Any:
+    """The StructuredValue of an (args, kwargs) input signature of StructuredValues."""
+    from tfckpt._proto import struct_pb2
+
+    value = struct_pb2.StructuredValue()
+    arguments = value.tuple_value.values.add().tuple_value
+    for arg in args:
+        arguments.values.add().CopyFrom(arg)
+    keywords = value.tuple_value.values.add().dict_value
+    keywords.SetInParent()  # an empty dict is still a dict
+    fields = keywords.fields
+    for key, arg in kwargs.items():
+        fields[key].CopyFrom(arg)
+    return value
+
+
+def bounded(shape: list[int], dtype: int = 1, content: bytes = b"", **values: list[Any]) -> Any:
+    """A BoundedTensorSpec StructuredValue of shape [2] whose minimum has ``shape`` and the
+    given values; its maximum is a scalar 1."""
+    from tfckpt._proto import struct_pb2
+
+    value = struct_pb2.StructuredValue()
+    spec = value.bounded_tensor_spec_value
+    spec.name, spec.dtype = "action", dtype
+    spec.shape.dim.add().size = 2
+    spec.minimum.dtype = spec.maximum.dtype = dtype
+    for size in shape:
+        spec.minimum.tensor_shape.dim.add().size = size
+    spec.minimum.tensor_content = content
+    for field, items in values.items():
+        getattr(spec.minimum, field).extend(items)
+    spec.maximum.float_val.append(1.0) if dtype == 1 else spec.maximum.double_val.append(1.0)
+    return value
+
+
+def show_all(directory: Path) -> str:
+    from tfckpt import savedmodel
+
+    return savedmodel.show_all(savedmodel.read_saved_model(directory))
+
+
+def test_a_broadcast_bound_is_printed_without_being_made(tmp_path: Path) -> None:
+    show_all(saved_model_with(tmp_path, traced(bounded([2], dtype=2, double_val=[1.5]))))  # imports, caches
+    peaks = []
+    for exponent in (10, 20, 30):  # 8 KiB, 8 MiB, 8 GiB of float64 if made
+        directory = saved_model_with(tmp_path, traced(bounded([1 << exponent], dtype=2, double_val=[1.5])))
+        tracemalloc.start()
+        try:
+            text = show_all(directory)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert "minimum=array([1.5, 1.5, 1.5, ..., 1.5, 1.5, 1.5]" in text
+    assert max(peaks) < 1 << 20 and peaks[2] < 2 * peaks[0] + (64 << 10), peaks
+    directory = saved_model_with(tmp_path, traced(bounded([1 << 30, 1 << 30], float_val=[0.0])))  # 4 EiB
+    assert "minimum=array([[0., 0., 0., ..., 0., 0., 0.]," in show_all(directory)
+    assert len(show_all(directory)) < 2000
+    directory = saved_model_with(tmp_path, traced(bounded([1 << 31, 1 << 31], float_val=[0.0])))  # 2^64 bytes
+    with pytest.raises(CorruptionError, match=r"shape \[2147483648, 2147483648\]: larger than any array numpy"):
+        show_all(directory)
+
+
+def test_a_small_bound_prints_as_tensorflow_pads_it(tmp_path: Path) -> None:
+    directory = saved_model_with(tmp_path, traced(bounded([4], float_val=[1.0, 2.0])))
+    assert "minimum=array([1., 2., 2., 2.], dtype=float32)" in show_all(directory)
+    directory = saved_model_with(tmp_path, traced(bounded([2, 2])))
+    assert "minimum=array([[0., 0.],\n       [0., 0.]], dtype=float32)" in show_all(directory)
+
+
+@pytest.mark.parametrize(("signature", "message"), [
+    (lambda: traced(bounded([-3], float_val=[0.0])), r"float32 tensor of shape \[-3\]: negative dimension"),
+    (lambda: traced(bounded([7] * 20, float_val=[0.0])), r"1 stored values would print as 3656158440062976"),
+    (lambda: traced(bounded([10**9], float_val=[0.0, 1.0])), "2 stored values would be repeated to 1000000000"),
+    (lambda: traced(bounded([3], float_val=[0.0] * 4)), "4 values in float_val"),
+    (lambda: traced(bounded([3], content=b"\0" * 5)), "5 bytes of tensor_content"),
+    (lambda: traced(bounded([1 << 40] * 3, float_val=[0.0])), "larger than any array numpy can make"),
+    (lambda: traced(bounded([1] * 65, float_val=[0.0])), "larger than any array numpy can make"),
+])
+def test_malformed_bounds_are_corruption_errors(tmp_path: Path, signature: Any, message: str) -> None:
+    directory = saved_model_with(tmp_path, signature())
+    with pytest.raises(CorruptionError, match=message) as caught:
+        show_all(directory)
+    assert str(directory) in str(caught.value) and "concrete function 'cf'" in str(caught.value)
+
+
+def structured(text: str) -> Any:
+    from google.protobuf import text_format
+
+    from tfckpt._proto import struct_pb2
+
+    return text_format.Parse(text, struct_pb2.StructuredValue())
+
+
+@pytest.mark.parametrize(("signature", "message"), [
+    ('tuple_value { values { none_value {} } values { dict_value {} } values { none_value {} } }',
+     r"not an \(args, kwargs\) pair but tuple"),
+    ('tensor_spec_value { name: "x" dtype: DT_FLOAT }', r"not an \(args, kwargs\) pair but TensorSpec"),
+    ('tuple_value { values { int64_value: 1 } values { dict_value {} } }', "not an .args, kwargs. pair"),
+    (('tuple_value { values { tuple_value { values { named_tuple_value { name: "1 bad" } } } } '
+     'values { dict_value {} } }'), "named tuple '1 bad'"),
+    (('tuple_value { values { tuple_value { values { named_tuple_value { name: "class" } } } } '
+     'values { dict_value {} } }'), "named tuple 'class'"),
+    (('tuple_value { values { tuple_value { values { tensor_spec_value { shape { dim { size: -5 } } } } } } '
+     'values { dict_value {} } }'), r"shape \[-5\]: negative dimension"),
+])
+def test_malformed_signatures_are_corruption_errors(tmp_path: Path, signature: str, message: str) -> None:
+    directory = saved_model_with(tmp_path, structured(signature))
+    with pytest.raises(CorruptionError, match=message):
+        show_all(directory)
+
+
+def test_the_cli_says_what_is_wrong_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tfckpt.cli import main
+
+    directory = saved_model_with(tmp_path, traced(bounded([-1], float_val=[0.0])))
+    assert main(["savedmodel", "show", "--dir", str(directory), "--all"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tfckpt: error: ") and "negative dimension" in err and err.count("\n") == 1
+
+
+def test_deeply_nested_text_protos_are_refused_before_parsing(tmp_path: Path) -> None:
+    from tfckpt import savedmodel
+
+    directory = tmp_path / "deep"
+    directory.mkdir()
+    deep = b"meta_graphs { object_graph_def { concrete_functions { key: 'cf' value { canonicalized_input_signature " \
+           + b"{ list_value { values " * 1500 + b"{ }" + b" }" * 3000 + b" } } } }"
+    (directory / "saved_model.pbtxt").write_bytes(deep)
+    with pytest.raises(CorruptionError, match=r"saved_model.pbtxt: text protobuf nests 3005 levels deep"):
+        savedmodel.read_saved_model(directory)
+    meta = tmp_path / "model.meta"
+    meta.write_bytes(b"meta_info_def { tags: 'x' } " + b"graph_def { " * 3000 + b"}" * 3000)
+    with pytest.raises(CorruptionError, match=r"model.meta: text protobuf nests 3000 levels deep"):
+        savedmodel.read_meta_graph_file(meta)
+
+
+def test_brackets_in_text_strings_and_comments_are_not_nesting(tmp_path: Path) -> None:
+    from tfckpt import savedmodel
+
+    meta = tmp_path / "model.meta"
+    meta.write_bytes(b"# {{{{ <<<< [[[[\nmeta_info_def { tags: '{{{{\\'[[' tags: \"<<<}\\\"\" }\n")
+    assert savedmodel.read_meta_graph_file(meta).tags == ("{{{{'[[", '<<<}"')
+
+
+def test_an_unknown_saver_version_is_printed_as_its_number(tmp_path: Path) -> None:
+    from tfckpt import savedmodel
+    from tfckpt._proto import saved_model_pb2
+
+    proto = saved_model_pb2.MetaGraphDef()
+    proto.saver_def.version = 7
+    (tmp_path / "m.meta").write_bytes(proto.SerializeToString())
+    assert "SaverDef: version 7," in savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(tmp_path / "m.meta"))
