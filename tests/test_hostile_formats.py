@@ -384,3 +384,22 @@ def test_an_unknown_saver_version_is_printed_as_its_number(tmp_path: Path) -> No
     proto.saver_def.version = 7
     (tmp_path / "m.meta").write_bytes(proto.SerializeToString())
     assert "SaverDef: version 7," in savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(tmp_path / "m.meta"))
+
+
+def test_nesting_is_measured_in_memory_linear_in_the_text() -> None:
+    """The depth scans (safetensors JSON, text protos) before parsing: memory grows like the
+    text (one stripped copy), not eight bytes of counters per byte of it."""
+    from tfckpt.formats.safetensors import json_depth
+    from tfckpt.savedmodel import text_depth
+
+    for depth_of in (json_depth, text_depth):
+        peaks = []
+        for size in (1 << 18, 1 << 20, 1 << 22):
+            text = b"[" * (size // 2) + b"]" * (size // 2)
+            tracemalloc.start()
+            try:
+                assert depth_of(text) == size // 2
+                peaks.append(tracemalloc.get_traced_memory()[1])
+            finally:
+                tracemalloc.stop()
+        assert peaks[2] < 1.5 * (1 << 22) + (2 << 20) and peaks[2] < 4.5 * peaks[1], (depth_of.__name__, peaks)

@@ -1,4 +1,5 @@
-"""What a file is, told from its first bytes, for the files users give tfckpt by mistake.
+"""What a file is, told from its first bytes, for the files users give tfckpt by mistake; and
+how deep brackets nest in a text (JSON, text protobuf) before a recursive parser sees it.
 
 Signatures recognised (``head`` is the file's first :data:`HEAD_BYTES` bytes)::
 
@@ -18,15 +19,36 @@ from __future__ import annotations
 import struct
 import zipfile
 
+import numpy as np
+
 from . import storage
 
-__all__ = ["HEAD_BYTES", "describe", "sniff_format"]
+__all__ = ["HEAD_BYTES", "describe", "nesting_depth", "sniff_format"]
 
 HEAD_BYTES = 64
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # HDF5 file format specification, "Format Signature"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # local file header; end of central directory (empty zip)
 NPY_MAGIC = b"\x93NUMPY"  # numpy.lib.format.MAGIC_PREFIX
 STATE_FILE_FIELDS = (b"model_checkpoint_path", b"all_model_checkpoint_paths")  # checkpoint_state.proto
+
+
+DEPTH_CHUNK = 1 << 16  # bytes scanned at a time: the scan itself needs about 1 MiB for any text
+
+
+def nesting_depth(text: bytes, opens: bytes, closes: bytes) -> int:
+    """The deepest nesting of the bracket bytes ``opens`` / ``closes`` in ``text`` (strings
+    and comments already removed by the caller): a running count over the bytes, with numpy,
+    in chunks; no recursion, linear time."""
+    data = np.frombuffer(text, dtype=np.uint8)
+    opening, closing = np.frombuffer(opens, dtype=np.uint8), np.frombuffer(closes, dtype=np.uint8)
+    depth = deepest = 0
+    for start in range(0, data.size, DEPTH_CHUNK):
+        chunk = data[start:start + DEPTH_CHUNK]
+        steps = np.isin(chunk, opening).astype(np.int32) - np.isin(chunk, closing).astype(np.int32)
+        running = np.cumsum(steps, dtype=np.int64) + depth
+        deepest = max(deepest, int(running.max()))
+        depth = int(running[-1])
+    return deepest
 
 
 def _head(path: str) -> bytes:
@@ -43,7 +65,10 @@ def _is_safetensors(head: bytes) -> bool:
 
 def sniff_format(path: str) -> str | None:
     """``"safetensors"`` or ``"npz"`` when the file's first bytes say so (whatever its name),
-    else ``None``. Unreadable paths (missing, directories) are ``None`` too."""
+    else ``None``. Unreadable paths (missing, directories) are ``None`` too, and so are URLs:
+    a remote checkpoint is not made to pay a round trip for the question."""
+    if storage.is_url(path):
+        return None
     try:
         if not storage.isfile(path):
             return None
@@ -58,9 +83,7 @@ def sniff_format(path: str) -> str | None:
 
 
 def _zip_kind(path: str) -> str:
-    """``npz``, ``keras``, ``torch`` or ``zip``, from the archive's member names (local files only)."""
-    if storage.is_url(path):
-        return "npz" if path.lower().endswith(".npz") else "zip"
+    """``npz``, ``keras``, ``torch`` or ``zip``, from the archive's member names."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -88,9 +111,11 @@ _ZIP_KINDS = {
 
 
 def describe(path: str) -> str | None:
-    """What ``path`` is and what to do with it, when it is a file of a kind users give
+    """What ``path`` is and what to do with it, when it is a local file of a kind users give
     tfckpt in place of a checkpoint (``None`` when it is none of those)."""
     name = path.rstrip("/").replace("\\", "/").rsplit("/", 1)[-1]
+    if storage.is_url(path):
+        return None
     try:
         if not storage.isfile(path):
             return None

@@ -24,7 +24,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError, Message
 
@@ -32,6 +31,7 @@ from ._proto import graph_pb2, saved_model_pb2, saved_object_graph_pb2
 from .bundle.naming import SAVED_MODEL_PB, SAVED_MODEL_PBTXT
 from .dtypes import BY_ENUM, DataType
 from .errors import CorruptionError, InvalidArgumentError, NotFoundError
+from .filetypes import nesting_depth
 from .storage import PathLike
 from .structured import TensorSpec, decode_structure
 
@@ -312,11 +312,9 @@ _TEXT_NOT_NESTING = re.compile(rb"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|#[^
 
 
 def text_depth(data: bytes) -> int:
-    """How deep messages and lists (``{}``, ``<>``, ``[]``) nest in a text-format protobuf:
-    numpy over the bytes, no recursion, linear time."""
-    stripped = np.frombuffer(_TEXT_NOT_NESTING.sub(b"", data), dtype=np.uint8)
-    steps = (np.isin(stripped, tuple(b"{<[")).astype(np.int64) - np.isin(stripped, tuple(b"}>]")).astype(np.int64))
-    return int(np.cumsum(steps).max(initial=0))
+    """How deep messages and lists (``{}``, ``<>``, ``[]``) nest in a text-format protobuf,
+    brackets inside strings and comments not counted."""
+    return nesting_depth(_TEXT_NOT_NESTING.sub(b"", data), b"{<[", b"}>]")
 
 
 def _parse_text(data: bytes, proto: Message, where: str) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..dtypes import BY_NAME, DType
 from ..errors import CorruptionError
+from ..filetypes import nesting_depth
 from ..storage import ByteSource, PathLike, open_source
 from . import SourceTensor, check_numpy_shape
 from .files import StagedFile
@@ -45,12 +46,8 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 def json_depth(text: bytes) -> int:
-    """How deep ``[``/``{`` nest in a JSON text, brackets inside strings not counted (numpy
-    over the bytes: no recursion, linear time)."""
-    stripped = np.frombuffer(_JSON_STRING.sub(b'""', text), dtype=np.uint8)
-    steps = (np.isin(stripped, (ord("["), ord("{"))).astype(np.int64)
-             - np.isin(stripped, (ord("]"), ord("}"))).astype(np.int64))
-    return int(np.cumsum(steps).max(initial=0))
+    """How deep ``[``/``{`` nest in a JSON text, brackets inside strings not counted."""
+    return nesting_depth(_JSON_STRING.sub(b'""', text), b"[{", b"]}")
 
 
 def read_header(source: ByteSource) -> tuple[dict[str, Any], int]:
