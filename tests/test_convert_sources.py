@@ -121,6 +121,14 @@ def test_files_given_by_mistake_are_named_for_what_they_are(tmp_path: Path) -> N
         assert phrase in message and str(path) in message and "magic" not in message, (kind, message)
 
 
+def test_a_data_file_without_its_index_says_so(tmp_path: Path) -> None:
+    prefix = tfckpt.save({"w": np.ones(2)}, tmp_path / "model")
+    os.remove(prefix + ".index")
+    data = prefix + ".data-00000-of-00001"
+    with pytest.raises(CorruptionError, match=r"is a data file of the checkpoint .*model\.index is missing"):
+        tfckpt.load_checkpoint(data)
+
+
 def test_the_cli_reads_what_it_can_and_names_the_rest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     files = mistaken_files(tmp_path)
     for kind in ("safetensors", "npz"):

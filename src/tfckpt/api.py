@@ -152,6 +152,11 @@ def _open_v1(path: str, prefix: str, verify_checksums: bool) -> CheckpointReader
     try:
         return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums))
     except CorruptionError as exc:
+        stripped = prefix_of(path)
+        if stripped is not None and not path.endswith(INDEX_SUFFIX):
+            raise CorruptionError(f"{path} is a data file of the checkpoint {stripped!r}, whose index "
+                                  f"{index_filename(stripped)} is missing: the index lists the tensors, so "
+                                  f"copy it too") from exc
         what = describe(path)
         if what is None:
             raise
