@@ -141,6 +141,12 @@ def test_a_bad_dtype_list_in_an_npz(tmp_path: Path, dtypes: np.ndarray, message:
     assert str(path) in str(caught.value)
 
 
+def test_a_dtype_list_naming_a_members_own_type_is_accepted(tmp_path: Path) -> None:
+    dtypes = np.array(json.dumps({"w": "float32"}))
+    path = npz_with(tmp_path, {"w.npy": npy(np.ones(2, np.float32)), DTYPES_MEMBER + ".npy": npy(dtypes)})
+    assert convert(path, tmp_path / "out").written == [("w", "w")]
+
+
 def test_npz_members_that_claim_more_than_they_hold(tmp_path: Path) -> None:
     tracemalloc.start()
     try:

@@ -86,8 +86,11 @@ def _dtype_of(name: str, raw_dtype: np.dtype, dtype_names: dict[str, str], where
         dtype = as_dtype(tf_name)
     except TfckptError as exc:
         raise CorruptionError(f"{what}: {DTYPES_MEMBER} names {tf_name!r}: {exc}") from None
-    stored = "SU" if dtype == STRING else "u"
-    if raw_dtype.kind not in stored or (dtype != STRING and dtype.itemsize != raw_dtype.itemsize):
+    if dtype == STRING:
+        fits = raw_dtype.kind in "SU"
+    else:  # the same-width unsigned integers tfckpt writes, or the type itself
+        fits = raw_dtype == dtype.as_numpy_dtype or (raw_dtype.kind == "u" and raw_dtype.itemsize == dtype.itemsize)
+    if not fits:
         raise CorruptionError(f"{what} is stored as {raw_dtype} but {DTYPES_MEMBER} says {tf_name}")
     return dtype
 
