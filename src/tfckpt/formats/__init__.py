@@ -21,22 +21,20 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from .. import storage
+from ..api import load_checkpoint, resolve_prefix
+from ..bundle.reader import CheckpointReader
 from ..dtypes import DType
-from ..errors import InvalidArgumentError, UnsupportedError
+from ..errors import InvalidArgumentError, NotFoundError, UnsupportedError
 from ..filetypes import sniff_format
 from ..storage import PathLike
 
-if TYPE_CHECKING:
-    from ..bundle.reader import CheckpointReader
-
-__all__ = ["DEFAULT_CHECKPOINT_NAME", "FORMATS", "MAX_NUMPY_RANK", "Sink", "SourceTensor", "check_numpy_shape",
-           "detect_format", "open_reader", "open_sink",
-           "open_source", "sink_path"]
+__all__ = ["DEFAULT_CHECKPOINT_NAME", "FORMATS", "MAX_NUMPY_BYTES", "MAX_NUMPY_RANK", "Sink", "SourceTensor",
+           "check_numpy_shape", "detect_format", "open_reader", "open_sink", "open_source", "sink_path"]
 
 FORMATS = ("checkpoint", "safetensors", "npz")
 DEFAULT_CHECKPOINT_NAME = "ckpt"  # the prefix written into an empty destination directory
@@ -97,7 +95,7 @@ def detect_format(path: PathLike, *, writing: bool = False) -> str:
     if storage.isdir(os.fspath(path)):
         return "checkpoint"  # the checkpoint inside it (sink_path)
     stem, dot, extension = os.path.basename(name.rstrip("/")).rpartition(".")
-    if writing and dot and stem and not extension.startswith("ckpt") and not extension.isdigit():
+    if dot and stem and not extension.startswith("ckpt") and not extension.isdigit():
         raise InvalidArgumentError(
             f"cannot tell which format to write from the name {os.fspath(path)!r}: use a name ending in "
             f".safetensors or .npz, a checkpoint prefix (e.g. out/model.ckpt), or say it with to= (--to)")
@@ -134,9 +132,7 @@ def open_reader(path: PathLike, fmt: str | None = None) -> CheckpointReader:
     ...     reader.get_variable_to_shape_map(), reader["w"].tolist()
     ({'w': [2]}, [1.0, 1.0])
     """
-    from ..api import load_checkpoint
-    from ..bundle.reader import CheckpointReader
-    from .store import SourceStore
+    from .store import SourceStore  # which imports this module
 
     fmt = _known(fmt) if fmt is not None else detect_format(path)
     if fmt == "checkpoint":
@@ -153,9 +149,6 @@ def sink_path(path: PathLike, fmt: str) -> str:
     """Where a sink of format ``fmt`` named ``path`` writes: for a checkpoint, an existing
     directory means the checkpoint inside it (see the module docstring); a safetensors or npz
     file cannot be written over a directory."""
-    from ..api import resolve_prefix
-    from ..errors import NotFoundError
-
     path = os.fspath(path)
     if not storage.isdir(path):
         return path
