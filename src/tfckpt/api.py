@@ -23,7 +23,8 @@ from .bundle.naming import (
 from .bundle.reader import CheckpointReader
 from .bundle.v1 import V1Store, is_v1
 from .bundle.writer import save_mapping
-from .errors import CheckpointReplacedError, NotFoundError
+from .errors import CheckpointReplacedError, CorruptionError, NotFoundError
+from .filetypes import describe
 from .state import latest_checkpoint
 from .storage import PathLike, is_url
 
@@ -138,11 +139,28 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
         try:
             return CheckpointReader(prefix, verify_checksums=verify_checksums, opener=storage.open_source)
         except NotFoundError:  # no .index: a legacy V1 checkpoint, as TF decides
-            return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums))
+            return _open_v1(path, prefix, verify_checksums)
     prefix = resolve_prefix(path)
     if not storage.exists(index_filename(prefix)):  # no .index: a legacy V1 checkpoint, as TF decides
-        return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums))
+        return _open_v1(path, prefix, verify_checksums)
     return CheckpointReader(prefix, verify_checksums=verify_checksums, mmap=mmap)
+
+
+def _open_v1(path: str, prefix: str, verify_checksums: bool) -> CheckpointReader:
+    """The V1 checkpoint at ``prefix``; a file that is not one (a safetensors, HDF5, .keras,
+    state or .meta file given by mistake) is named for what it is rather than for its bad magic."""
+    try:
+        return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums))
+    except CorruptionError as exc:
+        stripped = prefix_of(path)
+        if stripped is not None and not path.endswith(INDEX_SUFFIX):
+            raise CorruptionError(f"{path} is a data file of the checkpoint {stripped!r}, whose index "
+                                  f"{index_filename(stripped)} is missing: the index lists the tensors, so "
+                                  f"copy it too") from exc
+        what = describe(path)
+        if what is None:
+            raise
+        raise CorruptionError(f"{path} is {what}") from exc
 
 
 def list_variables(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False) -> list[tuple[str, list[int]]]:

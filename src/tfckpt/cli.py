@@ -28,7 +28,7 @@ from .bundle.reader import CheckpointReader
 from .convert import convert
 from .diff import diff_checkpoints
 from .errors import TfckptError, UnsupportedError
-from .formats import FORMATS
+from .formats import FORMATS, open_reader
 from .stats import checkpoint_stats
 from .tree import checkpoint_tree, render_tree
 from .verify import VerifyProblem, verify_checkpoint
@@ -124,7 +124,7 @@ def _stored_bytes(info: TensorInfo) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    with load_checkpoint(args.path) as reader:
+    with open_reader(args.path) as reader:  # any source format
         names = _selected(reader, args)
         infos = [reader.tensor_info(n) for n in names]
         paths = reader.object_paths() if args.objects else {}
@@ -290,7 +290,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
                      strip_attributes=args.strip_attributes, rename=args.rename or [],
                      include=args.include or [], exclude=args.exclude or [], drop_optimizer=args.drop_optimizer,
                      drop_save_counter=args.drop_save_counter, cast=dict(args.cast or []),
-                     progress=ProgressBar("convert"), to=args.to)
+                     progress=ProgressBar("convert"), from_=args.from_format, to=args.to,
+                     allow_empty=args.allow_empty)
     for name, reason in report.skipped:
         print(f"skipped {shown(name)}: {shown(reason)}", file=sys.stderr)
     for warning in report.warnings:
@@ -347,7 +348,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_tree(args: argparse.Namespace) -> int:
-    with load_checkpoint(args.path) as reader:
+    with open_reader(args.path) as reader:
         root = checkpoint_tree(reader, optimizer=not args.no_optimizer)
     pending = [root]
     while pending:  # every name as people may see it (iteratively: trees can be deep)
@@ -374,9 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     checkpoint_help = "checkpoint prefix, .index/.data file, checkpoint directory or SavedModel directory"
+    source_help = checkpoint_help + ", or a .safetensors/.npz file"
 
     ls = commands.add_parser("ls", aliases=["show"], parents=[common], help="list tensors: name, dtype, shape, totals")
-    ls.add_argument("path", help=checkpoint_help)
+    ls.add_argument("path", help=source_help)
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ls.add_argument("--filter", metavar="GLOB", help="only tensors whose name or object path matches this glob "
                     "(e.g. 'model/*')")
@@ -404,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = commands.add_parser("stats", parents=[common],
                                 help="min/max/mean/std, NaN/Inf and zero counts per tensor; sizes per module")
-    stats.add_argument("path", help=checkpoint_help)
+    stats.add_argument("path", help=source_help)
     stats.add_argument("--depth", type=int, default=None,
                        help="group modules by the first N path components (default: each tensor's parent)")
     stats.add_argument("--nan", action="store_true",
@@ -414,13 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     tree = commands.add_parser("tree", parents=[common],
                                help="the object graph (TF2) or the name hierarchy (TF1) as a tree")
-    tree.add_argument("path", help=checkpoint_help)
+    tree.add_argument("path", help=source_help)
     tree.add_argument("--depth", type=int, default=None, help="show N levels; deeper branches are summarised")
     tree.add_argument("--no-optimizer", action="store_true", help="leave out optimizer state and slots")
     tree.set_defaults(handler=cmd_tree)
 
     diff = commands.add_parser("diff", parents=[common], help="compare names, dtypes, shapes and values; exit 1 if different")
-    diff.add_argument("a", help="the first checkpoint (" + checkpoint_help + ")")
+    diff.add_argument("a", help="the first checkpoint (" + source_help + ")")
     diff.add_argument("b", help="the second checkpoint")
     diff.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default: exact)")
     diff.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default: exact)")
@@ -434,8 +436,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "as out/model.ckpt, a directory or SavedModel as source), safetensors (*.safetensors), "
                     "numpy (*.npz). The format of each side is told by its name, or set with --from/--to.")
     conv.add_argument("source", help="checkpoint, .safetensors or .npz file to read")
-    conv.add_argument("destination", help="checkpoint prefix, .safetensors or .npz file to write")
+    conv.add_argument("destination", help="checkpoint prefix (an existing directory: the checkpoint inside, "
+                      "else DIRECTORY/ckpt), .safetensors or .npz file to write")
+    conv.add_argument("--from", dest="from_format", choices=FORMATS,
+                      help="the source's format, whatever its name (default: its name, else its first bytes)")
     conv.add_argument("--to", choices=FORMATS, help="the destination's format, whatever its name")
+    conv.add_argument("--allow-empty", action="store_true",
+                      help="write the destination even when no tensor is left to write (default: refuse)")
     conv.add_argument("--object-paths", action="store_true", help="name TF2 tensors by object path")
     conv.add_argument("--strip-attributes", action="store_true", help="drop '/.ATTRIBUTES/VARIABLE_VALUE'")
     conv.add_argument("--rename", action="append", type=_pair, metavar="REGEX=REPLACEMENT",

@@ -20,7 +20,8 @@ import numpy as np
 from .bundle.graph import ATTRIBUTES_MARKER, OBJECT_GRAPH_KEY, VARIABLE_VALUE
 from .dtypes import DType, as_dtype
 from .errors import InvalidArgumentError
-from .formats import FORMATS, Sink, SourceTensor, detect_format, open_sink, open_source
+from .formats import FORMATS, Sink, SourceTensor, detect_format, open_sink, open_source, sink_path
+from .formats.npz import DTYPES_MEMBER
 from .formats.safetensors import SAFETENSORS_DTYPES
 from .storage import PathLike
 
@@ -102,6 +103,21 @@ def _skip_reason(tensor: SourceTensor, include: Sequence[str], exclude: Sequence
     return None
 
 
+def _check_name(name: str, source_name: str, fmt: str) -> None:
+    """Refuse a name the destination format cannot store: safetensors (JSON) and npz (zip
+    member names) need UTF-8 text, and npz keeps its dtype list under one member name."""
+    if fmt == "checkpoint":
+        return
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgumentError(f"tensor {source_name!r} would be named {name!r}, which is not UTF-8 text "
+                                   f"and cannot be a {fmt} name: rename it (rename=, --rename)") from None
+    if fmt == "npz" and name == DTYPES_MEMBER:
+        raise InvalidArgumentError(f"tensor {source_name!r} would be named {name!r}, the member where .npz files "
+                                   f"of tfckpt list dtypes: rename it (rename=, --rename)")
+
+
 def plan_conversion(tensors: Sequence[SourceTensor], fmt: str, *, object_paths: bool = False,
                     strip_attributes: bool = False, rename: Sequence[tuple[str, str]] = (),
                     include: Sequence[str] = (), exclude: Sequence[str] = (), drop_optimizer: bool = False,
@@ -129,6 +145,7 @@ def plan_conversion(tensors: Sequence[SourceTensor], fmt: str, *, object_paths: 
             plan.skipped.append((tensor.name, reason))
             continue
         name = _map_name(tensor, object_paths, strip_attributes, rules, used)
+        _check_name(name, tensor.name, fmt)
         if name in taken:
             raise InvalidArgumentError(f"{tensor.name!r} and {taken[name]!r} would both be written as {name!r}")
         taken[name] = tensor.name
@@ -184,12 +201,25 @@ def execute(plan: ConversionPlan, sink: Sink, progress: Progress | None = None) 
     return written
 
 
+def _why_empty(source: str, plan: ConversionPlan, include: Sequence[str], exclude: Sequence[str]) -> str:
+    """Why a plan holds no tensor, naming the filters that removed them."""
+    if not plan.skipped:
+        return f"{source} holds no tensor"
+    reasons: dict[str, int] = {}
+    for _, reason in plan.skipped:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    filters = [f"include {p!r}" for p in include] + [f"exclude {p!r}" for p in exclude]
+    given = f" (filters: {', '.join(filters)})" if filters else ""
+    counts = ", ".join(f"{count} {reason}" for reason, count in reasons.items())
+    return f"no tensor of {source} was kept{given}: {counts}"
+
+
 def convert(source: PathLike, destination: PathLike, *, object_paths: bool = False,
             strip_attributes: bool = False, rename: Sequence[tuple[str, str]] = (),
             include: Sequence[str] = (), exclude: Sequence[str] = (), drop_optimizer: bool = False,
             drop_save_counter: bool = False, drop_object_graph: bool | None = None,
             cast: dict[str, str] | None = None, progress: Progress | None = None,
-            to: str | None = None) -> ConvertReport:
+            from_: str | None = None, to: str | None = None, allow_empty: bool = False) -> ConvertReport:
     """Copy tensors from ``source`` to ``destination``, converting format, names and dtypes.
 
     Parameters
@@ -212,8 +242,18 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
         ``{source dtype name: destination dtype name}``, e.g. ``{"float32": "bfloat16"}``.
     progress:
         Called after each tensor with (tensors done, total, bytes done, total).
-    to:
-        The destination's format (one of ``FORMATS``) when its name does not say it.
+    from_, to:
+        The source's or destination's format (one of ``FORMATS``) when its name does not say
+        it (a source's first bytes are looked at too: a safetensors file named ``.bin`` is
+        read as one).
+    allow_empty:
+        Write the destination even if no tensor is left to write (every one filtered out or
+        skipped). Without it, that raises :class:`InvalidArgumentError` and nothing is
+        written: a typo in ``include`` would otherwise replace a destination with nothing.
+
+    A checkpoint destination that is an existing directory means the checkpoint inside it
+    (see :mod:`tfckpt.formats`): the one its state file names or its only one, else
+    ``DIRECTORY/ckpt``.
 
     Returns
     -------
@@ -236,11 +276,20 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
     """
     source, destination = os.fspath(source), os.fspath(destination)
     fmt = to or detect_format(destination, writing=True)
+    destination = sink_path(destination, fmt)
     with ExitStack() as stack:
-        plan = plan_conversion(open_source(source, stack), fmt, object_paths=object_paths,
-                               strip_attributes=strip_attributes, rename=rename, include=include, exclude=exclude,
-                               drop_optimizer=drop_optimizer, drop_save_counter=drop_save_counter,
-                               drop_object_graph=drop_object_graph, cast=cast)
+        tensors = open_source(source, stack, from_)
+        try:
+            plan = plan_conversion(tensors, fmt, object_paths=object_paths, strip_attributes=strip_attributes,
+                                   rename=rename, include=include, exclude=exclude, drop_optimizer=drop_optimizer,
+                                   drop_save_counter=drop_save_counter, drop_object_graph=drop_object_graph,
+                                   cast=cast)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"converting {source} to {destination}: {exc}") from None
+        if not plan.tensors and not allow_empty:
+            raise InvalidArgumentError(f"nothing to write to {destination}: {_why_empty(source, plan, include, exclude)}"
+                                       f"; nothing was written (allow_empty=True, --allow-empty, writes an empty "
+                                       f"{fmt} anyway)")
         sink = open_sink(destination, fmt, [(step.name, step.dtype, step.source.shape) for step in plan.tensors])
         written = execute(plan, sink, progress)
     return ConvertReport(source, destination, written, plan.skipped, plan.warnings)

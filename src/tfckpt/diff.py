@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import load_checkpoint
+from .formats import open_reader
 from .storage import PathLike
 
 __all__ = ["DiffReport", "ValueDiff", "diff_checkpoints"]
@@ -98,7 +98,7 @@ def diff_checkpoints(a: PathLike, b: PathLike, *, rtol: float = 0.0, atol: float
     >>> diff_checkpoints(x, y, atol=1e-6).value_changed
     []
     """
-    with load_checkpoint(a) as left, load_checkpoint(b) as right:
+    with open_reader(a) as left, open_reader(b) as right:  # any source format
         report = DiffReport(left.prefix, right.prefix)
         names_a, names_b = set(left), set(right)
         report.only_in_a = sorted(names_a - names_b)

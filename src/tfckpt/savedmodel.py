@@ -19,21 +19,24 @@ the SavedModel records all of it, so no loading (and no TensorFlow) is needed he
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import text_format
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from ._proto import graph_pb2, saved_model_pb2, saved_object_graph_pb2
 from .bundle.naming import SAVED_MODEL_PB, SAVED_MODEL_PBTXT
 from .dtypes import BY_ENUM, DataType
 from .errors import CorruptionError, InvalidArgumentError, NotFoundError
+from .filetypes import nesting_depth
 from .storage import PathLike
 from .structured import TensorSpec, decode_structure
 
 __all__ = [
+    "MAX_TEXT_DEPTH",
     "ConcreteFunction",
     "MetaGraph",
     "SavedFunction",
@@ -52,6 +55,7 @@ __all__ = [
     "show_signature",
     "show_signature_keys",
     "show_tag_sets",
+    "text_depth",
 ]
 
 
@@ -124,13 +128,21 @@ class MetaGraph:
     tensorflow_version: str = ""
 
 
+def _version_name(version: int) -> str:
+    """A SaverDef's format version by name (LEGACY, V1, V2), its number if it has none."""
+    try:
+        return saved_model_pb2.SaverDef.CheckpointFormatVersion.Name(version)
+    except ValueError:
+        return str(version)
+
+
 def _meta_graph(proto: saved_model_pb2.MetaGraphDef) -> MetaGraph:
     saver = None
     if proto.HasField("saver_def"):
         sd = proto.saver_def
         saver = SaverInfo(sd.filename_tensor_name, sd.save_tensor_name, sd.restore_op_name, sd.max_to_keep,
                           sd.sharded, sd.keep_checkpoint_every_n_hours,
-                          saved_model_pb2.SaverDef.CheckpointFormatVersion.Name(sd.version))
+                          _version_name(sd.version))
     return MetaGraph(tuple(proto.meta_info_def.tags),
                      {key: _signature(sig) for key, sig in proto.signature_def.items()},
                      ops_used(proto.graph_def),
@@ -215,7 +227,15 @@ def _functions(graph: saved_object_graph_pb2.SavedObjectGraph,
         saved = graph.concrete_functions.get(name)
         signature = None
         if saved is not None and saved.HasField("canonicalized_input_signature"):
-            signature = decode_structure(saved.canonicalized_input_signature)
+            try:
+                signature = decode_structure(saved.canonicalized_input_signature)
+            except CorruptionError as exc:
+                raise CorruptionError(f"concrete function {name!r}: input signature: {exc}") from None
+            if signature is not None and not (isinstance(signature, tuple) and len(signature) == 2
+                                              and isinstance(signature[0], (tuple, list, type(None)))
+                                              and isinstance(signature[1], (dict, type(None)))):
+                raise CorruptionError(f"concrete function {name!r}: the input signature is not an (args, kwargs) "
+                                      f"pair but {type(signature).__name__} {_shown(signature)}")
         return ConcreteFunction(name, signature, keywords)
 
     out = []
@@ -233,6 +253,11 @@ def _functions(graph: saved_object_graph_pb2.SavedObjectGraph,
             continue
         out.append(SavedFunction(child.local_name, tuple(sorted(cfs, key=lambda c: (order.get(c.name, len(order)), c.name)))))
     return tuple(sorted(out, key=lambda f: f.name))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _variables(proto: saved_model_pb2.MetaGraphDef) -> tuple[VariableInfo, ...]:
@@ -268,14 +293,37 @@ def read_saved_model(directory: PathLike) -> list[MetaGraph]:
             with open(binary, "rb") as f:
                 proto.ParseFromString(f.read())
         elif os.path.isfile(text):
-            with open(text, encoding="utf-8") as f:
-                text_format.Parse(f.read(), proto, allow_unknown_field=True)
+            with open(text, "rb") as f:
+                _parse_text(f.read(), proto, text)
         else:
             raise NotFoundError(f"SavedModel file does not exist at: {directory}{os.sep}"
                                 f"{{{SAVED_MODEL_PBTXT}|{SAVED_MODEL_PB}}}")
     except (DecodeError, text_format.ParseError, UnicodeDecodeError) as exc:
         raise CorruptionError(f"{directory}: cannot parse the SavedModel: {exc}") from exc
-    return [_meta_graph(mg) for mg in proto.meta_graphs]
+    try:
+        return [_meta_graph(mg) for mg in proto.meta_graphs]
+    except CorruptionError as exc:
+        raise CorruptionError(f"{directory}: {exc}") from None
+
+
+MAX_TEXT_DEPTH = 100  # protobuf's own nesting limit for binary messages (kDefaultRecursionLimit)
+# Quoted strings (either quote, backslash escapes) and comments: brackets in them are not nesting.
+_TEXT_NOT_NESTING = re.compile(rb"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|#[^\n]*")
+
+
+def text_depth(data: bytes) -> int:
+    """How deep messages and lists (``{}``, ``<>``, ``[]``) nest in a text-format protobuf,
+    brackets inside strings and comments not counted."""
+    return nesting_depth(_TEXT_NOT_NESTING.sub(b"", data), b"{<[", b"}>]")
+
+
+def _parse_text(data: bytes, proto: Message, where: str) -> None:
+    """Parse a text-format protobuf, refusing nesting deeper than binary messages may have
+    before the (recursive) parser sees it."""
+    depth = text_depth(data)
+    if depth > MAX_TEXT_DEPTH:
+        raise CorruptionError(f"{where}: text protobuf nests {depth} levels deep (at most {MAX_TEXT_DEPTH})")
+    text_format.Parse(data.decode("utf-8"), proto, allow_unknown_field=True)
 
 
 def read_meta_graph_file(path: PathLike) -> MetaGraph:
@@ -292,10 +340,13 @@ def read_meta_graph_file(path: PathLike) -> MetaGraph:
         proto.ParseFromString(data)
     except DecodeError:
         try:
-            text_format.Parse(data.decode("utf-8"), proto, allow_unknown_field=True)
+            _parse_text(data, proto, path)
         except (text_format.ParseError, UnicodeDecodeError) as exc:
             raise CorruptionError(f"{path}: not a MetaGraphDef (binary or text): {exc}") from exc
-    return _meta_graph(proto)
+    try:
+        return _meta_graph(proto)
+    except CorruptionError as exc:
+        raise CorruptionError(f"{path}: {exc}") from None
 
 
 def _tensor(info: saved_model_pb2.SignatureTensorInfo) -> SignatureTensor:

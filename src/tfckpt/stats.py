@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .api import load_checkpoint
 from .bundle.graph import OBJECT_GRAPH_KEY
 from .bundle.reader import CheckpointReader
+from .formats import open_reader
 from .storage import PathLike
 
 __all__ = ["CHUNK_ELEMENTS", "ModuleStats", "StatsReport", "TensorStats", "checkpoint_stats", "tensor_stats"]
@@ -176,7 +176,7 @@ def checkpoint_stats(path: PathLike, *, depth: int | None = None,
     >>> report.parameters > 0, report.non_finite
     (True, [])
     """
-    with load_checkpoint(path) as reader:
+    with open_reader(path) as reader:  # any source format (safetensors, npz too)
         return _stats(reader, depth, progress)
 
 

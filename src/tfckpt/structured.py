@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import collections
 import functools
+import math
 from typing import Any
 
 import numpy as np
 
 from ._proto import struct_pb2, tensor_pb2, tensor_shape_pb2
 from .dtypes import BY_ENUM
+from .errors import CorruptionError
 
-__all__ = ["BoundedTensorSpec", "DTypeValue", "TensorShapeValue", "TensorSpec", "TypeSpecValue", "decode_structure"]
+__all__ = ["MAX_NUMPY_RANK", "MAX_PRINTED_ELEMENTS", "BoundedTensorSpec", "DTypeValue", "TensorShapeValue", "TensorSpec", "TypeSpecValue", "decode_structure"]
 
 
 class DTypeValue:
@@ -44,6 +46,8 @@ class TensorShapeValue:
     """A shape as TensorFlow's ``TensorShape`` prints it; iterating gives its dimensions."""
 
     def __init__(self, proto: tensor_shape_pb2.TensorShapeProto) -> None:
+        if any(d.size < -1 for d in proto.dim):  # -1 is TensorFlow's unknown dimension; less means nothing
+            raise CorruptionError(f"shape {[d.size for d in proto.dim]}: negative dimension")
         self.dims: list[int | None] | None = None if proto.unknown_rank else [
             None if d.size < 0 else d.size for d in proto.dim]
 
@@ -104,31 +108,85 @@ _TYPE_SPEC_CLASSES = {1: "SparseTensorSpec", 2: "IndexedSlicesSpec", 3: "RaggedT
                       9: "VariableSpec", 10: "RowPartitionSpec"}
 
 
-@functools.cache
+# Class stand-ins by name, a bounded number kept: a file may name any number of them.
+@functools.lru_cache(maxsize=256)
 def _type_spec_class(name: str) -> type[TypeSpecValue]:
     return type(name, (TypeSpecValue,), {})
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _named_tuple(name: str, fields: tuple[str, ...]) -> Any:
-    return collections.namedtuple(name, fields, rename=True)
+    try:
+        return collections.namedtuple(name, fields, rename=True)
+    except ValueError as exc:  # a name Python cannot give a class (TensorFlow fails on it too)
+        raise CorruptionError(f"named tuple {name!r}: {exc}") from None
+
+
+# TensorProto's value field for each dtype, as TensorFlow's MakeNdarray reads them; pairs: two
+# numbers per element (complex); "half"/"float8": stored as integers holding the bits.
+_VALUE_FIELDS = {
+    "float32": "float_val", "float64": "double_val", "int64": "int64_val", "uint32": "uint32_val",
+    "uint64": "uint64_val", "bool": "bool_val", "string": "string_val", "float16": "half_val",
+    "bfloat16": "half_val", "complex64": "scomplex_val", "complex128": "dcomplex_val",
+    "float8_e5m2": "float8_val", "float8_e4m3fn": "float8_val", "float4_e2m1fn": "float8_val",
+    **dict.fromkeys(("int32", "uint8", "uint16", "int16", "int8", "qint32", "quint8", "qint8", "qint16", "quint16",
+                     "int4", "uint4", "int2", "uint2"), "int_val"),
+}
+_BITS_FIELDS = {"half_val": np.uint16, "float8_val": np.uint8}
+MAX_NUMPY_RANK = 64  # numpy's NPY_MAXDIMS
+MAX_PRINTED_ELEMENTS = 1000  # numpy's default print threshold: what a value may print beyond those stored
+
+
+def _printed_elements(shape: tuple[int, ...]) -> int:
+    """How many elements numpy's repr of an array of this shape prints (all, or a
+    summary of ``edgeitems`` at each end of every axis)."""
+    options = np.get_printoptions()
+    count = math.prod(shape)
+    if count <= options["threshold"]:
+        return count
+    return math.prod(min(d, 2 * options["edgeitems"]) for d in shape)
 
 
 def _array(proto: tensor_pb2.TensorProto) -> Any:
-    """A small TensorProto's value as numpy (bounds of BoundedTensorSpec, numpy values)."""
+    """A TensorProto's value as numpy, read as TensorFlow's ``MakeNdarray`` reads it (values
+    in the dtype's field, missing ones repeating the last, none meaning zeros), within bounds
+    the bytes present set: a repeated value is a broadcast view (nothing allocated), and the
+    value prints at most as many elements as it stores, or :data:`MAX_PRINTED_ELEMENTS`.
+    ``None`` for dtypes without a numpy type."""
     dtype = BY_ENUM.get(proto.dtype)
     np_dtype = dtype.as_numpy_dtype if dtype is not None else None
-    shape = tuple(d.size for d in proto.tensor_shape.dim)
-    if np_dtype is None:
+    if dtype is None or np_dtype is None:
         return None
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    where = f"{dtype.name} tensor of shape {list(shape)}"
+    if any(d < 0 for d in shape):
+        raise CorruptionError(f"{where}: negative dimension")
+    if len(shape) > MAX_NUMPY_RANK or math.prod(max(d, 1) for d in shape) * np_dtype.itemsize >= 1 << 63:
+        raise CorruptionError(f"{where}: larger than any array numpy can make")
+    count = math.prod(shape)
     if proto.tensor_content:
-        return np.frombuffer(proto.tensor_content, dtype=np_dtype).reshape(shape).copy()
-    for field in ("float_val", "double_val", "int_val", "int64_val", "bool_val"):
-        values = list(getattr(proto, field))
-        if values:
-            flat = np.array(values, dtype=np_dtype)
-            return np.broadcast_to(flat[-1], shape).copy() if flat.size == 1 else flat.reshape(shape)
-    return np.zeros(shape, dtype=np_dtype)
+        if len(proto.tensor_content) != count * np_dtype.itemsize or np_dtype.hasobject:
+            raise CorruptionError(f"{where}: {len(proto.tensor_content)} bytes of tensor_content")
+        return np.frombuffer(proto.tensor_content, dtype=np_dtype).reshape(shape)
+    field = _VALUE_FIELDS.get(dtype.name)
+    stored = list(getattr(proto, field)) if field is not None else []
+    if field in ("scomplex_val", "dcomplex_val"):
+        stored = [complex(re, im) for re, im in zip(stored[::2], stored[1::2])]
+    if len(stored) > count:
+        raise CorruptionError(f"{where}: {len(stored)} values in {field}")
+    if _printed_elements(shape) > max(len(stored), MAX_PRINTED_ELEMENTS):
+        raise CorruptionError(f"{where}: {len(stored)} stored values would print as "
+                              f"{_printed_elements(shape)} (at most {MAX_PRINTED_ELEMENTS} beyond those stored)")
+    bits = _BITS_FIELDS.get(field or "")
+    values = np.array(stored, dtype=bits).view(np_dtype) if bits is not None else np.array(stored, dtype=np_dtype)
+    if values.size == count:
+        return values.reshape(shape)
+    last = values[-1:].reshape(()) if values.size else np.zeros((), np_dtype)
+    if values.size <= 1:
+        return np.broadcast_to(last, shape)  # a view: a huge shape costs nothing
+    if count > max(values.size, MAX_PRINTED_ELEMENTS):
+        raise CorruptionError(f"{where}: {values.size} stored values would be repeated to {count}")
+    return np.concatenate([values, np.broadcast_to(last, (count - values.size,))]).reshape(shape)
 
 
 def decode_structure(value: struct_pb2.StructuredValue) -> Any:

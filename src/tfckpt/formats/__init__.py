@@ -4,7 +4,14 @@ A source lists its tensors (name, dtype, shape, and for TF2 checkpoints the obje
 whether it is optimizer state) and reads each one only when asked. A sink takes tensors one at
 a time and either publishes the file whole (``finish``) or leaves nothing (``abort``).
 Formats: ``checkpoint`` (a TensorFlow bundle), ``safetensors`` and ``npz``; a path says which
-by its extension.
+by its extension, a file being read also by its first bytes (a safetensors file named ``.bin``),
+or the caller names it. :func:`open_reader` opens any source as a
+:class:`~tfckpt.bundle.reader.CheckpointReader`, which is how ``ls``, ``tree``, ``stats`` and
+``diff`` read every format.
+
+A checkpoint destination that is an existing directory means the checkpoint inside it, as it
+does for a source: the one its ``checkpoint`` state file names or its only checkpoint, else
+``DIRECTORY/ckpt`` when it holds none; with several and no state file it is refused.
 """
 
 from __future__ import annotations
@@ -18,13 +25,30 @@ from typing import Protocol
 
 import numpy as np
 
+from .. import storage
+from ..api import load_checkpoint, resolve_prefix
+from ..bundle.reader import CheckpointReader
 from ..dtypes import DType
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, NotFoundError, UnsupportedError
+from ..filetypes import sniff_format
 from ..storage import PathLike
 
-__all__ = ["FORMATS", "Sink", "SourceTensor", "detect_format", "open_sink", "open_source"]
+__all__ = ["DEFAULT_CHECKPOINT_NAME", "FORMATS", "MAX_NUMPY_BYTES", "MAX_NUMPY_RANK", "Sink", "SourceTensor",
+           "check_numpy_shape", "detect_format", "open_reader", "open_sink", "open_source", "sink_path"]
 
 FORMATS = ("checkpoint", "safetensors", "npz")
+DEFAULT_CHECKPOINT_NAME = "ckpt"  # the prefix written into an empty destination directory
+MAX_NUMPY_RANK = 64  # numpy's NPY_MAXDIMS
+MAX_NUMPY_BYTES = (1 << 63) - 1  # numpy refuses arrays whose dims (zeros as ones) x itemsize exceed this
+
+
+def check_numpy_shape(shape: tuple[int, ...], dtype: DType, where: str) -> None:
+    """Raise :class:`UnsupportedError` unless numpy can make an array of this shape (rank at
+    most 64; numpy multiplies the dimensions, zeros counted as ones, by the item size)."""
+    if len(shape) > MAX_NUMPY_RANK:
+        raise UnsupportedError(f"{where}: rank {len(shape)} is more than numpy's {MAX_NUMPY_RANK} dimensions")
+    if math.prod(max(d, 1) for d in shape) * max(dtype.itemsize, 1) > MAX_NUMPY_BYTES:
+        raise UnsupportedError(f"{where}: numpy cannot make an array of shape {list(shape)} ({dtype.name})")
 
 
 @dataclass
@@ -58,35 +82,95 @@ class Sink(Protocol):
 
 
 def detect_format(path: PathLike, *, writing: bool = False) -> str:
-    """``safetensors`` or ``npz`` by extension, otherwise ``checkpoint``. A destination whose
-    name has another extension (``out.txt``) is refused rather than guessed: it would become
-    ``out.txt.index``."""
+    """``safetensors`` or ``npz`` by extension (a file to read: else by its first bytes),
+    otherwise ``checkpoint``. A destination whose name has another extension (``out.txt``) is
+    refused rather than guessed: it would become ``out.txt.index``."""
     name = os.fspath(path).lower()
     if name.endswith(".safetensors"):
         return "safetensors"
     if name.endswith(".npz"):
         return "npz"
+    if not writing:
+        return sniff_format(os.fspath(path)) or "checkpoint"
+    if storage.isdir(os.fspath(path)):
+        return "checkpoint"  # the checkpoint inside it (sink_path)
     stem, dot, extension = os.path.basename(name.rstrip("/")).rpartition(".")
-    if writing and dot and stem and not extension.startswith("ckpt") and not extension.isdigit():
+    if dot and stem and not extension.startswith("ckpt") and not extension.isdigit():
         raise InvalidArgumentError(
             f"cannot tell which format to write from the name {os.fspath(path)!r}: use a name ending in "
             f".safetensors or .npz, a checkpoint prefix (e.g. out/model.ckpt), or say it with to= (--to)")
     return "checkpoint"
 
 
-def open_source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
-    """The tensors of the file at ``path`` (closed when ``stack`` closes)."""
+def _known(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise InvalidArgumentError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    return fmt
+
+
+def open_source(path: PathLike, stack: ExitStack, fmt: str | None = None) -> list[SourceTensor]:
+    """The tensors of the file at ``path`` (closed when ``stack`` closes), read as format
+    ``fmt`` (default: :func:`detect_format`)."""
     from . import checkpoint, npz, safetensors
 
-    reader = {"safetensors": safetensors.source, "npz": npz.source}.get(detect_format(path), checkpoint.source)
+    fmt = _known(fmt) if fmt is not None else detect_format(path)
+    reader = {"safetensors": safetensors.source, "npz": npz.source}.get(fmt, checkpoint.source)
     return reader(path, stack)
 
 
+def open_reader(path: PathLike, fmt: str | None = None) -> CheckpointReader:
+    """Any source as a :class:`~tfckpt.bundle.reader.CheckpointReader`: a checkpoint through
+    :func:`tfckpt.load_checkpoint`, a safetensors or ``.npz`` file through its source (values
+    read when asked for). ``fmt`` as for :func:`open_source`.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.npz")
+    >>> np.savez(path, w=np.ones(2, np.float32))
+    >>> with open_reader(path) as reader:
+    ...     reader.get_variable_to_shape_map(), reader["w"].tolist()
+    ({'w': [2]}, [1.0, 1.0])
+    """
+    from .store import SourceStore  # which imports this module
+
+    fmt = _known(fmt) if fmt is not None else detect_format(path)
+    if fmt == "checkpoint":
+        return load_checkpoint(path)
+    stack = ExitStack()
+    try:
+        return CheckpointReader(SourceStore(os.fspath(path), open_source(path, stack, fmt), stack))
+    except BaseException:
+        stack.close()
+        raise
+
+
+def sink_path(path: PathLike, fmt: str) -> str:
+    """Where a sink of format ``fmt`` named ``path`` writes: for a checkpoint, an existing
+    directory means the checkpoint inside it (see the module docstring); a safetensors or npz
+    file cannot be written over a directory."""
+    path = os.fspath(path)
+    if not storage.isdir(path):
+        return path
+    if fmt != "checkpoint":
+        raise InvalidArgumentError(f"the destination {path} is a directory: name the {fmt} file to write, "
+                                   f"e.g. {storage.join(path, 'model.' + fmt)}")
+    try:
+        return resolve_prefix(path)
+    except NotFoundError as exc:
+        if storage.glob(storage.join(storage.glob_escape(path), "*.index")):
+            raise InvalidArgumentError(f"cannot tell which checkpoint of the destination directory to write: "
+                                       f"{exc}") from None
+    return storage.join(path, DEFAULT_CHECKPOINT_NAME)
+
+
 def open_sink(path: PathLike, fmt: str, planned: list[tuple[str, DType, tuple[int, ...]]]) -> Sink:
-    """A sink writing format ``fmt`` at ``path``; ``planned`` lists (name, dtype, shape) of
-    everything that will be added, in order (safetensors writes its header first)."""
+    """A sink writing format ``fmt`` at ``path`` (as :func:`sink_path` gives it); ``planned`` lists
+    (name, dtype, shape) of everything that will be added, in order (safetensors writes its
+    header first)."""
     from . import checkpoint, npz, safetensors
 
+    fmt = _known(fmt)
     if fmt == "safetensors":
         return safetensors.SafetensorsSink(os.fspath(path), planned)
     if fmt == "npz":

@@ -9,25 +9,95 @@ from those).
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
+import zlib
 from contextlib import ExitStack
 
 import numpy as np
 
 from ..dtypes import STRING, DType, as_dtype
-from ..errors import CorruptionError
+from ..errors import CorruptionError, TfckptError, UnsupportedError
 from ..storage import PathLike
-from . import SourceTensor
+from . import SourceTensor, check_numpy_shape
 from .files import StagedFile
+from .safetensors import json_depth
 
-__all__ = ["DTYPES_MEMBER", "NpzSink", "source"]
+__all__ = ["DTYPES_MEMBER", "MAX_DEFLATE_RATIO", "NpzSink", "source"]
 
 DTYPES_MEMBER = "__tfckpt_dtypes__"
 
 
+MAX_DEFLATE_RATIO = 1032  # the most deflate expands (zlib technical details): more is a zip bomb
+_READ_ERRORS = (zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError, zlib.error)
+
+
+def _member_bytes(members: zipfile.ZipFile, member: str, where: str) -> int:
+    """The uncompressed size the zip claims for ``member``, refused when its compressed bytes
+    could not expand to it (so that no read allocates more than the file can hold)."""
+    info = members.getinfo(member)
+    most = info.compress_size if info.compress_type == zipfile.ZIP_STORED else info.compress_size * MAX_DEFLATE_RATIO
+    if info.file_size > most:
+        raise CorruptionError(f"{where}: member {member!r} claims {info.file_size} bytes from "
+                              f"{info.compress_size} compressed bytes")
+    return info.file_size
+
+
+def _dtype_names(archive: np.lib.npyio.NpzFile, where: str) -> dict[str, str]:
+    """The ``__tfckpt_dtypes__`` member: a JSON object naming the TensorFlow dtype of members
+    stored as same-width integers."""
+    if DTYPES_MEMBER not in archive.files:
+        return {}
+    assert archive.zip is not None
+    what = f"{where}: member {DTYPES_MEMBER!r}"
+    try:
+        _member_bytes(archive.zip, DTYPES_MEMBER + ".npy", where)
+        value = archive[DTYPES_MEMBER]
+    except _READ_ERRORS as exc:
+        raise CorruptionError(f"{what} is not a readable .npy array: {exc}") from exc
+    if value.shape != () or value.dtype.kind != "U":
+        raise CorruptionError(f"{what} should hold one string (JSON), not {value.dtype}{list(value.shape)}")
+    text = str(value).encode("utf-8", "surrogatepass")
+    if json_depth(text) > 1:
+        raise CorruptionError(f"{what} should hold a flat JSON object, not one nested {json_depth(text)} deep")
+    try:
+        names = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptionError(f"{what} is not JSON: {exc}") from exc
+    if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+        raise CorruptionError(f"{what} should map member names to dtype names, not {type(names).__name__}")
+    return names
+
+
+def _dtype_of(name: str, raw_dtype: np.dtype, dtype_names: dict[str, str], where: str) -> DType:
+    """The TensorFlow dtype of a member: the one ``__tfckpt_dtypes__`` names, which must have
+    the stored width, else the one of its numpy dtype."""
+    what = f"{where}: member {name!r}"
+    if raw_dtype.hasobject:
+        raise CorruptionError(f"{what} holds Python objects (pickles), which tfckpt does not load")
+    tf_name = dtype_names.get(name)
+    if tf_name is None:
+        try:
+            return STRING if raw_dtype.kind in "SU" else as_dtype(raw_dtype)
+        except TfckptError as exc:
+            raise UnsupportedError(f"{what}: {exc}") from None
+    try:
+        dtype = as_dtype(tf_name)
+    except TfckptError as exc:
+        raise CorruptionError(f"{what}: {DTYPES_MEMBER} names {tf_name!r}: {exc}") from None
+    if dtype == STRING:
+        fits = raw_dtype.kind in "SU"
+    else:  # the same-width unsigned integers tfckpt writes, or the type itself
+        fits = raw_dtype == dtype.as_numpy_dtype or (raw_dtype.kind == "u" and raw_dtype.itemsize == dtype.itemsize)
+    if not fits:
+        raise CorruptionError(f"{what} is stored as {raw_dtype} but {DTYPES_MEMBER} says {tf_name}")
+    return dtype
+
+
 def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
-    """The arrays of an ``.npz``: shapes and dtypes from each member's header, data on demand."""
+    """The arrays of an ``.npz``: shapes and dtypes from each member's header (checked against
+    the member's size, and that against its compressed size), data on demand."""
     where = os.fspath(path)
     try:
         archive = stack.enter_context(np.load(where, allow_pickle=False))
@@ -36,26 +106,33 @@ def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
     if not isinstance(archive, np.lib.npyio.NpzFile) or archive.zip is None:
         raise CorruptionError(f"{where}: a single .npy array, not an .npz archive")
     members = archive.zip
-    dtypes: dict[str, str] = {}
-    if DTYPES_MEMBER in archive.files:
-        dtypes = json.loads(str(archive[DTYPES_MEMBER]))
+    dtype_names = _dtype_names(archive, where)
     out = []
     for name in archive.files:
         if name == DTYPES_MEMBER:
             continue
         try:
+            size = _member_bytes(members, name + ".npy", where)
             with members.open(name + ".npy") as member:
                 version = np.lib.format.read_magic(member)
                 read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                                else np.lib.format.read_array_header_2_0)
                 shape, _, raw_dtype = read_header(member)
-        except (zipfile.BadZipFile, ValueError, KeyError, EOFError) as exc:
+                header_bytes = member.tell()
+        except _READ_ERRORS as exc:
             raise CorruptionError(f"{where}: member {name!r} is not a readable .npy array: {exc}") from exc
-        tf_name = dtypes.get(name)
-        dtype = as_dtype(tf_name) if tf_name else (STRING if raw_dtype.kind in "SU" else as_dtype(raw_dtype))
+        dtype = _dtype_of(name, raw_dtype, dtype_names, where)
+        check_numpy_shape(shape, dtype, f"{where}: member {name!r}")
+        if size - header_bytes != math.prod(shape) * raw_dtype.itemsize:
+            raise CorruptionError(f"{where}: member {name!r} claims {raw_dtype}{list(shape)} "
+                                  f"({math.prod(shape) * raw_dtype.itemsize} bytes) but holds "
+                                  f"{size - header_bytes} bytes after its {header_bytes}-byte header")
 
         def read(name: str = name, dtype: DType = dtype) -> np.ndarray:
-            value: np.ndarray = np.asarray(archive[name])
+            try:
+                value: np.ndarray = np.asarray(archive[name])
+            except _READ_ERRORS as exc:
+                raise CorruptionError(f"{where}: member {name!r}: {exc}") from exc
             if dtype == STRING:
                 flat = np.empty(value.size, dtype=object)
                 flat[:] = [bytes(v) if value.dtype.kind == "S" else str(v).encode() for v in value.flat]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
 from contextlib import ExitStack
 from typing import Any
@@ -22,12 +23,13 @@ import numpy as np
 
 from ..dtypes import BY_NAME, DType
 from ..errors import CorruptionError
+from ..filetypes import nesting_depth
 from ..storage import ByteSource, PathLike, open_source
-from . import SourceTensor
+from . import SourceTensor, check_numpy_shape
 from .files import StagedFile
 
-__all__ = ["FROM_SAFETENSORS", "MAX_HEADER_BYTES", "SAFETENSORS_DTYPES", "SafetensorsSink", "read_header",
-           "source"]
+__all__ = ["FROM_SAFETENSORS", "MAX_HEADER_BYTES", "MAX_JSON_DEPTH", "SAFETENSORS_DTYPES", "SafetensorsSink",
+           "json_depth", "read_header", "source"]
 
 SAFETENSORS_DTYPES = {  # TF dtype name -> safetensors dtype code
     "float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16", "int64": "I64",
@@ -39,6 +41,15 @@ MAX_HEADER_BYTES = 100 << 20  # the same bound the reference implementation appl
 HEADER_LENGTH = struct.Struct("<Q")
 
 
+MAX_JSON_DEPTH = 8  # a valid header nests 3 deep (object, entry, shape); refused before parsing beyond this
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def json_depth(text: bytes) -> int:
+    """How deep ``[``/``{`` nest in a JSON text, brackets inside strings not counted."""
+    return nesting_depth(_JSON_STRING.sub(b'""', text), b"[{", b"]}")
+
+
 def read_header(source: ByteSource) -> tuple[dict[str, Any], int]:
     """The parsed header of a safetensors file and the offset where its data starts."""
     where = source.name
@@ -48,36 +59,72 @@ def read_header(source: ByteSource) -> tuple[dict[str, Any], int]:
     if length > min(MAX_HEADER_BYTES, source.size() - HEADER_LENGTH.size):
         raise CorruptionError(f"{where}: header length {length} at offset 0 exceeds the file or the "
                               f"{MAX_HEADER_BYTES}-byte limit")
+    text = source.read_at(HEADER_LENGTH.size, length)
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise CorruptionError(f"{where}: header at offset {HEADER_LENGTH.size} nests {depth} levels deep; a "
+                              f"safetensors header nests 3 (at most {MAX_JSON_DEPTH} are parsed)")
     try:
-        header = json.loads(source.read_at(HEADER_LENGTH.size, length))
+        header = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CorruptionError(f"{where}: header is not JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise CorruptionError(f"{where}: header is not a JSON object")
+    metadata = header.get("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CorruptionError(f"{where}: __metadata__ must map strings to strings, not {_shown(metadata)}")
     return header, HEADER_LENGTH.size + length
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _entry(where: str, entry: Any) -> tuple[DType, tuple[int, ...], int, int]:
+    """A header entry's dtype, shape and data offsets, each checked as the safetensors library
+    checks them: a known dtype code, non-negative integer dims, two ordered offsets."""
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        raise CorruptionError(f"{where}: a header entry has exactly dtype, shape and data_offsets, not "
+                              f"{_shown(entry)}")
+    code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(code, str) or code not in FROM_SAFETENSORS:
+        raise CorruptionError(f"{where}: dtype {_shown(code)} is none of {', '.join(FROM_SAFETENSORS)}")
+    if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+        raise CorruptionError(f"{where}: shape {_shown(shape)} is not a list of non-negative integers")
+    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(v) for v in offsets)
+            or offsets[0] > offsets[1]):
+        raise CorruptionError(f"{where}: data_offsets {_shown(offsets)} is not [begin, end] with begin <= end")
+    dtype = BY_NAME[FROM_SAFETENSORS[code]]
+    check_numpy_shape(tuple(shape), dtype, where)
+    return dtype, tuple(shape), offsets[0], offsets[1]
+
+
 def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
-    """The tensors of a safetensors file; each is read (one ranged read) when asked for."""
+    """The tensors of a safetensors file; each is read (one ranged read) when asked for.
+
+    The header is checked as strictly as the safetensors library checks it: the tensors'
+    byte ranges, in offset order, tile the data section exactly (no gap, no overlap, nothing
+    after), and each holds dtype x shape bytes."""
     data = open_source(os.fspath(path))
     stack.callback(data.close)
     header, data_start = read_header(data)
     data_size = data.size() - data_start
     out = []
+    spans = []
     for name, entry in header.items():
         if name == "__metadata__":
             continue
         where = f"{data.name}: tensor {name!r}"
-        try:
-            dtype = BY_NAME[FROM_SAFETENSORS[entry["dtype"]]]
-            shape = tuple(int(d) for d in entry["shape"])
-            begin, end = (int(v) for v in entry["data_offsets"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptionError(f"{where}: bad header entry {entry!r} ({exc})") from None
-        if any(d < 0 for d in shape) or not 0 <= begin <= end <= data_size:
-            raise CorruptionError(f"{where}: offsets [{begin}, {end}] outside the {data_size}-byte data section")
+        dtype, shape, begin, end = _entry(where, entry)
         if end - begin != math.prod(shape) * dtype.itemsize:
-            raise CorruptionError(f"{where}: {end - begin} bytes cannot hold {dtype.name}{list(shape)}")
+            raise CorruptionError(f"{where}: data_offsets [{begin}, {end}] ({end - begin} bytes) cannot hold "
+                                  f"{dtype.name}{list(shape)} ({math.prod(shape) * dtype.itemsize} bytes)")
+        spans.append((begin, end, name))
 
         def read(dtype: DType = dtype, shape: tuple[int, ...] = shape, begin: int = begin) -> np.ndarray:
             assert dtype.as_numpy_dtype is not None
@@ -87,6 +134,16 @@ def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
             return value
 
         out.append(SourceTensor(name, dtype, shape, read))
+    reached = 0
+    for begin, end, name in sorted(spans):
+        if begin != reached:
+            raise CorruptionError(f"{data.name}: tensor {name!r}: data_offsets [{begin}, {end}] "
+                                  f"{'overlap' if begin < reached else 'leave a gap after'} the previous tensor's, "
+                                  f"which end at {reached} (tensors must be contiguous)")
+        reached = end
+    if reached != data_size:
+        raise CorruptionError(f"{data.name}: the tensors' data ends at {reached} but the data section "
+                              f"(from offset {data_start}) holds {data_size} bytes")
     return out
 
 
