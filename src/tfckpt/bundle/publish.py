@@ -33,6 +33,7 @@ import contextlib
 import dataclasses
 import errno
 import glob
+import io
 import os
 import posixpath
 import re
@@ -361,11 +362,11 @@ def repoint_remote(url: str, new_shards: int) -> None:
         if storage.exists(source):
             storage.copy(source, data_filename(url, shard, moved_to))
     storage.write_bytes_remote(data_filename(url, new_shards, moved_to), b"")
-    patched = replace_first_value(old, dataclasses.replace(header, num_shards=moved_to).encode())
-    if patched is not None:
-        storage.write_bytes_remote(index_url, patched)
-    else:  # a header too unusual to patch: the old checkpoint cannot be kept readable
-        storage.remove(index_url)
+    # A header too unusual to patch in place is rebuilt: the old index is replaced whole by
+    # one PUT, never deleted first (a save failing later must leave it readable).
+    rewritten = io.BytesIO()
+    _index_writer(old, header, moved_to, index_url)(rewritten)
+    storage.write_bytes_remote(index_url, rewritten.getvalue())
 
 
 def publish_remote(url: str, streamed: Sequence[str], index: bytes) -> list[str]:
