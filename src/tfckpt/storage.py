@@ -100,17 +100,23 @@ _UNVERSIONED = ("http", "https")
 
 
 def _remote_identity(url: str) -> FileIdentity | None:
+    return _remote_info(url)[0]
+
+
+def _remote_info(url: str) -> tuple[FileIdentity | None, int | None]:
+    """The identity of the object at ``url`` and its size, from one metadata request."""
     fs, inner = _filesystem(url)
     protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
     if any(protocol in _UNVERSIONED for protocol in protocols):
-        return None
+        return None, None
     with contextlib.suppress(Exception):  # listing caches are the store's business, not ours
         fs.invalidate_cache(inner)
     try:
         info = fs.info(inner)
     except (FileNotFoundError, IsADirectoryError):
-        return None
-    return tuple(str(info.get(field)) for field in _VERSION_FIELDS)
+        return None, None
+    size = info.get("size")
+    return tuple(str(info.get(field)) for field in _VERSION_FIELDS), size if isinstance(size, int) else None
 
 
 @contextlib.contextmanager
@@ -276,13 +282,20 @@ class FsspecSource:
         return self._size
 
     def identity(self) -> FileIdentity | None:
-        """What tells this object from a later one at the same URL (see :func:`path_identity`)."""
-        return _remote_identity(self.name)
+        """What tells this object from a later one at the same URL (see :func:`path_identity`);
+        the same request gives the size, which spares :meth:`read_whole` asking for it."""
+        identity, size = _remote_info(self.name)
+        if size is not None:
+            self._size = size
+        return identity
 
     def read_whole(self) -> bytes:
         """The whole file, in one request; kept for later reads."""
         if self._whole is None:
-            self._whole = bytes(self._fs.cat_file(self._path))
+            if self._size is not None:  # known: one ranged GET, no size request first
+                self._whole = bytes(self._fs.cat_file(self._path, start=0, end=self._size)) if self._size else b""
+            else:
+                self._whole = bytes(self._fs.cat_file(self._path))
             self._size = len(self._whole)
         return self._whole
 

@@ -158,6 +158,10 @@ class BundleStore:
             self.header = self._read_index(TableReader(index_source))
         except FileNotFoundError:
             raise NotFoundError(f"no checkpoint at {prefix!r}: {self.index_name} does not exist") from None
+        except CorruptionError:
+            if index_source.is_remote:  # fetched by size known before: a new one may have come meanwhile
+                self._check_not_replaced()
+            raise
         finally:
             index_source.close()
 
