@@ -9,7 +9,12 @@ index with another's data cannot pass unnoticed, even with checksums off.
 from __future__ import annotations
 
 import errno
+import multiprocessing
 import os
+import random
+import signal
+import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -164,3 +169,113 @@ def test_a_checksum_error_of_an_unreplaced_checkpoint_is_still_raised(tmp_path: 
     data.write_bytes(bytes(raw))
     with pytest.raises(tfckpt.ChecksumError):
         tfckpt.load(prefix)
+
+
+def keep_saving(prefix: str, me: int, ready: Any, failures: str) -> None:
+    """A writer process: re-save ``prefix`` in a loop; a failure that is not a tfckpt error
+    is written to ``failures`` and ends the process with status 3."""
+    ready.set()
+    step = 0
+    while True:
+        step += 1
+        value = me * 100000 + step
+        try:
+            # Shard counts 1 and 2 in turn: overwrites that re-point and ones that do not.
+            with tfckpt.CheckpointWriter(prefix, sync=False) as writer:
+                for i in range(4):
+                    writer.add(f"t{i}", np.full(16384, float(value)), shard=i % (1 + step % 2))
+        except tfckpt.TfckptError as exc:  # e.g. ConcurrentSaveError where no lock is possible
+            with open(failures, "a") as out:
+                out.write(f"tfckpt error: {type(exc).__name__}: {exc}\n")
+        except BaseException:  # noqa: BLE001 - reported to the test, which fails on it
+            with open(failures, "a") as out:
+                out.write(traceback.format_exc())
+            os._exit(3)
+
+
+def one_value(prefix: str) -> float:
+    values = {float(x) for v in tfckpt.load(prefix).values() for x in np.unique(v)}
+    assert len(values) == 1, f"{prefix} mixes saves {sorted(values)}"
+    return values.pop()
+
+
+def test_two_processes_saving_one_prefix_at_once_take_turns(tmp_path: Path) -> None:
+    """Two ranks of a misconfigured job re-save one prefix in loops while this process reads
+    it; both are SIGKILLed at random moments, several rounds. Readers always find one whole
+    checkpoint (either writer's), writers never fail with anything but a tfckpt error, and
+    after every kill the prefix loads and verifies clean."""
+    # Forked, not spawned: a fresh interpreter importing numpy takes seconds on a busy machine.
+    context = multiprocessing.get_context("fork")
+    failures = str(tmp_path / "failures.txt")
+    prefix = str(tmp_path / "run" / "same")
+    save(prefix, 0)
+    rng = random.Random(2024)
+    reads, replaced, errors = 0, 0, []
+    for round_number in range(4):
+        ready = [context.Event() for _ in range(2)]
+        writers = [context.Process(target=keep_saving, args=(prefix, 2 * round_number + k + 1, ready[k], failures))
+                   for k in range(2)]
+        for writer in writers:
+            writer.start()
+        for event in ready:
+            assert event.wait(30)
+        deadline = time.monotonic() + rng.uniform(0.2, 0.6)
+        while time.monotonic() < deadline:
+            try:
+                one_value(prefix)
+                reads += 1
+            except tfckpt.CheckpointReplacedError:
+                replaced += 1  # re-saved more often than load() re-opens: said so, never mixed
+            except tfckpt.TfckptError as exc:
+                errors.append(exc)
+        for writer in writers:
+            time.sleep(rng.uniform(0.0, 0.05))
+            assert writer.pid is not None
+            os.kill(writer.pid, signal.SIGKILL)
+        for writer in writers:
+            writer.join()
+            # Never died of its own exception, never reported a tfckpt error either.
+            assert writer.exitcode == -signal.SIGKILL, Path(failures).read_text()
+        assert not os.path.exists(failures), Path(failures).read_text()
+        one_value(prefix)
+        report = verify_checkpoint(prefix)
+        assert report.ok, report.problems
+    assert errors == [] and reads > 5, (reads, replaced, errors)
+    save(prefix, 99)  # the next save tidies what the killed ones left
+    assert sorted(os.listdir(tmp_path / "run")) == ["same.data-00000-of-00001", "same.index"]
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["links", "no-links"])
+def test_where_no_lock_can_be_taken_a_save_overtaken_by_another_raises_concurrent_save_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool) -> None:
+    """No flock (a platform without fcntl, a network mount refusing it): a save that finds,
+    before its commit, that another save replaced the index raises ConcurrentSaveError and
+    leaves the other save's checkpoint whole."""
+    import contextlib
+
+    from tfckpt import storage
+    prefix = str(tmp_path / "ck")
+    save(prefix, 1)
+
+    @contextlib.contextmanager
+    def no_lock(path: str) -> Any:
+        yield False
+
+    monkeypatch.setattr(storage, "directory_lock", no_lock)
+    if not links:
+        monkeypatch.setattr(os, "link", no_links)
+    overtaken: list[str] = []
+
+    def observe(destination: str) -> None:
+        if not overtaken and ".data-" in destination:
+            overtaken.append(destination)
+            save(prefix, 5)  # the other writer publishes meanwhile, from start to commit
+
+    during_each_rename(monkeypatch, observe)
+    with pytest.raises(tfckpt.ConcurrentSaveError, match="another save replaced"):
+        save(prefix, 2)
+    monkeypatch.undo()
+    assert one_value(prefix) == 5.0 and verify_checkpoint(prefix).ok
+    save(prefix, 6)
+    assert one_value(prefix) == 6.0
+    assert sorted(os.listdir(tmp_path)) == ["ck.data-00000-of-00001", "ck.index"]

@@ -304,6 +304,12 @@ def publish(prefix: str, staged_data: Sequence[str], write_index: IndexWriter, *
         if committed:
             raise  # only tidying failed; the next save at the prefix tidies again
         remove_quietly(index_temp)
+        if isinstance(exc, ConcurrentSaveError):
+            # The final names belong to the other save's index now: touch none of them.
+            moved = []
+            if repointed is not None:
+                remove_quietly(repointed.backup_index)
+                repointed = None
         _undo(prefix, old_shards, moved, repointed, keep_staged_on_failure)
         for path in created:
             remove_quietly(path)
