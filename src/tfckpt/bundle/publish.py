@@ -23,8 +23,15 @@ uses is preceded by a change of ``P.index``, a reader that finds ``P.index`` unc
 opening a data file knows that file belongs to the index it parsed
 (:class:`tfckpt.bundle.reader.CheckpointReader` checks exactly that).
 
-Where the filesystem cannot hard-link, step 1 is skipped: steps 2 and 3 then follow each
-other immediately, and only a crash between those two renames loses the old checkpoint.
+Where the filesystem cannot hard-link, step 1 cannot keep the old checkpoint's names free;
+the new checkpoint takes other names instead: one more shard, an empty last data file, and
+its index's ``num_shards`` to match (the next save then takes the usual names again). The
+invariant above holds unchanged, with no window.
+
+Steps 1 to 4 run under :func:`tfckpt.storage.directory_lock`, so saves in one directory
+(processes or threads) publish one at a time; where no lock can be taken, a save that finds
+``P.index`` changed under it (before its moves and before its commit) raises
+:class:`~tfckpt.errors.ConcurrentSaveError`, touching no final name.
 """
 
 from __future__ import annotations
