@@ -170,6 +170,11 @@ def test_without_hard_links_an_overwrite_still_publishes(tmp_path: Path, monkeyp
     monkeypatch.setattr(os, "link", no_links)
     save(prefix, 2, 2)
     assert step_of(prefix) == 2
+    # The new checkpoint took names the old index does not use: one more, empty, shard.
+    assert leftovers(tmp_path, 3) == []
+    assert os.path.getsize(prefix + ".data-00002-of-00003") == 0 and verify_checkpoint(prefix).ok
+    save(prefix, 3, 2)  # and the next save, names the current one does not use: the usual ones
+    assert step_of(prefix) == 3
     assert leftovers(tmp_path, 2) == []
 
 

@@ -432,3 +432,58 @@ def test_a_remote_save_of_a_large_tensor_holds_a_few_parts(monkeypatch: pytest.M
     assert sum(received) == big.nbytes
     assert peak < 96 << 20, f"peak {peak / 2**20:.0f} MiB"
     fsspec.filesystem("memory").rm("/large-save", recursive=True)
+
+
+def test_a_reader_opened_before_a_remote_overwrite_never_pairs_old_index_and_new_data() -> None:
+    """The overwrite streams the new data to the name the old index used (after re-pointing
+    the old checkpoint): a reader that parsed the old index hears of the replacement after
+    reading, even with checksums off, instead of returning the new values as the old ones."""
+    prefix = "memory://tfckpt-identity/ck"
+    tfckpt.save({"a": np.full(100, 1.0), "b": np.full(50, 1.0)}, prefix)
+    reader = tfckpt.load_checkpoint(prefix, verify_checksums=False)
+    tfckpt.save({"a": np.full(100, 2.0), "b": np.full(50, 2.0)}, prefix)
+    with pytest.raises(tfckpt.CheckpointReplacedError, match="replaced by a newer save"):
+        reader["a"]
+    reader.close()
+    assert {k: float(v[0]) for k, v in tfckpt.load(prefix).items()} == {"a": 2.0, "b": 2.0}
+    fsspec.filesystem("memory").rm("/tfckpt-identity", recursive=True)
+
+
+def with_unusual_header(index_url: str) -> None:
+    """Rewrite a remote index so that its header carries a field tfckpt does not know (a newer
+    writer's): the header then cannot be patched in place, only rebuilt."""
+    import io
+
+    from tfckpt import storage
+    from tfckpt.table import TableBuilder, TableReader
+    original = storage.read_bytes(index_url)
+    assert original is not None
+    items = list(TableReader(storage.BytesSource(index_url, original)))
+    out = io.BytesIO()
+    builder = TableBuilder(out)
+    builder.add(b"", items[0][1] + b"\x78\x01")  # field 15, varint 1: unknown to the proto
+    for key, value in items[1:]:
+        builder.add(key, value)
+    builder.finish()
+    storage.write_bytes_remote(index_url, out.getvalue())
+
+
+def test_a_failed_remote_overwrite_keeps_an_old_index_whose_header_cannot_be_patched(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tfckpt import storage
+    prefix = "memory://tfckpt-unusual/ck"
+    tfckpt.save({"a": np.full(100, 1.0)}, prefix)
+    with_unusual_header(prefix + ".index")
+    assert float(tfckpt.load(prefix)["a"][0]) == 1.0
+
+    def fail(self: object) -> None:
+        raise Injected("the upload fails")
+
+    monkeypatch.setattr(storage.Upload, "commit", fail)
+    with pytest.raises(Injected):
+        tfckpt.save({"a": np.full(100, 2.0)}, prefix)
+    monkeypatch.undo()
+    assert float(tfckpt.load(prefix)["a"][0]) == 1.0  # the old checkpoint, whole
+    tfckpt.save({"a": np.full(100, 3.0)}, prefix)
+    assert float(tfckpt.load(prefix)["a"][0]) == 3.0
+    fsspec.filesystem("memory").rm("/tfckpt-unusual", recursive=True)

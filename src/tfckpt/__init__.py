@@ -26,6 +26,7 @@ from .dtypes import DataType, DType, as_dtype
 from .errors import (
     CheckpointReplacedError,
     ChecksumError,
+    ConcurrentSaveError,
     CorruptionError,
     InvalidArgumentError,
     NotFoundError,
@@ -60,6 +61,7 @@ __all__ = [
     "CheckpointState",
     "CheckpointWriter",
     "ChecksumError",
+    "ConcurrentSaveError",
     "ConvertReport",
     "CorruptionError",
     "DType",

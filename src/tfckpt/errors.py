@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "CheckpointReplacedError",
     "ChecksumError",
+    "ConcurrentSaveError",
     "CorruptionError",
     "InvalidArgumentError",
     "NotFoundError",
@@ -48,3 +49,9 @@ class CheckpointReplacedError(TfckptError):
     """A newer save replaced the checkpoint while a reader had it open, so the data its index
     describes is gone. Open the checkpoint again (the one-shot functions such as
     :func:`tfckpt.load` do so by themselves)."""
+
+
+class ConcurrentSaveError(TfckptError):
+    """Another save published at the same prefix while this one did, where the storage offers
+    no lock to make them take turns (see README, "Guarantees"); this save was undone. Give
+    each prefix one writer (e.g. only rank 0 saves)."""

@@ -20,6 +20,7 @@ import queue
 import stat
 import threading
 import warnings
+from collections.abc import Hashable, Iterator
 from typing import Any, Protocol
 
 from .errors import CorruptionError, NotFoundError, UnsupportedError
@@ -34,6 +35,7 @@ __all__ = [
     "Upload",
     "copy",
     "create_exclusive",
+    "directory_lock",
     "dirname",
     "exists",
     "glob",
@@ -71,7 +73,7 @@ class ByteSource(Protocol):
     def close(self) -> None: ...
 
 
-FileIdentity = tuple[int, int, int, int]
+FileIdentity = tuple[Hashable, ...]
 
 
 def _identity(stat: os.stat_result) -> FileIdentity:
@@ -79,8 +81,12 @@ def _identity(stat: os.stat_result) -> FileIdentity:
 
 
 def path_identity(path: str) -> FileIdentity | None:
-    """The identity of the local file now at ``path`` (``None`` if there is none): a file
-    renamed over it, or rewritten, has another."""
+    """The identity of the file now at ``path`` (``None`` if there is none, or if the storage
+    cannot tell one version of a file from the next): a file renamed or written over it has
+    another. Local files: device, inode, size and mtime. URLs: what the store's metadata
+    offers (ETag, generation, version, modification time, size; one HEAD request)."""
+    if is_url(path):
+        return _remote_identity(path)
     try:
         return _identity(os.stat(path))
     except OSError:
@@ -109,6 +115,67 @@ def _open_regular(path: str) -> tuple[int, os.stat_result]:
         os.close(fd)
         raise
     return fd, status
+
+
+# Metadata fields fsspec implementations report that change whenever an object is written:
+# S3 (ETag, VersionId, LastModified), GCS (generation, etag, updated), Azure (etag,
+# last_modified), memory:// (created), local-like stores (mtime).
+_VERSION_FIELDS = ("ETag", "etag", "VersionId", "generation", "LastModified", "updated", "last_modified",
+                   "mtime", "created", "size")
+# Read-only stores tfckpt never writes to; files there change by other means, and each
+# check would cost a request (plain HTTP servers answer HEAD with no version either).
+_UNVERSIONED = ("http", "https")
+
+
+def _remote_identity(url: str) -> FileIdentity | None:
+    return _remote_info(url)[0]
+
+
+def _remote_info(url: str) -> tuple[FileIdentity | None, int | None]:
+    """The identity of the object at ``url`` and its size, from one metadata request."""
+    fs, inner = _filesystem(url)
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    if any(protocol in _UNVERSIONED for protocol in protocols):
+        return None, None
+    with contextlib.suppress(Exception):  # listing caches are the store's business, not ours
+        fs.invalidate_cache(inner)
+    try:
+        info = fs.info(inner)
+    except (FileNotFoundError, IsADirectoryError):
+        return None, None
+    size = info.get("size")
+    return tuple(str(info.get(field)) for field in _VERSION_FIELDS), size if isinstance(size, int) else None
+
+
+@contextlib.contextmanager
+def directory_lock(path: str) -> Iterator[bool]:
+    """Hold an exclusive advisory lock (``flock``) on the directory of the local ``path`` for
+    the ``with`` block, so that saves publishing there (in any process or thread) take
+    turns; yields whether a lock is held. It is released by the kernel if the process dies.
+    No lock (``False``) on URLs, on platforms without ``fcntl`` and on filesystems that
+    refuse ``flock`` on a directory (some network mounts): callers detect instead."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not a POSIX platform
+        yield False
+        return
+    if is_url(path):
+        yield False
+        return
+    try:
+        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class FileSource:
@@ -244,10 +311,21 @@ class FsspecSource:
             self._size = int(self._fs.size(self._path))  # FileNotFoundError passes through
         return self._size
 
+    def identity(self) -> FileIdentity | None:
+        """What tells this object from a later one at the same URL (see :func:`path_identity`);
+        the same request gives the size, which spares :meth:`read_whole` asking for it."""
+        identity, size = _remote_info(self.name)
+        if size is not None:
+            self._size = size
+        return identity
+
     def read_whole(self) -> bytes:
         """The whole file, in one request; kept for later reads."""
         if self._whole is None:
-            self._whole = bytes(self._fs.cat_file(self._path))
+            if self._size is not None:  # known: one ranged GET, no size request first
+                self._whole = bytes(self._fs.cat_file(self._path, start=0, end=self._size)) if self._size else b""
+            else:
+                self._whole = bytes(self._fs.cat_file(self._path))
             self._size = len(self._whole)
         return self._whole
 

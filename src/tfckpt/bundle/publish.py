@@ -23,15 +23,24 @@ uses is preceded by a change of ``P.index``, a reader that finds ``P.index`` unc
 opening a data file knows that file belongs to the index it parsed
 (:class:`tfckpt.bundle.reader.CheckpointReader` checks exactly that).
 
-Where the filesystem cannot hard-link, step 1 is skipped: steps 2 and 3 then follow each
-other immediately, and only a crash between those two renames loses the old checkpoint.
+Where the filesystem cannot hard-link, step 1 cannot keep the old checkpoint's names free;
+the new checkpoint takes other names instead: one more shard, an empty last data file, and
+its index's ``num_shards`` to match (the next save then takes the usual names again). The
+invariant above holds unchanged, with no window.
+
+Steps 1 to 4 run under :func:`tfckpt.storage.directory_lock`, so saves in one directory
+(processes or threads) publish one at a time; where no lock can be taken, a save that finds
+``P.index`` changed under it (before its moves and before its commit) raises
+:class:`~tfckpt.errors.ConcurrentSaveError`, touching no final name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import glob
+import io
 import os
 import posixpath
 import re
@@ -40,8 +49,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
 
 from .. import storage
-from ..errors import TfckptError
-from ..storage import FileSource
+from ..errors import ConcurrentSaveError, TfckptError
 from ..table import TableBuilder, TableReader, first_value, replace_first_value
 from .entry import BundleHeader
 from .naming import DATA_SUFFIX_RE, data_filename, index_filename
@@ -124,8 +132,9 @@ class _Repointed:
     links: list[str]  # P.data-k-of-(N+1), then the empty last shard
 
 
-def repoint_existing(prefix: str, new_shards: int, sync: bool) -> _Repointed | None:
-    """Step 1, if the checkpoint at ``prefix`` uses the names the new one needs."""
+def _uses_names(prefix: str, new_shards: int) -> tuple[bytes, BundleHeader] | None:
+    """The index bytes and header of a checkpoint at ``prefix`` whose data files take the
+    names a new one with ``new_shards`` files needs; ``None`` if there is none such."""
     index_path = index_filename(prefix)
     try:
         with open(index_path, "rb") as f:
@@ -138,12 +147,53 @@ def repoint_existing(prefix: str, new_shards: int, sync: bool) -> _Repointed | N
     old = header.num_shards
     if old != new_shards or not any(os.path.exists(data_filename(prefix, k, old)) for k in range(old)):
         return None  # the new data files take other names: the old ones stay valid as they are
+    return original, header
+
+
+def _index_writer(original: bytes, header: BundleHeader, shards: int, where: str) -> IndexWriter:
+    """Writes the index ``original`` with its header's ``num_shards`` set to ``shards``:
+    usually a patch of that one field in place; otherwise the table rebuilt."""
+    moved_header = dataclasses.replace(header, num_shards=shards).encode()
+    patched = replace_first_value(original, moved_header)
+    items: list[tuple[bytes, bytes]] = []
+    if patched is None:
+        items = list(TableReader(storage.BytesSource(where, original)))[1:]
+
+    def write(out: BinaryIO) -> None:
+        if patched is not None:
+            out.write(patched)
+            return
+        rebuilt = TableBuilder(out)
+        rebuilt.add(b"", moved_header)
+        for key, value in items:
+            rebuilt.add(key, value)
+        rebuilt.finish()
+
+    return write
+
+
+def repoint_existing(prefix: str, new_shards: int, sync: bool) -> _Repointed | None:
+    """Step 1, if the checkpoint at ``prefix`` uses the names the new one needs; ``None``
+    if it does not, or if the filesystem cannot hard-link (see :func:`publish`)."""
+    found = _uses_names(prefix, new_shards)
+    return None if found is None else _repoint(prefix, *found, sync)
+
+
+# What a filesystem without hard links answers to link() (exFAT, FAT, some FUSE and SMB mounts).
+_NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV, errno.EMLINK})
+
+
+def _repoint(prefix: str, original: bytes, header: BundleHeader, sync: bool) -> _Repointed | None:
+    index_path = index_filename(prefix)
+    old = header.num_shards
     moved_to = old + 1
     backup = temporary_name(index_path)
     try:
         os.link(index_path, backup)
-    except OSError:
-        return None  # no hard links here: fall back to back-to-back renames
+    except OSError as exc:
+        if exc.errno in _NO_LINKS:
+            return None
+        raise
     state = _Repointed(backup, [])
     try:
         for shard in range(old):
@@ -156,29 +206,8 @@ def repoint_existing(prefix: str, new_shards: int, sync: bool) -> _Repointed | N
         remove_quietly(empty)
         _write_file(empty, lambda out: None, sync)
         state.links.append(empty)
-        moved_header = dataclasses.replace(header, num_shards=moved_to).encode()
         temp = temporary_name(index_path)
-        # Usually only the header's shard count changes, in place; otherwise rebuild the table.
-        patched = replace_first_value(original, moved_header)
-        items: list[tuple[bytes, bytes]] = []
-        if patched is None:
-            source = FileSource(index_path)
-            try:
-                items = list(TableReader(source))[1:]
-            finally:
-                source.close()
-
-        def write(out: BinaryIO) -> None:
-            if patched is not None:
-                out.write(patched)
-                return
-            rebuilt = TableBuilder(out)
-            rebuilt.add(b"", moved_header)
-            for key, value in items:
-                rebuilt.add(key, value)
-            rebuilt.finish()
-
-        _write_file(temp, write, sync)
+        _write_file(temp, _index_writer(original, header, moved_to, index_path), sync)
         try:
             os.replace(temp, index_path)
         except BaseException:
@@ -233,36 +262,94 @@ def publish(prefix: str, staged_data: Sequence[str], write_index: IndexWriter, *
     ``write_index`` writes the index body. On failure the staged files are deleted (kept, at
     their staged names, with ``keep_staged_on_failure``, as the merge needs for its sources)
     and the previous checkpoint at ``prefix`` is left complete.
+
+    Saves publishing in one directory take turns (:func:`tfckpt.storage.directory_lock`);
+    where no lock can be taken, a save that finds the index changed by another one under it
+    raises :class:`~tfckpt.errors.ConcurrentSaveError` instead of committing.
     """
-    count = len(staged_data)
     index_path = index_filename(prefix)
-    finals = [data_filename(prefix, shard, count) for shard in range(count)]
     index_temp = temporary_name(index_path)
+    old_shards = len(staged_data)  # a checkpoint re-pointed by step 1 had this many
+    created: list[str] = []  # files this function staged itself (an index rewrite, an empty shard)
     moved: list[tuple[str, str]] = []
     repointed: _Repointed | None = None
+    finals: list[str] = []
+    committed = False
     try:
         _write_file(index_temp, write_index, sync)
-        repointed = repoint_existing(prefix, count, sync)
-        for staged, final in zip(staged_data, finals):
-            os.replace(staged, final)
-            moved.append((staged, final))
-        if sync:
-            fsync_directory(index_path)
-        os.replace(index_temp, index_path)
-    except BaseException:
+        with storage.directory_lock(index_path) as locked:
+            found = _uses_names(prefix, old_shards)
+            if found is not None:
+                repointed = _repoint(prefix, *found, sync)
+                if repointed is None:  # no hard links: take names the old index does not use
+                    staged_data, index_temp = _shifted(prefix, staged_data, index_temp, created, sync)
+            expected = storage.path_identity(index_path)
+
+            def check_alone() -> None:
+                if not locked and storage.path_identity(index_path) != expected:
+                    raise ConcurrentSaveError(f"{prefix}: another save replaced {index_path} while this one "
+                                              f"was publishing (no lock can be taken here); this save is undone")
+
+            count = len(staged_data)
+            finals = [data_filename(prefix, shard, count) for shard in range(count)]
+            check_alone()
+            for staged, final in zip(staged_data, finals):
+                os.replace(staged, final)
+                moved.append((staged, final))
+            if sync:
+                fsync_directory(index_path)
+            check_alone()
+            os.replace(index_temp, index_path)
+            committed = True
+            if sync:
+                fsync_directory(index_path)
+            if repointed is not None:
+                remove_quietly(repointed.backup_index)
+            _remove_unused_data_files(prefix, set(finals))
+            remove_stale_temporaries(os.path.dirname(prefix))
+    except BaseException as exc:
+        if committed:
+            raise  # only tidying failed; the next save at the prefix tidies again
         remove_quietly(index_temp)
-        _undo(prefix, count, moved, repointed, keep_staged_on_failure)
+        if isinstance(exc, ConcurrentSaveError):
+            # The final names belong to the other save's index now: touch none of them.
+            moved = []
+            if repointed is not None:
+                remove_quietly(repointed.backup_index)
+                repointed = None
+        _undo(prefix, old_shards, moved, repointed, keep_staged_on_failure)
+        for path in created:
+            remove_quietly(path)
         if not keep_staged_on_failure:
             for staged in staged_data:
                 remove_quietly(staged)
+        if isinstance(exc, FileExistsError):  # a name this save made was taken meanwhile
+            raise ConcurrentSaveError(f"{prefix}: another save is publishing here at the same time "
+                                      f"({exc.filename} appeared); this save is undone") from exc
         raise
-    if sync:
-        fsync_directory(index_path)
-    if repointed is not None:
-        remove_quietly(repointed.backup_index)
-    _remove_unused_data_files(prefix, set(finals))
-    remove_stale_temporaries(os.path.dirname(prefix))
     return finals
+
+
+def _shifted(prefix: str, staged_data: Sequence[str], index_temp: str, created: list[str],
+             sync: bool) -> tuple[list[str], str]:
+    """Without hard links the old checkpoint cannot be re-pointed: the new one takes other
+    names instead, one more shard (an empty last data file) and its index's ``num_shards``
+    to match. Every state of the prefix is then a whole checkpoint, and readers of the old
+    index never open a new data file under an old name."""
+    shards = len(staged_data) + 1
+    empty = temporary_name(f"{prefix}.data")
+    _write_file(empty, lambda out: None, sync)
+    created.append(empty)
+    with open(index_temp, "rb") as f:
+        written = f.read()
+    header = _header_of(written, index_temp)
+    if header is None:  # pragma: no cover - the index was written by this save a moment ago
+        raise TfckptError(f"{index_temp}: the index just written cannot be read back")
+    rewritten = temporary_name(index_filename(prefix))
+    _write_file(rewritten, _index_writer(written, header, shards, index_temp), sync)
+    created.append(rewritten)
+    remove_quietly(index_temp)
+    return [*staged_data, empty], rewritten
 
 
 def _remove_unused_data_files(prefix: str, keep: set[str]) -> None:
@@ -288,11 +375,11 @@ def repoint_remote(url: str, new_shards: int) -> None:
         if storage.exists(source):
             storage.copy(source, data_filename(url, shard, moved_to))
     storage.write_bytes_remote(data_filename(url, new_shards, moved_to), b"")
-    patched = replace_first_value(old, dataclasses.replace(header, num_shards=moved_to).encode())
-    if patched is not None:
-        storage.write_bytes_remote(index_url, patched)
-    else:  # a header too unusual to patch: the old checkpoint cannot be kept readable
-        storage.remove(index_url)
+    # A header too unusual to patch in place is rebuilt: the old index is replaced whole by
+    # one PUT, never deleted first (a save failing later must leave it readable).
+    rewritten = io.BytesIO()
+    _index_writer(old, header, moved_to, index_url)(rewritten)
+    storage.write_bytes_remote(index_url, rewritten.getvalue())
 
 
 def publish_remote(url: str, streamed: Sequence[str], index: bytes) -> list[str]:

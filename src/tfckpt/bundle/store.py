@@ -12,11 +12,17 @@ keeps entries as raw bytes, decoded when first needed or all at once by one prot
 Data files are opened on first use and read with positional reads, so one store serves many
 threads; after opening one, it checks that ``PREFIX.index`` is still the file it parsed (see
 :mod:`tfckpt.bundle.publish` for why that is enough to never pair an old index with new data).
+Remote data files are not pinned by opening them, so there the check follows each read (one
+metadata request); and a damaged read (a checksum mismatch, a short file) is blamed on a
+replacement, and re-raised as :class:`~tfckpt.errors.CheckpointReplacedError`, when the index
+has changed meanwhile (a writer that does not publish as tfckpt does, e.g. TensorFlow's
+rename of the data file, then of the index).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import math
 import os
@@ -157,6 +163,10 @@ class BundleStore:
             self.header = self._read_index(TableReader(index_source))
         except FileNotFoundError:
             raise NotFoundError(f"no checkpoint at {prefix!r}: {self.index_name} does not exist") from None
+        except CorruptionError:
+            if index_source.is_remote:  # fetched by size known before: a new one may have come meanwhile
+                self._check_not_replaced()
+            raise
         finally:
             index_source.close()
 
@@ -296,6 +306,10 @@ class BundleStore:
         """The values of ``names`` (each one :meth:`quick_sizes` accepted), read as one plan
         without per-tensor records: sorted by (shard, offset), neighbours fetched together,
         checksums compared in bulk, values cut as views (see :func:`payload.cut_many`)."""
+        with self._consistent(remote=False):  # (remote reads take read_many)
+            return self._read_quick(names)
+
+    def _read_quick(self, names: Sequence[str]) -> list[np.ndarray]:
         rows, quick = self._quick_rows(names)
         if not quick.all():
             raise ValueError("read_quick: names quick_sizes did not accept")
@@ -355,7 +369,8 @@ class BundleStore:
                     self._check_not_replaced()
                     raise NotFoundError(f"data file {path} of checkpoint {self.prefix} does not exist") from None
                 try:
-                    self._check_not_replaced()
+                    if not opened.is_remote:  # remote: after each read (see _consistent)
+                        self._check_not_replaced()
                 except CheckpointReplacedError:
                     opened.close()
                     raise
@@ -368,6 +383,19 @@ class BundleStore:
         if self._index_identity is not None and path_identity(self.index_name) != self._index_identity:
             raise CheckpointReplacedError(f"checkpoint {self.prefix} was replaced by a newer save while this "
                                           f"reader was open; open it again")
+
+    @contextlib.contextmanager
+    def _consistent(self, remote: bool) -> Iterator[None]:
+        """Around a read of data: a damaged read while ``PREFIX.index`` changed is the
+        replacement's doing (:class:`CheckpointReplacedError`); after a remote read, the
+        index must still be the one parsed (else the bytes may be a newer save's)."""
+        try:
+            yield
+        except CorruptionError:  # ChecksumError included
+            self._check_not_replaced()
+            raise
+        if remote:
+            self._check_not_replaced()
 
     def data_files(self) -> list[tuple[int, str, int | None]]:
         """Each data file the header names; when that is more than the used ones plus
@@ -412,12 +440,17 @@ class BundleStore:
         most :data:`READ_WINDOW_BYTES` fetched ahead of the caller.
         """
         infos = list(infos)
+        with self._consistent(remote=bool(infos) and self._shard(infos[0].shard_id).is_remote):
+            yield from self._read_many(infos, max_workers)
+
+    def _read_many(self, infos: list[TensorInfo], max_workers: int | None
+                   ) -> Iterator[tuple[TensorInfo, np.ndarray]]:
         for info in infos:
             self._check_readable(info)
         remote = bool(infos) and self._shard(infos[0].shard_id).is_remote
         if self.mmap and not remote:
             for info in infos:
-                yield info, self.read_entry(info)
+                yield info, self._read_entry(info)
             return
         fetches = plan.plan_fetches(infos, plan.REMOTE if remote else plan.LOCAL)
         total = sum(fetch.size for fetch in fetches)
@@ -464,7 +497,7 @@ class BundleStore:
         tensors are checked without making their values (an empty array stands for them)."""
         if not fetch.coalesced:
             info = fetch.entries[0]
-            yield info, self.read_entry(info)
+            yield info, self._read_entry(info)
             return
         source = self._shard(fetch.shard_id)
         buffer = np.empty(fetch.size, dtype=np.uint8)
@@ -542,6 +575,10 @@ class BundleStore:
         return info.size
 
     def read_entry(self, info: TensorInfo) -> np.ndarray:
+        with self._consistent(remote=self._shard(info.shard_id).is_remote):
+            return self._read_entry(info)
+
+    def _read_entry(self, info: TensorInfo) -> np.ndarray:
         source = self._shard(info.shard_id)
         where = f"{source.name}: key {describe_key(info.name)!r}"
         big = self.header.endianness == BIG
@@ -558,12 +595,16 @@ class BundleStore:
                                f"tfckpt (shape {list(info.shape)} listed; values are opaque)")
 
     def read_region(self, info: TensorInfo, piece: TensorSlice) -> np.ndarray:
+        with self._consistent(remote=self._shard(info.shard_id).is_remote):
+            return self._read_region(info, piece)
+
+    def _read_region(self, info: TensorInfo, piece: TensorSlice) -> np.ndarray:
         shape = info.shape
         if piece.covers(shape):
-            return self.read_entry(info)
+            return self._read_entry(info)
         bounds = piece.bounds(shape)
         if not info.dtype.is_fixed_size:  # variable-size layouts must be parsed whole
-            return self.read_entry(info)[tuple(slice(lo, hi) for lo, hi in bounds)].copy()
+            return self._read_entry(info)[tuple(slice(lo, hi) for lo, hi in bounds)].copy()
         self.check_stored(info)
         source = self._shard(info.shard_id)
         return payload.read_fixed_region(source, info.offset, shape, info.dtype, bounds,
