@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "tfckpt"
 
 LAYERS = [  # lowest first
     {"errors", "coding", "storage", "dtypes", "snappy", "_proto", "structured"},
-    {"table", "table_layout"},
+    {"table"},
     {"bundle"},
     {"state"},
     {"api", "variables", "restore", "saver", "checkpoint", "manager", "verify", "diff", "convert", "savedmodel",

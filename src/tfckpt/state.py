@@ -31,7 +31,7 @@ from .bundle.v1 import is_v1
 from .coding import FIXED64
 from .errors import CorruptionError, InvalidArgumentError, TfckptError
 from .storage import PathLike, is_url
-from .table import FOOTER_LENGTH, TABLE_MAGIC
+from .table.format import FOOTER_LENGTH, TABLE_MAGIC
 
 __all__ = [
     "SECONDS_PER_HOUR",

@@ -42,7 +42,8 @@ from typing import BinaryIO
 from .. import storage
 from ..errors import TfckptError
 from ..storage import FileSource
-from ..table import TableBuilder, TableReader, first_value, replace_first_value
+from ..table.builder import TableBuilder
+from ..table.reader import TableReader, first_value, replace_first_value
 from .entry import BundleHeader
 from .naming import DATA_SUFFIX_RE, data_filename, index_filename
 
