@@ -207,3 +207,44 @@ def test_every_public_name_is_documented_with_an_example() -> None:
         if ">>>" not in doc:
             missing.append(name)
     assert missing == []
+
+
+def test_the_package_has_its_public_names_only() -> None:
+    """``dir(tfckpt)`` is ``__all__`` and dunders right after ``import tfckpt``, after importing
+    submodules and after ``python -m tfckpt``; no implementation module is bound on the package
+    by ``import tfckpt`` (a later first import of one binds it, as Python does, unseen by dir)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import json, runpy, sys
+import tfckpt
+seen = {}
+def look(when):
+    seen[when] = sorted(n for n in dir(tfckpt) if not n.startswith("__"))
+look("import tfckpt")
+seen["bound"] = sorted(n for n in vars(tfckpt) if not n.startswith("__"))
+import tfckpt.compat, tfckpt.convert
+look("import tfckpt.compat")
+sys.argv = ["tfckpt", "--help"]
+try:
+    runpy.run_module("tfckpt", run_name="__main__")
+except SystemExit:
+    pass
+look("python -m tfckpt")
+import tfckpt.coding
+seen["submodule reachable"] = tfckpt.coding.unmask.__name__
+seen["missing"] = hasattr(tfckpt, "no_such_name")
+print("RESULT" + json.dumps(seen))
+"""
+    env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env).stdout
+    seen = json.loads(out[out.index("RESULT") + len("RESULT"):])
+    import tfckpt
+    public = sorted(tfckpt.__all__)
+    for when in ("import tfckpt", "import tfckpt.compat", "python -m tfckpt", "bound"):
+        assert seen[when] == public, when
+    assert seen["submodule reachable"] == "unmask"
+    assert seen["missing"] is False
