@@ -248,3 +248,26 @@ print("RESULT" + json.dumps(seen))
         assert seen[when] == public, when
     assert seen["submodule reachable"] == "unmask"
     assert seen["missing"] is False
+
+
+def exception_classes(module: Path, text: str | None = None) -> list[str]:
+    """Classes ``module`` defines whose bases name an error (``...Error``, ``Exception``,
+    ``NothingMatched``) or a class of ``tfckpt.errors``."""
+    import tfckpt.errors
+    error_names = {"Exception", "BaseException", *tfckpt.errors.__all__}
+    tree = ast.parse(module.read_text() if text is None else text)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            bases = {base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "") for base in node.bases}
+            if bases & error_names or any(base.endswith(("Error", "Exception")) for base in bases):
+                found.append(f"{module.relative_to(SRC)}: {node.name}")
+    return found
+
+
+def test_errors_are_defined_in_errors_only() -> None:
+    """tfckpt's error kinds live in ``errors`` (``compat/errors`` holds TensorFlow's own
+    ``tf.errors`` classes for the stand-in)."""
+    homes = {SRC / "errors.py", SRC / "compat" / "errors.py"}
+    assert [line for module in sources() if module not in homes for line in exception_classes(module)] == []
+    assert exception_classes(SRC / "cli.py", "class Nope(TfckptError):\n    pass\n") == ["cli.py: Nope"]

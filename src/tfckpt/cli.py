@@ -27,7 +27,7 @@ from .bundle.naming import prefix_of
 from .bundle.reader import CheckpointReader
 from .convert import convert
 from .diff import diff_checkpoints
-from .errors import TfckptError, UnsupportedError
+from .errors import NothingMatched, TfckptError, UnsupportedError
 from .formats import FORMATS
 from .stats import checkpoint_stats
 from .tree import checkpoint_tree, render_tree
@@ -87,10 +87,6 @@ def shown(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
-
-
-class NothingMatched(TfckptError):
-    """A filter the user gave selected nothing (said so, exit status 1)."""
 
 
 def _selected(reader: CheckpointReader, args: argparse.Namespace) -> list[str]:
