@@ -24,3 +24,21 @@ def test_an_unparsable_state_file_is_ignored_whatever_its_path_says(tmp_path: Pa
     (directory / "checkpoint").write_text("{{{ not a state file\n")
     with pytest.warns(RuntimeWarning, match="checkpoint state ignored"):
         assert tfckpt.get_checkpoint_state(directory) is None
+
+
+def test_the_optimizer_filter_has_one_spelling(tmp_path: Path) -> None:
+    """``optimizer=False`` leaves optimizer state out everywhere; convert's old
+    ``drop_optimizer`` still works but warns."""
+    import inspect
+    import warnings
+
+    examples = Path(__file__).resolve().parent.parent / "examples" / "keras_mlp"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = tfckpt.convert_checkpoint(examples, tmp_path / "a.npz", optimizer=False)
+    with pytest.warns(DeprecationWarning, match="optimizer=False"):
+        old = tfckpt.convert_checkpoint(examples, tmp_path / "b.npz", drop_optimizer=True)
+    assert ("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE", "optimizer state") in report.skipped
+    assert old.skipped == report.skipped and old.written == report.written
+    for function in (tfckpt.convert_checkpoint, tfckpt.checkpoint_tree, tfckpt.CheckpointReader.nested):
+        assert inspect.signature(function).parameters["optimizer"].default is True

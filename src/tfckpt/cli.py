@@ -284,7 +284,7 @@ def _pair(text: str) -> tuple[str, str]:
 def cmd_convert(args: argparse.Namespace) -> int:
     report = convert(args.source, args.destination, object_paths=args.object_paths,
                      strip_attributes=args.strip_attributes, rename=args.rename or [],
-                     include=args.include or [], exclude=args.exclude or [], drop_optimizer=args.drop_optimizer,
+                     include=args.include or [], exclude=args.exclude or [], optimizer=not args.no_optimizer,
                      drop_save_counter=args.drop_save_counter, cast=dict(args.cast or []),
                      progress=ProgressBar("convert"), to=args.to)
     for name, reason in report.skipped:
@@ -438,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="rename with re.sub (repeatable, applied in order)")
     conv.add_argument("--include", action="append", metavar="GLOB", help="only these source names")
     conv.add_argument("--exclude", action="append", metavar="GLOB", help="not these source names")
-    conv.add_argument("--drop-optimizer", action="store_true", help="leave out optimizer state and slots")
+    conv.add_argument("--no-optimizer", "--drop-optimizer", action="store_true",
+                      help="leave out optimizer state and slots (as ls and tree; --drop-optimizer: the old name)")
     conv.add_argument("--drop-save-counter", action="store_true", help="leave out save_counter")
     conv.add_argument("--cast", action="append", type=_pair, metavar="FROM=TO",
                       help="cast one dtype to another, e.g. float32=bfloat16 (repeatable)")
