@@ -1,5 +1,7 @@
 """The layering ARCHITECTURE.md describes, checked on the source: each module imports only
-modules of its own layer or below, and no private name crosses a module boundary."""
+modules of its own layer or below (inside ``bundle/`` and ``table/``, of its own level or
+below), imports of other layers' modules form no cycle, every import of tfckpt is relative, and
+no private name crosses a module boundary."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "tfckpt"
 
 LAYERS = [  # lowest first
     {"errors", "coding", "storage", "dtypes", "snappy", "_proto", "structured", "filetypes"},
-    {"table", "table_layout"},
+    {"table"},
     {"bundle"},
     {"state"},
     {"api", "variables", "restore", "saver", "checkpoint", "manager", "verify", "diff", "convert", "savedmodel",
@@ -19,6 +21,24 @@ LAYERS = [  # lowest first
     {"cli", "__main__", "__init__", "compat"},
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
+# The order inside the subpackages, lowest first: the same rule, one level per set.
+SUBLAYERS = {
+    "bundle": [
+        {"naming", "slices", "entry", "payload", "plan", "validate", "graph", "objects"},  # records and rules
+        {"store", "v1"},  # stores
+        {"reader"},
+        {"writer", "publish"},  # writers
+        {"merge"},
+        {"__init__"},
+    ],
+    "table": [
+        {"format", "block", "block_builder", "layout"},
+        {"reader", "builder"},
+        {"__init__"},
+    ],
+}
+SUBLAYER_OF = {(package, name): level for package, levels in SUBLAYERS.items()
+               for level, names in enumerate(levels) for name in names}
 
 
 def unit(module: Path) -> str:
@@ -41,6 +61,23 @@ def imported_units(module: Path, text: str | None = None) -> list[tuple[str, lis
                 out += [(name, [name]) for name in names]
             else:
                 out.append((target[0], names))
+    return out
+
+
+def imported_modules(module: Path, text: str | None = None) -> list[tuple[str, ...]]:
+    """The dotted path, below ``tfckpt``, of every module ``module`` imports relatively
+    (``from . import x`` names module ``x`` when ``x`` is a module, else the package)."""
+    tree = ast.parse(module.read_text() if text is None else text)
+    package = module.parent.relative_to(SRC).parts
+    out: list[tuple[str, ...]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[: len(package) - (node.level - 1)]
+            target = (*base, *(node.module.split(".") if node.module else ()))
+            for alias in node.names:
+                child = SRC.joinpath(*target, alias.name)
+                is_module = child.with_suffix(".py").exists() or (child / "__init__.py").exists()
+                out.append((*target, alias.name) if is_module else target)
     return out
 
 
@@ -67,6 +104,77 @@ def test_no_module_imports_a_higher_layer() -> None:
     assert [line for module in sources() for line in upward_imports(module)] == []
 
 
+def sublayer_imports(module: Path, text: str | None = None) -> list[str]:
+    """Imports of a module of ``bundle/`` or ``table/`` that go up its package's order."""
+    relative = module.relative_to(SRC).parts
+    package, mine = relative[0], module.stem
+    if len(relative) != 2 or package not in SUBLAYERS:
+        return []
+    level = SUBLAYER_OF[package, mine]
+    return [f"{module.relative_to(SRC)} imports {package}.{target[1]}" for target in imported_modules(module, text)
+            if len(target) > 1 and target[0] == package and target[1] != mine
+            and SUBLAYER_OF.get((package, target[1]), len(SUBLAYERS[package])) > level]
+
+
+def test_every_subpackage_module_has_a_level() -> None:
+    assert {(p.parent.name, p.stem) for package in SUBLAYERS for p in (SRC / package).glob("*.py")} \
+        == set(SUBLAYER_OF)
+
+
+def test_no_subpackage_module_imports_a_higher_level() -> None:
+    assert [line for module in sources() for line in sublayer_imports(module)] == []
+
+
+def absolute_imports(module: Path, text: str | None = None) -> list[str]:
+    """``import tfckpt.x`` and ``from tfckpt... import y`` in ``module``: the layer checks
+    read relative imports, so an absolute one would pass them unseen."""
+    tree = ast.parse(module.read_text() if text is None else text)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.split(".")[0] == "tfckpt"]
+        elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "tfckpt":
+            found.append(str(node.module))
+    return [f"{module.relative_to(SRC)} imports {name} absolutely" for name in found]
+
+
+def test_tfckpt_imports_itself_relatively() -> None:
+    assert [line for module in sources() for line in absolute_imports(module)] == []
+
+
+def unit_graph() -> dict[str, set[str]]:
+    """The layer units each unit imports (itself left out)."""
+    graph: dict[str, set[str]] = {}
+    for module in sources():
+        mine = unit(module)
+        graph.setdefault(mine, set()).update(target for target, _ in imported_units(module) if target != mine)
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Cycles of ``graph`` (a same-layer import is allowed; a loop is not)."""
+    cycles: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        if node in path:
+            cycles.append(path[path.index(node):] + [node])
+            return
+        if node in done:
+            return
+        for target in sorted(graph.get(node, ())):
+            visit(target, [*path, node])
+        done.add(node)
+
+    for node in sorted(graph):
+        visit(node, [])
+    return cycles
+
+
+def test_layer_units_import_each_other_without_cycles() -> None:
+    assert find_cycles(unit_graph()) == []
+
+
 def test_no_private_name_is_imported_across_modules() -> None:
     assert [line for module in sources() for line in private_imports(module)] == []
 
@@ -76,6 +184,14 @@ def test_the_checks_can_fail() -> None:
     assert upward_imports(module, "from ..cli import main\nfrom .. import state\n") == [
         "bundle/reader.py imports cli", "bundle/reader.py imports state"]
     assert private_imports(module, "from .entry import _secret\n") == ["bundle/reader.py: _secret"]
+    assert sublayer_imports(module, "from .writer import save_mapping\nfrom . import merge, entry\n") == [
+        "bundle/reader.py imports bundle.writer", "bundle/reader.py imports bundle.merge"]
+    assert sublayer_imports(SRC / "table" / "format.py", "from .reader import TableReader\n") == [
+        "table/format.py imports table.reader"]
+    assert absolute_imports(module, "import tfckpt.state\nfrom tfckpt.cli import main\nfrom tfckpt import api\n") == [
+        "bundle/reader.py imports tfckpt.state absolutely", "bundle/reader.py imports tfckpt.cli absolutely",
+        "bundle/reader.py imports tfckpt absolutely"]
+    assert find_cycles({"api": {"verify"}, "verify": {"api", "state"}, "state": set()}) == [["api", "verify", "api"]]
 
 
 def test_every_public_name_is_documented_with_an_example() -> None:
@@ -91,3 +207,67 @@ def test_every_public_name_is_documented_with_an_example() -> None:
         if ">>>" not in doc:
             missing.append(name)
     assert missing == []
+
+
+def test_the_package_has_its_public_names_only() -> None:
+    """``dir(tfckpt)`` is ``__all__`` and dunders right after ``import tfckpt``, after importing
+    submodules and after ``python -m tfckpt``; no implementation module is bound on the package
+    by ``import tfckpt`` (a later first import of one binds it, as Python does, unseen by dir)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import json, runpy, sys
+import tfckpt
+seen = {}
+def look(when):
+    seen[when] = sorted(n for n in dir(tfckpt) if not n.startswith("__"))
+look("import tfckpt")
+seen["bound"] = sorted(n for n in vars(tfckpt) if not n.startswith("__"))
+import tfckpt.compat, tfckpt.convert
+look("import tfckpt.compat")
+sys.argv = ["tfckpt", "--help"]
+try:
+    runpy.run_module("tfckpt", run_name="__main__")
+except SystemExit:
+    pass
+look("python -m tfckpt")
+import tfckpt.coding
+seen["submodule reachable"] = tfckpt.coding.unmask.__name__
+seen["missing"] = hasattr(tfckpt, "no_such_name")
+print("RESULT" + json.dumps(seen))
+"""
+    env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env).stdout
+    seen = json.loads(out[out.index("RESULT") + len("RESULT"):])
+    import tfckpt
+    public = sorted(tfckpt.__all__)
+    for when in ("import tfckpt", "import tfckpt.compat", "python -m tfckpt", "bound"):
+        assert seen[when] == public, when
+    assert seen["submodule reachable"] == "unmask"
+    assert seen["missing"] is False
+
+
+def exception_classes(module: Path, text: str | None = None) -> list[str]:
+    """Classes ``module`` defines whose bases name an error (``...Error``, ``Exception``,
+    ``NothingMatched``) or a class of ``tfckpt.errors``."""
+    import tfckpt.errors
+    error_names = {"Exception", "BaseException", *tfckpt.errors.__all__}
+    tree = ast.parse(module.read_text() if text is None else text)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            bases = {base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "") for base in node.bases}
+            if bases & error_names or any(base.endswith(("Error", "Exception")) for base in bases):
+                found.append(f"{module.relative_to(SRC)}: {node.name}")
+    return found
+
+
+def test_errors_are_defined_in_errors_only() -> None:
+    """tfckpt's error kinds live in ``errors`` (``compat/errors`` holds TensorFlow's own
+    ``tf.errors`` classes for the stand-in)."""
+    homes = {SRC / "errors.py", SRC / "compat" / "errors.py"}
+    assert [line for module in sources() if module not in homes for line in exception_classes(module)] == []
+    assert exception_classes(SRC / "cli.py", "class Nope(TfckptError):\n    pass\n") == ["cli.py: Nope"]

@@ -310,7 +310,7 @@ def _parsed(blocks: list[bytes]) -> list[tuple[bytes, bytes]] | type[TfckptError
 
 
 def _scanned(blocks: list[bytes], *, vectorised: bool) -> list[tuple[bytes, bytes]] | type[TfckptError] | None:
-    from tfckpt.table import _scan_usual, scan_blocks  # the vectorised path on its own, to know it ran
+    from tfckpt.table.block import _scan_usual, scan_blocks  # the vectorised path on its own, to know it ran
     try:
         entries = _scan_usual(blocks) if vectorised else scan_blocks(blocks, [f"b {n}" for n in range(len(blocks))])
     except TfckptError as exc:
@@ -398,7 +398,7 @@ def test_packed_layout_writes_what_the_builder_writes(keys: list[bytes], value_s
     builder's bytes: any keys (shared prefixes, NULs, 0xFF), values of 0-300 bytes (one- and
     two-byte lengths), block sizes from 16 bytes (a block per entry or two) to TF's 256 KiB;
     and it is the layout that ran, not the fallback, whenever no entry is huge."""
-    from tfckpt.table_layout import layout_data_blocks
+    from tfckpt.table.layout import layout_data_blocks
     sizes = data.draw(st.lists(st.integers(0, value_size), min_size=len(keys), max_size=len(keys)))
     items = [(key, bytes([n % 251]) * size) for n, (key, size) in enumerate(zip(keys, sizes))]
     items = [item for item in items if item[0] != b"\xff" * 40 and item[0] < b"\xff" * 40]
@@ -415,7 +415,7 @@ def test_packed_layout_of_many_blocks_and_its_fallbacks() -> None:
     """10^5 entries over ~390 blocks of 4 KiB; keys past the matrix width (2 KiB) and a
     huge value go entry by entry with the same bytes; a builder that already holds entries
     continues entry by entry; keys out of order are refused as add() refuses them."""
-    from tfckpt.table_layout import MAX_KEY_WIDTH
+    from tfckpt.table.layout import MAX_KEY_WIDTH
     items = [(b"layer_%05d/kernel" % i, bytes([i % 256]) * (i % 9)) for i in range(100_000)]
     assert _packed(items, 4096) == _one_by_one(items, 4096)
     wide = [(b"w" * (MAX_KEY_WIDTH + 1) + b"%03d" % i, b"v") for i in range(50)]

@@ -9,6 +9,9 @@ Examples
 [('dense/kernel', [2, 2])]
 """
 
+import types
+from typing import TYPE_CHECKING
+
 from . import distributed
 from .api import list_variables, load, load_checkpoint, load_variable, merge_checkpoints, resolve_prefix, save
 from .bundle.entry import TensorInfo
@@ -110,3 +113,32 @@ __all__ = [
     "update_checkpoint_state",
     "verify_checkpoint",
 ]
+
+
+def __dir__() -> list[str]:
+    """The public names and the module's dunders: an implementation submodule stays out even
+    once something imports it (which binds it on this package)."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
+
+
+if not TYPE_CHECKING:  # for type checkers, tfckpt has its public names only
+
+    def __getattr__(name: str) -> types.ModuleType:
+        """An implementation submodule that is already imported (``import tfckpt.coding``,
+        then ``tfckpt.coding``): the import system binds a submodule on its package only when
+        it first loads it, and this package unbinds those its own imports loaded."""
+        import sys
+
+        module = sys.modules.get(f"{__name__}.{name}")
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return module
+
+
+# Importing the names above bound every module they come from (api, bundle, convert, ...) on
+# this package; only the public names stay (``tfckpt.convert`` would be a module, not the
+# function ``convert_checkpoint``).
+for _name in [name for name, value in globals().items() if isinstance(value, types.ModuleType)
+              and name not in __all__]:
+    del globals()[_name]
+del _name, TYPE_CHECKING

@@ -39,7 +39,7 @@ from .bundle.objects import SAVE_COUNTER
 from .bundle.reader import CheckpointReader
 from .bundle.writer import BundleWriter
 from .dtypes import STRING
-from .errors import InvalidArgumentError, TfckptError
+from .errors import CheckpointMismatchError, InvalidArgumentError
 from .restore import PlannedRestore, Target, commit_restore, plan_restore
 from .state import update_checkpoint_state
 from .storage import PathLike
@@ -47,10 +47,6 @@ from .variables import Variable
 
 __all__ = ["Checkpoint", "CheckpointLoadStatus", "CheckpointMismatchError", "build_graph",
            "match_structure"]
-
-
-class CheckpointMismatchError(TfckptError, AssertionError):
-    """A restore status assertion failed: the structure and the checkpoint do not match."""
 
 
 def _is_leaf(value: Any) -> bool:

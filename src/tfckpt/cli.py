@@ -27,7 +27,7 @@ from .bundle.naming import prefix_of
 from .bundle.reader import CheckpointReader
 from .convert import convert
 from .diff import diff_checkpoints
-from .errors import TfckptError, UnsupportedError
+from .errors import NothingMatched, TfckptError, UnsupportedError
 from .formats import FORMATS, open_reader
 from .stats import checkpoint_stats
 from .tree import checkpoint_tree, render_tree
@@ -87,10 +87,6 @@ def shown(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
-
-
-class NothingMatched(TfckptError):
-    """A filter the user gave selected nothing (said so, exit status 1)."""
 
 
 def _selected(reader: CheckpointReader, args: argparse.Namespace) -> list[str]:
@@ -288,7 +284,7 @@ def _pair(text: str) -> tuple[str, str]:
 def cmd_convert(args: argparse.Namespace) -> int:
     report = convert(args.source, args.destination, object_paths=args.object_paths,
                      strip_attributes=args.strip_attributes, rename=args.rename or [],
-                     include=args.include or [], exclude=args.exclude or [], drop_optimizer=args.drop_optimizer,
+                     include=args.include or [], exclude=args.exclude or [], optimizer=not args.no_optimizer,
                      drop_save_counter=args.drop_save_counter, cast=dict(args.cast or []),
                      progress=ProgressBar("convert"), from_=args.from_format, to=args.to,
                      allow_empty=args.allow_empty)
@@ -449,7 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="rename with re.sub (repeatable, applied in order)")
     conv.add_argument("--include", action="append", metavar="GLOB", help="only these source names")
     conv.add_argument("--exclude", action="append", metavar="GLOB", help="not these source names")
-    conv.add_argument("--drop-optimizer", action="store_true", help="leave out optimizer state and slots")
+    conv.add_argument("--no-optimizer", "--drop-optimizer", action="store_true",
+                      help="leave out optimizer state and slots (as ls and tree; --drop-optimizer: the old name)")
     conv.add_argument("--drop-save-counter", action="store_true", help="leave out save_counter")
     conv.add_argument("--cast", action="append", type=_pair, metavar="FROM=TO",
                       help="cast one dtype to another, e.g. float32=bfloat16 (repeatable)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -60,7 +61,7 @@ class ConvertReport:
     Examples
     --------
     >>> import tempfile, os
-    >>> report = convert("examples/keras_mlp", os.path.join(tempfile.mkdtemp(), "w.npz"), drop_optimizer=True)
+    >>> report = convert("examples/keras_mlp", os.path.join(tempfile.mkdtemp(), "w.npz"), optimizer=False)
     >>> len(report.written), dict(report.skipped)["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]
     (5, 'optimizer state')
     """
@@ -216,10 +217,11 @@ def _why_empty(source: str, plan: ConversionPlan, include: Sequence[str], exclud
 
 def convert(source: PathLike, destination: PathLike, *, object_paths: bool = False,
             strip_attributes: bool = False, rename: Sequence[tuple[str, str]] = (),
-            include: Sequence[str] = (), exclude: Sequence[str] = (), drop_optimizer: bool = False,
+            include: Sequence[str] = (), exclude: Sequence[str] = (), optimizer: bool = True,
             drop_save_counter: bool = False, drop_object_graph: bool | None = None,
             cast: dict[str, str] | None = None, progress: Progress | None = None,
-            from_: str | None = None, to: str | None = None, allow_empty: bool = False) -> ConvertReport:
+            from_: str | None = None, to: str | None = None, allow_empty: bool = False,
+            drop_optimizer: bool | None = None) -> ConvertReport:
     """Copy tensors from ``source`` to ``destination``, converting format, names and dtypes.
 
     Parameters
@@ -233,8 +235,11 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
     include, exclude:
         Glob patterns on the source names (a TF2 tensor's key or its object path);
         ``include`` keeps only matches.
-    drop_optimizer, drop_save_counter:
-        Leave out optimizer state and slots, or the TF2 ``save_counter``.
+    optimizer:
+        ``False`` leaves out optimizer state and slots (the word ``checkpoint_tree`` and
+        ``CheckpointReader.nested`` use; ``drop_optimizer=True`` is its deprecated spelling).
+    drop_save_counter:
+        Leave out the TF2 ``save_counter``.
     drop_object_graph:
         Leave out ``_CHECKPOINTABLE_OBJECT_GRAPH``. Default: when writing safetensors/npz, or
         when names change (its keys would no longer match).
@@ -274,6 +279,10 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
     >>> report.written
     [('net/w/.ATTRIBUTES/VARIABLE_VALUE', 'net/w')]
     """
+    if drop_optimizer is not None:
+        warnings.warn("convert_checkpoint(drop_optimizer=...) is deprecated: use optimizer=False to leave "
+                      "optimizer state out", DeprecationWarning, stacklevel=2)
+        optimizer = not drop_optimizer
     source, destination = os.fspath(source), os.fspath(destination)
     fmt = to or detect_format(destination, writing=True)
     destination = sink_path(destination, fmt)
@@ -281,7 +290,7 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
         tensors = open_source(source, stack, from_)
         try:
             plan = plan_conversion(tensors, fmt, object_paths=object_paths, strip_attributes=strip_attributes,
-                                   rename=rename, include=include, exclude=exclude, drop_optimizer=drop_optimizer,
+                                   rename=rename, include=include, exclude=exclude, drop_optimizer=not optimizer,
                                    drop_save_counter=drop_save_counter, drop_object_graph=drop_object_graph,
                                    cast=cast)
         except InvalidArgumentError as exc:

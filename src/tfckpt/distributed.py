@@ -33,31 +33,10 @@ from . import storage
 from .bundle.merge import merge_bundles
 from .bundle.naming import index_filename
 from .bundle.writer import save_mapping
-from .errors import InvalidArgumentError, TfckptError
+from .errors import InvalidArgumentError, MergeConflictError, PartsTimeoutError, TfckptError
 from .storage import PathLike
 
 __all__ = ["Barrier", "MergeConflictError", "PartsTimeoutError", "merge_parts", "part_prefix", "save", "save_part"]
-
-
-class PartsTimeoutError(TfckptError, TimeoutError):
-    """Not every rank's part appeared before the timeout (or, with a barrier, after it)."""
-
-
-class MergeConflictError(TfckptError):
-    """Another merge into the same prefix is under way (or died and left its lock).
-
-    Examples
-    --------
-    >>> import tfckpt, numpy as np, tempfile, os
-    >>> prefix = os.path.join(tempfile.mkdtemp(), "m")
-    >>> _ = tfckpt.distributed.save_part({"x": np.ones(1)}, prefix, 0, 1)
-    >>> open(prefix + ".merging", "w").close()   # as a running merge leaves it
-    >>> try:
-    ...     tfckpt.distributed.merge_parts(prefix, 1)
-    ... except tfckpt.MergeConflictError as exc:
-    ...     print("another merge" in str(exc))
-    True
-    """
 
 
 Barrier = Callable[[], object]

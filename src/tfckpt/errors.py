@@ -6,13 +6,23 @@ Catch :class:`TfckptError` for anything tfckpt raises on purpose. Operating-syst
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 __all__ = [
+    "CheckpointMismatchError",
     "CheckpointReplacedError",
     "ChecksumError",
     "ConcurrentSaveError",
     "CorruptionError",
     "InvalidArgumentError",
+    "MergeConflictError",
+    "MissingKeyError",
+    "NoCheckpointError",
+    "NoLatestCheckpointError",
     "NotFoundError",
+    "NotInCompatError",
+    "NothingMatched",
+    "PartsTimeoutError",
     "TfckptError",
     "UnsupportedError",
 ]
@@ -55,3 +65,64 @@ class ConcurrentSaveError(TfckptError):
     """Another save published at the same prefix while this one did, where the storage offers
     no lock to make them take turns (see README, "Guarantees"); this save was undone. Give
     each prefix one writer (e.g. only rank 0 saves)."""
+
+
+class NoLatestCheckpointError(CorruptionError):
+    """A ``checkpoint`` state file that parses but names no ``model_checkpoint_path``."""
+
+
+class MissingKeyError(NotFoundError):
+    """A :class:`NotFoundError` for a missing tensor key, whose "did you mean" hint is worked
+    out when it is first shown."""
+
+    def __init__(self, message: str, hint: Callable[[], str] | None = None) -> None:
+        super().__init__(message)
+        self._hint = hint
+        self._text = message
+
+    def __str__(self) -> str:
+        if self._hint is not None:
+            hint, self._hint = self._hint, None
+            self._text += hint()
+        return self._text
+
+    def __reduce__(self) -> tuple[type[NotFoundError], tuple[str]]:
+        return NotFoundError, (str(self),)  # the hint is a closure over the reader: send the text
+
+
+class CheckpointMismatchError(TfckptError, AssertionError):
+    """A restore status assertion failed: the structure and the checkpoint do not match."""
+
+
+class PartsTimeoutError(TfckptError, TimeoutError):
+    """Not every rank's part appeared before the timeout (or, with a barrier, after it)."""
+
+
+class MergeConflictError(TfckptError):
+    """Another merge into the same prefix is under way (or died and left its lock).
+
+    Examples
+    --------
+    >>> import tfckpt, numpy as np, tempfile, os
+    >>> prefix = os.path.join(tempfile.mkdtemp(), "m")
+    >>> _ = tfckpt.distributed.save_part({"x": np.ones(1)}, prefix, 0, 1)
+    >>> open(prefix + ".merging", "w").close()   # as a running merge leaves it
+    >>> try:
+    ...     tfckpt.distributed.merge_parts(prefix, 1)
+    ... except tfckpt.MergeConflictError as exc:
+    ...     print("another merge" in str(exc))
+    True
+    """
+
+
+class NothingMatched(TfckptError):
+    """A filter the user gave selected nothing (said so, exit status 1)."""
+
+
+class NotInCompatError(TfckptError, AttributeError):
+    """A TensorFlow attribute outside the checkpoint half that ``tfckpt.compat`` provides."""
+
+
+class NoCheckpointError(NotFoundError, ValueError):
+    """A directory holds no ``checkpoint`` state file naming an existing checkpoint. A
+    ``ValueError``, which is what TensorFlow raises here."""

@@ -29,9 +29,9 @@ from .bundle.naming import DATA_SUFFIX_RE, index_filename
 from .bundle.publish import remove_quietly, remove_stale_temporaries, temporary_name
 from .bundle.v1 import is_v1
 from .coding import FIXED64
-from .errors import CorruptionError, InvalidArgumentError, TfckptError
+from .errors import CorruptionError, InvalidArgumentError, NoLatestCheckpointError, TfckptError
 from .storage import PathLike, is_url
-from .table import FOOTER_LENGTH, TABLE_MAGIC
+from .table.format import FOOTER_LENGTH, TABLE_MAGIC
 
 __all__ = [
     "SECONDS_PER_HOUR",
@@ -101,7 +101,7 @@ def decode_state(text: str, where: str) -> CheckpointState:
     except text_format.ParseError as exc:
         raise CorruptionError(f"{where}: unparsable checkpoint state file: {exc}") from exc
     if not proto.model_checkpoint_path:
-        raise CorruptionError(f"{where}: invalid checkpoint state (no model_checkpoint_path)")
+        raise NoLatestCheckpointError(f"{where}: invalid checkpoint state (no model_checkpoint_path)")
     return CheckpointState(proto.model_checkpoint_path, list(proto.all_model_checkpoint_paths),
                            list(proto.all_model_checkpoint_timestamps), proto.last_preserved_timestamp)
 
@@ -164,9 +164,9 @@ def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None =
     """
     try:
         return read_state(checkpoint_dir, latest_filename)
+    except NoLatestCheckpointError:
+        raise
     except CorruptionError as exc:
-        if "no model_checkpoint_path" in str(exc):
-            raise
         warnings.warn(f"{exc}; checkpoint state ignored", RuntimeWarning, stacklevel=2)
         return None
 

@@ -50,7 +50,9 @@ from typing import BinaryIO
 
 from .. import storage
 from ..errors import ConcurrentSaveError, TfckptError
-from ..table import TableBuilder, TableReader, first_value, replace_first_value
+from ..storage import FileSource
+from ..table.builder import TableBuilder
+from ..table.reader import TableReader, first_value, replace_first_value
 from .entry import BundleHeader
 from .naming import DATA_SUFFIX_RE, data_filename, index_filename
 

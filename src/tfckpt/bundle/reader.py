@@ -12,13 +12,20 @@ from __future__ import annotations
 import bisect
 import difflib
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..dtypes import DType
-from ..errors import CorruptionError, InvalidArgumentError, NotFoundError, TfckptError, UnsupportedError
+from ..errors import (
+    CorruptionError,
+    InvalidArgumentError,
+    MissingKeyError,
+    NotFoundError,
+    TfckptError,
+    UnsupportedError,
+)
 from ..storage import FileSource
 from . import objects, validate
 from .entry import BundleHeader, TensorInfo
@@ -35,24 +42,6 @@ __all__ = ["READ_BATCH_BYTES", "SUGGESTION_CANDIDATES", "CheckpointReader", "Sli
 READ_BATCH_BYTES = 64 << 20  # bytes planned (and held) together by read_arrays
 SUGGESTION_CANDIDATES = 8  # names compared per list and per way of finding them ("did you mean")
 _COMPARED_CHARS = 256  # of each name, so that hostile 1 MiB names cost no quadratic difflib time
-
-
-class _MissingKeyError(NotFoundError):
-    """A :class:`NotFoundError` whose "did you mean" hint is worked out when it is first shown."""
-
-    def __init__(self, message: str, hint: Callable[[], str] | None = None) -> None:
-        super().__init__(message)
-        self._hint = hint
-        self._text = message
-
-    def __str__(self) -> str:
-        if self._hint is not None:
-            hint, self._hint = self._hint, None
-            self._text += hint()
-        return self._text
-
-    def __reduce__(self) -> tuple[type[NotFoundError], tuple[str]]:
-        return NotFoundError, (str(self),)  # the hint is a closure over the reader: send the text
 
 
 class _Candidates:
@@ -147,7 +136,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def _missing(self, name: str) -> NotFoundError:
         """The error for a missing key: cheap to raise (callers use ``KeyError`` as a membership
         test); its "did you mean" is worked out only if the message is shown."""
-        return _MissingKeyError(f"Key {name} not found in checkpoint {self.prefix}", lambda: self._suggest(name))
+        return MissingKeyError(f"Key {name} not found in checkpoint {self.prefix}", lambda: self._suggest(name))
 
     def _suggest(self, name: str) -> str:
         """``; did you mean ...?`` with the keys (or object paths) closest to ``name``, among

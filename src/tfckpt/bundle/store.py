@@ -38,7 +38,8 @@ import numpy as np
 from ..dtypes import DataType, DType
 from ..errors import CheckpointReplacedError, CorruptionError, NotFoundError, TfckptError, UnsupportedError
 from ..storage import ByteSource, FileIdentity, FileSource, path_identity
-from ..table import Entries, TableReader
+from ..table.block import Entries
+from ..table.reader import TableReader
 from . import payload, plan, validate
 from .entry import BIG, BundleHeader, PlainEntries, TensorInfo, decode_plain_many, peek, peek_many
 from .naming import data_filename, index_filename

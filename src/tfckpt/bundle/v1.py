@@ -28,7 +28,7 @@ from .. import storage
 from .._proto import saved_tensor_slice_pb2
 from ..dtypes import DType, from_enum
 from ..errors import CorruptionError, NotFoundError, TfckptError, UnsupportedError
-from ..table import TableReader
+from ..table.reader import TableReader
 from .entry import BundleHeader, TensorInfo, check_shape
 from .slices import TensorSlice, decode_key, describe_key, encode_slice_key
 from .store import Listing

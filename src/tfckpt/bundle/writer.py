@@ -33,7 +33,7 @@ from .. import storage
 from ..coding import crc32c, crc32c_spans, mask, mask_many, masked_crc32c, put_spans
 from ..dtypes import STRING, DType, DTypeLike, as_dtype
 from ..errors import InvalidArgumentError, TfckptError
-from ..table import TableBuilder
+from ..table.builder import TableBuilder
 from . import payload, validate
 from .entry import BundleHeader, EntryColumns, TensorInfo
 from .naming import data_filename

@@ -11,13 +11,9 @@ from __future__ import annotations
 import types
 from typing import Any, NoReturn
 
-from ..errors import TfckptError
+from ..errors import NotInCompatError
 
 __all__ = ["Namespace", "NotInCompatError", "missing"]
-
-
-class NotInCompatError(TfckptError, AttributeError):
-    """A TensorFlow attribute outside the checkpoint half that ``tfckpt.compat`` provides."""
 
 
 def missing(namespace: str, name: str) -> NoReturn:

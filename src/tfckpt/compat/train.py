@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from .. import storage
 from ..api import load_checkpoint as tfckpt_load_checkpoint
 from ..bundle.reader import CheckpointReader as TfckptReader
-from ..errors import NotFoundError as TfckptNotFoundError
+from ..errors import NoCheckpointError
 from ..state import CheckpointState
 from ..state import checkpoint_exists as tfckpt_checkpoint_exists
 from ..state import get_checkpoint_state as tfckpt_get_checkpoint_state
@@ -36,11 +36,6 @@ __all__ = [
     "load_checkpoint",
     "load_variable",
 ]
-
-
-class NoCheckpointError(TfckptNotFoundError, ValueError):
-    """A directory holds no ``checkpoint`` state file naming an existing checkpoint. A
-    ``ValueError``, which is what TensorFlow raises here."""
 
 
 class CheckpointReader:

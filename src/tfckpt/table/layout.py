@@ -1,7 +1,10 @@
-"""A table's data blocks laid out with numpy, for indexes of 10^4 to 10^6 entries.
+"""A table's data blocks laid out with numpy, for indexes of 10^4 to 10^6 entries: the bytes of
+:mod:`tfckpt.table.block_builder` (entries with their varint lengths, key suffixes and values;
+each block's restart array) for a fresh table's data blocks, which :mod:`tfckpt.table.builder`
+writes with their trailers.
 
-:class:`tfckpt.table.BlockBuilder` adds entries one at a time (a Python step each, ~1 us).
-Here the same bytes are computed for all entries together, in three steps:
+:class:`tfckpt.table.block_builder.BlockBuilder` adds entries one at a time (a Python step
+each, ~1 us). Here the same bytes are computed for all entries together, in three steps:
 
 1. the prefix each key shares with the one before (a padded key matrix compared row with
    row), which also checks that keys strictly increase;
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .coding import FIXED32, encode_varints, put_rows, put_spans, varint_lengths
+from ..coding import FIXED32, encode_varints, put_rows, put_spans, varint_lengths
 
 __all__ = ["MAX_KEY_WIDTH", "DataBlocks", "layout_data_blocks"]
 
