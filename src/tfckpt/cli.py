@@ -218,7 +218,8 @@ class ProgressBar:
 
 
 def _problem_json(problem: VerifyProblem) -> dict[str, Any]:
-    return {"key": problem.key, "file": problem.file, "offset": problem.offset, "message": problem.message}
+    return {"key": problem.key, "file": problem.file, "offset": problem.offset, "message": problem.message,
+            "keys": list(problem.keys)}
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
