@@ -262,6 +262,15 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0 if report.same else 1
 
 
+def _regex(text: str) -> str:
+    """A regular expression option, checked when parsed: argparse names the option in the error."""
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"invalid regular expression {text!r}: {exc}") from None
+    return text
+
+
 def _pair(text: str) -> tuple[str, str]:
     left, sep, right = text.partition("=")
     if not sep or not left:
@@ -357,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ls.add_argument("--filter", metavar="GLOB", help="only tensors whose name or object path matches this glob "
                     "(e.g. 'model/*')")
-    ls.add_argument("--regex", metavar="RE", help="only tensors whose name or object path matches this regular "
+    ls.add_argument("--regex", metavar="RE", type=_regex, help="only tensors whose name or object path matches this regular "
                     "expression")
     ls.add_argument("--objects", action="store_true", help="show TF2 keys as object paths")
     ls.add_argument("--no-optimizer", action="store_true", help="hide optimizer state and slots")
@@ -366,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", parents=[common], help="TensorFlow's inspect_checkpoint, same flags and output")
     inspect.add_argument("--file_name", default="", help="checkpoint prefix (or directory, .index, .data file)")
     inspect.add_argument("--tensor_name", default="", help="name of the tensor to inspect")
-    inspect.add_argument("--count_exclude_pattern", default="", help="regex of tensors not to count")
+    inspect.add_argument("--count_exclude_pattern", default="", type=_regex, help="regex of tensors not to count")
     inspect.add_argument("--all_tensors", nargs="?", const=True, default=False, type=_tf_bool,
                          help="print the names and values of all tensors")
     inspect.add_argument("--all_tensor_names", nargs="?", const=True, default=False, type=_tf_bool,
