@@ -102,8 +102,13 @@ def as_array(name: str, value: Any) -> np.ndarray:
     if array.dtype.kind in "SU":
         array = np.array(value, dtype=object)  # keeps b"...\0" whole
     if array.dtype.kind == "O":
+        text = (bytes, str, bytearray, memoryview, np.bytes_, np.str_)
         for item in array.flat:
-            if not isinstance(item, (bytes, str, bytearray, memoryview, np.bytes_, np.str_)):
+            if not isinstance(item, text):
+                if any(isinstance(other, text) for other in array.flat):  # numpy made text of [1, "a"]
+                    found = " and ".join(sorted({type(other).__name__ for other in array.flat}))
+                    raise InvalidArgumentError(f"tensor {name!r}: a mixed list of {found} values; a tensor holds "
+                                               f"one dtype: pass only numbers or only str/bytes")
                 hint = " (an integer too large for int64)" if isinstance(item, int) else ""
                 raise InvalidArgumentError(f"tensor {name!r}: holds {type(item).__name__} {item!r:.60}{hint}; "
                                            f"pass {ACCEPTED} (object arrays may hold only bytes or str)")
