@@ -78,7 +78,7 @@ def test_reader_is_a_read_only_mapping(tmp_path: Path) -> None:
         reader["c"] = 1  # type: ignore[index]
     assert reader.get_variable_to_dtype_map()["a"].name == "float32"  # Python floats: float32, as in TF
     assert reader.debug_string() == b"a (DT_FLOAT) [1]\nb (DT_INT32) [1]\n"
-    with pytest.raises(TypeError, match="tensor names are strings"):
+    with pytest.raises(TypeError, match="name must be a str, got int 0"):
         reader[0]  # type: ignore[index]
 
 

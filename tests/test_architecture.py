@@ -9,7 +9,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src" / "tfckpt"
 
 LAYERS = [  # lowest first
-    {"errors", "coding", "storage", "dtypes", "snappy", "_proto", "structured"},
+    {"errors", "arguments", "coding", "storage", "dtypes", "snappy", "_proto", "structured"},
     {"table", "table_layout"},
     {"bundle"},
     {"state"},

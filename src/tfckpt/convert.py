@@ -9,7 +9,6 @@ source into a sink. The formats themselves live in :mod:`tfckpt.formats`.
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .arguments import path_argument
 from .bundle.graph import ATTRIBUTES_MARKER, OBJECT_GRAPH_KEY, VARIABLE_VALUE
 from .dtypes import DType, as_dtype
 from .errors import InvalidArgumentError
@@ -234,7 +234,7 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
     >>> report.written
     [('net/w/.ATTRIBUTES/VARIABLE_VALUE', 'net/w')]
     """
-    source, destination = os.fspath(source), os.fspath(destination)
+    source, destination = path_argument(source, "source"), path_argument(destination, "destination")
     fmt = to or detect_format(destination, writing=True)
     with ExitStack() as stack:
         plan = plan_conversion(open_source(source, stack), fmt, object_paths=object_paths,

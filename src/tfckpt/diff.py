@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .api import load_checkpoint
+from .arguments import path_argument
 from .storage import PathLike
 
 __all__ = ["DiffReport", "ValueDiff", "diff_checkpoints"]
@@ -98,6 +99,7 @@ def diff_checkpoints(a: PathLike, b: PathLike, *, rtol: float = 0.0, atol: float
     >>> diff_checkpoints(x, y, atol=1e-6).value_changed
     []
     """
+    a, b = path_argument(a, "a"), path_argument(b, "b")
     with load_checkpoint(a) as left, load_checkpoint(b) as right:
         report = DiffReport(left.prefix, right.prefix)
         names_a, names_b = set(left), set(right)

@@ -7,6 +7,7 @@ Catch :class:`TfckptError` for anything tfckpt raises on purpose. Operating-syst
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentTypeError",
     "CheckpointReplacedError",
     "ChecksumError",
     "CorruptionError",
@@ -42,6 +43,11 @@ class UnsupportedError(TfckptError, NotImplementedError):
 
 class InvalidArgumentError(TfckptError, ValueError):
     """The caller passed something tfckpt cannot save or use (bad name, dtype, shape)."""
+
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument of the wrong type, such as ``None`` or ``bytes`` where a path or a tensor
+    name (``str``) is expected. Also a ``TypeError``, which TensorFlow raises for these."""
 
 
 class CheckpointReplacedError(TfckptError):

@@ -10,12 +10,12 @@ over an existing directory takes over the checkpoints newer than ``last_preserve
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from . import state, storage
+from .arguments import path_argument
 from .bundle.naming import index_filename
 from .checkpoint import Checkpoint
 from .errors import InvalidArgumentError
@@ -69,7 +69,7 @@ class CheckpointManager:
         self._checkpoint = checkpoint
         self._max_to_keep = max_to_keep
         self._keep_hours = keep_checkpoint_every_n_hours
-        self._directory = os.fspath(directory)
+        self._directory = path_argument(directory, "directory")
         self._prefix = storage.join(self._directory, checkpoint_name)
         self._step_counter = step_counter
         self._checkpoint_interval = checkpoint_interval

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .api import load_checkpoint
+from .arguments import path_argument
 from .bundle.graph import OBJECT_GRAPH_KEY
 from .bundle.reader import CheckpointReader
 from .errors import TfckptError
@@ -177,7 +178,7 @@ def checkpoint_stats(path: PathLike, *, depth: int | None = None,
     >>> report.parameters > 0, report.non_finite
     (True, [])
     """
-    with load_checkpoint(path) as reader:
+    with load_checkpoint(path_argument(path, "path")) as reader:
         return _stats(reader, depth, progress)
 
 

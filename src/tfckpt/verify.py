@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .api import load_checkpoint
+from .arguments import path_argument
 from .bundle.entry import TensorInfo
 from .bundle.graph import OBJECT_GRAPH_KEY
 from .bundle.reader import CheckpointReader
@@ -113,6 +114,7 @@ def verify_checkpoint(path: PathLike) -> VerifyReport:
     >>> report.ok, report.tensors_checked
     (True, 1)
     """
+    path = path_argument(path, "path")  # a wrong type is the caller's error, not a finding
     try:
         reader = load_checkpoint(path)
     except TfckptError as exc:

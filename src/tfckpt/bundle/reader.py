@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..arguments import name_argument, path_argument
 from ..dtypes import DType
 from ..errors import CorruptionError, InvalidArgumentError, NotFoundError, TfckptError, UnsupportedError
 from ..storage import FileSource
@@ -64,8 +65,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     def __init__(self, prefix: str | Store, *, verify_checksums: bool = True,
                  opener: SourceOpener = FileSource, mmap: bool = False) -> None:
-        self._store: Store = prefix if not isinstance(prefix, str) else BundleStore(
-            prefix, verify_checksums=verify_checksums, opener=opener, mmap=mmap)
+        # A store is an object with the Store methods; None, numbers and bytes are wrong paths.
+        path_like = prefix is None or isinstance(prefix, (str, os.PathLike, bytes, bytearray, int, float))
+        self._store: Store = prefix if not path_like else BundleStore(  # type: ignore[assignment]
+            path_argument(prefix, "prefix"), verify_checksums=verify_checksums, opener=opener, mmap=mmap)
         self.prefix = self._store.prefix
         self._object_graph: ObjectGraph | None = None
 
@@ -96,7 +99,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     def tensor_info(self, name: str) -> TensorInfo:
         """The index record of ``name`` (dtype, shape, shard, offset, size, checksum)."""
-        info = self._store.info(name)
+        info = self._store.info(name_argument(name, "name"))
         if info is None:
             raise NotFoundError(f"Key {name} not found in checkpoint {self.prefix}{self._suggest(name)}")
         return info
@@ -118,7 +121,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         """``name`` if it is a key, else the one key whose TF2 object path is ``name`` (e.g.
         ``save_counter`` for ``save_counter/.ATTRIBUTES/VARIABLE_VALUE``); raises
         :class:`NotFoundError`, with suggestions, when there is none or it is ambiguous."""
-        if self._store.has(name):
+        if self._store.has(name_argument(name, "name")):
             return name
         matches = [key for key, path in self.object_paths().items() if path == name and self._store.has(key)]
         values = [key for key in matches if key.endswith("/.ATTRIBUTES/VARIABLE_VALUE")]
@@ -174,8 +177,6 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     def read_array(self, name: str) -> np.ndarray:
         """The value of tensor ``name`` as a numpy array, 0-d for scalars (see :meth:`get_tensor`)."""
-        if not isinstance(name, str):
-            raise TypeError(f"tensor names are strings, not {type(name).__name__} ({name!r})")
         info = self.tensor_info(name)
         if info.slices:
             return self._read_partitioned(info, TensorSlice.full(len(info.shape)))
@@ -230,6 +231,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         (True, ())
         """
         names = list(names)
+        for wrong in (name for name in names if not isinstance(name, str)):
+            name_argument(wrong, "names")  # raises: every name is checked before any is read
         batch: list[tuple[str, TensorInfo | None, list[tuple[TensorSlice, TensorInfo]] | None]] = []
         size = 0
         for name, quick_size in zip(names, self._store.quick_sizes(names)):
@@ -317,7 +320,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     # -- TensorFlow CheckpointReader methods -------------------------------------------------
 
     def has_tensor(self, name: str) -> bool:
-        return self._store.has(name)
+        return self._store.has(name_argument(name, "name"))
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         listing = self._store.peek_all()
