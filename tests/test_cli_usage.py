@@ -3,9 +3,13 @@ listings come sorted, and numbers mean the same thing in every command."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 from conftest import EXAMPLES
 
+import tfckpt
 from tfckpt.cli import main
 
 MLP = str(EXAMPLES / "keras_mlp")
@@ -22,3 +26,49 @@ def test_a_bad_regular_expression_names_its_option_and_pattern(
     option = argv[argv.index("[") - 1]
     assert f"error: argument {option}: invalid regular expression '['" in err
     assert "error: error" not in err
+
+
+def test_columns_line_up_when_every_cell_is_narrower_than_its_header(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = tfckpt.save({"a": np.int8(1), "b": np.zeros(2, np.int8)}, tmp_path / "m")
+    assert main(["ls", prefix]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0], lines[1:-1]
+    for column in ("dtype", "shape"):
+        start = header.index(column)
+        assert all(row[start - 2:start] == "  " and row[start] != " " for row in rows), lines
+
+
+def test_object_paths_are_listed_sorted(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ls", "--objects", MLP]) == 0
+    shown = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:-1]]
+    assert shown == sorted(shown) and "model/_functional/_operations/1/_kernel" in shown
+    assert main(["stats", MLP]) == 0
+    table = capsys.readouterr().out.split("\n\n")
+    tensors = [line.split()[0] for line in table[0].splitlines()[1:]]
+    modules = [line.split()[0] for line in table[1].splitlines()[1:-1]]
+    assert tensors == sorted(tensors) and len(tensors) == 15
+    assert modules == sorted(modules)
+
+
+def test_show_help_says_show(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["show", "--help"])
+    assert capsys.readouterr().out.startswith("usage: tfckpt show ")
+
+
+@pytest.mark.parametrize("command", ["tree", "stats"])
+@pytest.mark.parametrize("depth", ["0", "-1"])
+def test_a_depth_below_one_is_refused(command: str, depth: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--depth", depth, MLP])
+    assert exited.value.code == 2
+    assert f"argument --depth: must be 1 or more, got {depth}" in capsys.readouterr().err
+
+
+def test_convert_summarises_what_it_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["convert", "--drop-optimizer", MLP, str(tmp_path / "w.npz")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    optimizer = [line for line in err if "optimizer state" in line]
+    assert len(optimizer) == 1, err
+    assert optimizer[0].startswith("skipped 10 tensors (optimizer/") and "... and 7 more): optimizer state" in optimizer[0]
