@@ -159,6 +159,7 @@ def test_the_version_has_one_source() -> None:
                            timeout=60, check=True).stdout.strip()
     assert shown == f"tfckpt {tfckpt.__version__}"
     changelog = (Path(__file__).resolve().parent.parent / "CHANGELOG.md").read_text()
-    assert re.findall(r"^## (\S+)", changelog, re.MULTILINE)[0] == tfckpt.__version__
+    released = [h for h in re.findall(r"^## (\S+)", changelog, re.MULTILINE) if h != "Unreleased"]
+    assert released[0] == tfckpt.__version__
     pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in pyproject and "\nversion =" not in pyproject.split("[tool.")[0]
