@@ -72,3 +72,11 @@ def test_convert_summarises_what_it_skipped(tmp_path: Path, capsys: pytest.Captu
     optimizer = [line for line in err if "optimizer state" in line]
     assert len(optimizer) == 1, err
     assert optimizer[0].startswith("skipped 10 tensors (optimizer/") and "... and 7 more): optimizer state" in optimizer[0]
+
+
+@pytest.mark.parametrize("typo", ["ckpt-1.data", "ckpt-1.idx"])
+def test_a_mistyped_suffix_is_not_taken_for_a_v1_checkpoint(typo: str) -> None:
+    with pytest.raises(tfckpt.NotFoundError) as info:
+        tfckpt.load_checkpoint(EXAMPLES / "keras_mlp" / typo)
+    assert "bad magic" not in str(info.value)
+    assert str(info.value).endswith(f"did you mean the checkpoint {str(EXAMPLES / 'keras_mlp' / 'ckpt-1')!r}?")

@@ -90,8 +90,10 @@ def resolve_prefix(path: PathLike) -> str:
         names = ", ".join(posixpath.basename(p) if is_url(p) else os.path.basename(p) for p in found[:5])
         listing = f"; it holds {len(found)} checkpoints, name one: {names}" if found else ""
         raise NotFoundError(f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}{listing}")
+    stem, dot, _ = path.rpartition(".")  # `model.ckpt-3.data`, `model.ckpt-3.idx`: a suffix mistyped
+    near = f"; did you mean the checkpoint {stem!r}?" if dot and storage.exists(index_filename(stem)) else ""
     raise NotFoundError(f"no checkpoint at {path!r}: neither {index_filename(path)} nor a "
-                        f"checkpoint directory exists")
+                        f"checkpoint directory exists{near}")
 
 
 def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False) -> CheckpointReader:
