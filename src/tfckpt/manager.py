@@ -93,14 +93,17 @@ class CheckpointManager:
 
     @property
     def directory(self) -> str:
+        """The directory checkpoints are saved in (and its ``checkpoint`` state file)."""
         return self._directory
 
     @property
     def checkpoint(self) -> Checkpoint:
+        """The :class:`~tfckpt.Checkpoint` this manager saves."""
         return self._checkpoint
 
     @property
     def checkpoint_interval(self) -> int | None:
+        """Save only when ``step_counter`` advanced this much since the last save (``None``: always)."""
         return self._checkpoint_interval
 
     @property

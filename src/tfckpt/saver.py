@@ -123,6 +123,8 @@ class Saver:
     # -- saving ----------------------------------------------------------------------------
 
     def checkpoint_path(self, save_path: str, global_step: Any = None) -> str:
+        """The prefix :meth:`save` writes for ``save_path`` and ``global_step``:
+        ``save_path-<step>`` (zero-padded to 8 digits with ``pad_step_number``)."""
         save_path = path_argument(save_path, "save_path")
         if global_step is None:
             return save_path
@@ -205,6 +207,7 @@ class Saver:
         self._last_checkpoints = [(path_argument(path, "last_checkpoints"), math.inf) for path in last_checkpoints]
 
     def set_last_checkpoints_with_time(self, last_checkpoints_with_time: list[tuple[str, float]]) -> None:
+        """Set the ``(prefix, timestamp)`` list retention works from, as TF's method does."""
         self._last_checkpoints = [(str(p), float(t)) for p, t in last_checkpoints_with_time]
 
     def recover_last_checkpoints(self, checkpoint_paths: list[str]) -> None:

@@ -100,6 +100,7 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
+        """No problems (notes allowed)."""
         return not self.problems
 
 

@@ -79,6 +79,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     @property
     def verify_checksums(self) -> bool:
+        """Whether whole-tensor reads check each tensor's CRC32C (``load_checkpoint``'s option)."""
         return self._store.verify_checksums
 
     # -- Mapping --------------------------------------------------------------------------
@@ -320,15 +321,21 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     # -- TensorFlow CheckpointReader methods -------------------------------------------------
 
     def has_tensor(self, name: str) -> bool:
+        """Whether ``name`` is a key of this checkpoint (TF's ``CheckpointReader.has_tensor``;
+        a partitioned tensor's full name counts, its slice keys do not)."""
         return self._store.has(name_argument(name, "name"))
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
+        """Every key and its shape as a list of ints, from the index alone (no tensor data
+        read), as TF's ``CheckpointReader.get_variable_to_shape_map`` returns them."""
         listing = self._store.peek_all()
         shapes = [list(shape) for _, shape in listing.kinds]
         # A list of its own for each name, as TF returns: callers may change theirs.
         return dict(zip(listing.names, map(list.copy, map(shapes.__getitem__, listing.which))))
 
     def get_variable_to_dtype_map(self) -> dict[str, DType]:
+        """Every key and its :class:`~tfckpt.DType` (``.name`` such as ``"float32"``,
+        ``.as_numpy_dtype``), from the index alone, like TF's ``get_variable_to_dtype_map``."""
         listing = self._store.peek_all()
         dtypes = [dtype for dtype, _ in listing.kinds]
         return dict(zip(listing.names, map(dtypes.__getitem__, listing.which)))
@@ -408,6 +415,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     # -- lifetime ----------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Close the checkpoint's files (also done by ``with``); the reader is unusable after."""
         self._store.close()
 
     def __enter__(self) -> Self:
@@ -440,10 +448,12 @@ class SliceView:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The full tensor's shape (read from the index)."""
         return self.info.shape
 
     @property
     def dtype(self) -> DType:
+        """The tensor's :class:`~tfckpt.DType`."""
         return self.info.dtype
 
     def __len__(self) -> int:
@@ -452,6 +462,8 @@ class SliceView:
         return self.info.shape[0]
 
     def read(self, piece: TensorSlice | str) -> np.ndarray:
+        """The part ``piece`` (a :class:`~tfckpt.TensorSlice` or its text, ``"0,4:-"``) of the
+        tensor, as :meth:`CheckpointReader.read_slice`."""
         return self._reader.read_slice(self.info.name, piece)
 
     def __getitem__(self, key: Any) -> np.ndarray:

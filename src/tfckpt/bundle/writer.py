@@ -313,6 +313,7 @@ class BundleWriter:
 
     @property
     def num_shards(self) -> int:
+        """How many data files this writer has started so far."""
         return len(self._shards)
 
     def _check_open(self) -> None:
