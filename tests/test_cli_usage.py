@@ -3,6 +3,7 @@ listings come sorted, and numbers mean the same thing in every command."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +81,19 @@ def test_a_mistyped_suffix_is_not_taken_for_a_v1_checkpoint(typo: str) -> None:
         tfckpt.load_checkpoint(EXAMPLES / "keras_mlp" / typo)
     assert "bad magic" not in str(info.value)
     assert str(info.value).endswith(f"did you mean the checkpoint {str(EXAMPLES / 'keras_mlp' / 'ckpt-1')!r}?")
+
+
+def test_every_json_output_names_the_same_quantities_alike(capsys: pytest.CaptureFixture[str]) -> None:
+    outputs = {}
+    for command in ("ls", "stats", "verify"):
+        main([command, "--json", MLP])
+        outputs[command] = json.loads(capsys.readouterr().out)
+    ls, stats, verify = outputs["ls"], outputs["stats"], outputs["verify"]
+    assert set(ls["total"]) == set(stats["total"]) == {"tensors", "elements", "bytes"}
+    assert set(verify["total"]) == {"tensors", "bytes"}
+    for row in [*ls["tensors"], *stats["tensors"], *stats["modules"]]:
+        assert {"elements", "bytes"} <= set(row) and not {"size", "nbytes", "parameters"} & set(row), row
+    graph = next(row for row in ls["tensors"] if row["name"] == "_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert ls["total"]["bytes"] == verify["total"]["bytes"]  # every key, the graph included
+    assert stats["total"]["bytes"] == ls["total"]["bytes"] - graph["bytes"]  # numeric tensors only
+    assert stats["total"]["tensors"] == ls["total"]["tensors"] - 1

@@ -229,8 +229,8 @@ def _problem_json(problem: VerifyProblem) -> dict[str, Any]:
 def cmd_verify(args: argparse.Namespace) -> int:
     report = verify_checkpoint(args.path)
     if args.json:
-        print(json.dumps({"prefix": report.prefix, "ok": report.ok, "tensors_checked": report.tensors_checked,
-                          "bytes_checked": report.bytes_checked,
+        print(json.dumps({"prefix": report.prefix, "ok": report.ok,
+                          "total": {"tensors": report.tensors_checked, "bytes": report.bytes_checked},
                           "problems": [_problem_json(p) for p in report.problems],
                           "notes": [_problem_json(p) for p in report.notes]}, indent=2))
     else:
@@ -327,6 +327,15 @@ def cmd_savedmodel_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# One JSON schema for every command: "elements" counts values, "bytes" counts stored bytes,
+# "tensors" counts tensors (README "JSON output"); the dataclasses' own field names differ.
+_JSON_NAMES = {"size": "elements", "parameters": "elements", "nbytes": "bytes"}
+
+
+def _schema(row: dict[str, Any]) -> dict[str, Any]:
+    return {_JSON_NAMES.get(key, key): value for key, value in row.items()}
+
+
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
@@ -336,9 +345,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     tensors = sorted(report.non_finite if args.nan else report.tensors, key=lambda t: t.path)
     if args.json:
         print(json.dumps({
-            "prefix": report.prefix, "parameters": report.parameters, "bytes": report.nbytes,
-            "tensors": [dataclasses.asdict(t) for t in tensors],
-            "modules": [dataclasses.asdict(m) for m in report.modules] if not args.nan else []}, indent=2))
+            "prefix": report.prefix,
+            "total": {"tensors": len(report.tensors), "elements": report.parameters, "bytes": report.nbytes},
+            "tensors": [_schema(dataclasses.asdict(t)) for t in tensors],
+            "modules": [_schema(dataclasses.asdict(m)) for m in report.modules] if not args.nan else []}, indent=2))
     elif args.nan and not tensors:
         print(f"# no tensor of {report.prefix} holds NaN or Inf ({_count(len(report.tensors), 'tensor')} checked)")
     else:
