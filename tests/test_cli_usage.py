@@ -97,3 +97,14 @@ def test_every_json_output_names_the_same_quantities_alike(capsys: pytest.Captur
     assert ls["total"]["bytes"] == verify["total"]["bytes"]  # every key, the graph included
     assert stats["total"]["bytes"] == ls["total"]["bytes"] - graph["bytes"]  # numeric tensors only
     assert stats["total"]["tensors"] == ls["total"]["tensors"] - 1
+
+
+def test_a_checkpoint_directory_named_like_a_command_is_reached_as_dot_slash_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tfckpt.save({"w": np.zeros(2)}, tmp_path / "ls" / "model")
+    monkeypatch.chdir(tmp_path)
+    assert main(["./ls"]) == 0
+    assert capsys.readouterr().out.endswith("in ./ls/model\n")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "is written `./ls`" in " ".join(capsys.readouterr().out.split())

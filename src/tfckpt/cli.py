@@ -383,7 +383,8 @@ def cmd_meta_show(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfckpt", description="Inspect and convert TensorFlow checkpoints "
-                                     "without TensorFlow. `tfckpt PATH` lists a checkpoint's tensors.")
+                                     "without TensorFlow. `tfckpt PATH` lists a checkpoint's tensors (a PATH named like a "
+                                     "command, such as a directory `ls`, is written `./ls`).")
     parser.add_argument("--version", action="version", version=f"tfckpt {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     # --debug may also follow the subcommand; SUPPRESS keeps a later default from undoing it.
