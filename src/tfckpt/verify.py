@@ -85,6 +85,11 @@ class VerifyReport:
     """What :func:`verify_checkpoint` found; ``ok`` when ``problems`` is empty (notes do not
     count).
 
+    ``problems`` and ``notes`` hold one :class:`VerifyProblem` per cause, in index order (a
+    missing data file is one problem, its keys in ``VerifyProblem.keys``); ``tensors_checked``
+    counts the tensors verify looked at and ``bytes_checked`` the tensor bytes it read and
+    checksummed (every key, the object graph included).
+
     Examples
     --------
     >>> report = verify_checkpoint("examples/keras_mlp")
