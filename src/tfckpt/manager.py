@@ -49,7 +49,7 @@ class CheckpointManager:
 
     Examples
     --------
-    >>> import tfckpt, numpy as np, tempfile
+    >>> import os, tfckpt, numpy as np, tempfile
     >>> ckpt = tfckpt.Checkpoint(w=tfckpt.Variable(np.zeros(2)))
     >>> manager = tfckpt.CheckpointManager(ckpt, tempfile.mkdtemp(), max_to_keep=2)
     >>> [os.path.basename(manager.save()) for _ in range(3)]
