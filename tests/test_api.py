@@ -78,7 +78,7 @@ def test_reader_is_a_read_only_mapping(tmp_path: Path) -> None:
         reader["c"] = 1  # type: ignore[index]
     assert reader.get_variable_to_dtype_map()["a"].name == "float32"  # Python floats: float32, as in TF
     assert reader.debug_string() == b"a (DT_FLOAT) [1]\nb (DT_INT32) [1]\n"
-    with pytest.raises(TypeError, match="tensor names are strings"):
+    with pytest.raises(TypeError, match="name must be a str, got int 0"):
         reader[0]  # type: ignore[index]
 
 
@@ -204,6 +204,8 @@ def test_load_variable_accepts_object_paths_and_suggests_names() -> None:
     (np.array([1.0, 2.0], dtype=object), "found float 1.0; give numbers a numeric dtype"),
     (2**70, "holds int 1180591620717411303424 (an integer too large for int64)"),
     (object(), "holds object <object object at"),
+    ([1, "a"], "a mixed list of int and str values; a tensor holds one dtype"),  # not "too large for int64"
+    ([[2.5, b"x"], [True, "y"]], "a mixed list of bool and bytes and float and str values"),
 ])
 def test_unsupported_values_name_the_tensor_the_value_and_what_is_accepted(tmp_path: Path, value: object,
                                                                            message: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src" / "tfckpt"
 
 LAYERS = [  # lowest first
-    {"errors", "coding", "storage", "dtypes", "snappy", "_proto", "structured", "filetypes"},
+    {"errors", "arguments", "coding", "storage", "dtypes", "snappy", "_proto", "structured", "filetypes"},
     {"table"},
     {"bundle"},
     {"state"},

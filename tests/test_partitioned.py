@@ -332,3 +332,19 @@ def test_merge_parts_times_out_naming_missing_ranks(tmp_path: Path) -> None:
     tfckpt.distributed.save_part({"a": [1]}, tmp_path / "m", 0, 3)
     with pytest.raises(tfckpt.distributed.PartsTimeoutError, match=r"ranks \[1, 2\]"):
         tfckpt.distributed.merge_parts(tmp_path / "m", 3, timeout=0.2)
+
+
+def test_restoring_one_part_of_a_partitioned_variable_says_how() -> None:
+    """TF1 names the parts `part0/part_1` in the graph, but saves one key `part0` with slices."""
+    with pytest.raises(tfckpt.NotFoundError) as info:
+        tfckpt.Saver({"part0/part_1": np.zeros((3, 4), np.float32)}).restore(FIXTURES / "tf1_partitioned")
+    message = str(info.value)
+    assert "Key part0/part_1 not found" in message
+    assert "'part0' is stored there as a partitioned variable (3 slices of full shape [10, 4], float32; " \
+           "part_1 is slice '4,3:0,4')" in message
+    assert "restore it whole under the key 'part0'" in message and "read_slice('part0', '4,3:0,4')" in message
+    # and what it suggests works
+    assert tfckpt.load_checkpoint(FIXTURES / "tf1_partitioned").read_slice("part0", "4,3:0,4").shape == (3, 4)
+    with pytest.raises(tfckpt.NotFoundError) as plain:
+        tfckpt.Saver({"part0/bias": np.zeros(3, np.float32)}).restore(FIXTURES / "tf1_partitioned")
+    assert "stored there as a partitioned" not in str(plain.value)

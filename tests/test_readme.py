@@ -204,10 +204,32 @@ def test_the_setup_blocks_work_in_a_fresh_virtualenv(tmp_path: Path) -> None:
         done = subprocess.run(["bash", "-c", command], cwd=checkout, capture_output=True, text=True, timeout=900,
                               check=False, env=env)
         assert done.returncode == 0, (command, done.stderr[-3000:])
+        if ".[remote]" in command:  # what that line promises, before ".[test]" installs more
+            assert_reads_over_http(venv_bin / "python", tmp_path / "web")
     check = subprocess.run([str(venv_bin / "python"), "-c", "import fsspec, hypothesis, tfckpt; print(tfckpt.__version__)"],
                            capture_output=True, text=True, timeout=120, check=False)
     assert check.stdout.strip() == tfckpt.__version__, check.stderr
     assert FIXTURES.exists()
+
+
+def assert_reads_over_http(python: Path, web: Path) -> None:
+    """``python`` (a fresh venv's) reads a checkpoint from an ``http://`` URL."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from test_remote import RangeHandler
+
+    tfckpt.save({"w": np.arange(3.0)}, web / "model")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: RangeHandler(*a, directory=str(web), **k))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/model"
+        read = subprocess.run([str(python), "-c", f"import tfckpt; print(tfckpt.load({url!r})['w'].tolist())"],
+                              capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert read.stdout.strip() == "[0.0, 1.0, 2.0]", read.stderr[-2000:]
 
 
 def test_the_site_pages_own_blocks_run(sandbox: Path) -> None:

@@ -94,7 +94,7 @@ def test_cli_stats_nan_json_and_exit_codes(tmp_path: Path) -> None:
     bad = cli("stats", dirty, "--nan")
     assert bad.returncode == 1 and bad.stdout.splitlines()[1].split()[0] == "b"
     data = json.loads(cli("stats", dirty, "--json").stdout)
-    assert [(t["name"], t["nan"]) for t in data["tensors"]] == [("a", 0), ("b", 1)] and data["parameters"] == 5
+    assert [(t["name"], t["nan"]) for t in data["tensors"]] == [("a", 0), ("b", 1)] and data["total"]["elements"] == 5
     table = cli("stats", str(EXAMPLES / "keras_mlp"))
     assert table.returncode == 0 and "model/_functional/_operations/1/_kernel" in table.stdout
     assert "_CHECKPOINTABLE_OBJECT_GRAPH" not in table.stdout and "\x1b" not in table.stdout + table.stderr

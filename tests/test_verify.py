@@ -3,14 +3,17 @@ and each rule still catches the damage it is for."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import EXAMPLES, FIXTURES
 
 import tfckpt
 from tfckpt.bundle.naming import data_filename, index_filename
+from tfckpt.cli import main
 
 TF_WRITTEN = sorted(str(p)[: -len(".index")] for p in [*FIXTURES.rglob("*.index"), *EXAMPLES.rglob("*.index")])
 V1_WRITTEN = [str(FIXTURES / "v1_single" / "model.ckpt-5"), str(FIXTURES / "v1_sharded" / "model.ckpt-5-?????-of-00003")]
@@ -57,3 +60,46 @@ def test_damage_to_any_tensorflow_checkpoint_is_reported(tmp_path: Path, prefix:
     with data.open("ab") as out:
         out.write(b"\0")  # and bytes after the last tensor: another save's data file
     assert any("different saves" in p.message for p in tfckpt.verify_checkpoint(copy).problems)
+
+
+def copy_of(source: Path, tmp_path: Path) -> Path:
+    shutil.copytree(source, tmp_path / source.name)
+    return tmp_path / source.name
+
+
+def test_a_damaged_object_graph_is_one_problem_on_one_line(tmp_path: Path) -> None:
+    directory = copy_of(EXAMPLES / "keras_mlp", tmp_path)
+    reader = tfckpt.load_checkpoint(directory)
+    graph = reader.tensor_info("_CHECKPOINTABLE_OBJECT_GRAPH")
+    data = Path(data_filename(reader.prefix, 0, 1))
+    reader.close()
+    raw = bytearray(data.read_bytes())
+    raw[graph.offset + 10] ^= 0x01
+    data.write_bytes(bytes(raw))
+    report = tfckpt.verify_checkpoint(directory)
+    assert [p.key for p in report.problems] == ["_CHECKPOINTABLE_OBJECT_GRAPH"]
+    line = str(report.problems[0])
+    assert "checksum mismatch" in line
+    for place in (str(data), "'_CHECKPOINTABLE_OBJECT_GRAPH'", f"offset {graph.offset}"):
+        assert line.count(place) == 1, (place, line)  # each place named once
+
+
+def test_a_missing_data_file_is_one_problem_naming_the_keys_it_held(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = str(tmp_path / "m")
+    names = [f"layer{i}/w" for i in range(10)]
+    tfckpt.save({name: np.full(3, i, np.float32) for i, name in enumerate(names)}, prefix)
+    Path(data_filename(prefix, 0, 1)).unlink()
+    report = tfckpt.verify_checkpoint(prefix)
+    assert len(report.problems) == 1
+    problem = report.problems[0]
+    assert problem.file == data_filename(prefix, 0, 1) and list(problem.keys) == names
+    line = str(problem)
+    assert "missing" in line and line.count(problem.file) == 1
+    assert "10 keys affected: layer0/w, layer1/w" in line and "... and 5 more" in line
+    assert "layer9/w" not in line  # a bounded list; `keys` has them all
+    assert main(["verify", prefix]) == 1
+    out = capsys.readouterr().out
+    assert out.count("BAD") == 1 and "# 1 problem:" in out
+    assert main(["verify", "--json", prefix]) == 1
+    assert json.loads(capsys.readouterr().out)["problems"][0]["keys"] == names

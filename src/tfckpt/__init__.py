@@ -27,6 +27,7 @@ from .diff import DiffReport, ValueDiff, diff_checkpoints
 from .distributed import MergeConflictError, PartsTimeoutError
 from .dtypes import DataType, DType, as_dtype
 from .errors import (
+    ArgumentTypeError,
     CheckpointReplacedError,
     ChecksumError,
     ConcurrentSaveError,
@@ -55,6 +56,7 @@ from .verify import VerifyProblem, VerifyReport, verify_checkpoint
 __version__ = "0.2.0"  # the one place the version is written (pyproject.toml reads it)
 
 __all__ = [
+    "ArgumentTypeError",
     "Checkpoint",
     "CheckpointLoadStatus",
     "CheckpointManager",

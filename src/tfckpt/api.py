@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import storage
+from .arguments import name_argument, path_argument
 from .bundle.merge import merge_bundles
 from .bundle.naming import (
     INDEX_SUFFIX,
@@ -63,7 +64,7 @@ def resolve_prefix(path: PathLike) -> str:
     >>> resolve_prefix("examples/keras_mlp"), resolve_prefix("examples/keras_mlp/ckpt-1.index")
     ('examples/keras_mlp/ckpt-1', 'examples/keras_mlp/ckpt-1')
     """
-    path = os.fspath(path)
+    path = path_argument(path, "path")
     if is_url(path):
         path = path.rstrip("/")
     # The same steps for local paths and URLs, cheapest and most specific first (object
@@ -90,8 +91,10 @@ def resolve_prefix(path: PathLike) -> str:
         names = ", ".join(posixpath.basename(p) if is_url(p) else os.path.basename(p) for p in found[:5])
         listing = f"; it holds {len(found)} checkpoints, name one: {names}" if found else ""
         raise NotFoundError(f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}{listing}")
+    stem, dot, _ = path.rpartition(".")  # `model.ckpt-3.data`, `model.ckpt-3.idx`: a suffix mistyped
+    near = f"; did you mean the checkpoint {stem!r}?" if dot and storage.exists(index_filename(stem)) else ""
     raise NotFoundError(f"no checkpoint at {path!r}: neither {index_filename(path)} nor a "
-                        f"checkpoint directory exists")
+                        f"checkpoint directory exists{near}")
 
 
 def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False) -> CheckpointReader:
@@ -126,7 +129,7 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
     ...     print(reader.get_variable_to_shape_map(), reader["w"].dtype)
     {'w': [2, 2]} float32
     """
-    path = os.fspath(path)
+    path = path_argument(path, "path")
     if is_url(path):
         # Every question asked of remote storage is a round trip: try the likeliest reading
         # (a prefix) by fetching its index, and resolve only if there is none.
@@ -190,7 +193,7 @@ def load_variable(path: PathLike, name: str, *, verify_checksums: bool = True, m
     >>> int(tfckpt.load_variable("examples/keras_mlp", "save_counter/.ATTRIBUTES/VARIABLE_VALUE:0"))
     1
     """
-    name = name.removesuffix(":0")
+    name = name_argument(name, "name").removesuffix(":0")
     return read_consistently(path, lambda reader: reader.get_tensor(reader.key_for(name)),
                              verify_checksums=verify_checksums, mmap=mmap)
 
@@ -247,7 +250,7 @@ def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True) -> 
     >>> tfckpt.save({"w": np.zeros(3)}, os.path.join(tempfile.mkdtemp(), "ckpt")).endswith("ckpt")
     True
     """
-    return save_mapping(tensors, os.fspath(prefix), sync=sync)
+    return save_mapping(tensors, path_argument(prefix, "prefix"), sync=sync)
 
 
 def merge_checkpoints(prefixes: list[PathLike], destination: PathLike, *, allow_missing_files: bool = False,
@@ -275,5 +278,5 @@ def merge_checkpoints(prefixes: list[PathLike], destination: PathLike, *, allow_
     >>> sorted(tfckpt.load(merged))
     ['a', 'b']
     """
-    return merge_bundles([os.fspath(p) for p in prefixes], os.fspath(destination),
+    return merge_bundles([path_argument(p, "prefixes") for p in prefixes], path_argument(destination, "destination"),
                          allow_missing_files=allow_missing_files, delete_old_dirs=delete_old_dirs)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .api import read_consistently
+from .arguments import path_argument
 from .bundle.graph import (
     OBJECT_GRAPH_KEY,
     VARIABLE_VALUE,
@@ -289,7 +290,7 @@ class Checkpoint:
 
     def write(self, file_prefix: PathLike) -> str:
         """Write the structure at ``file_prefix`` exactly; no counter, no state file."""
-        prefix = os.fspath(file_prefix)
+        prefix = path_argument(file_prefix, "file_prefix")
         graph, leaves = build_graph(self)
         with BundleWriter(prefix) as writer:
             for key, leaf in leaves:  # breadth-first node order, the graph last: as TensorFlow
@@ -301,9 +302,10 @@ class Checkpoint:
     def save(self, file_prefix: PathLike) -> str:
         """Increment ``save_counter``, write ``<file_prefix>-<counter>`` and make it the
         directory's latest checkpoint in the ``checkpoint`` state file."""
+        file_prefix = path_argument(file_prefix, "file_prefix")  # before the counter moves
         counter = self.save_counter
         counter.assign(counter.numpy() + 1)
-        path = self.write(f"{os.fspath(file_prefix)}-{int(counter.numpy())}")
+        path = self.write(f"{file_prefix}-{int(counter.numpy())}")
         update_checkpoint_state(os.path.dirname(path), path, [path], save_relative_paths=True)
         return path
 
@@ -311,6 +313,7 @@ class Checkpoint:
         leaves = _python_leaf_paths(self)
         if save_path is None:
             return CheckpointLoadStatus(None, None, None, leaves)
+        save_path = path_argument(save_path, "save_path")
 
         def plan(reader: CheckpointReader) -> tuple[CheckpointLoadStatus, PlannedRestore]:
             graph = reader.object_graph

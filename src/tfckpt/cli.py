@@ -34,6 +34,7 @@ from .tree import checkpoint_tree, render_tree
 from .verify import VerifyProblem, verify_checkpoint
 
 __all__ = [
+    "SKIPPED_SHOWN",
     "SUBCOMMANDS",
     "Handler",
     "NothingMatched",
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 Handler = Callable[[argparse.Namespace], int]
+SKIPPED_SHOWN = 3  # names listed per "skipped" line of convert
 
 
 def _format_shape(shape: Sequence[int]) -> str:
@@ -125,6 +127,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         infos = [reader.tensor_info(n) for n in names]
         paths = reader.object_paths() if args.objects else {}
         prefix = reader.prefix
+    if paths:  # object paths are what the user reads: list them in their order
+        infos.sort(key=lambda i: paths.get(i.name, i.name))
     labels = [shown(paths.get(i.name, i.name)) for i in infos]
     total_bytes = sum(_stored_bytes(i) for i in infos)
     total_elements = sum(i.num_elements for i in infos)
@@ -135,10 +139,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
                           "total": {"tensors": len(rows), "elements": total_elements, "bytes": total_bytes}},
                          indent=2))
         return 0
-    width = max((len(s) for s in labels), default=4)
-    dwidth = max((len(i.dtype.name) for i in infos), default=5)
+    width = max([len("name"), *(len(s) for s in labels)])  # a header wider than every cell sets the width
+    dwidth = max([len("dtype"), *(len(i.dtype.name) for i in infos)])
     shapes = [_format_shape(i.shape) for i in infos]
-    swidth = max((len(s) for s in shapes), default=5)
+    swidth = max([len("shape"), *(len(s) for s in shapes)])
     print(f"{'name':<{width}}  {'dtype':<{dwidth}}  {'shape':<{swidth}}  {'size':>10}")
     for label, info, shape in zip(labels, infos, shapes):
         size = _human_bytes(_stored_bytes(info))
@@ -231,14 +235,15 @@ class ProgressBar:
 
 
 def _problem_json(problem: VerifyProblem) -> dict[str, Any]:
-    return {"key": problem.key, "file": problem.file, "offset": problem.offset, "message": problem.message}
+    return {"key": problem.key, "file": problem.file, "offset": problem.offset, "message": problem.message,
+            "keys": list(problem.keys)}
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     report = verify_checkpoint(args.path)
     if args.json:
-        print(json.dumps({"prefix": report.prefix, "ok": report.ok, "tensors_checked": report.tensors_checked,
-                          "bytes_checked": report.bytes_checked,
+        print(json.dumps({"prefix": report.prefix, "ok": report.ok,
+                          "total": {"tensors": report.tensors_checked, "bytes": report.bytes_checked},
                           "problems": [_problem_json(p) for p in report.problems],
                           "notes": [_problem_json(p) for p in report.notes]}, indent=2))
     else:
@@ -274,6 +279,26 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0 if report.same else 1
 
 
+def _positive(text: str) -> int:
+    """A count of levels: 1 or more (0 or -1 would otherwise quietly mean something else)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _regex(text: str) -> str:
+    """A regular expression option, checked when parsed: argparse names the option in the error."""
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"invalid regular expression {text!r}: {exc}") from None
+    return text
+
+
 def _pair(text: str) -> tuple[str, str]:
     left, sep, right = text.partition("=")
     if not sep or not left:
@@ -288,8 +313,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
                      drop_save_counter=args.drop_save_counter, cast=dict(args.cast or []),
                      progress=ProgressBar("convert"), from_=args.from_format, to=args.to,
                      allow_empty=args.allow_empty)
+    by_reason: dict[str, list[str]] = {}
     for name, reason in report.skipped:
-        print(f"skipped {shown(name)}: {shown(reason)}", file=sys.stderr)
+        by_reason.setdefault(reason, []).append(shown(name))
+    for reason, names in by_reason.items():  # one line per reason, not one per tensor
+        listed = ", ".join(names[:SKIPPED_SHOWN]) + (f", ... and {len(names) - SKIPPED_SHOWN} more"
+                                                     if len(names) > SKIPPED_SHOWN else "")
+        print(f"skipped {listed}: {shown(reason)}" if len(names) == 1
+              else f"skipped {len(names)} tensors ({listed}): {shown(reason)}", file=sys.stderr)
     for warning in report.warnings:
         print(f"tfckpt: warning: {warning}", file=sys.stderr)
     print(f"# wrote {_count(len(report.written), 'tensor')} to {report.destination}")
@@ -310,18 +341,28 @@ def cmd_savedmodel_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# One JSON schema for every command: "elements" counts values, "bytes" counts stored bytes,
+# "tensors" counts tensors (README "JSON output"); the dataclasses' own field names differ.
+_JSON_NAMES = {"size": "elements", "parameters": "elements", "nbytes": "bytes"}
+
+
+def _schema(row: dict[str, Any]) -> dict[str, Any]:
+    return {_JSON_NAMES.get(key, key): value for key, value in row.items()}
+
+
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
     report = checkpoint_stats(args.path, depth=args.depth, progress=ProgressBar("stats"))
-    tensors = report.non_finite if args.nan else report.tensors
+    tensors = sorted(report.non_finite if args.nan else report.tensors, key=lambda t: t.path)
     if args.json:
         print(json.dumps({
-            "prefix": report.prefix, "parameters": report.parameters, "bytes": report.nbytes,
-            "tensors": [dataclasses.asdict(t) for t in tensors],
-            "modules": [dataclasses.asdict(m) for m in report.modules] if not args.nan else []}, indent=2))
+            "prefix": report.prefix,
+            "total": {"tensors": len(report.tensors), "elements": report.parameters, "bytes": report.nbytes},
+            "tensors": [_schema(dataclasses.asdict(t)) for t in tensors],
+            "modules": [_schema(dataclasses.asdict(m)) for m in report.modules] if not args.nan else []}, indent=2))
     elif args.nan and not tensors:
         print(f"# no tensor of {report.prefix} holds NaN or Inf ({_count(len(report.tensors), 'tensor')} checked)")
     else:
@@ -335,7 +376,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             print()
             mwidth = max([len("module"), *(len(shown(m.name)) for m in report.modules)])
             print(f"{'module':<{mwidth}}  {'tensors':>7}  {'parameters':>12}  {'bytes':>10}")
-            for module in report.modules:
+            for module in sorted(report.modules, key=lambda m: m.name):
                 print(f"{shown(module.name):<{mwidth}}  {module.tensors:>7}  {module.parameters:>12,}  "
                       f"{_human_bytes(module.nbytes):>10}")
         print(f"# {_count(len(report.tensors), 'tensor')}, {report.parameters:,} parameters, "
@@ -363,7 +404,8 @@ def cmd_meta_show(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfckpt", description="Inspect and convert TensorFlow checkpoints "
-                                     "without TensorFlow. `tfckpt PATH` lists a checkpoint's tensors.")
+                                     "without TensorFlow. `tfckpt PATH` lists a checkpoint's tensors (a PATH named like a "
+                                     "command, such as a directory `ls`, is written `./ls`).")
     parser.add_argument("--version", action="version", version=f"tfckpt {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     # --debug may also follow the subcommand; SUPPRESS keeps a later default from undoing it.
@@ -373,21 +415,23 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint_help = "checkpoint prefix, .index/.data file, checkpoint directory or SavedModel directory"
     source_help = checkpoint_help + ", or a .safetensors/.npz file"
 
-    ls = commands.add_parser("ls", aliases=["show"], parents=[common], help="list tensors: name, dtype, shape, totals")
-    ls.add_argument("path", help=source_help)
-    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    ls.add_argument("--filter", metavar="GLOB", help="only tensors whose name or object path matches this glob "
-                    "(e.g. 'model/*')")
-    ls.add_argument("--regex", metavar="RE", help="only tensors whose name or object path matches this regular "
-                    "expression")
-    ls.add_argument("--objects", action="store_true", help="show TF2 keys as object paths")
-    ls.add_argument("--no-optimizer", action="store_true", help="hide optimizer state and slots")
-    ls.set_defaults(handler=cmd_ls)
+    for command, what in (("ls", "list tensors: name, dtype, shape, totals"), ("show", "the same as ls")):
+        # Two parsers, not an alias, so that `tfckpt show --help` says `usage: tfckpt show`.
+        ls = commands.add_parser(command, parents=[common], help=what)
+        ls.add_argument("path", help=source_help + " (one named like a command: ./NAME)")
+        ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        ls.add_argument("--filter", metavar="GLOB", help="only tensors whose name or object path matches this "
+                        "glob (e.g. 'model/*')")
+        ls.add_argument("--regex", metavar="RE", type=_regex, help="only tensors whose name or object path "
+                        "matches this regular expression")
+        ls.add_argument("--objects", action="store_true", help="show TF2 keys as object paths")
+        ls.add_argument("--no-optimizer", action="store_true", help="hide optimizer state and slots")
+        ls.set_defaults(handler=cmd_ls)
 
     inspect = commands.add_parser("inspect", parents=[common], help="TensorFlow's inspect_checkpoint, same flags and output")
     inspect.add_argument("--file_name", default="", help="checkpoint prefix (or directory, .index, .data file)")
     inspect.add_argument("--tensor_name", default="", help="name of the tensor to inspect")
-    inspect.add_argument("--count_exclude_pattern", default="", help="regex of tensors not to count")
+    inspect.add_argument("--count_exclude_pattern", default="", type=_regex, help="regex of tensors not to count")
     inspect.add_argument("--all_tensors", nargs="?", const=True, default=False, type=_tf_bool,
                          help="print the names and values of all tensors")
     inspect.add_argument("--all_tensor_names", nargs="?", const=True, default=False, type=_tf_bool,
@@ -403,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", parents=[common],
                                 help="min/max/mean/std, NaN/Inf and zero counts per tensor; sizes per module")
     stats.add_argument("path", help=source_help)
-    stats.add_argument("--depth", type=int, default=None,
+    stats.add_argument("--depth", type=_positive, default=None,
                        help="group modules by the first N path components (default: each tensor's parent)")
     stats.add_argument("--nan", action="store_true",
                        help="list only tensors holding NaN or Inf; exit 1 if there are any (a CI check)")
@@ -413,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     tree = commands.add_parser("tree", parents=[common],
                                help="the object graph (TF2) or the name hierarchy (TF1) as a tree")
     tree.add_argument("path", help=source_help)
-    tree.add_argument("--depth", type=int, default=None, help="show N levels; deeper branches are summarised")
+    tree.add_argument("--depth", type=_positive, default=None, help="show N levels; deeper branches are summarised")
     tree.add_argument("--no-optimizer", action="store_true", help="leave out optimizer state and slots")
     tree.set_defaults(handler=cmd_tree)
 

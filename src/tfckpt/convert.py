@@ -9,7 +9,6 @@ source into a sink. The formats themselves live in :mod:`tfckpt.formats`.
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .arguments import path_argument
 from .bundle.graph import ATTRIBUTES_MARKER, OBJECT_GRAPH_KEY, VARIABLE_VALUE
 from .dtypes import DType, as_dtype
 from .errors import InvalidArgumentError
@@ -283,7 +283,7 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
         warnings.warn("convert_checkpoint(drop_optimizer=...) is deprecated: use optimizer=False to leave "
                       "optimizer state out", DeprecationWarning, stacklevel=2)
         optimizer = not drop_optimizer
-    source, destination = os.fspath(source), os.fspath(destination)
+    source, destination = path_argument(source, "source"), path_argument(destination, "destination")
     fmt = to or detect_format(destination, writing=True)
     destination = sink_path(destination, fmt)
     with ExitStack() as stack:

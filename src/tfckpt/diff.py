@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import path_argument
 from .formats import open_reader
 from .storage import PathLike
 
@@ -98,6 +99,7 @@ def diff_checkpoints(a: PathLike, b: PathLike, *, rtol: float = 0.0, atol: float
     >>> diff_checkpoints(x, y, atol=1e-6).value_changed
     []
     """
+    a, b = path_argument(a, "a"), path_argument(b, "b")
     with open_reader(a) as left, open_reader(b) as right:  # any source format
         report = DiffReport(left.prefix, right.prefix)
         names_a, names_b = set(left), set(right)

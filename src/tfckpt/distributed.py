@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from . import storage
+from .arguments import path_argument
 from .bundle.merge import merge_bundles
 from .bundle.naming import index_filename
 from .bundle.writer import save_mapping
@@ -46,7 +47,7 @@ def part_prefix(prefix: PathLike, rank: int, world_size: int) -> str:
     """Where rank ``rank`` of ``world_size`` writes its part of the checkpoint ``prefix``."""
     if not 0 <= rank < world_size:
         raise InvalidArgumentError(f"rank {rank} is outside 0..{world_size - 1}")
-    return storage.join(f"{os.fspath(prefix)}_temp", f"part-{rank:05d}-of-{world_size:05d}")
+    return storage.join(f"{path_argument(prefix, 'prefix')}_temp", f"part-{rank:05d}-of-{world_size:05d}")
 
 
 def save_part(tensors: Mapping[str, Any], prefix: PathLike, rank: int, world_size: int, *,
@@ -72,7 +73,7 @@ def merge_parts(prefix: PathLike, world_size: int, *, timeout: float | None = 60
     :class:`MergeConflictError`. ``prefix`` may be a URL: data files are then moved by the
     filesystem itself (no download).
     """
-    prefix = os.fspath(prefix)
+    prefix = path_argument(prefix, "prefix")
     parts = [part_prefix(prefix, rank, world_size) for rank in range(world_size)]
     if barrier is not None:
         barrier()
@@ -107,8 +108,8 @@ def save(tensors: Mapping[str, Any], prefix: PathLike, rank: int, world_size: in
     >>> tfckpt.distributed.save({"w": np.ones(2)}, prefix, 0, 1, barrier=lambda: None) == prefix
     True
     """
+    prefix = path_argument(prefix, "prefix")
     save_part(tensors, prefix, rank, world_size, sync=sync)
-    prefix = os.fspath(prefix)
     if rank == 0:
         try:
             merge_parts(prefix, world_size, barrier=barrier)

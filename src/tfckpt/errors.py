@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 __all__ = [
+    "ArgumentTypeError",
     "CheckpointMismatchError",
     "CheckpointReplacedError",
     "ChecksumError",
@@ -53,6 +54,11 @@ class UnsupportedError(TfckptError, NotImplementedError):
 
 class InvalidArgumentError(TfckptError, ValueError):
     """The caller passed something tfckpt cannot save or use (bad name, dtype, shape)."""
+
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument of the wrong type, such as ``None`` or ``bytes`` where a path or a tensor
+    name (``str``) is expected. Also a ``TypeError``, which TensorFlow raises for these."""
 
 
 class CheckpointReplacedError(TfckptError):

@@ -12,12 +12,12 @@ skips with a warning any path of the state file that leads elsewhere.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from . import state, storage
+from .arguments import path_argument
 from .checkpoint import Checkpoint
 from .errors import InvalidArgumentError
 from .state import get_checkpoint_state, prune_checkpoint, update_checkpoint_state
@@ -50,7 +50,7 @@ class CheckpointManager:
 
     Examples
     --------
-    >>> import tfckpt, numpy as np, tempfile
+    >>> import os, tfckpt, numpy as np, tempfile
     >>> ckpt = tfckpt.Checkpoint(w=tfckpt.Variable(np.zeros(2)))
     >>> manager = tfckpt.CheckpointManager(ckpt, tempfile.mkdtemp(), max_to_keep=2)
     >>> [os.path.basename(manager.save()) for _ in range(3)]
@@ -70,7 +70,7 @@ class CheckpointManager:
         self._checkpoint = checkpoint
         self._max_to_keep = max_to_keep
         self._keep_hours = keep_checkpoint_every_n_hours
-        self._directory = os.fspath(directory)
+        self._directory = path_argument(directory, "directory")
         self._prefix = storage.join(self._directory, checkpoint_name)
         self._step_counter = step_counter
         self._checkpoint_interval = checkpoint_interval
@@ -94,14 +94,17 @@ class CheckpointManager:
 
     @property
     def directory(self) -> str:
+        """The directory checkpoints are saved in (and its ``checkpoint`` state file)."""
         return self._directory
 
     @property
     def checkpoint(self) -> Checkpoint:
+        """The :class:`~tfckpt.Checkpoint` this manager saves."""
         return self._checkpoint
 
     @property
     def checkpoint_interval(self) -> int | None:
+        """Save only when ``step_counter`` advanced this much since the last save (``None``: always)."""
         return self._checkpoint_interval
 
     @property

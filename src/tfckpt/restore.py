@@ -10,6 +10,7 @@ assigns, which cannot fail, so a failed restore leaves every target byte for byt
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,6 +67,25 @@ def _label(name: str, labels: Mapping[str, str] | None) -> str:
     return f"{labels[name]!r} (key {name!r})" if labels and name in labels else repr(name)
 
 
+def _partition_hint(reader: CheckpointReader, name: str) -> str:
+    """For ``embedding/part_0`` when the checkpoint holds ``embedding`` partitioned (TF1's
+    PartitionedVariable, saved as one key with slices): say so, and how to get it."""
+    match = re.fullmatch(r"(.+)/part_(\d+)", name)
+    if match is None or match.group(1) not in reader:
+        return ""
+    base, index = match.group(1), int(match.group(2))
+    info = reader.tensor_info(base)
+    if not info.slices:
+        return ""
+    pieces = sorted(info.slices, key=lambda piece: piece.extents)  # part_i is the i-th along the cut axis
+    this = f"; part_{index} is slice {str(pieces[index])!r}" if index < len(pieces) else ""
+    example = str(pieces[min(index, len(pieces) - 1)])
+    return (f"; {base!r} is stored there as a partitioned variable ({len(pieces)} slices of full shape "
+            f"{list(info.shape)}, {info.dtype.name}{this}): restore it whole under the key {base!r} into a "
+            f"{list(info.shape)} target, or read one part with "
+            f"tfckpt.load_checkpoint(...).read_slice({base!r}, {example!r}) (or get_slice({base!r})[...])")
+
+
 def plan_restore(reader: CheckpointReader, targets: Mapping[str, Target],
                  labels: Mapping[str, str] | None = None) -> PlannedRestore:
     """Check every target, then read every value; raise before anything is assigned.
@@ -77,7 +97,7 @@ def plan_restore(reader: CheckpointReader, targets: Mapping[str, Target],
     for name, target in targets.items():
         where = f"cannot restore {_label(name, labels)} from checkpoint {reader.prefix}"
         if name not in reader:
-            raise NotFoundError(f"{where}: Key {name} not found in checkpoint")
+            raise NotFoundError(f"{where}: Key {name} not found in checkpoint{_partition_hint(reader, name)}")
         info = reader.tensor_info(name)
         shape = tuple(target.shape)
         if info.shape != shape:

@@ -23,8 +23,9 @@ import numpy as np
 
 from . import state
 from .api import read_consistently
+from .arguments import path_argument
 from .bundle.writer import BundleWriter
-from .errors import InvalidArgumentError
+from .errors import ArgumentTypeError, InvalidArgumentError
 from .restore import Target, commit_restore, plan_restore, target_dtype
 from .state import STATE_FILENAME, get_checkpoint_mtimes, prune_checkpoint, update_checkpoint_state
 from .storage import PathLike
@@ -125,6 +126,9 @@ class Saver:
     # -- saving ----------------------------------------------------------------------------
 
     def checkpoint_path(self, save_path: str, global_step: Any = None) -> str:
+        """The prefix :meth:`save` writes for ``save_path`` and ``global_step``:
+        ``save_path-<step>`` (zero-padded to 8 digits with ``pad_step_number``)."""
+        save_path = path_argument(save_path, "save_path")
         if global_step is None:
             return save_path
         step = as_int_scalar(global_step, "global_step")
@@ -138,7 +142,7 @@ class Saver:
         prunes old checkpoints unless ``write_state`` is false. The parent directory is
         created if needed.
         """
-        save_path = os.fspath(save_path)
+        save_path = path_argument(save_path, "save_path")
         latest_filename = latest_filename or STATE_FILENAME
         if os.path.split(latest_filename)[0]:
             raise InvalidArgumentError("'latest_filename' must not contain path components")
@@ -190,8 +194,9 @@ class Saver:
         any shape or dtype differs, nothing is restored and the error names the variable,
         the checkpoint, and both shapes or dtypes.
         """
-        if save_path is None:
-            raise InvalidArgumentError("Can't load save_path when it is None.")
+        if save_path is None:  # TensorFlow's words (a ValueError there; also a TypeError here)
+            raise ArgumentTypeError("Can't load save_path when it is None.")
+        save_path = path_argument(save_path, "save_path")
         commit_restore(read_consistently(save_path, lambda reader: plan_restore(reader, self._targets)))
 
     # -- bookkeeping, as TF's Saver ----------------------------------------------------------
@@ -203,9 +208,10 @@ class Saver:
 
     def set_last_checkpoints(self, last_checkpoints: list[str]) -> None:
         """Deprecated in TF: the paths get an infinite timestamp, so they are never deleted."""
-        self._last_checkpoints = [(path, math.inf) for path in last_checkpoints]
+        self._last_checkpoints = [(path_argument(path, "last_checkpoints"), math.inf) for path in last_checkpoints]
 
     def set_last_checkpoints_with_time(self, last_checkpoints_with_time: list[tuple[str, float]]) -> None:
+        """Set the ``(prefix, timestamp)`` list retention works from, as TF's method does."""
         self._last_checkpoints = [(str(p), float(t)) for p, t in last_checkpoints_with_time]
 
     def recover_last_checkpoints(self, checkpoint_paths: list[str]) -> None:
@@ -214,7 +220,7 @@ class Saver:
         Paths whose files are gone are dropped.
         """
         recovered = []
-        for path in checkpoint_paths:
+        for path in (path_argument(p, "checkpoint_paths") for p in checkpoint_paths):
             mtimes = get_checkpoint_mtimes([path])
             if mtimes:
                 recovered.append((path, mtimes[0]))

@@ -25,6 +25,7 @@ from google.protobuf import text_format
 
 from . import storage
 from ._proto import checkpoint_state_pb2
+from .arguments import path_argument
 from .bundle.naming import DATA_SUFFIX_RE, index_filename
 from .bundle.publish import remove_quietly, remove_stale_temporaries, temporary_name
 from .bundle.v1 import is_v1
@@ -162,6 +163,7 @@ def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None =
     >>> get_checkpoint_state("no/such/dir") is None
     True
     """
+    checkpoint_dir = path_argument(checkpoint_dir, "checkpoint_dir")
     try:
         return read_state(checkpoint_dir, latest_filename)
     except NoLatestCheckpointError:
@@ -213,7 +215,8 @@ def update_checkpoint_state(save_dir: PathLike, model_checkpoint_path: str,
     model_checkpoint_path: "ckpt-1"
     all_model_checkpoint_paths: "ckpt-1"
     """
-    save_dir = os.fspath(save_dir)
+    save_dir = path_argument(save_dir, "save_dir")
+    model_checkpoint_path = path_argument(model_checkpoint_path, "model_checkpoint_path")
     paths = list(all_model_checkpoint_paths or [])
     if save_relative_paths:
         base = save_dir or "."
@@ -262,7 +265,7 @@ def checkpoint_exists(checkpoint_prefix: PathLike) -> bool:
     >>> checkpoint_exists("examples/keras_mlp/ckpt-1"), checkpoint_exists("examples/keras_mlp/ckpt-2")
     (True, False)
     """
-    return _exists(os.fspath(checkpoint_prefix))
+    return _exists(path_argument(checkpoint_prefix, "checkpoint_prefix"))
 
 
 def checkpoint_files(checkpoint_prefix: str, meta_graph_suffix: str | None = "meta") -> list[str]:
@@ -327,7 +330,7 @@ def remove_checkpoint(checkpoint_prefix: PathLike, meta_graph_suffix: str = "met
     >>> remove_checkpoint(prefix); checkpoint_exists(prefix)
     False
     """
-    for path in checkpoint_files(os.fspath(checkpoint_prefix), meta_graph_suffix):
+    for path in checkpoint_files(path_argument(checkpoint_prefix, "checkpoint_prefix"), meta_graph_suffix):
         storage.remove(path)
 
 
@@ -374,7 +377,7 @@ def get_checkpoint_mtimes(checkpoint_prefixes: list[str]) -> list[float]:
     1
     """
     times = []
-    for prefix in checkpoint_prefixes:
+    for prefix in (path_argument(p, "checkpoint_prefixes") for p in checkpoint_prefixes):
         for path in (index_filename(prefix), prefix):
             try:
                 times.append(os.stat(path).st_mtime)

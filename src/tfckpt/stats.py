@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .arguments import path_argument
 from .bundle.graph import OBJECT_GRAPH_KEY
 from .bundle.reader import CheckpointReader
 from .formats import open_reader
@@ -176,7 +177,7 @@ def checkpoint_stats(path: PathLike, *, depth: int | None = None,
     >>> report.parameters > 0, report.non_finite
     (True, [])
     """
-    with open_reader(path) as reader:  # any source format (safetensors, npz too)
+    with open_reader(path_argument(path, "path")) as reader:  # any source format (safetensors, npz too)
         return _stats(reader, depth, progress)
 
 

@@ -74,14 +74,17 @@ class Variable:
 
     @property
     def name(self) -> str | None:
+        """The name given at creation (``None`` if none)."""
         return self._name
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The value's shape, fixed at creation."""
         return tuple(self._value.shape)
 
     @property
     def dtype(self) -> DType:
+        """The :class:`~tfckpt.DType` the value is saved as."""
         assert self._dtype is not None
         return self._dtype
 

@@ -22,6 +22,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from .api import load_checkpoint
+from .arguments import path_argument
 from .bundle.entry import TensorInfo
 from .bundle.graph import OBJECT_GRAPH_KEY
 from .bundle.objects import unmatched_keys
@@ -32,36 +33,65 @@ from .bundle.validate import array_problem, tiling_problem
 from .errors import TfckptError
 from .storage import PathLike
 
-__all__ = ["VerifyProblem", "VerifyReport", "verify_checkpoint"]
+__all__ = ["NAMES_SHOWN", "VerifyProblem", "VerifyReport", "verify_checkpoint"]
+
+
+NAMES_SHOWN = 5  # a grouped problem's line names this many keys; ``keys`` holds them all
 
 
 @dataclass(frozen=True)
 class VerifyProblem:
-    """One thing wrong with (or, as a note, worth knowing about) a checkpoint.
+    """One thing wrong with (or, as a note, worth knowing about) a checkpoint: one cause, one
+    problem, however many tensors it affects.
+
+    ``key``, ``file`` and ``offset`` say where, when the problem has one place; ``keys`` lists
+    every key a problem with many victims affects (a missing data file: each key stored in it),
+    in index order. ``str()`` is one line, naming each place once even when ``message`` (often
+    the reader's own error text) already names it, and at most ``NAMES_SHOWN`` of ``keys``.
 
     Examples
     --------
     >>> str(VerifyProblem("checksum mismatch", key="w", file="m.data-00000-of-00001", offset=0))
     "key 'w', file m.data-00000-of-00001, offset 0: checksum mismatch"
+    >>> str(VerifyProblem("m.data-00000-of-00001: key 'w': checksum mismatch at file offset 8",
+    ...                   key="w", file="m.data-00000-of-00001", offset=8))
+    "m.data-00000-of-00001: key 'w': checksum mismatch at file offset 8"
+    >>> str(VerifyProblem("data file is missing", file="m.data", keys=tuple("abcdefg")))
+    'file m.data: data file is missing: 7 keys affected: a, b, c, d, e, ... and 2 more'
     """
 
     message: str
     key: str | None = None
     file: str | None = None
     offset: int | None = None
+    keys: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        where = ", ".join(part for part in (
-            f"key {describe_key(self.key)!r}" if self.key is not None else "",
-            f"file {self.file}" if self.file else "",
-            f"offset {self.offset}" if self.offset is not None else "") if part)
-        return f"{where}: {self.message}" if where else self.message
+        parts = []  # each place the message does not name already
+        if self.key is not None and repr(describe_key(self.key)) not in self.message:
+            parts.append(f"key {describe_key(self.key)!r}")
+        if self.file and self.file not in self.message:
+            parts.append(f"file {self.file}")
+        if self.offset is not None and f"offset {self.offset}" not in self.message:
+            parts.append(f"offset {self.offset}")
+        where = ", ".join(parts)
+        line = f"{where}: {self.message}" if where else self.message
+        if self.keys:
+            shown = ", ".join(describe_key(k) for k in self.keys[:NAMES_SHOWN])
+            more = len(self.keys) - NAMES_SHOWN
+            line += f": {len(self.keys)} keys affected: {shown}" + (f", ... and {more} more" if more > 0 else "")
+        return line
 
 
 @dataclass
 class VerifyReport:
     """What :func:`verify_checkpoint` found; ``ok`` when ``problems`` is empty (notes do not
     count).
+
+    ``problems`` and ``notes`` hold one :class:`VerifyProblem` per cause, in index order (a
+    missing data file is one problem, its keys in ``VerifyProblem.keys``); ``tensors_checked``
+    counts the tensors verify looked at and ``bytes_checked`` the tensor bytes it read and
+    checksummed (every key, the object graph included).
 
     Examples
     --------
@@ -78,6 +108,7 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
+        """No problems (notes allowed)."""
         return not self.problems
 
 
@@ -92,6 +123,7 @@ def verify_checkpoint(path: PathLike) -> VerifyReport:
     >>> report.ok, report.tensors_checked
     (True, 1)
     """
+    path = path_argument(path, "path")  # a wrong type is the caller's error, not a finding
     try:
         reader = load_checkpoint(path)
     except TfckptError as exc:
@@ -106,6 +138,7 @@ def verify_checkpoint(path: PathLike) -> VerifyReport:
                 stored[name] = entry
         extents: dict[int, int] = {}  # shard -> end of its last tensor
         files = {shard: path for shard, path, _ in reader.data_files()}
+        lost: dict[int, list[str]] = {shard: [] for shard, _, size in reader.data_files() if size is None}
         checkable = []
         for name, info in stored.items():
             if info.slices:
@@ -113,7 +146,9 @@ def verify_checkpoint(path: PathLike) -> VerifyReport:
                 continue
             report.tensors_checked += not name.startswith("\x00")
             extents[info.shard_id] = max(extents.get(info.shard_id, 0), info.offset + info.size)
-            if info.dtype.as_numpy_dtype is not None:  # variant / resource: opaque, no checksum to check
+            if info.shard_id in lost:  # one problem for the file, not one per key in it
+                lost[info.shard_id].append(name)
+            elif info.dtype.as_numpy_dtype is not None:  # variant / resource: opaque, no checksum to check
                 checkable.append(info)
         # Values numpy cannot hold (rank over its limit, ...) are checked by streaming their
         # bytes, which builds no array; the bulk check cuts arrays out of shared buffers.
@@ -128,8 +163,9 @@ def verify_checkpoint(path: PathLike) -> VerifyReport:
             else:
                 report.bytes_checked += outcome
         report.problems += [problems[info.name] for info in checkable if info.name in problems]  # key order
-        _check_data_files(reader, extents, report)
-        _check_graph(reader, report)
+        _check_data_files(reader, extents, lost, report)
+        if not any(OBJECT_GRAPH_KEY == p.key or OBJECT_GRAPH_KEY in p.keys for p in report.problems):
+            _check_graph(reader, report)  # a graph whose bytes are bad is that one problem, not two
     return report
 
 
@@ -156,7 +192,8 @@ def _check_partitioned(info: TensorInfo, stored: dict[str, TensorInfo], report: 
                 f"{info.dtype.name}{list(piece.shape(shape))}", info.name))
 
 
-def _check_data_files(reader: CheckpointReader, extents: dict[int, int], report: VerifyReport) -> None:
+def _check_data_files(reader: CheckpointReader, extents: dict[int, int], lost: dict[int, list[str]],
+                      report: VerifyReport) -> None:
     files = reader.data_files()
     if reader.header.num_shards > len(files) + MAX_UNUSED_SHARDS_LISTED:  # see BundleStore.data_files
         report.notes.append(VerifyProblem(
@@ -164,9 +201,10 @@ def _check_data_files(reader: CheckpointReader, extents: dict[int, int], report:
             f"were looked for"))
     for shard, path, size in files:
         if size is None:
-            if shard in extents:
-                continue  # each entry in it has reported the missing file already
-            report.notes.append(VerifyProblem("data file is missing, but no entry uses it", file=path))
+            if lost.get(shard):
+                report.problems.append(VerifyProblem("data file is missing", file=path, keys=tuple(lost[shard])))
+            else:
+                report.notes.append(VerifyProblem("data file is missing, but no entry uses it", file=path))
         elif size > extents.get(shard, 0):
             end = extents.get(shard, 0)
             report.problems.append(VerifyProblem(

@@ -50,7 +50,6 @@ from typing import BinaryIO
 
 from .. import storage
 from ..errors import ConcurrentSaveError, TfckptError
-from ..storage import FileSource
 from ..table.builder import TableBuilder
 from ..table.reader import TableReader, first_value, replace_first_value
 from .entry import BundleHeader

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..arguments import name_argument, path_argument
 from ..dtypes import DType
 from ..errors import (
     CorruptionError,
@@ -93,8 +94,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     def __init__(self, prefix: str | Store, *, verify_checksums: bool = True,
                  opener: SourceOpener = FileSource, mmap: bool = False) -> None:
-        self._store: Store = prefix if not isinstance(prefix, str) else BundleStore(
-            prefix, verify_checksums=verify_checksums, opener=opener, mmap=mmap)
+        # A store is an object with the Store methods; None, numbers and bytes are wrong paths.
+        path_like = prefix is None or isinstance(prefix, (str, os.PathLike, bytes, bytearray, int, float))
+        self._store: Store = prefix if not path_like else BundleStore(  # type: ignore[assignment]
+            path_argument(prefix, "prefix"), verify_checksums=verify_checksums, opener=opener, mmap=mmap)
         self.prefix = self._store.prefix
         self._object_graph: ObjectGraph | None = None
         self._object_tensors: dict[str, objects.ObjectTensor] | None = None
@@ -108,6 +111,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     @property
     def verify_checksums(self) -> bool:
+        """Whether whole-tensor reads check each tensor's CRC32C (``load_checkpoint``'s option)."""
         return self._store.verify_checksums
 
     # -- Mapping --------------------------------------------------------------------------
@@ -128,7 +132,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     def tensor_info(self, name: str) -> TensorInfo:
         """The index record of ``name`` (dtype, shape, shard, offset, size, checksum)."""
-        info = self._store.info(name)
+        info = self._store.info(name_argument(name, "name"))
         if info is None:
             raise self._missing(name)
         return info
@@ -158,7 +162,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         """``name`` if it is a key, else the one key whose TF2 object path is ``name`` (e.g.
         ``save_counter`` for ``save_counter/.ATTRIBUTES/VARIABLE_VALUE``); raises
         :class:`NotFoundError`, with suggestions, when there is none or it is ambiguous."""
-        if self._store.has(name):
+        if self._store.has(name_argument(name, "name")):
             return name
         if self._keys_by_path is None:
             by_path: dict[str, list[str]] = {}
@@ -219,8 +223,6 @@ class CheckpointReader(Mapping[str, np.ndarray]):
 
     def read_array(self, name: str) -> np.ndarray:
         """The value of tensor ``name`` as a numpy array, 0-d for scalars (see :meth:`get_tensor`)."""
-        if not isinstance(name, str):
-            raise TypeError(f"tensor names are strings, not {type(name).__name__} ({name!r})")
         info = self.tensor_info(name)
         self._check_array(info, info.shape)
         if info.slices:
@@ -277,6 +279,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         (True, ())
         """
         names = list(names)
+        for wrong in (name for name in names if not isinstance(name, str)):
+            name_argument(wrong, "names")  # raises: every name is checked before any is read
         batch: list[tuple[str, TensorInfo | None, list[tuple[TensorSlice, TensorInfo]] | None]] = []
         size = 0
         for name, quick_size in zip(names, self._store.quick_sizes(names)):
@@ -376,15 +380,21 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     # -- TensorFlow CheckpointReader methods -------------------------------------------------
 
     def has_tensor(self, name: str) -> bool:
-        return self._store.has(name)
+        """Whether ``name`` is a key of this checkpoint (TF's ``CheckpointReader.has_tensor``;
+        a partitioned tensor's full name counts, its slice keys do not)."""
+        return self._store.has(name_argument(name, "name"))
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
+        """Every key and its shape as a list of ints, from the index alone (no tensor data
+        read), as TF's ``CheckpointReader.get_variable_to_shape_map`` returns them."""
         listing = self._store.peek_all()
         shapes = [list(shape) for _, shape in listing.kinds]
         # A list of its own for each name, as TF returns: callers may change theirs.
         return dict(zip(listing.names, map(list.copy, map(shapes.__getitem__, listing.which))))
 
     def get_variable_to_dtype_map(self) -> dict[str, DType]:
+        """Every key and its :class:`~tfckpt.DType` (``.name`` such as ``"float32"``,
+        ``.as_numpy_dtype``), from the index alone, like TF's ``get_variable_to_dtype_map``."""
         listing = self._store.peek_all()
         dtypes = [dtype for dtype, _ in listing.kinds]
         return dict(zip(listing.names, map(dtypes.__getitem__, listing.which)))
@@ -472,6 +482,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     # -- lifetime ----------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Close the checkpoint's files (also done by ``with``); the reader is unusable after."""
         self._store.close()
 
     def __enter__(self) -> Self:
@@ -504,10 +515,12 @@ class SliceView:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The full tensor's shape (read from the index)."""
         return self.info.shape
 
     @property
     def dtype(self) -> DType:
+        """The tensor's :class:`~tfckpt.DType`."""
         return self.info.dtype
 
     def __len__(self) -> int:
@@ -516,6 +529,8 @@ class SliceView:
         return self.info.shape[0]
 
     def read(self, piece: TensorSlice | str) -> np.ndarray:
+        """The part ``piece`` (a :class:`~tfckpt.TensorSlice` or its text, ``"0,4:-"``) of the
+        tensor, as :meth:`CheckpointReader.read_slice`."""
         return self._reader.read_slice(self.info.name, piece)
 
     def __getitem__(self, key: Any) -> np.ndarray:

@@ -30,6 +30,7 @@ from ..dtypes import DType, from_enum
 from ..errors import CorruptionError, NotFoundError, TfckptError, UnsupportedError
 from ..table.reader import TableReader
 from .entry import BundleHeader, TensorInfo, check_shape
+from .naming import INDEX_SUFFIX, index_filename, prefix_of
 from .slices import TensorSlice, decode_key, describe_key, encode_slice_key
 from .store import Listing
 
@@ -59,7 +60,14 @@ def v1_files(pattern: str) -> list[str]:
     candidates = storage.glob(pattern) if any(c in pattern for c in "?*[") else []
     if not candidates:
         candidates = storage.glob(storage.glob_escape(base) + V1_SHARD_PATTERN)
-    return sorted(path for path in candidates if storage.isfile(path))
+    # A V2 bundle's data file (`x.data-00000-of-00001` beside `x.index`) is never a V1 table,
+    # whatever pattern found it (`x.data` + the shard pattern matches it).
+    return sorted(path for path in candidates if storage.isfile(path) and not _v2_data_file(path))
+
+
+def _v2_data_file(path: str) -> bool:
+    prefix = prefix_of(path)
+    return prefix is not None and not path.endswith(INDEX_SUFFIX) and storage.exists(index_filename(prefix))
 
 
 def is_v1(path: str) -> bool:

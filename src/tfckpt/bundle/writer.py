@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 
 from .. import storage
+from ..arguments import name_argument, path_argument
 from ..coding import crc32c, crc32c_spans, mask, mask_many, masked_crc32c, put_spans
 from ..dtypes import STRING, DType, DTypeLike, as_dtype
 from ..errors import InvalidArgumentError, TfckptError
@@ -103,8 +104,13 @@ def as_array(name: str, value: Any) -> np.ndarray:
     if array.dtype.kind in "SU":
         array = np.array(value, dtype=object)  # keeps b"...\0" whole
     if array.dtype.kind == "O":
+        text = (bytes, str, bytearray, memoryview, np.bytes_, np.str_)
         for item in array.flat:
-            if not isinstance(item, (bytes, str, bytearray, memoryview, np.bytes_, np.str_)):
+            if not isinstance(item, text):
+                if any(isinstance(other, text) for other in array.flat):  # numpy made text of [1, "a"]
+                    found = " and ".join(sorted({type(other).__name__ for other in array.flat}))
+                    raise InvalidArgumentError(f"tensor {name!r}: a mixed list of {found} values; a tensor holds "
+                                               f"one dtype: pass only numbers or only str/bytes")
                 hint = " (an integer too large for int64)" if isinstance(item, int) else ""
                 raise InvalidArgumentError(f"tensor {name!r}: holds {type(item).__name__} {item!r:.60}{hint}; "
                                            f"pass {ACCEPTED} (object arrays may hold only bytes or str)")
@@ -128,8 +134,8 @@ def prepare(name: Any, value: Any, dtype: DTypeLike | None = None) -> tuple[str,
         known = _STORED_AS_IS.get(value.dtype)
         if known is not None:  # a numeric array saved as it is: every check below would pass
             return name, value, known
-    if not isinstance(name, str) or not name:
-        raise InvalidArgumentError(f"tensor names must be non-empty strings, got {name!r}")
+    if not name_argument(name, "name"):
+        raise InvalidArgumentError("tensor names must be non-empty strings, got ''")
     if name.startswith(SLICE_KEY_PREFIX.decode()):
         raise InvalidArgumentError(f"tensor name {name!r} may not start with NUL (reserved for slices)")
     array = value if isinstance(value, np.ndarray) else as_array(name, value)
@@ -279,7 +285,7 @@ class BundleWriter:
     """
 
     def __init__(self, prefix: str, *, sync: bool = True, max_shard_bytes: int | None = None) -> None:
-        self.prefix = check_prefix(os.fspath(prefix))
+        self.prefix = check_prefix(path_argument(prefix, "prefix"))
         self.sync = sync
         if max_shard_bytes is not None and max_shard_bytes <= 0:
             raise InvalidArgumentError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
@@ -311,6 +317,7 @@ class BundleWriter:
 
     @property
     def num_shards(self) -> int:
+        """How many data files this writer has started so far."""
         return len(self._shards)
 
     def _check_open(self) -> None:
@@ -392,6 +399,7 @@ class BundleWriter:
 
     def add_prepared(self, name: str, array: np.ndarray, tf_dtype: DType, *, shard: int | None = None) -> TensorInfo:
         """:meth:`add` for a tensor already checked by :func:`prepare` (no second check)."""
+        name_argument(name, "name")  # public: the one check that costs nothing
         if not self._open:
             self._check_open()
         if self._taken(name):

@@ -4,6 +4,16 @@ Dtypes the ``.npy`` format cannot name (bfloat16, float8, int4, quantized types)
 as same-width unsigned integers and listed in a ``__tfckpt_dtypes__`` member so they come back
 as what they were. String tensors become ``bytes_`` arrays (numpy strips trailing NUL bytes
 from those).
+
+Read with numpy alone (``np.load``), such a tensor is its raw bits, e.g. a bfloat16 tensor is
+a ``uint16`` array; the ``__tfckpt_dtypes__`` member (JSON text) names the real dtypes, and
+``ml_dtypes`` views the bits as them::
+
+    archive = np.load("weights.npz")
+    real = json.loads(str(archive["__tfckpt_dtypes__"]))   # {"w": "bfloat16"}
+    w = archive["w"].view(getattr(ml_dtypes, real["w"]))  # uint16 -> bfloat16, no copy
+
+``tfckpt convert weights.npz ...`` (reading an ``.npz`` as a source) does this itself.
 """
 
 from __future__ import annotations
