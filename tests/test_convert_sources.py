@@ -69,7 +69,7 @@ def test_ls_stats_diff_tree_read_safetensors_and_npz(tmp_path: Path, capsys: pyt
                                                                               "dense/bias": [3]}
         status, out, err = run(capsys, "stats", str(path), "--json")
         assert status == 0, err
-        assert json.loads(out)["parameters"] == 9
+        assert json.loads(out)["total"]["elements"] == 9
         status, out, err = run(capsys, "diff", str(path), str(tmp_path / "ck"))
         assert (status, out.splitlines()[-1]) == (0, "# same: 2 equal, 0 only in A, 0 only in B, 0 changed"), err
         status, out, err = run(capsys, "tree", str(path))
