@@ -9,13 +9,13 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src" / "tfckpt"
 
 LAYERS = [  # lowest first
-    {"errors", "coding", "storage", "dtypes", "snappy", "_proto", "structured"},
+    {"errors", "settings", "coding", "storage", "dtypes", "snappy", "_proto", "structured"},
     {"table", "table_layout"},
     {"bundle"},
     {"state"},
     {"api", "variables", "restore", "saver", "checkpoint", "manager", "verify", "diff", "convert", "savedmodel",
      "stats", "tree",
-     "distributed", "formats"},
+     "distributed", "formats", "asyncsave"},
     {"cli", "__main__", "__init__", "compat"},
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -11,6 +11,7 @@ Examples
 
 from . import distributed
 from .api import list_variables, load, load_checkpoint, load_variable, merge_checkpoints, resolve_prefix, save
+from .asyncsave import AsyncSave, CheckpointOptions
 from .bundle.entry import TensorInfo
 from .bundle.graph import ObjectGraph
 from .bundle.objects import ObjectTensor, SlotVariable
@@ -34,6 +35,7 @@ from .errors import (
 )
 from .manager import CheckpointManager
 from .saver import Saver
+from .settings import get_num_threads, set_num_threads
 from .state import (
     CheckpointState,
     checkpoint_exists,
@@ -51,10 +53,12 @@ from .verify import VerifyProblem, VerifyReport, verify_checkpoint
 __version__ = "0.2.0"  # the one place the version is written (pyproject.toml reads it)
 
 __all__ = [
+    "AsyncSave",
     "Checkpoint",
     "CheckpointLoadStatus",
     "CheckpointManager",
     "CheckpointMismatchError",
+    "CheckpointOptions",
     "CheckpointReader",
     "CheckpointReplacedError",
     "CheckpointState",
@@ -95,6 +99,7 @@ __all__ = [
     "distributed",
     "get_checkpoint_mtimes",
     "get_checkpoint_state",
+    "get_num_threads",
     "latest_checkpoint",
     "list_variables",
     "load",
@@ -105,6 +110,7 @@ __all__ = [
     "render_tree",
     "resolve_prefix",
     "save",
+    "set_num_threads",
     "update_checkpoint_state",
     "verify_checkpoint",
 ]
