@@ -3,6 +3,8 @@
     python benchmarks/bench.py                 # all workloads (about 10 minutes, ~15 GiB of disk)
     python benchmarks/bench.py --quick         # smaller sizes, fewer repeats (about a minute)
     python benchmarks/bench.py --workloads W1,W4 --repeat 7
+    python benchmarks/bench.py --workloads ASYNC               # asynchronous saves: blocked time
+    taskset -c 0 python benchmarks/bench.py --workloads W1 --threads 1   # thread scaling
 
 Each measurement runs in a fresh child process, so its memory figures belong to that one
 operation: ``peak+MiB`` is the growth of the peak resident set (ru_maxrss) over the child's
@@ -345,6 +347,64 @@ def child(args: argparse.Namespace) -> None:
                       "traced_mib": traced}))
 
 
+# ---- asynchronous saves: how long the caller is blocked ------------------------------------
+
+def run_async(directory: str, repeat: int, quick: bool) -> dict[str, Any]:
+    """Blocked time of an asynchronous save of 512 MiB (64 float32 tensors) against a plain
+    ``np.copyto`` of the same arrays into preallocated buffers, and TensorFlow's async
+    checkpoint (``CheckpointOptions(experimental_enable_async_checkpoint=True)``) of the same
+    values as CPU variables. Steady state: each figure is a median over repeated saves, each
+    save waited for (untimed) before the next."""
+    import tfckpt
+    count, shape = (16, (256, 4096)) if quick else (64, (512, 4096))
+    rng = np.random.default_rng(0)
+    arrays = {f"layer_{i:02d}/kernel": rng.standard_normal(shape, dtype=np.float32) for i in range(count)}
+    out: dict[str, Any] = {"bytes": sum(a.nbytes for a in arrays.values())}
+
+    def median_of(step: Callable[[], Any], settle: Callable[[], Any] = lambda: None) -> float:
+        times = []
+        for _ in range(repeat + 1):  # the first one warms buffers (and TF's graph) up
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+            settle()
+        return statistics.median(times[1:])
+
+    buffers = {name: np.empty_like(a) for name, a in arrays.items()}
+    out["copyto"] = median_of(lambda: [np.copyto(buffers[n], a) for n, a in arrays.items()])
+    saver = tfckpt.Saver(arrays, max_to_keep=2)
+    out["mutable"] = median_of(lambda: saver.save(os.path.join(directory, "async", "m"), asynchronous=True),
+                               saver.wait)
+    prefix = tfckpt.save(arrays, os.path.join(directory, "async", "src"), sync=False)
+    mapped = tfckpt.load_checkpoint(prefix, mmap=True)
+    views = {name: mapped[name] for name in mapped}
+    immutable = tfckpt.Saver(views, max_to_keep=2)
+    out["immutable"] = median_of(lambda: immutable.save(os.path.join(directory, "async", "i"), asynchronous=True),
+                                 immutable.wait)
+    done = subprocess.run([sys.executable, __file__, "--child", "--operation", "tf_async", "--dir", directory,
+                           "--repeat", str(repeat)] + (["--quick"] if quick else []),
+                          capture_output=True, text=True, check=False)
+    out["tensorflow"] = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+    return out
+
+
+def tf_async_child(directory: str, repeat: int, quick: bool) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    count, shape = (16, (256, 4096)) if quick else (64, (512, 4096))
+    rng = np.random.default_rng(0)
+    variables = [tf.Variable(rng.standard_normal(shape, dtype=np.float32)) for _ in range(count)]
+    ckpt = tf.train.Checkpoint(v=variables)
+    options = tf.train.CheckpointOptions(experimental_enable_async_checkpoint=True)
+    times = []
+    for _ in range(repeat + 1):
+        start = time.perf_counter()
+        ckpt.write(os.path.join(directory, "async", "tf"), options=options)
+        times.append(time.perf_counter() - start)
+        ckpt.sync()
+    print(json.dumps(statistics.median(times[1:])))
+
+
 # ---- orchestration ------------------------------------------------------------------------
 
 PLAN = {  # workload -> operations
@@ -391,17 +451,23 @@ def available(tool: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6")
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6,ASYNC")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=None, help="scratch directory (default: a new temporary one)")
     parser.add_argument("--out", help="also write the results as JSON here")
+    parser.add_argument("--threads", type=int, help="tfckpt's thread count (TFCKPT_NUM_THREADS) for every child")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tool", help=argparse.SUPPRESS)
     parser.add_argument("--workload", help=argparse.SUPPRESS)
     parser.add_argument("--operation", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads is not None:  # children inherit it
+        os.environ["TFCKPT_NUM_THREADS"] = str(args.threads)
     if args.child:
-        child(args)
+        if args.operation == "tf_async":
+            tf_async_child(args.dir, args.repeat, args.quick)
+        else:
+            child(args)
         return
     scratch = args.dir is None
     args.dir = args.dir or tempfile.mkdtemp(prefix="tfckpt-bench-")
@@ -409,6 +475,15 @@ def main() -> None:
     print(f"# {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; tools: {tools}")
     results: dict[str, Any] = {}
     for workload in args.workloads.split(","):
+        if workload == "ASYNC":
+            r = run_async(args.dir, args.repeat, args.quick)
+            results["ASYNC"] = r
+            tf_ms = f"{r['tensorflow'] * 1000:.1f} ms" if r["tensorflow"] is not None else "-"
+            print(f"\nASYNC: blocked time of an asynchronous save of {r['bytes'] / 2**20:.0f} MiB")
+            print(f"  mutable numpy arrays {r['mutable'] * 1000:.1f} ms; plain np.copyto {r['copyto'] * 1000:.1f} ms "
+                  f"({r['mutable'] / r['copyto']:.2f}x); immutable (mmap=True views) {r['immutable'] * 1000:.1f} ms; "
+                  f"TensorFlow async checkpoint of CPU variables {tf_ms}")
+            continue
         if workload == "W6":
             w6 = run_w6(args.dir, args.repeat)
             results["W6"] = w6

@@ -11,13 +11,14 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src" / "tfckpt"
 
 LAYERS = [  # lowest first
-    {"errors", "arguments", "coding", "storage", "dtypes", "snappy", "_proto", "structured", "filetypes"},
+    {"errors", "arguments", "settings", "coding", "storage", "dtypes", "snappy", "_proto", "structured",
+     "filetypes"},
     {"table"},
     {"bundle"},
     {"state"},
     {"api", "variables", "restore", "saver", "checkpoint", "manager", "verify", "diff", "convert", "savedmodel",
      "stats", "tree",
-     "distributed", "formats"},
+     "distributed", "formats", "asyncsave"},
     {"cli", "__main__", "__init__", "compat"},
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -31,17 +31,19 @@ WRITER = textwrap.dedent("""
     manager = tfckpt.CheckpointManager(checkpoint, directory, max_to_keep=2)
     step = start
     print("ready", flush=True)
+    asynchronous = mode.startswith("async-")  # the caller mutates its arrays while the write runs
+    mode = mode.removeprefix("async-")
     while True:
         step += 1
         values["big"][:] = step
         values["small"][:] = step
         values["text"][0] = str(step).encode()
         if mode == "saver":
-            saver.save(directory + "/model", global_step=step)
+            saver.save(directory + "/model", global_step=step, asynchronous=asynchronous)
         elif mode == "manager":
-            manager.save(checkpoint_number=step)
+            manager.save(checkpoint_number=step, asynchronous=asynchronous)
         else:  # the same prefix overwritten again and again
-            tfckpt.save(values, directory + "/same")
+            tfckpt.save(values, directory + "/same", asynchronous=asynchronous)
 """)
 
 
@@ -73,7 +75,7 @@ def start_writer(tmp_path: Path, directory: Path, mode: str, start: int) -> subp
     return process
 
 
-@pytest.mark.parametrize("mode", ["saver", "manager"])
+@pytest.mark.parametrize("mode", ["saver", "manager", "async-saver", "async-manager"])
 def test_sigkill_during_saves_never_damages_the_latest_checkpoint(tmp_path: Path, mode: str) -> None:
     directory = tmp_path / "run"
     directory.mkdir()
@@ -106,9 +108,12 @@ def test_sigkill_during_saves_never_damages_the_latest_checkpoint(tmp_path: Path
     assert not [p.name for p in directory.iterdir() if "tempstate" in p.name or ".tmp" in p.name]
 
 
-def test_sigkill_while_overwriting_one_prefix_always_leaves_a_whole_checkpoint(tmp_path: Path) -> None:
-    """40 kills at random moments of re-saving one prefix: every time, the old or the new
-    checkpoint loads completely and verifies clean; the step never goes backwards."""
+@pytest.mark.parametrize(("mode", "rounds"), [("overwrite", 40), ("async-overwrite", 20)])
+def test_sigkill_while_overwriting_one_prefix_always_leaves_a_whole_checkpoint(tmp_path: Path, mode: str,
+                                                                                rounds: int) -> None:
+    """Kills at random moments of re-saving one prefix (asynchronously too: the kill then lands
+    in the background write): every time, the old or the new checkpoint loads completely and
+    verifies clean; the step never goes backwards."""
     directory = tmp_path / "run"
     directory.mkdir()
     prefix = str(directory / "same")
@@ -116,8 +121,8 @@ def test_sigkill_while_overwriting_one_prefix_always_leaves_a_whole_checkpoint(t
                  "text": np.array([b"0"], dtype=object)}, prefix)
     rng = random.Random(99)
     last = 0
-    for round_number in range(40):
-        process = start_writer(tmp_path, directory, "overwrite", (round_number + 1) * 1000)
+    for round_number in range(rounds):
+        process = start_writer(tmp_path, directory, mode, (round_number + 1) * 1000)
         time.sleep(rng.uniform(0.0, 0.4))
         process.send_signal(signal.SIGKILL)
         process.wait()

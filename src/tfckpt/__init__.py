@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import distributed
 from .api import list_variables, load, load_checkpoint, load_variable, merge_checkpoints, resolve_prefix, save
+from .asyncsave import AsyncSave, CheckpointOptions
 from .bundle.entry import TensorInfo
 from .bundle.graph import ObjectGraph
 from .bundle.objects import ObjectTensor, SlotVariable
@@ -39,6 +40,7 @@ from .errors import (
 )
 from .manager import CheckpointManager
 from .saver import Saver
+from .settings import get_num_threads, set_num_threads
 from .state import (
     CheckpointState,
     checkpoint_exists,
@@ -57,10 +59,12 @@ __version__ = "0.2.0"  # the one place the version is written (pyproject.toml re
 
 __all__ = [
     "ArgumentTypeError",
+    "AsyncSave",
     "Checkpoint",
     "CheckpointLoadStatus",
     "CheckpointManager",
     "CheckpointMismatchError",
+    "CheckpointOptions",
     "CheckpointReader",
     "CheckpointReplacedError",
     "CheckpointState",
@@ -102,6 +106,7 @@ __all__ = [
     "distributed",
     "get_checkpoint_mtimes",
     "get_checkpoint_state",
+    "get_num_threads",
     "latest_checkpoint",
     "list_variables",
     "load",
@@ -112,6 +117,7 @@ __all__ = [
     "render_tree",
     "resolve_prefix",
     "save",
+    "set_num_threads",
     "update_checkpoint_state",
     "verify_checkpoint",
 ]

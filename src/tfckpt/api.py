@@ -7,12 +7,13 @@ import posixpath
 import sys
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
 from . import storage
 from .arguments import name_argument, path_argument
+from .asyncsave import AsyncSave, is_async, save_in_background
 from .bundle.merge import merge_bundles
 from .bundle.naming import (
     INDEX_SUFFIX,
@@ -24,7 +25,7 @@ from .bundle.naming import (
 from .bundle.reader import CheckpointReader
 from .bundle.v1 import V1Store, is_v1
 from .bundle.writer import save_mapping
-from .errors import CheckpointReplacedError, CorruptionError, NotFoundError
+from .errors import CheckpointReplacedError, CorruptionError, InvalidArgumentError, NotFoundError
 from .filetypes import describe
 from .state import latest_checkpoint
 from .storage import PathLike, is_url
@@ -221,7 +222,17 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
     return read_consistently(path, read_all, verify_checksums=verify_checksums, mmap=mmap)
 
 
-def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True) -> str:
+@overload
+def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True,
+         asynchronous: Literal[False] = False) -> str: ...
+@overload
+def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True,
+         asynchronous: Literal[True]) -> AsyncSave: ...
+@overload
+def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True,
+         asynchronous: bool) -> str | AsyncSave: ...
+def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True,
+         asynchronous: bool = False) -> str | AsyncSave:
     """Write ``tensors`` as a checkpoint TensorFlow can read; return the prefix.
 
     Values may be anything ``numpy.asarray`` accepts (any memory layout or byte order;
@@ -237,6 +248,10 @@ def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True) -> 
     sync:
         fsync the files before publishing them (default), so a power loss cannot leave a
         published checkpoint with missing data.
+    asynchronous:
+        Return once every value is checked and snapshotted (copied, unless it cannot change),
+        with an :class:`AsyncSave` whose ``wait()`` gives the prefix; the files are written in
+        the background, one save per prefix at a time (see :mod:`tfckpt.asyncsave`).
 
     Raises
     ------
@@ -250,6 +265,10 @@ def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True) -> 
     >>> tfckpt.save({"w": np.zeros(3)}, os.path.join(tempfile.mkdtemp(), "ckpt")).endswith("ckpt")
     True
     """
+    if is_async(None, asynchronous):
+        if not isinstance(tensors, Mapping):
+            raise InvalidArgumentError(f"tensors must be a mapping {{name: value}}, got {type(tensors).__name__}")
+        return save_in_background(tensors, path_argument(prefix, "prefix"), sync=sync)
     return save_mapping(tensors, path_argument(prefix, "prefix"), sync=sync)
 
 

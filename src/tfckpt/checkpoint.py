@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from .api import read_consistently
 from .arguments import path_argument
+from .asyncsave import Background, CheckpointOptions, is_async
 from .bundle.graph import (
     OBJECT_GRAPH_KEY,
     VARIABLE_VALUE,
@@ -274,6 +275,7 @@ class Checkpoint:
                                            f"({type(child).__name__})")
         self._children = dict(sorted(children.items()))  # TF sorts keyword children by name
         self._save_counter: Variable | None = None
+        self._saves = Background()  # asynchronous saves: one in flight, snapshot buffers
 
     @property
     def save_counter(self) -> Variable:
@@ -288,28 +290,56 @@ class Checkpoint:
             items.append((SAVE_COUNTER, self._save_counter))
         return items
 
-    def write(self, file_prefix: PathLike) -> str:
-        """Write the structure at ``file_prefix`` exactly; no counter, no state file."""
-        prefix = path_argument(file_prefix, "file_prefix")
+    def write(self, file_prefix: PathLike, options: CheckpointOptions | None = None, *,
+              asynchronous: bool = False) -> str:
+        """Write the structure at ``file_prefix`` exactly; no counter, no state file.
+
+        With ``asynchronous=True`` (or ``options=CheckpointOptions(enable_async=True)``) it
+        returns once the values are snapshotted and writes in the background; :meth:`wait`
+        waits for it (see :mod:`tfckpt.asyncsave`).
+        """
+        return self._write(path_argument(file_prefix, "file_prefix"), is_async(options, asynchronous))
+
+    def _write(self, prefix: str, asynchronous: bool, after: Callable[[], None] | None = None) -> str:
+        """Write (or snapshot and start writing) the structure at ``prefix``; then ``after()``
+        (in the background for an asynchronous save)."""
         graph, leaves = build_graph(self)
-        with BundleWriter(prefix) as writer:
+        with (self._saves.writer(prefix, after=after) if asynchronous else BundleWriter(prefix)) as writer:
             for key, leaf in leaves:  # breadth-first node order, the graph last: as TensorFlow
                 writer.add(key, leaf.value() if isinstance(leaf, Variable) else leaf,
                            dtype=leaf.dtype if isinstance(leaf, Variable) else None)
             writer.add(OBJECT_GRAPH_KEY, np.array(graph.encode(), dtype=object), dtype=STRING)
+        if after is not None and not asynchronous:
+            after()
         return prefix
 
-    def save(self, file_prefix: PathLike) -> str:
+    def save(self, file_prefix: PathLike, options: CheckpointOptions | None = None, *,
+             asynchronous: bool = False) -> str:
         """Increment ``save_counter``, write ``<file_prefix>-<counter>`` and make it the
-        directory's latest checkpoint in the ``checkpoint`` state file."""
+        directory's latest checkpoint in the ``checkpoint`` state file.
+
+        ``asynchronous`` and ``options`` as for :meth:`write`: the state file is updated in
+        the background after the write.
+        """
         file_prefix = path_argument(file_prefix, "file_prefix")  # before the counter moves
+        asynchronous = is_async(options, asynchronous)
+        self._saves.wait()  # the previous save's failure, before the counter moves
         counter = self.save_counter
         counter.assign(counter.numpy() + 1)
-        path = self.write(f"{file_prefix}-{int(counter.numpy())}")
-        update_checkpoint_state(os.path.dirname(path), path, [path], save_relative_paths=True)
-        return path
+        path = f"{file_prefix}-{int(counter.numpy())}"
+
+        def record() -> None:
+            update_checkpoint_state(os.path.dirname(path), path, [path], save_relative_paths=True)
+
+        return self._write(path, asynchronous, after=record)
+
+    def wait(self) -> str | None:
+        """Wait for an asynchronous save in flight; return its prefix (``None`` if there was
+        none) or raise its error (once: the next save then starts afresh)."""
+        return self._saves.wait()
 
     def _restore(self, save_path: PathLike | None) -> CheckpointLoadStatus:
+        self._saves.wait()  # an asynchronous save in flight is what the caller expects to find
         leaves = _python_leaf_paths(self)
         if save_path is None:
             return CheckpointLoadStatus(None, None, None, leaves)

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import state, storage
 from .arguments import path_argument
+from .asyncsave import CheckpointOptions, is_async
 from .checkpoint import Checkpoint
 from .errors import InvalidArgumentError
 from .state import get_checkpoint_state, prune_checkpoint, update_checkpoint_state
@@ -110,17 +111,28 @@ class CheckpointManager:
     @property
     def latest_checkpoint(self) -> str | None:
         """The newest checkpoint's prefix, or ``None``."""
+        self._checkpoint.wait()
         return self._latest_checkpoint
 
     @property
     def checkpoints(self) -> list[str]:
         """Managed checkpoint prefixes, oldest first."""
+        self._checkpoint.wait()
         return list(self._maybe_delete)
 
-    def save(self, checkpoint_number: Any = None, check_interval: bool = True) -> str | None:
+    def save(self, checkpoint_number: Any = None, check_interval: bool = True,
+             options: CheckpointOptions | None = None, *, asynchronous: bool = False) -> str | None:
         """Save ``<directory>/<name>-<n>`` (``n``: ``checkpoint_number`` or the incremented
         ``save_counter``), update the state file, prune; return the path or ``None`` if the
-        step interval says to skip."""
+        step interval says to skip.
+
+        With ``asynchronous=True`` (or ``options=CheckpointOptions(enable_async=True)``) it
+        returns once the values are snapshotted; the write, the state file and pruning follow
+        in the background, and :meth:`wait` waits for them. A save waits for the previous one
+        first (and raises its error); so do ``checkpoints`` and ``latest_checkpoint``.
+        """
+        asynchronous = is_async(options, asynchronous)
+        self._checkpoint.wait()
         if self._checkpoint_interval is not None:
             step = as_int_scalar(self._step_counter, "step_counter")
             if self._last_checkpoint_step is not None:
@@ -132,14 +144,22 @@ class CheckpointManager:
         counter = self._checkpoint.save_counter
         counter.assign(counter.numpy() + 1)
         number = counter if checkpoint_number is None else checkpoint_number
-        path = self._checkpoint.write(f"{self._prefix}-{as_int_scalar(number, 'checkpoint_number')}")
+        path = f"{self._prefix}-{as_int_scalar(number, 'checkpoint_number')}"
+        return self._checkpoint._write(path, asynchronous, after=lambda: self._keep(path))
+
+    def _keep(self, path: str) -> None:
+        """Bookkeeping after ``path`` is written: the state file, then retention."""
         self._maybe_delete.pop(path, None)
         self._maybe_delete[path] = state.now()
         self._latest_checkpoint = path
         self._record_state()
         self._sweep()
         self._record_state()
-        return path
+
+    def wait(self) -> str | None:
+        """Wait for an asynchronous save in flight and its bookkeeping; return its path
+        (``None`` if there was none) or raise its error."""
+        return self._checkpoint.wait()
 
     def _record_state(self) -> None:
         assert self._latest_checkpoint is not None

@@ -24,6 +24,7 @@ import numpy as np
 from . import state
 from .api import read_consistently
 from .arguments import path_argument
+from .asyncsave import Background, is_async
 from .bundle.writer import BundleWriter
 from .errors import ArgumentTypeError, InvalidArgumentError
 from .restore import Target, commit_restore, plan_restore, target_dtype
@@ -117,6 +118,7 @@ class Saver:
         self._last_checkpoints: list[tuple[str, float]] = []
         self._to_delete: list[tuple[str, float]] = []
         self._next_checkpoint_time = state.now() + keep_checkpoint_every_n_hours * state.SECONDS_PER_HOUR
+        self._saves = Background()  # asynchronous saves: one in flight, snapshot buffers
 
     @property
     def var_names(self) -> list[str]:
@@ -135,13 +137,20 @@ class Saver:
         return f"{save_path}-{step:08d}" if self.pad_step_number else f"{save_path}-{step}"
 
     def save(self, save_path: PathLike, global_step: Any = None, latest_filename: str | None = None,
-             write_state: bool = True) -> str | None:
+             write_state: bool = True, *, asynchronous: bool = False) -> str | None:
         """Write every variable to ``save_path`` (``save_path-<step>`` with ``global_step``).
 
         Returns the checkpoint prefix. Updates the ``checkpoint`` state file (atomically) and
         prunes old checkpoints unless ``write_state`` is false. The parent directory is
         created if needed.
+
+        With ``asynchronous=True`` it returns once the values are snapshotted; the write, the
+        state file and pruning follow in the background (see :mod:`tfckpt.asyncsave`) and
+        :meth:`wait` waits for them. A save waits for the previous one first (and raises its
+        error); so does ``last_checkpoints``.
         """
+        asynchronous = is_async(None, asynchronous)
+        self._saves.wait()
         save_path = path_argument(save_path, "save_path")
         latest_filename = latest_filename or STATE_FILENAME
         if os.path.split(latest_filename)[0]:
@@ -152,18 +161,28 @@ class Saver:
         if not self._targets:
             return None
         prefix = self.checkpoint_path(save_path, global_step)
+        directory = os.path.dirname(save_path)
+
+        def keep() -> None:
+            self._record(prefix)
+            update_checkpoint_state(directory, prefix, [path for path, _ in self._last_checkpoints],
+                                    latest_filename, save_relative_paths=self.save_relative_paths)
+            self._maybe_delete_one(directory)
+
+        after = keep if write_state else None
         # TF1 writes the tensors sorted by name; doing the same keeps files byte-identical.
-        with BundleWriter(prefix) as writer:
+        with (self._saves.writer(prefix, after=after) if asynchronous else BundleWriter(prefix)) as writer:
             for name in self.var_names:
                 target = self._targets[name]
                 writer.add(name, _target_value(target), dtype=target_dtype(target))
-        if write_state:
-            self._record(prefix)
-            directory = os.path.dirname(save_path)
-            update_checkpoint_state(directory, prefix, self.last_checkpoints,
-                                    latest_filename, save_relative_paths=self.save_relative_paths)
-            self._maybe_delete_one(directory)
+        if after is not None and not asynchronous:
+            after()
         return prefix
+
+    def wait(self) -> str | None:
+        """Wait for an asynchronous save in flight and its bookkeeping; return its prefix
+        (``None`` if there was none) or raise its error (once)."""
+        return self._saves.wait()
 
     def _record(self, prefix: str) -> None:
         if not self.max_to_keep:
@@ -197,6 +216,7 @@ class Saver:
         if save_path is None:  # TensorFlow's words (a ValueError there; also a TypeError here)
             raise ArgumentTypeError("Can't load save_path when it is None.")
         save_path = path_argument(save_path, "save_path")
+        self._saves.wait()  # an asynchronous save in flight is what the caller expects to find
         commit_restore(read_consistently(save_path, lambda reader: plan_restore(reader, self._targets)))
 
     # -- bookkeeping, as TF's Saver ----------------------------------------------------------
@@ -204,6 +224,7 @@ class Saver:
     @property
     def last_checkpoints(self) -> list[str]:
         """Kept checkpoint prefixes, oldest first."""
+        self._saves.wait()
         return [path for path, _ in self._last_checkpoints]
 
     def set_last_checkpoints(self, last_checkpoints: list[str]) -> None:

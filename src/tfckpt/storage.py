@@ -24,6 +24,7 @@ from collections.abc import Hashable, Iterator
 from typing import Any, Protocol
 
 from .errors import CorruptionError, NotFoundError, UnsupportedError
+from .settings import get_num_threads
 
 __all__ = [
     "ByteSource",
@@ -586,9 +587,18 @@ class Upload:
         self._buffer = bytearray()
         self._parts: queue.Queue[bytearray | None] = queue.Queue(maxsize=UPLOAD_PARTS_QUEUED)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._send, name="tfckpt-upload", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if get_num_threads() > 1:  # with one thread (tfckpt.settings), parts are sent inline
+            self._thread = threading.Thread(target=self._send, name="tfckpt-upload", daemon=True)
+            self._thread.start()
         self._finished = False
+
+    def _put(self, part: bytearray | None) -> None:
+        """Hand a part (``None``: the end) to the helper thread, or send it now without one."""
+        if self._thread is not None:
+            self._parts.put(part)
+        elif part is not None:
+            self._file.write(part)
 
     def _send(self) -> None:
         """The helper thread: write parts in order; after a failure, keep taking parts (so the
@@ -626,7 +636,7 @@ class Upload:
             pos += take
             if len(self._buffer) >= self._part_bytes:
                 self._raise_failure()
-                self._parts.put(self._buffer)
+                self._put(self._buffer)
                 self._buffer = bytearray()
         return n
 
@@ -635,11 +645,15 @@ class Upload:
         if self._finished:
             return
         self._finished = True
-        if self._buffer:
-            self._parts.put(self._buffer)
-            self._buffer = bytearray()
-        self._parts.put(None)
-        self._thread.join()
+        try:
+            if self._buffer:
+                self._put(self._buffer)
+                self._buffer = bytearray()
+        except BaseException as error:  # noqa: BLE001 - an inline send failed: abandon, then raise
+            self._error = error
+        self._put(None)
+        if self._thread is not None:
+            self._thread.join()
         if self._error is not None:
             self._abandon()
             raise self._error
@@ -651,8 +665,9 @@ class Upload:
             return
         self._finished = True
         self._buffer = bytearray()
-        self._parts.put(None)
-        self._thread.join()
+        self._put(None)
+        if self._thread is not None:
+            self._thread.join()
         self._abandon()
 
     def _abandon(self) -> None:

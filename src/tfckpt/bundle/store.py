@@ -25,7 +25,6 @@ import bisect
 import contextlib
 import functools
 import math
-import os
 import threading
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -37,6 +36,7 @@ import numpy as np
 
 from ..dtypes import DataType, DType
 from ..errors import CheckpointReplacedError, CorruptionError, NotFoundError, TfckptError, UnsupportedError
+from ..settings import get_num_threads
 from ..storage import ByteSource, FileIdentity, FileSource, path_identity
 from ..table.block import Entries
 from ..table.reader import TableReader
@@ -45,12 +45,11 @@ from .entry import BIG, BundleHeader, PlainEntries, TensorInfo, decode_plain_man
 from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_key_texts, describe_key
 
-__all__ = ["MAX_UNUSED_SHARDS_LISTED", "PARALLEL_MIN_BYTES", "PARALLEL_READERS", "QUICK_MAX_BYTES", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
+__all__ = ["MAX_UNUSED_SHARDS_LISTED", "PARALLEL_MIN_BYTES", "QUICK_MAX_BYTES", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
            "Listing", "SourceOpener", "Store"]
 
 SourceOpener = Callable[[str], ByteSource]
 
-PARALLEL_READERS = min(8, os.cpu_count() or 1)  # 2 threads doubled load() on 2 cores; 4 added nothing
 PARALLEL_MIN_BYTES = 64 << 20  # below this, local reads on threads cost more than they save
 REMOTE_FETCHES = 16  # concurrent ranged requests: enough to hide ~100 ms of latency per request
 READ_WINDOW_BYTES = 256 << 20  # fetched ahead of the consumer at most (plus one fetch)
@@ -455,8 +454,12 @@ class BundleStore:
             return
         fetches = plan.plan_fetches(infos, plan.REMOTE if remote else plan.LOCAL)
         total = sum(fetch.size for fetch in fetches)
-        if max_workers is None:
-            max_workers = REMOTE_FETCHES if remote else (PARALLEL_READERS if total >= PARALLEL_MIN_BYTES else 1)
+        if max_workers is None:  # the process-wide setting bounds every pool (see tfckpt.settings)
+            threads = get_num_threads()
+            if remote:
+                max_workers = REMOTE_FETCHES if threads > 1 else 1
+            else:
+                max_workers = threads if total >= PARALLEL_MIN_BYTES else 1
         if max_workers <= 1 or len(fetches) <= 1:
             for fetch in fetches:
                 yield from cast("Iterator[tuple[TensorInfo, np.ndarray]]", self._execute(fetch))

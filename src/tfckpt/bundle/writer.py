@@ -34,6 +34,7 @@ from ..arguments import name_argument, path_argument
 from ..coding import crc32c, crc32c_spans, mask, mask_many, masked_crc32c, put_spans
 from ..dtypes import STRING, DType, DTypeLike, as_dtype
 from ..errors import InvalidArgumentError, TfckptError
+from ..settings import get_num_threads
 from ..table.builder import TableBuilder
 from . import payload, validate
 from .entry import BundleHeader, EntryColumns, TensorInfo
@@ -302,6 +303,7 @@ class BundleWriter:
         self._slice_lists: dict[str, list[TensorSlice]] = {}  # their slices, in call order
         self._slice_sets: dict[str, set[TensorSlice]] = {}
         self._crc_executor: ThreadPoolExecutor | None = None
+        self._overlap_crc = get_num_threads() > 1  # a CRC helper thread needs a second one to run on
         self._open = True
 
     def _new_shard(self) -> _Shard | _RemoteShard:
@@ -371,7 +373,7 @@ class BundleWriter:
             size, raw = 0, 0
             pending: Future[int] | None = None
             for chunk in payload.iter_chunks(array, tf_dtype.as_numpy_dtype):
-                if chunk.nbytes >= OVERLAP_CRC_BYTES:
+                if chunk.nbytes >= OVERLAP_CRC_BYTES and self._overlap_crc:
                     # Checksum on a helper thread while this thread writes the same bytes: both
                     # release the GIL, so the CRC pass costs (almost) nothing.
                     pending = self._crc_pool().submit(_extend_crc, chunk, pending, raw)
