@@ -9,7 +9,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src" / "tfckpt"
 
 LAYERS = [  # lowest first
-    {"errors", "coding", "storage", "dtypes", "snappy", "_proto", "structured"},
+    {"errors", "coding", "storage", "dtypes", "snappy", "_proto", "structured", "values"},
     {"table", "table_layout"},
     {"bundle"},
     {"state"},
