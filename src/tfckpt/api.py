@@ -195,7 +195,9 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
     ``mmap=True`` that is the read-only mapping of the data file, so no copy is made and the
     tensors must not be modified in place (``.clone()`` one first). String tensors (such as the
     object graph) stay numpy object arrays; a dtype the framework lacks (torch has no int4) is
-    an :class:`InvalidArgumentError` naming the tensor. The framework is imported only here.
+    an :class:`InvalidArgumentError` naming the tensor. JAX narrows 64-bit values to 32 bits
+    unless ``jax_enable_x64`` is on, as it does for any numpy input. The framework is imported
+    only here.
 
     Examples
     --------

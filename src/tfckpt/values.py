@@ -37,7 +37,6 @@ _TORCH_VIEWED = {
     "float8_e4m3fnuz": ("uint8", ml_dtypes.float8_e4m3fnuz),
     "float8_e5m2": ("uint8", ml_dtypes.float8_e5m2),
     "float8_e5m2fnuz": ("uint8", ml_dtypes.float8_e5m2fnuz),
-    "float8_e8m0fnu": ("uint8", ml_dtypes.float8_e8m0fnu),
 }
 # torch dtypes numpy stores natively (``Tensor.numpy()`` shares their memory).
 _TORCH_NATIVE = ("bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
