@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "tfckpt"
 
 LAYERS = [  # lowest first
     {"errors", "arguments", "settings", "coding", "storage", "dtypes", "snappy", "_proto", "structured",
-     "filetypes"},
+     "filetypes", "values"},
     {"table"},
     {"bundle"},
     {"state"},

@@ -175,7 +175,7 @@ def test_name_based_checkpoint_is_refused_clearly() -> None:
 def test_constructor_checks() -> None:
     with pytest.raises(InvalidArgumentError, match="reserved"):
         Checkpoint(save_counter=Variable(1))
-    with pytest.raises(InvalidArgumentError, match="holds no variables"):
+    with pytest.raises(InvalidArgumentError, match="holds no values to save"):
         Checkpoint(x="text")
     with pytest.raises(InvalidArgumentError, match="dict keys"):
         Checkpoint(x={1: np.zeros(1)}).write("unused")

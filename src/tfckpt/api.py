@@ -29,6 +29,7 @@ from .errors import CheckpointReplacedError, CorruptionError, InvalidArgumentErr
 from .filetypes import describe
 from .state import latest_checkpoint
 from .storage import PathLike, is_url
+from .values import check_framework, from_numpy
 
 __all__ = ["REOPEN_ATTEMPTS", "T", "list_variables", "load",
            "load_checkpoint", "load_variable", "merge_checkpoints", "read_consistently", "resolve_prefix",
@@ -200,14 +201,25 @@ def load_variable(path: PathLike, name: str, *, verify_checksums: bool = True, m
 
 
 def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
-         max_workers: int | None = None) -> dict[str, np.ndarray]:
-    """Every tensor of a checkpoint as a dict of numpy arrays.
+         max_workers: int | None = None, framework: str = "numpy") -> dict[str, Any]:
+    """Every tensor of a checkpoint as a dict of numpy arrays, torch tensors or JAX arrays.
 
     One read plan covers the whole checkpoint (see :meth:`CheckpointReader.read_arrays`):
     neighbouring tensors are fetched together, so many small tensors cost a few reads and a
     remote checkpoint a few round trips; large ones are read on a pool of threads (positional
     reads and CRC32C release the GIL). ``max_workers=1`` reads serially.
     ``verify_checksums`` and ``mmap`` mean what they mean for :func:`load_checkpoint`.
+
+    ``framework`` names the tensors' type as safetensors does: ``"numpy"``/``"np"`` (default),
+    ``"pt"`` (also ``"torch"``, ``"pytorch"``) for torch tensors, ``"jax"``/``"flax"`` for JAX
+    arrays. bfloat16 and float8 stay the framework's own dtypes (``torch.bfloat16``,
+    ``torch.float8_e4m3fn``, ...). Torch tensors share the numpy arrays' memory: with
+    ``mmap=True`` that is the read-only mapping of the data file, so no copy is made and the
+    tensors must not be modified in place (``.clone()`` one first). String tensors (such as the
+    object graph) stay numpy object arrays; a dtype the framework lacks (torch has no int4) is
+    an :class:`InvalidArgumentError` naming the tensor. JAX narrows 64-bit values to 32 bits
+    unless ``jax_enable_x64`` is on, as it does for any numpy input. The framework is imported
+    only here.
 
     Examples
     --------
@@ -216,10 +228,15 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
     >>> sorted(tfckpt.load(prefix).items(), key=lambda kv: kv[0])
     [('a', array([b'x'], dtype=object)), ('b', array([1, 2], dtype=int32))]
     """
+    target = check_framework(framework)
+
     def read_all(reader: CheckpointReader) -> dict[str, np.ndarray]:
         return dict(reader.read_arrays(reader, max_workers=max_workers, batch_bytes=sys.maxsize))
 
-    return read_consistently(path, read_all, verify_checksums=verify_checksums, mmap=mmap)
+    arrays = read_consistently(path, read_all, verify_checksums=verify_checksums, mmap=mmap)
+    if target == "numpy":
+        return arrays
+    return {name: from_numpy(array, target, f"tensor {name!r} of {os.fspath(path)}") for name, array in arrays.items()}
 
 
 @overload
@@ -236,7 +253,9 @@ def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True,
     """Write ``tensors`` as a checkpoint TensorFlow can read; return the prefix.
 
     Values may be anything ``numpy.asarray`` accepts (any memory layout or byte order;
-    lists of ``bytes``/``str`` for string tensors). Every tensor is checked before anything
+    lists of ``bytes``/``str`` for string tensors), torch tensors (any dtype, bfloat16 and
+    float8 included, ``requires_grad`` or not, any layout; other devices' tensors are copied
+    to host memory) and JAX arrays. Every tensor is checked before anything
     is written; the files appear atomically, the ``.index`` last.
 
     Parameters

@@ -261,7 +261,10 @@ class SnapshotWriter:
 
     def add(self, name: str, value: Any, dtype: DTypeLike | None = None) -> None:
         """Check ``value`` as :meth:`tfckpt.CheckpointWriter.add` does and snapshot it."""
-        name, array, tf_dtype = prepare(name, value, dtype)
+        self.add_prepared(*prepare(name, value, dtype))
+
+    def add_prepared(self, name: str, array: np.ndarray, tf_dtype: DType) -> None:
+        """:meth:`add` for a tensor already checked by ``prepare``: snapshot it."""
         if name in self._names:
             raise InvalidArgumentError(f"Adding duplicate key: {name}")
         self._names.add(name)

@@ -2,10 +2,14 @@
 
 A structure is a tree of *trackable* values, as TensorFlow sees ``tf.Module`` trees:
 
-- leaves: :class:`Variable` objects and numpy arrays (arrays are restored in place);
+- leaves: :class:`Variable` objects, numpy arrays and torch tensors (restored in place), JAX
+  arrays, and, as values of dicts, lists or keyword children, Python numbers and lists of
+  numbers (saved as ``save`` would; these two and JAX arrays are immutable, so they cannot be
+  restored into);
 - dicts (keys are the local names), lists and tuples (local names ``"0"``, ``"1"``, ...);
 - any other object: its attributes (``vars(obj)``, in assignment order) that hold leaves
-  or containers of them, like the attributes of a ``tf.Module``.
+  or containers of them, like the attributes of a ``tf.Module`` (numbers there are settings,
+  not state, and are not saved).
 
 Saving numbers nodes breadth-first from the root and writes each leaf under
 ``<escaped path>/.ATTRIBUTES/VARIABLE_VALUE``, then the graph itself under
@@ -39,12 +43,13 @@ from .bundle.graph import (
 )
 from .bundle.objects import SAVE_COUNTER
 from .bundle.reader import CheckpointReader
-from .bundle.writer import BundleWriter
+from .bundle.writer import BundleWriter, prepare
 from .dtypes import STRING
 from .errors import CheckpointMismatchError, InvalidArgumentError
 from .restore import PlannedRestore, Target, commit_restore, plan_restore
 from .state import update_checkpoint_state
 from .storage import PathLike
+from .values import is_plain_data, is_tensor
 from .variables import Variable
 
 __all__ = ["Checkpoint", "CheckpointLoadStatus", "CheckpointMismatchError", "build_graph",
@@ -52,7 +57,7 @@ __all__ = ["Checkpoint", "CheckpointLoadStatus", "CheckpointMismatchError", "bui
 
 
 def _is_leaf(value: Any) -> bool:
-    return isinstance(value, (Variable, np.ndarray))
+    return isinstance(value, (Variable, np.ndarray)) or is_tensor(value) or is_plain_data(value)
 
 
 def _children(value: Any) -> list[tuple[str, Any]]:
@@ -73,7 +78,8 @@ def _children(value: Any) -> list[tuple[str, Any]]:
     attributes = getattr(value, "__dict__", None)
     if attributes is None:
         return []
-    return [(name, child) for name, child in attributes.items() if _holds_leaves(child, set())]
+    return [(name, child) for name, child in attributes.items()
+            if not is_plain_data(child) and _holds_leaves(child, set())]
 
 
 def _holds_leaves(value: Any, seen: set[int]) -> bool:
@@ -95,7 +101,7 @@ class _PyNode:
 def build_graph(root: Any) -> tuple[ObjectGraph, list[tuple[str, Target]]]:
     """Number the structure's objects breadth-first; return the graph and ``(key, leaf)``
     pairs in node order. An object reachable along several routes is one node."""
-    ids: dict[int, int] = {id(root): 0}
+    ids: dict[object, int] = {id(root): 0}
     nodes = [_PyNode(root, ())]
     queue = deque([0])
     while queue:
@@ -105,11 +111,14 @@ def build_graph(root: Any) -> tuple[ObjectGraph, list[tuple[str, Target]]]:
         for name, child in _children(current.value):
             if not _holds_leaves(child, set()):
                 continue
-            if id(child) not in ids:
-                ids[id(child)] = len(nodes)
+            # Numbers are immutable and may be interned: equal ones are separate values, never
+            # one object reachable along two routes.
+            identity = ("data", len(nodes)) if is_plain_data(child) else id(child)
+            if identity not in ids:
+                ids[identity] = len(nodes)
                 nodes.append(_PyNode(child, current.path + (name,)))
-                queue.append(ids[id(child)])
-            current.children.append((name, ids[id(child)]))
+                queue.append(ids[identity])
+            current.children.append((name, ids[identity]))
     leaves: list[tuple[str, Target]] = []
     out = []
     for node in nodes:
@@ -244,8 +253,9 @@ class Checkpoint:
     Parameters
     ----------
     **children:
-        Named roots of the structure: :class:`Variable` objects, numpy arrays (restored in
-        place), dicts/lists/tuples of them, or objects whose attributes hold them.
+        Named roots of the structure: :class:`Variable` objects, numpy arrays and torch tensors
+        (restored in place), JAX arrays, numbers and lists of numbers (saved, not restored
+        into), dicts/lists/tuples of them, or objects whose attributes hold them.
 
     Examples
     --------
@@ -271,8 +281,10 @@ class Checkpoint:
             raise InvalidArgumentError("'save_counter' is reserved for the checkpoint's own counter")
         for name, child in children.items():
             if not _holds_leaves(child, set()):
-                raise InvalidArgumentError(f"Checkpoint child {name!r} holds no variables or arrays "
-                                           f"({type(child).__name__})")
+                raise InvalidArgumentError(f"Checkpoint child {name!r} holds no values to save "
+                                           f"({type(child).__name__} {child!r:.60}): pass variables, numpy "
+                                           f"arrays, torch tensors, JAX arrays, numbers or lists of numbers, "
+                                           f"or containers or objects holding them")
         self._children = dict(sorted(children.items()))  # TF sorts keyword children by name
         self._save_counter: Variable | None = None
         self._saves = Background()  # asynchronous saves: one in flight, snapshot buffers
@@ -304,11 +316,14 @@ class Checkpoint:
         """Write (or snapshot and start writing) the structure at ``prefix``; then ``after()``
         (in the background for an asynchronous save)."""
         graph, leaves = build_graph(self)
+        # Every value is checked and converted before the first byte is written (breadth-first
+        # node order, the graph last: as TensorFlow).
+        prepared = [prepare(key, leaf.value() if isinstance(leaf, Variable) else leaf,
+                            dtype=leaf.dtype if isinstance(leaf, Variable) else None) for key, leaf in leaves]
+        prepared.append(prepare(OBJECT_GRAPH_KEY, np.array(graph.encode(), dtype=object), dtype=STRING))
         with (self._saves.writer(prefix, after=after) if asynchronous else BundleWriter(prefix)) as writer:
-            for key, leaf in leaves:  # breadth-first node order, the graph last: as TensorFlow
-                writer.add(key, leaf.value() if isinstance(leaf, Variable) else leaf,
-                           dtype=leaf.dtype if isinstance(leaf, Variable) else None)
-            writer.add(OBJECT_GRAPH_KEY, np.array(graph.encode(), dtype=object), dtype=STRING)
+            for key, array, dtype in prepared:
+                writer.add_prepared(key, array, dtype)
         if after is not None and not asynchronous:
             after()
         return prefix

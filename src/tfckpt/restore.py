@@ -20,11 +20,12 @@ import numpy as np
 from .bundle.reader import CheckpointReader
 from .dtypes import STRING, DType, as_dtype
 from .errors import InvalidArgumentError, NotFoundError, TfckptError
+from .values import assign_into, is_restorable, is_tensor, numpy_dtype_of
 from .variables import Variable
 
 __all__ = ["PlannedRestore", "Target", "commit_restore", "plan_restore", "target_dtype"]
 
-Target = Variable | np.ndarray
+Target = Variable | np.ndarray  # and torch tensors (restored in place) and JAX arrays (saved only)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ class PlannedRestore:
 
 def target_dtype(target: Target) -> DType:
     """The TF dtype a target holds (numpy strings of any kind count as ``string``)."""
-    return target.dtype if isinstance(target, Variable) else as_dtype(target.dtype)
+    if isinstance(target, Variable):
+        return target.dtype
+    return as_dtype(numpy_dtype_of(target) if is_restorable(target) else target.dtype)
 
 
 def _fit_strings(value: np.ndarray, target: np.ndarray, where: str) -> np.ndarray:
@@ -113,6 +116,11 @@ def plan_restore(reader: CheckpointReader, targets: Mapping[str, Target],
                                        f"dtype {dtype.name}")
         if isinstance(target, np.ndarray) and not target.flags.writeable:
             raise InvalidArgumentError(f"{where}: the target array is read-only")
+        if not isinstance(target, (Variable, np.ndarray)) and not is_restorable(target):
+            kind = "JAX arrays are" if is_tensor(target) else f"a {type(target).__name__} is"
+            raise InvalidArgumentError(f"{where}: {kind} immutable, so nothing can be restored into it in "
+                                       f"place; hold the value in a numpy array, a tfckpt.Variable or a torch "
+                                       f"tensor, or read it with tfckpt.load(..., framework='jax')")
         checked.append((name, target, where))
     assignments = []
     # One read plan for every value (neighbours fetched together), all held until commit.
@@ -129,5 +137,7 @@ def commit_restore(plan: PlannedRestore) -> None:
     for target, value in plan.assignments:
         if isinstance(target, Variable):
             target.assign(value)
+        elif is_restorable(target):
+            assign_into(target, value)
         else:
             target[...] = value

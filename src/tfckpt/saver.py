@@ -25,11 +25,12 @@ from . import state
 from .api import read_consistently
 from .arguments import path_argument
 from .asyncsave import Background, is_async
-from .bundle.writer import BundleWriter
+from .bundle.writer import BundleWriter, prepare
 from .errors import ArgumentTypeError, InvalidArgumentError
-from .restore import Target, commit_restore, plan_restore, target_dtype
+from .restore import Target, commit_restore, plan_restore
 from .state import STATE_FILENAME, get_checkpoint_mtimes, prune_checkpoint, update_checkpoint_state
 from .storage import PathLike
+from .values import is_tensor
 from .variables import Variable, as_int_scalar
 
 __all__ = ["Saver", "named_targets"]
@@ -60,9 +61,9 @@ def named_targets(var_list: Sequence[Variable] | Mapping[str, Target], what: str
     for name, target in items:
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError(f"{what}: names must be non-empty strings, got {name!r}")
-        if not isinstance(target, (Variable, np.ndarray)):
-            raise InvalidArgumentError(f"{what}: {name!r} must be a tfckpt.Variable or a numpy array, "
-                                       f"got {type(target).__name__}")
+        if not isinstance(target, (Variable, np.ndarray)) and not is_tensor(target):
+            raise InvalidArgumentError(f"{what}: {name!r} must be a tfckpt.Variable, a numpy array, a torch "
+                                       f"tensor or a JAX array, got {type(target).__name__}")
         if name in targets:
             raise InvalidArgumentError(f"{what}: duplicate variable name {name!r}")
         targets[name] = target
@@ -76,7 +77,8 @@ class Saver:
     ----------
     var_list:
         A list of named :class:`Variable` objects (saved under their own names) or a dict
-        ``{checkpoint name: Variable or writable numpy array}``.
+        ``{checkpoint name: Variable, writable numpy array or torch tensor (restored in place),
+        or JAX array (saved only)}``.
     max_to_keep:
         How many recent checkpoints to keep; ``None`` or 0 keeps all.
     keep_checkpoint_every_n_hours:
@@ -171,10 +173,12 @@ class Saver:
 
         after = keep if write_state else None
         # TF1 writes the tensors sorted by name; doing the same keeps files byte-identical.
+        # Every value is checked and converted before the first byte is written.
+        prepared = [prepare(name, _target_value(target), dtype=target.dtype if isinstance(target, Variable) else None)
+                    for name, target in ((name, self._targets[name]) for name in self.var_names)]
         with (self._saves.writer(prefix, after=after) if asynchronous else BundleWriter(prefix)) as writer:
-            for name in self.var_names:
-                target = self._targets[name]
-                writer.add(name, _target_value(target), dtype=target_dtype(target))
+            for name, array, dtype in prepared:
+                writer.add_prepared(name, array, dtype)
         if after is not None and not asynchronous:
             after()
         return prefix

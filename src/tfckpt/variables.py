@@ -8,6 +8,7 @@ import numpy as np
 
 from .dtypes import STRING, DType, DTypeLike, as_dtype
 from .errors import InvalidArgumentError, TfckptError
+from .values import to_numpy
 
 __all__ = ["Variable", "as_int_scalar"]
 
@@ -16,7 +17,7 @@ def _to_array(value: Any, dtype: DType | None, what: str) -> np.ndarray:
     """An owned, C-contiguous copy of ``value`` as ``dtype`` (strings as object arrays of bytes)."""
     if isinstance(value, Variable):
         value = value._value
-    array = np.asarray(value)
+    array = np.asarray(to_numpy(value, what))
     if dtype is None:
         try:
             dtype = as_dtype(array.dtype)
@@ -46,7 +47,8 @@ class Variable:
     Parameters
     ----------
     initial_value:
-        Anything ``numpy.asarray`` accepts; it is copied.
+        Anything ``numpy.asarray`` accepts, or a torch tensor or JAX array (any dtype, e.g.
+        ``torch.bfloat16``); it is copied.
     name:
         The name the variable is saved under when it is given to a :class:`Saver` in a list.
         Unlike TensorFlow's, ``.name`` has no ``:0`` suffix.
@@ -105,7 +107,7 @@ class Variable:
         variable, float64 into float32), not across kinds (floats into an int variable).
         """
         what = f"assign to variable {self._name!r}" if self._name else "assign to variable"
-        incoming = value._value if isinstance(value, Variable) else np.asarray(value)
+        incoming = value._value if isinstance(value, Variable) else np.asarray(to_numpy(value, what))
         if incoming.shape != self._value.shape:
             raise InvalidArgumentError(f"{what}: shape {list(incoming.shape)} does not match the "
                                        f"variable's shape {list(self._value.shape)}")

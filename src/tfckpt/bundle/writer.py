@@ -36,6 +36,7 @@ from ..dtypes import STRING, DType, DTypeLike, as_dtype
 from ..errors import InvalidArgumentError, TfckptError
 from ..settings import get_num_threads
 from ..table.builder import TableBuilder
+from ..values import to_numpy
 from . import payload, validate
 from .entry import BundleHeader, EntryColumns, TensorInfo
 from .naming import data_filename
@@ -75,7 +76,7 @@ def _as_bytes(value: Any, name: str) -> bytes:
                                f"numeric dtype (e.g. .astype(np.float32))")
 
 
-ACCEPTED = "a numpy array, a number, bytes or str, or a (nested) list of them"
+ACCEPTED = "a numpy array, a torch tensor, a JAX array, a number, bytes or str, or a (nested) list of them"
 _INT32 = np.iinfo(np.int32)
 
 
@@ -127,7 +128,8 @@ def as_array(name: str, value: Any) -> np.ndarray:
 def prepare(name: Any, value: Any, dtype: DTypeLike | None = None) -> tuple[str, np.ndarray, DType]:
     """Check one tensor before anything is written; return ``(name, array, dtype)``.
 
-    ``value`` is anything ``numpy.asarray`` accepts. ``dtype`` sets the TF dtype (values are
+    ``value`` is anything ``numpy.asarray`` accepts, or a torch tensor or JAX array (taken as
+    :func:`tfckpt.values.to_numpy` says). ``dtype`` sets the TF dtype (values are
     cast to its storage type, as ``numpy.astype`` would), e.g. ``"bfloat16"`` for a float32
     array, or ``"qint8"`` to store an int8 array as TensorFlow's quantized type.
     """
@@ -139,6 +141,7 @@ def prepare(name: Any, value: Any, dtype: DTypeLike | None = None) -> tuple[str,
         raise InvalidArgumentError("tensor names must be non-empty strings, got ''")
     if name.startswith(SLICE_KEY_PREFIX.decode()):
         raise InvalidArgumentError(f"tensor name {name!r} may not start with NUL (reserved for slices)")
+    value = to_numpy(value, f"tensor {name!r}")  # torch and JAX values: the one rule (values)
     array = value if isinstance(value, np.ndarray) else as_array(name, value)
     try:
         tf_dtype = as_dtype(array.dtype) if dtype is None else as_dtype(dtype)
