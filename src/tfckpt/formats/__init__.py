@@ -181,7 +181,7 @@ def open_sink(path: PathLike, fmt: str, planned: list[tuple[str, DType, tuple[in
 
     fmt = _known(fmt)
     if fmt == "keras":
-        detect_format(path + ".h5", writing=True)  # refused there, with what to use instead
+        detect_format(os.fspath(path) + ".h5", writing=True)  # refused there, with what to use instead
     if fmt == "safetensors":
         return safetensors.SafetensorsSink(os.fspath(path), planned)
     if fmt == "npz":
