@@ -358,9 +358,12 @@ def checkpoint_to_weights_h5(checkpoint: PathLike, path: PathLike, *, like: Path
 
     Examples
     --------
-    >>> import tfckpt.keras  # doctest: +SKIP
-    >>> tfckpt.keras.checkpoint_to_weights_h5("tf_run/ckpt-5", "model.weights.h5",
-    ...                                       like="template.weights.h5")  # doctest: +SKIP
+    >>> import os, tempfile, tfckpt.keras
+    >>> out = os.path.join(tempfile.mkdtemp(), "model.weights.h5")
+    >>> mapping = tfckpt.keras.checkpoint_to_weights_h5(
+    ...     "examples/keras3/tf_keras_run/ckpt", out, like="examples/keras3/template.weights.h5")
+    >>> mapping.pairs["layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE"]
+    'layers/dense/vars/0'
     """
     layout = keras_h5.read_layout(like)
     with load_checkpoint(checkpoint) as reader:
