@@ -106,7 +106,7 @@ def mistaken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "safetensors": (tmp_path / "model.st", "is a safetensors file"),
         "npz": (tmp_path / "arrays.zipped", "is a numpy .npz archive"),
         "hdf5": (tmp_path / "model.weights.h5", "is an HDF5 file"),
-        "keras": (tmp_path / "model.keras", "is a Keras .keras archive"),
+        "keras": (tmp_path / "model.keras", "is a Keras 3 .keras archive"),
         "npy": (tmp_path / "one.npy", "single numpy .npy array"),
         "state": (tmp_path / "ckpts" / "checkpoint", "'checkpoint' state file"),
         "meta": (Path(prefix + ".meta"), "`tfckpt meta show`"),
@@ -131,10 +131,12 @@ def test_a_data_file_without_its_index_says_so(tmp_path: Path) -> None:
 
 def test_the_cli_reads_what_it_can_and_names_the_rest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     files = mistaken_files(tmp_path)
-    for kind in ("safetensors", "npz"):
+    for kind in ("safetensors", "npz", "hdf5"):
         status, out, err = run(capsys, "ls", str(files[kind][0]))
         assert status == 0 and out.startswith("name"), err
-    for kind in ("hdf5", "keras", "state"):
+    status, _, err = run(capsys, "ls", str(files["keras"][0]))  # its model.weights.h5 is empty
+    assert status == 1 and "not a readable HDF5 file" in err, err
+    for kind in ("state",):
         status, _, err = run(capsys, "ls", str(files[kind][0]))
         assert status == 1 and files[kind][1] in err, err
 

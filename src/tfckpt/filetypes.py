@@ -64,7 +64,7 @@ def _is_safetensors(head: bytes) -> bool:
 
 
 def sniff_format(path: str) -> str | None:
-    """``"safetensors"`` or ``"npz"`` when the file's first bytes say so (whatever its name),
+    """``"safetensors"``, ``"npz"`` or ``"keras"`` (HDF5, a ``.keras`` archive) when the file's first bytes say so (whatever its name),
     else ``None``. Unreadable paths (missing, directories) are ``None`` too, and so are URLs:
     a remote checkpoint is not made to pay a round trip for the question."""
     if storage.is_url(path):
@@ -77,8 +77,10 @@ def sniff_format(path: str) -> str | None:
         return None
     if _is_safetensors(head):
         return "safetensors"
-    if head.startswith(ZIP_SIGNATURES) and _zip_kind(path) == "npz":
-        return "npz"
+    if head.startswith(HDF5_SIGNATURE):
+        return "keras"
+    if head.startswith(ZIP_SIGNATURES) and _zip_kind(path) in ("npz", "keras"):
+        return _zip_kind(path)
     return None
 
 
@@ -101,9 +103,9 @@ def _zip_kind(path: str) -> str:
 _ZIP_KINDS = {
     "npz": "a numpy .npz archive: tfckpt ls, stats, diff and convert read it as it is "
            "(in Python: tfckpt.formats.open_reader)",
-    "keras": "a Keras .keras archive (a zip holding model.weights.h5), not a TensorFlow checkpoint: "
-             "load it with keras.saving.load_model and save the weights with tf.train.Checkpoint, "
-             "or use the checkpoint the training wrote",
+    "keras": "a Keras 3 .keras archive (a zip holding model.weights.h5), not a TensorFlow checkpoint: "
+             "tfckpt ls, stats, diff and convert read its weights (pip install 'tfckpt[keras]'; in Python: "
+             "tfckpt.formats.open_reader); tfckpt.keras.weights_h5_to_checkpoint makes a TF checkpoint of it",
     "torch": "a PyTorch checkpoint (torch.save), not a TensorFlow checkpoint: save its state_dict with "
              "safetensors, which tfckpt reads and converts",
     "zip": "a zip archive, not a TensorFlow checkpoint",
@@ -128,9 +130,9 @@ def describe(path: str) -> str | None:
     if head.startswith(ZIP_SIGNATURES):
         return _ZIP_KINDS[_zip_kind(path)]
     if head.startswith(HDF5_SIGNATURE):
-        return ("an HDF5 file (Keras .h5 / .weights.h5 weights), not a TensorFlow checkpoint: load it with "
-                "Keras (model.load_weights) and save with tf.train.Checkpoint, or use the checkpoint the "
-                "training wrote")
+        return ("an HDF5 file (Keras 3 .weights.h5 or Keras 2 .h5 weights), not a TensorFlow checkpoint: "
+                "tfckpt ls, stats, diff and convert read it (pip install 'tfckpt[keras]'; in Python: "
+                "tfckpt.formats.open_reader); tfckpt.keras.weights_h5_to_checkpoint makes a TF checkpoint of it")
     if head.startswith(NPY_MAGIC):
         return "a single numpy .npy array, not a checkpoint: load it with numpy.load"
     if head.lstrip().startswith(STATE_FILE_FIELDS):

@@ -3,8 +3,9 @@
 A source lists its tensors (name, dtype, shape, and for TF2 checkpoints the object path and
 whether it is optimizer state) and reads each one only when asked. A sink takes tensors one at
 a time and either publishes the file whole (``finish``) or leaves nothing (``abort``).
-Formats: ``checkpoint`` (a TensorFlow bundle), ``safetensors`` and ``npz``; a path says which
-by its extension, a file being read also by its first bytes (a safetensors file named ``.bin``),
+Formats: ``checkpoint`` (a TensorFlow bundle), ``safetensors``, ``npz`` and, as a source only,
+``keras`` (Keras HDF5 weights: ``.weights.h5``, ``.h5``, the weights of a ``.keras`` archive;
+:mod:`tfckpt.keras` writes them, from a template); a path says which by its extension, a file being read also by its first bytes (a safetensors file named ``.bin``),
 or the caller names it. :func:`open_reader` opens any source as a
 :class:`~tfckpt.bundle.reader.CheckpointReader`, which is how ``ls``, ``tree``, ``stats`` and
 ``diff`` read every format.
@@ -36,7 +37,8 @@ from ..storage import PathLike
 __all__ = ["DEFAULT_CHECKPOINT_NAME", "FORMATS", "MAX_NUMPY_BYTES", "MAX_NUMPY_RANK", "Sink", "SourceTensor",
            "check_numpy_shape", "detect_format", "open_reader", "open_sink", "open_source", "sink_path"]
 
-FORMATS = ("checkpoint", "safetensors", "npz")
+FORMATS = ("checkpoint", "safetensors", "npz", "keras")
+KERAS_EXTENSIONS = (".h5", ".hdf5", ".keras")  # Keras weights (.weights.h5), Keras 2 .h5, .keras archives
 DEFAULT_CHECKPOINT_NAME = "ckpt"  # the prefix written into an empty destination directory
 MAX_NUMPY_RANK = 64  # numpy's NPY_MAXDIMS
 MAX_NUMPY_BYTES = (1 << 63) - 1  # numpy refuses arrays whose dims (zeros as ones) x itemsize exceed this
@@ -90,6 +92,13 @@ def detect_format(path: PathLike, *, writing: bool = False) -> str:
         return "safetensors"
     if name.endswith(".npz"):
         return "npz"
+    if name.endswith(KERAS_EXTENSIONS):
+        if writing:
+            raise InvalidArgumentError(
+                f"tfckpt writes Keras weights only from a template of the model's layout: "
+                f"tfckpt.keras.checkpoint_to_weights_h5(checkpoint, {os.fspath(path)!r}, like=TEMPLATE.weights.h5); "
+                f"convert writes .safetensors, .npz or a checkpoint")
+        return "keras"
     if not writing:
         return sniff_format(os.fspath(path)) or "checkpoint"
     if storage.isdir(os.fspath(path)):
@@ -111,16 +120,16 @@ def _known(fmt: str) -> str:
 def open_source(path: PathLike, stack: ExitStack, fmt: str | None = None) -> list[SourceTensor]:
     """The tensors of the file at ``path`` (closed when ``stack`` closes), read as format
     ``fmt`` (default: :func:`detect_format`)."""
-    from . import checkpoint, npz, safetensors
+    from . import checkpoint, keras_h5, npz, safetensors
 
     fmt = _known(fmt) if fmt is not None else detect_format(path)
-    reader = {"safetensors": safetensors.source, "npz": npz.source}.get(fmt, checkpoint.source)
+    reader = {"safetensors": safetensors.source, "npz": npz.source, "keras": keras_h5.source}.get(fmt, checkpoint.source)
     return reader(path, stack)
 
 
 def open_reader(path: PathLike, fmt: str | None = None) -> CheckpointReader:
     """Any source as a :class:`~tfckpt.bundle.reader.CheckpointReader`: a checkpoint through
-    :func:`tfckpt.load_checkpoint`, a safetensors or ``.npz`` file through its source (values
+    :func:`tfckpt.load_checkpoint`, a safetensors, ``.npz`` or Keras HDF5 file through its source (values
     read when asked for). ``fmt`` as for :func:`open_source`.
 
     Examples
@@ -171,6 +180,8 @@ def open_sink(path: PathLike, fmt: str, planned: list[tuple[str, DType, tuple[in
     from . import checkpoint, npz, safetensors
 
     fmt = _known(fmt)
+    if fmt == "keras":
+        detect_format(os.fspath(path) + ".h5", writing=True)  # refused there, with what to use instead
     if fmt == "safetensors":
         return safetensors.SafetensorsSink(os.fspath(path), planned)
     if fmt == "npz":
