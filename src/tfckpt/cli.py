@@ -291,7 +291,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
                      include=args.include or [], exclude=args.exclude or [], drop_optimizer=args.drop_optimizer,
                      drop_save_counter=args.drop_save_counter, cast=dict(args.cast or []),
                      progress=ProgressBar("convert"), from_=args.from_format, to=args.to,
-                     allow_empty=args.allow_empty)
+                     allow_empty=args.allow_empty, like=args.like,
+                     drop_object_graph=True if args.drop_object_graph else None)
     for name, reason in report.skipped:
         print(f"skipped {shown(name)}: {shown(reason)}", file=sys.stderr)
     for warning in report.warnings:
@@ -453,6 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--drop-save-counter", action="store_true", help="leave out save_counter")
     conv.add_argument("--cast", action="append", type=_pair, metavar="FROM=TO",
                       help="cast one dtype to another, e.g. float32=bfloat16 (repeatable)")
+    conv.add_argument("--like", metavar="CKPT", help="write a checkpoint with the structure (object graph, keys, "
+                      "shapes, dtypes) of this TF2 checkpoint; tensors matched by key or object path")
+    conv.add_argument("--drop-object-graph", action="store_true", help="keep no TF2 structure (default: kept in "
+                      "safetensors/npz metadata and rebuilt when converting back)")
     conv.set_defaults(handler=cmd_convert)
 
     sm = commands.add_parser("savedmodel", help="inspect a SavedModel (like saved_model_cli)")
