@@ -15,7 +15,7 @@ LAYERS = [  # lowest first
     {"state"},
     {"api", "variables", "restore", "saver", "checkpoint", "manager", "verify", "diff", "convert", "savedmodel",
      "stats", "tree",
-     "distributed", "formats"},
+     "distributed", "formats", "rules"},
     {"cli", "__main__", "__init__", "compat"},
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -165,3 +165,34 @@ def test_a_damaged_structure_record_is_a_corruption_error(tmp_path: Path) -> Non
                                                        "tfckpt.tensors": "{}"})))
     with pytest.raises(tfckpt.CorruptionError, match="tfckpt.object_graph is not base64"):
         tfckpt.convert_checkpoint(npz, tmp_path / "back")
+
+
+@pytest.mark.tf
+def test_like_takes_a_pytorch_fine_tune_back_through_reversed_rules(tf, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    def model():  # type: ignore[no-untyped-def]
+        root = tf.Module()
+        root.bert = tf.Module()
+        root.bert.pooler = tf.Module()
+        root.bert.pooler.dense = tf.Module()
+        root.bert.pooler.dense.kernel = tf.Variable(tf.zeros((4, 3)))
+        root.bert.pooler.dense.bias = tf.Variable(tf.zeros(3))
+        return root
+
+    tf.train.Checkpoint(model=model()).write(str(tmp_path / "template"))
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"tfckpt_rules": 1, "rules": [
+        {"match": "model/bert/pooler/dense/kernel", "name": "bert.pooler.dense.weight", "transpose": [1, 0]},
+        {"match": "model/bert/pooler/dense/bias", "name": "bert.pooler.dense.bias"}]}))
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(4, 3)  # the fine-tune, in PyTorch's layout: weight is [out, in]
+    save_file({f"bert.pooler.dense.{k}": v.detach().contiguous() for k, v in linear.state_dict().items()},
+              str(tmp_path / "tuned.safetensors"))
+    assert main(["convert", str(tmp_path / "tuned.safetensors"), str(tmp_path / "back" / "ckpt"),
+                 "--rules", str(rules), "--reverse", "--like", str(tmp_path / "template")]) == 0
+    restored = model()
+    tf.train.Checkpoint(model=restored).read(str(tmp_path / "back" / "ckpt")).assert_consumed()
+    np.testing.assert_array_equal(restored.bert.pooler.dense.kernel.numpy(), linear.weight.detach().numpy().T)
+    np.testing.assert_array_equal(restored.bert.pooler.dense.bias.numpy(), linear.bias.detach().numpy())

@@ -33,6 +33,7 @@ from .errors import (
     UnsupportedError,
 )
 from .manager import CheckpointManager
+from .rules import Rules, load_rules
 from .saver import Saver
 from .state import (
     CheckpointState,
@@ -72,6 +73,7 @@ __all__ = [
     "ObjectGraph",
     "ObjectTensor",
     "PartsTimeoutError",
+    "Rules",
     "Saver",
     "SliceView",
     "SlotVariable",
@@ -99,6 +101,7 @@ __all__ = [
     "list_variables",
     "load",
     "load_checkpoint",
+    "load_rules",
     "load_variable",
     "merge_checkpoints",
     "remove_checkpoint",

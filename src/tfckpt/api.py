@@ -25,6 +25,7 @@ from .bundle.v1 import V1Store, is_v1
 from .bundle.writer import save_mapping
 from .errors import CheckpointReplacedError, CorruptionError, NotFoundError
 from .filetypes import describe
+from .rules import Rules
 from .state import latest_checkpoint
 from .storage import PathLike, is_url
 
@@ -196,7 +197,7 @@ def load_variable(path: PathLike, name: str, *, verify_checksums: bool = True, m
 
 
 def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
-         max_workers: int | None = None) -> dict[str, np.ndarray]:
+         max_workers: int | None = None, rules: Rules | None = None) -> dict[str, np.ndarray]:
     """Every tensor of a checkpoint as a dict of numpy arrays.
 
     One read plan covers the whole checkpoint (see :meth:`CheckpointReader.read_arrays`):
@@ -204,6 +205,7 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
     remote checkpoint a few round trips; large ones are read on a pool of threads (positional
     reads and CRC32C release the GIL). ``max_workers=1`` reads serially.
     ``verify_checksums`` and ``mmap`` mean what they mean for :func:`load_checkpoint`.
+    ``rules`` (:func:`tfckpt.load_rules`) renames and transforms the tensors as ``convert`` does.
 
     Examples
     --------
@@ -215,7 +217,8 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
     def read_all(reader: CheckpointReader) -> dict[str, np.ndarray]:
         return dict(reader.read_arrays(reader, max_workers=max_workers, batch_bytes=sys.maxsize))
 
-    return read_consistently(path, read_all, verify_checksums=verify_checksums, mmap=mmap)
+    arrays = read_consistently(path, read_all, verify_checksums=verify_checksums, mmap=mmap)
+    return arrays if rules is None else rules.apply(arrays)
 
 
 def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True) -> str:

@@ -29,6 +29,7 @@ from .convert import convert
 from .diff import diff_checkpoints
 from .errors import TfckptError, UnsupportedError
 from .formats import FORMATS, open_reader
+from .rules import load_rules
 from .stats import checkpoint_stats
 from .tree import checkpoint_tree, render_tree
 from .verify import VerifyProblem, verify_checkpoint
@@ -292,7 +293,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
                      drop_save_counter=args.drop_save_counter, cast=dict(args.cast or []),
                      progress=ProgressBar("convert"), from_=args.from_format, to=args.to,
                      allow_empty=args.allow_empty, like=args.like,
-                     drop_object_graph=True if args.drop_object_graph else None)
+                     drop_object_graph=True if args.drop_object_graph else None,
+                     rules=load_rules(args.rules, reverse=args.reverse) if args.rules else None)
     for name, reason in report.skipped:
         print(f"skipped {shown(name)}: {shown(reason)}", file=sys.stderr)
     for warning in report.warnings:
@@ -458,6 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "shapes, dtypes) of this TF2 checkpoint; tensors matched by key or object path")
     conv.add_argument("--drop-object-graph", action="store_true", help="keep no TF2 structure (default: kept in "
                       "safetensors/npz metadata and rebuilt when converting back)")
+    conv.add_argument("--rules", metavar="FILE", help="rename/transform rules (JSON; see tfckpt.rules), applied "
+                      "to the source's names first")
+    conv.add_argument("--reverse", action="store_true", help="apply the inverse of --rules (e.g. PyTorch -> TF)")
     conv.set_defaults(handler=cmd_convert)
 
     sm = commands.add_parser("savedmodel", help="inspect a SavedModel (like saved_model_cli)")

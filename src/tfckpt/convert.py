@@ -24,6 +24,7 @@ from .formats import FORMATS, Sink, SourceTensor, detect_format, open_sink, open
 from .formats.npz import DTYPES_MEMBER, RESERVED_MEMBERS
 from .formats.safetensors import SAFETENSORS_DTYPES
 from .formats.structure import Structure, read_structure
+from .rules import Rules
 from .storage import PathLike
 
 __all__ = ["ATTRIBUTE_SUFFIX", "ConversionPlan", "ConvertReport", "PlannedTensor", "Progress", "convert", "execute",
@@ -203,6 +204,31 @@ def execute(plan: ConversionPlan, sink: Sink, progress: Progress | None = None) 
     return written
 
 
+def _apply_rules(rules: Rules, tensors: Sequence[SourceTensor]
+                 ) -> tuple[list[SourceTensor], dict[str, str], dict[str, str]]:
+    """The source's tensors as the rules make them (values transformed when read); for each
+    tensor the rules only renamed, its new name -> its source name; for every new tensor, its
+    new name -> the source names it is made of (as a report shows them)."""
+    by_name = {tensor.name: tensor for tensor in tensors}
+    out, renamed, made_of = [], {}, {}
+    for mapped in rules.plan([(t.name, t.dtype, t.shape) for t in tensors]):
+        inputs = [by_name[name] for name in mapped.inputs]
+        if mapped.run is None and mapped.name == inputs[0].name:
+            out.append(inputs[0])
+            continue
+        made_of[mapped.name] = " + ".join(mapped.inputs)
+        if mapped.run is None:
+            renamed[mapped.name] = inputs[0].name
+            read = inputs[0].read
+        else:
+            def read(run: Callable[[Sequence[np.ndarray]], np.ndarray] = mapped.run,
+                     inputs: list[SourceTensor] = inputs) -> np.ndarray:
+                return run([tensor.read() for tensor in inputs])
+        out.append(SourceTensor(mapped.name, mapped.dtype, mapped.shape, read,
+                                optimizer_state=any(tensor.optimizer_state for tensor in inputs)))
+    return out, renamed, made_of
+
+
 def _source_structure(source: str, fmt: str, tensors: Sequence[SourceTensor]) -> Structure | None:
     """What the source holds of a TF2 checkpoint's structure: a checkpoint's object graph with
     each tensor under its own key, or the record a safetensors/npz file keeps (None: neither)."""
@@ -215,10 +241,12 @@ def _source_structure(source: str, fmt: str, tensors: Sequence[SourceTensor]) ->
                                                  if t.name != OBJECT_GRAPH_KEY})
 
 
-def _kept_structure(structure: Structure, plan: ConversionPlan) -> Structure:
-    """``structure`` as the destination keeps it: each written tensor under its new name."""
-    return Structure(structure.object_graph, {step.name: structure.tensors[step.source.name]
-                                              for step in plan.tensors if step.source.name in structure.tensors})
+def _kept_structure(structure: Structure, plan: ConversionPlan, renamed: dict[str, str]) -> Structure:
+    """``structure`` as the destination keeps it: each written tensor under its new name
+    (a tensor rules transformed is not listed: the inverse rules give back its key)."""
+    origins = {step.name: renamed.get(step.source.name, step.source.name) for step in plan.tensors}
+    return Structure(structure.object_graph, {name: structure.tensors[origin] for name, origin in origins.items()
+                                              if origin in structure.tensors})
 
 
 @dataclass
@@ -352,7 +380,7 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
             drop_save_counter: bool = False, drop_object_graph: bool | None = None,
             cast: dict[str, str] | None = None, progress: Progress | None = None,
             from_: str | None = None, to: str | None = None, allow_empty: bool = False,
-            like: PathLike | None = None) -> ConvertReport:
+            like: PathLike | None = None, rules: Rules | None = None) -> ConvertReport:
     """Copy tensors from ``source`` to ``destination``, converting format, names and dtypes.
 
     Parameters
@@ -396,6 +424,10 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
         an object path, with the template's shape and dtype (cast back as above); the
         template's ``save_counter`` fills in when the source has none. Checked as for
         ``drop_object_graph``.
+    rules:
+        :class:`tfckpt.rules.Rules` (``tfckpt.load_rules(FILE)``, or ``reverse=True`` for the
+        way back) applied to the source's names before everything else: renames and value
+        transforms (transpose, reshape, split, concat, dtype).
 
     A checkpoint destination that is an existing directory means the checkpoint inside it
     (see :mod:`tfckpt.formats`): the one its state file names or its only one, else
@@ -430,14 +462,18 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
         tensors = open_source(source, stack, source_fmt)
         wanted = not drop_object_graph and (fmt, source_fmt) != ("checkpoint", "checkpoint")
         structure = _source_structure(source, source_fmt, tensors) if wanted else None
+        renamed: dict[str, str] = {}
+        made_of: dict[str, str] = {}
         try:
+            if rules is not None:
+                tensors, renamed, made_of = _apply_rules(rules, tensors)
             plan = plan_conversion(tensors, fmt, object_paths=object_paths, strip_attributes=strip_attributes,
                                    rename=rename, include=include, exclude=exclude, drop_optimizer=drop_optimizer,
                                    drop_save_counter=drop_save_counter, drop_object_graph=drop_object_graph,
                                    cast=cast)
             metadata = None
             if fmt != "checkpoint" and structure is not None and plan.tensors:
-                metadata = _kept_structure(structure, plan).to_metadata()
+                metadata = _kept_structure(structure, plan, renamed).to_metadata()
                 plan.skipped = [(name, "object graph (kept in the file's metadata)" if name == OBJECT_GRAPH_KEY
                                  else reason) for name, reason in plan.skipped]
             elif fmt == "checkpoint" and like is not None and not drop_object_graph:
@@ -455,5 +491,5 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
                                        f"{fmt} anyway)")
         sink = open_sink(destination, fmt, [(step.name, step.dtype, step.source.shape) for step in plan.tensors],
                          metadata)
-        written = execute(plan, sink, progress)
+        written = [(made_of.get(name, name), new) for name, new in execute(plan, sink, progress)]
     return ConvertReport(source, destination, written, plan.skipped, plan.warnings)
