@@ -18,7 +18,7 @@ LAYERS = [  # lowest first
     {"state"},
     {"api", "variables", "restore", "saver", "checkpoint", "manager", "verify", "diff", "convert", "savedmodel",
      "stats", "tree",
-     "distributed", "formats", "asyncsave", "keras"},
+     "distributed", "formats", "asyncsave", "keras", "rules"},
     {"cli", "__main__", "__init__", "compat"},
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -18,7 +18,7 @@ import pytest
 import tfckpt
 from tfckpt.convert import convert
 from tfckpt.errors import CorruptionError, InvalidArgumentError, TfckptError, UnsupportedError
-from tfckpt.formats.npz import DTYPES_MEMBER
+from tfckpt.formats.npz import DTYPES_MEMBER, STRUCTURE_MEMBER
 
 
 def safetensors_bytes(header: Any, data: bytes = b"", raw_header: bytes | None = None) -> bytes:
@@ -210,6 +210,9 @@ def test_a_tensor_named_like_the_dtype_list_is_refused_for_npz(tmp_path: Path) -
     prefix = tfckpt.save({DTYPES_MEMBER: np.ones(2), "b": np.zeros(1, np.float32)}, tmp_path / "ck")
     with pytest.raises(InvalidArgumentError, match="the member where .npz files of tfckpt list dtypes"):
         convert(prefix, tmp_path / "out.npz")
+    prefix = tfckpt.save({STRUCTURE_MEMBER: np.ones(2)}, tmp_path / "ck2")
+    with pytest.raises(InvalidArgumentError, match="the member where .npz files of tfckpt keep the TF2 structure"):
+        convert(prefix, tmp_path / "out2.npz")
 
 
 # -- SavedModels and MetaGraphs ----------------------------------------------------------------

@@ -39,6 +39,7 @@ from .errors import (
     UnsupportedError,
 )
 from .manager import CheckpointManager
+from .rules import Rules, load_rules
 from .saver import Saver
 from .settings import get_num_threads, set_num_threads
 from .state import (
@@ -83,6 +84,7 @@ __all__ = [
     "ObjectGraph",
     "ObjectTensor",
     "PartsTimeoutError",
+    "Rules",
     "Saver",
     "SliceView",
     "SlotVariable",
@@ -111,6 +113,7 @@ __all__ = [
     "list_variables",
     "load",
     "load_checkpoint",
+    "load_rules",
     "load_variable",
     "merge_checkpoints",
     "remove_checkpoint",

@@ -27,6 +27,7 @@ from .bundle.v1 import V1Store, is_v1
 from .bundle.writer import save_mapping
 from .errors import CheckpointReplacedError, CorruptionError, InvalidArgumentError, NotFoundError
 from .filetypes import describe
+from .rules import Rules
 from .state import latest_checkpoint
 from .storage import PathLike, is_url
 from .values import check_framework, from_numpy
@@ -201,7 +202,7 @@ def load_variable(path: PathLike, name: str, *, verify_checksums: bool = True, m
 
 
 def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
-         max_workers: int | None = None, framework: str = "numpy") -> dict[str, Any]:
+         max_workers: int | None = None, framework: str = "numpy", rules: Rules | None = None) -> dict[str, Any]:
     """Every tensor of a checkpoint as a dict of numpy arrays, torch tensors or JAX arrays.
 
     One read plan covers the whole checkpoint (see :meth:`CheckpointReader.read_arrays`):
@@ -209,6 +210,7 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
     remote checkpoint a few round trips; large ones are read on a pool of threads (positional
     reads and CRC32C release the GIL). ``max_workers=1`` reads serially.
     ``verify_checksums`` and ``mmap`` mean what they mean for :func:`load_checkpoint`.
+    ``rules`` (:func:`tfckpt.load_rules`) renames and transforms the tensors as ``convert`` does.
 
     ``framework`` names the tensors' type as safetensors does: ``"numpy"``/``"np"`` (default),
     ``"pt"`` (also ``"torch"``, ``"pytorch"``) for torch tensors, ``"jax"``/``"flax"`` for JAX
@@ -234,6 +236,8 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
         return dict(reader.read_arrays(reader, max_workers=max_workers, batch_bytes=sys.maxsize))
 
     arrays = read_consistently(path, read_all, verify_checksums=verify_checksums, mmap=mmap)
+    if rules is not None:
+        arrays = rules.apply(arrays)
     if target == "numpy":
         return arrays
     return {name: from_numpy(array, target, f"tensor {name!r} of {os.fspath(path)}") for name, array in arrays.items()}

@@ -29,6 +29,7 @@ from .convert import convert
 from .diff import diff_checkpoints
 from .errors import NothingMatched, TfckptError, UnsupportedError
 from .formats import FORMATS, open_reader
+from .rules import load_rules
 from .stats import checkpoint_stats
 from .tree import checkpoint_tree, render_tree
 from .verify import VerifyProblem, verify_checkpoint
@@ -312,7 +313,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
                      include=args.include or [], exclude=args.exclude or [], optimizer=not args.no_optimizer,
                      drop_save_counter=args.drop_save_counter, cast=dict(args.cast or []),
                      progress=ProgressBar("convert"), from_=args.from_format, to=args.to,
-                     allow_empty=args.allow_empty)
+                     allow_empty=args.allow_empty, like=args.like,
+                     drop_object_graph=True if args.drop_object_graph else None,
+                     rules=load_rules(args.rules, reverse=args.reverse) if args.rules else None)
     by_reason: dict[str, list[str]] = {}
     for name, reason in report.skipped:
         by_reason.setdefault(reason, []).append(shown(name))
@@ -494,6 +497,13 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--drop-save-counter", action="store_true", help="leave out save_counter")
     conv.add_argument("--cast", action="append", type=_pair, metavar="FROM=TO",
                       help="cast one dtype to another, e.g. float32=bfloat16 (repeatable)")
+    conv.add_argument("--like", metavar="CKPT", help="write a checkpoint with the structure (object graph, keys, "
+                      "shapes, dtypes) of this TF2 checkpoint; tensors matched by key or object path")
+    conv.add_argument("--drop-object-graph", action="store_true", help="keep no TF2 structure (default: kept in "
+                      "safetensors/npz metadata and rebuilt when converting back)")
+    conv.add_argument("--rules", metavar="FILE", help="rename/transform rules (JSON; see tfckpt.rules), applied "
+                      "to the source's names first")
+    conv.add_argument("--reverse", action="store_true", help="apply the inverse of --rules (e.g. PyTorch -> TF)")
     conv.set_defaults(handler=cmd_convert)
 
     sm = commands.add_parser("savedmodel", help="inspect a SavedModel (like saved_model_cli)")

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .arguments import path_argument
-from .bundle.graph import ATTRIBUTES_MARKER, OBJECT_GRAPH_KEY, VARIABLE_VALUE
-from .dtypes import DType, as_dtype
-from .errors import InvalidArgumentError
+from .bundle.graph import ATTRIBUTES_MARKER, OBJECT_GRAPH_KEY, VARIABLE_VALUE, ObjectGraph
+from .dtypes import STRING, DType, as_dtype
+from .errors import CorruptionError, InvalidArgumentError
 from .formats import FORMATS, Sink, SourceTensor, detect_format, open_sink, open_source, sink_path
-from .formats.npz import DTYPES_MEMBER
+from .formats.npz import DTYPES_MEMBER, RESERVED_MEMBERS
 from .formats.safetensors import SAFETENSORS_DTYPES
+from .formats.structure import Structure, read_structure
+from .rules import Rules
 from .storage import PathLike
 
 __all__ = ["ATTRIBUTE_SUFFIX", "ConversionPlan", "ConvertReport", "PlannedTensor", "Progress", "convert", "execute",
@@ -114,9 +116,10 @@ def _check_name(name: str, source_name: str, fmt: str) -> None:
     except UnicodeEncodeError:
         raise InvalidArgumentError(f"tensor {source_name!r} would be named {name!r}, which is not UTF-8 text "
                                    f"and cannot be a {fmt} name: rename it (rename=, --rename)") from None
-    if fmt == "npz" and name == DTYPES_MEMBER:
+    if fmt == "npz" and name in RESERVED_MEMBERS:
+        what = "list dtypes" if name == DTYPES_MEMBER else "keep the TF2 structure"
         raise InvalidArgumentError(f"tensor {source_name!r} would be named {name!r}, the member where .npz files "
-                                   f"of tfckpt list dtypes: rename it (rename=, --rename)")
+                                   f"of tfckpt {what}: rename it (rename=, --rename)")
 
 
 def plan_conversion(tensors: Sequence[SourceTensor], fmt: str, *, object_paths: bool = False,
@@ -202,6 +205,163 @@ def execute(plan: ConversionPlan, sink: Sink, progress: Progress | None = None) 
     return written
 
 
+def _apply_rules(rules: Rules, tensors: Sequence[SourceTensor]
+                 ) -> tuple[list[SourceTensor], dict[str, str], dict[str, str]]:
+    """The source's tensors as the rules make them (values transformed when read); for each
+    tensor the rules only renamed, its new name -> its source name; for every new tensor, its
+    new name -> the source names it is made of (as a report shows them)."""
+    by_name = {tensor.name: tensor for tensor in tensors}
+    out, renamed, made_of = [], {}, {}
+    for mapped in rules.plan([(t.name, t.dtype, t.shape) for t in tensors]):
+        inputs = [by_name[name] for name in mapped.inputs]
+        if mapped.run is None and mapped.name == inputs[0].name:
+            out.append(inputs[0])
+            continue
+        made_of[mapped.name] = " + ".join(mapped.inputs)
+        if mapped.run is None:
+            renamed[mapped.name] = inputs[0].name
+            read = inputs[0].read
+        else:
+            def read(run: Callable[[Sequence[np.ndarray]], np.ndarray] = mapped.run,
+                     inputs: list[SourceTensor] = inputs) -> np.ndarray:
+                return run([tensor.read() for tensor in inputs])
+        out.append(SourceTensor(mapped.name, mapped.dtype, mapped.shape, read,
+                                optimizer_state=any(tensor.optimizer_state for tensor in inputs)))
+    return out, renamed, made_of
+
+
+def _source_structure(source: str, fmt: str, tensors: Sequence[SourceTensor]) -> Structure | None:
+    """What the source holds of a TF2 checkpoint's structure: a checkpoint's object graph with
+    each tensor under its own key, or the record a safetensors/npz file keeps (None: neither)."""
+    if fmt != "checkpoint":
+        return read_structure(source, fmt)
+    graph = next((t for t in tensors if t.name == OBJECT_GRAPH_KEY), None)
+    if graph is None:
+        return None
+    return Structure(bytes(graph.read().item()), {t.name: (t.name, t.dtype, t.shape) for t in tensors
+                                                 if t.name != OBJECT_GRAPH_KEY})
+
+
+def _kept_structure(structure: Structure, plan: ConversionPlan, renamed: dict[str, str]) -> Structure:
+    """``structure`` as the destination keeps it: each written tensor under its new name
+    (a tensor rules transformed is not listed: the inverse rules give back its key)."""
+    origins = {step.name: renamed.get(step.source.name, step.source.name) for step in plan.tensors}
+    return Structure(structure.object_graph, {name: structure.tensors[origin] for name, origin in origins.items()
+                                              if origin in structure.tensors})
+
+
+@dataclass
+class _Target:
+    """What a checkpoint rebuilt by structure must hold: every expected key (with the dtype and
+    shape recorded for it, when known), the names that stand for each key, the object graph,
+    and tensors taken from a template when the source lacks them (its ``save_counter``)."""
+
+    where: str
+    graph: SourceTensor
+    expected: dict[str, tuple[DType, tuple[int, ...]] | None]
+    aliases: dict[str, str]
+    fill: dict[str, SourceTensor] = field(default_factory=dict)
+
+
+def _graph_keys(graph: bytes, where: str) -> list[str]:
+    """Every checkpoint key the object graph refers to."""
+    nodes = ObjectGraph.decode(graph, where).nodes
+    return [attribute.checkpoint_key for node in nodes for attribute in node.attributes]
+
+
+def _graph_tensor(graph: bytes) -> SourceTensor:
+    return SourceTensor(OBJECT_GRAPH_KEY, STRING, (), lambda: np.array(graph, dtype=object))
+
+
+def _target_of_structure(structure: Structure, where: str) -> _Target:
+    expected: dict[str, tuple[DType, tuple[int, ...]] | None] = {
+        key: None for key in _graph_keys(structure.object_graph, where)}
+    aliases = {}
+    for name, (key, dtype, shape) in structure.tensors.items():
+        expected[key] = (dtype, shape)
+        aliases[name] = key
+    for key in expected:
+        aliases.setdefault(key, key)
+    return _Target(where, _graph_tensor(structure.object_graph), expected, aliases)
+
+
+def _target_of_template(like: str, template: Sequence[SourceTensor]) -> _Target:
+    graph = next((t for t in template if t.name == OBJECT_GRAPH_KEY), None)
+    if graph is None:
+        raise InvalidArgumentError(f"the template {like} has no {OBJECT_GRAPH_KEY}: like= needs a TF2 "
+                                   f"(object-based) checkpoint")
+    expected: dict[str, tuple[DType, tuple[int, ...]] | None] = {}
+    aliases: dict[str, str] = {}
+    fill = {}
+    for tensor in template:
+        if tensor.name == OBJECT_GRAPH_KEY:
+            continue
+        expected[tensor.name] = (tensor.dtype, tensor.shape)
+        # A tensor is found by its key, its key without the attribute suffix, or its object path.
+        for alias in (tensor.name, tensor.name.removesuffix(ATTRIBUTE_SUFFIX), tensor.object_path):
+            if alias is not None:
+                aliases.setdefault(alias, tensor.name)
+        if tensor.name.split("/")[0] == "save_counter":
+            fill[tensor.name] = tensor  # how many saves the template had: nothing a fine-tune provides
+    return _Target(f"the template {like}", graph, expected, aliases, fill)
+
+
+def _castable(have: DType, want: DType) -> bool:
+    """Whether a value edited to ``have`` goes back to the checkpoint's ``want`` (a float to a
+    float, an integer to an integer); anything else is refused."""
+    return (have.is_floating and want.is_floating) or (have.is_integer and want.is_integer) or \
+        (have.is_complex and want.is_complex)
+
+
+def _restructure(plan: ConversionPlan, target: _Target) -> None:
+    """Rename ``plan``'s tensors to the target's keys, cast edited dtypes back, add the object
+    graph and the template's fill-ins; every tensor that is missing, extra, of the wrong shape
+    or of an incompatible dtype is named in one :class:`InvalidArgumentError`."""
+    problems: list[str] = []
+    extra: list[str] = []
+    produced: dict[str, str] = {}
+    steps = []
+    for step in plan.tensors:
+        key = target.aliases.get(step.name)
+        if key is None:
+            extra.append(step.name)
+            continue
+        if key in produced:
+            problems.append(f"{produced[key]!r} and {step.name!r} both stand for {key!r}")
+            continue
+        produced[key] = step.name
+        dtype = step.dtype
+        recorded = target.expected.get(key)
+        if recorded is not None:
+            want, shape = recorded
+            if step.source.shape != shape:
+                problems.append(f"{step.name!r} has shape {list(step.source.shape)}, {key!r} needs {list(shape)}")
+            if dtype != want:
+                if _castable(dtype, want):
+                    plan.warnings.append(f"{step.name!r} ({dtype.name}) cast back to {want.name}, the dtype of "
+                                         f"{key!r} in the object graph's checkpoint")
+                    dtype = want
+                else:
+                    problems.append(f"{step.name!r} is {dtype.name}, {key!r} needs {want.name} (not cast: a "
+                                    f"different kind of number)")
+        steps.append(PlannedTensor(step.source, key, dtype))
+    missing = [key for key in target.expected if key not in produced and key not in target.fill]
+    if missing or extra or problems:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing: {', '.join(map(repr, missing))}")
+        if extra:
+            parts.append(f"{len(extra)} not in the structure: {', '.join(map(repr, extra))}")
+        parts += problems
+        raise InvalidArgumentError(f"the tensors do not fit the structure of {target.where}: " + "; ".join(parts)
+                                   + " (drop_object_graph=True, --drop-object-graph, writes them without it)")
+    for key, tensor in target.fill.items():
+        if key not in produced:
+            steps.append(PlannedTensor(tensor, key, tensor.dtype))
+    steps.append(PlannedTensor(target.graph, OBJECT_GRAPH_KEY, STRING))
+    plan.tensors = steps
+
+
 def _why_empty(source: str, plan: ConversionPlan, include: Sequence[str], exclude: Sequence[str]) -> str:
     """Why a plan holds no tensor, naming the filters that removed them."""
     if not plan.skipped:
@@ -221,6 +381,7 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
             drop_save_counter: bool = False, drop_object_graph: bool | None = None,
             cast: dict[str, str] | None = None, progress: Progress | None = None,
             from_: str | None = None, to: str | None = None, allow_empty: bool = False,
+            like: PathLike | None = None, rules: Rules | None = None,
             drop_optimizer: bool | None = None) -> ConvertReport:
     """Copy tensors from ``source`` to ``destination``, converting format, names and dtypes.
 
@@ -241,8 +402,14 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
     drop_save_counter:
         Leave out the TF2 ``save_counter``.
     drop_object_graph:
-        Leave out ``_CHECKPOINTABLE_OBJECT_GRAPH``. Default: when writing safetensors/npz, or
-        when names change (its keys would no longer match).
+        Leave out the TF2 structure. Default (None): a checkpoint destination gets the object
+        graph as a tensor only when names are kept; a safetensors/npz destination keeps the
+        structure in its metadata (see :mod:`tfckpt.formats.structure`: the object graph and
+        each tensor's original key, dtype and shape), and converting such a file back to a
+        checkpoint rebuilds it: names go back to their keys, values edited to another float
+        (integer) dtype are cast back to the recorded one with a warning, and any tensor missing,
+        extra, of another shape or of another kind of dtype is named in one
+        :class:`InvalidArgumentError`. ``True``: no structure is kept or rebuilt.
     cast:
         ``{source dtype name: destination dtype name}``, e.g. ``{"float32": "bfloat16"}``.
     progress:
@@ -255,6 +422,17 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
         Write the destination even if no tensor is left to write (every one filtered out or
         skipped). Without it, that raises :class:`InvalidArgumentError` and nothing is
         written: a typo in ``include`` would otherwise replace a destination with nothing.
+    like:
+        A TF2 checkpoint whose structure the destination checkpoint takes (for tensors that
+        come from elsewhere, e.g. a PyTorch fine-tune): each tensor, after renaming, must be
+        named as one of the template's keys, a key without ``/.ATTRIBUTES/VARIABLE_VALUE``, or
+        an object path, with the template's shape and dtype (cast back as above); the
+        template's ``save_counter`` fills in when the source has none. Checked as for
+        ``drop_object_graph``.
+    rules:
+        :class:`tfckpt.rules.Rules` (``tfckpt.load_rules(FILE)``, or ``reverse=True`` for the
+        way back) applied to the source's names before everything else: renames and value
+        transforms (transpose, reshape, split, concat, dtype).
 
     A checkpoint destination that is an existing directory means the checkpoint inside it
     (see :mod:`tfckpt.formats`): the one its state file names or its only one, else
@@ -286,19 +464,41 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
     source, destination = path_argument(source, "source"), path_argument(destination, "destination")
     fmt = to or detect_format(destination, writing=True)
     destination = sink_path(destination, fmt)
+    if like is not None and fmt != "checkpoint":
+        raise InvalidArgumentError(f"like= gives a checkpoint's structure; the destination {destination} is {fmt}")
+    source_fmt = from_ or detect_format(source)
     with ExitStack() as stack:
-        tensors = open_source(source, stack, from_)
+        tensors = open_source(source, stack, source_fmt)
+        wanted = not drop_object_graph and (fmt, source_fmt) != ("checkpoint", "checkpoint")
+        structure = _source_structure(source, source_fmt, tensors) if wanted else None
+        renamed: dict[str, str] = {}
+        made_of: dict[str, str] = {}
         try:
+            if rules is not None:
+                tensors, renamed, made_of = _apply_rules(rules, tensors)
             plan = plan_conversion(tensors, fmt, object_paths=object_paths, strip_attributes=strip_attributes,
                                    rename=rename, include=include, exclude=exclude, drop_optimizer=not optimizer,
                                    drop_save_counter=drop_save_counter, drop_object_graph=drop_object_graph,
                                    cast=cast)
+            metadata = None
+            if fmt != "checkpoint" and structure is not None and plan.tensors:
+                metadata = _kept_structure(structure, plan, renamed).to_metadata()
+                plan.skipped = [(name, "object graph (kept in the file's metadata)" if name == OBJECT_GRAPH_KEY
+                                 else reason) for name, reason in plan.skipped]
+            elif fmt == "checkpoint" and like is not None and not drop_object_graph:
+                like = path_argument(like, "like")
+                _restructure(plan, _target_of_template(like, open_source(like, stack, "checkpoint")))
+            elif fmt == "checkpoint" and source_fmt != "checkpoint" and structure is not None:
+                _restructure(plan, _target_of_structure(structure, f"{source}'s metadata"))
         except InvalidArgumentError as exc:
             raise InvalidArgumentError(f"converting {source} to {destination}: {exc}") from None
+        except CorruptionError as exc:  # a damaged structure record names its file already
+            raise CorruptionError(f"converting {source} to {destination}: {exc}") from None
         if not plan.tensors and not allow_empty:
             raise InvalidArgumentError(f"nothing to write to {destination}: {_why_empty(source, plan, include, exclude)}"
                                        f"; nothing was written (allow_empty=True, --allow-empty, writes an empty "
                                        f"{fmt} anyway)")
-        sink = open_sink(destination, fmt, [(step.name, step.dtype, step.source.shape) for step in plan.tensors])
-        written = execute(plan, sink, progress)
+        sink = open_sink(destination, fmt, [(step.name, step.dtype, step.source.shape) for step in plan.tensors],
+                         metadata)
+        written = [(made_of.get(name, name), new) for name, new in execute(plan, sink, progress)]
     return ConvertReport(source, destination, written, plan.skipped, plan.warnings)

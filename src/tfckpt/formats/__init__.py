@@ -17,6 +17,7 @@ does for a source: the one its ``checkpoint`` state file names or its only check
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -173,17 +174,19 @@ def sink_path(path: PathLike, fmt: str) -> str:
     return storage.join(path, DEFAULT_CHECKPOINT_NAME)
 
 
-def open_sink(path: PathLike, fmt: str, planned: list[tuple[str, DType, tuple[int, ...]]]) -> Sink:
+def open_sink(path: PathLike, fmt: str, planned: list[tuple[str, DType, tuple[int, ...]]],
+              metadata: dict[str, str] | None = None) -> Sink:
     """A sink writing format ``fmt`` at ``path`` (as :func:`sink_path` gives it); ``planned`` lists
     (name, dtype, shape) of everything that will be added, in order (safetensors writes its
-    header first)."""
+    header first). ``metadata`` (safetensors and npz only): the string map of
+    :mod:`tfckpt.formats.structure` to keep in the file."""
     from . import checkpoint, npz, safetensors
 
     fmt = _known(fmt)
     if fmt == "keras":
         detect_format(os.fspath(path) + ".h5", writing=True)  # refused there, with what to use instead
     if fmt == "safetensors":
-        return safetensors.SafetensorsSink(os.fspath(path), planned)
+        return safetensors.SafetensorsSink(os.fspath(path), planned, metadata)
     if fmt == "npz":
-        return npz.NpzSink(os.fspath(path))
+        return npz.NpzSink(os.fspath(path), json.dumps(metadata) if metadata else None)
     return checkpoint.CheckpointSink(os.fspath(path))

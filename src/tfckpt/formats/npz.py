@@ -34,9 +34,19 @@ from . import SourceTensor, check_numpy_shape
 from .files import StagedFile
 from .safetensors import json_depth
 
-__all__ = ["DTYPES_MEMBER", "MAX_DEFLATE_RATIO", "NpzSink", "source"]
+__all__ = [
+    "DTYPES_MEMBER",
+    "MAX_DEFLATE_RATIO",
+    "RESERVED_MEMBERS",
+    "STRUCTURE_MEMBER",
+    "NpzSink",
+    "read_text_member",
+    "source",
+]
 
 DTYPES_MEMBER = "__tfckpt_dtypes__"
+STRUCTURE_MEMBER = "__tfckpt_structure__"  # see tfckpt.formats.structure
+RESERVED_MEMBERS = (DTYPES_MEMBER, STRUCTURE_MEMBER)  # tfckpt's metadata, never tensors
 
 
 MAX_DEFLATE_RATIO = 1032  # the most deflate expands (zlib technical details): more is a zip bomb
@@ -54,21 +64,43 @@ def _member_bytes(members: zipfile.ZipFile, member: str, where: str) -> int:
     return info.file_size
 
 
-def _dtype_names(archive: np.lib.npyio.NpzFile, where: str) -> dict[str, str]:
-    """The ``__tfckpt_dtypes__`` member: a JSON object naming the TensorFlow dtype of members
-    stored as same-width integers."""
-    if DTYPES_MEMBER not in archive.files:
-        return {}
+def _text_member(archive: np.lib.npyio.NpzFile, member: str, where: str) -> str | None:
+    """The one string a tfckpt metadata member holds, or None if the archive has no such member."""
+    if member not in archive.files:
+        return None
     assert archive.zip is not None
-    what = f"{where}: member {DTYPES_MEMBER!r}"
+    what = f"{where}: member {member!r}"
     try:
-        _member_bytes(archive.zip, DTYPES_MEMBER + ".npy", where)
-        value = archive[DTYPES_MEMBER]
+        _member_bytes(archive.zip, member + ".npy", where)
+        value = archive[member]
     except _READ_ERRORS as exc:
         raise CorruptionError(f"{what} is not a readable .npy array: {exc}") from exc
     if value.shape != () or value.dtype.kind != "U":
         raise CorruptionError(f"{what} should hold one string (JSON), not {value.dtype}{list(value.shape)}")
-    text = str(value).encode("utf-8", "surrogatepass")
+    return str(value)
+
+
+def read_text_member(path: PathLike, member: str) -> str | None:
+    """The string held by tfckpt's metadata ``member`` of the ``.npz`` at ``path`` (None if absent)."""
+    where = os.fspath(path)
+    with ExitStack() as stack:
+        try:
+            archive = stack.enter_context(np.load(where, allow_pickle=False))
+        except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+            raise CorruptionError(f"{where}: not a readable .npz archive: {exc}") from exc
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise CorruptionError(f"{where}: a single .npy array, not an .npz archive")
+        return _text_member(archive, member, where)
+
+
+def _dtype_names(archive: np.lib.npyio.NpzFile, where: str) -> dict[str, str]:
+    """The ``__tfckpt_dtypes__`` member: a JSON object naming the TensorFlow dtype of members
+    stored as same-width integers."""
+    found = _text_member(archive, DTYPES_MEMBER, where)
+    if found is None:
+        return {}
+    what = f"{where}: member {DTYPES_MEMBER!r}"
+    text = found.encode("utf-8", "surrogatepass")
     if json_depth(text) > 1:
         raise CorruptionError(f"{what} should hold a flat JSON object, not one nested {json_depth(text)} deep")
     try:
@@ -119,7 +151,7 @@ def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
     dtype_names = _dtype_names(archive, where)
     out = []
     for name in archive.files:
-        if name == DTYPES_MEMBER:
+        if name in RESERVED_MEMBERS:
             continue
         try:
             size = _member_bytes(members, name + ".npy", where)
@@ -158,10 +190,11 @@ def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
 class NpzSink:
     """One ``.npy`` member per tensor, streamed into the zip as it arrives."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, structure: str | None = None) -> None:
         self._out = StagedFile(path)
         self._zip = zipfile.ZipFile(self._out.file, "w", allowZip64=True)
         self._dtypes: dict[str, str] = {}
+        self._structure = structure  # the JSON text of STRUCTURE_MEMBER, if any
 
     def add(self, name: str, value: np.ndarray, dtype: DType) -> None:
         if dtype == STRING:
@@ -181,6 +214,9 @@ class NpzSink:
         if self._dtypes:
             with self._zip.open(DTYPES_MEMBER + ".npy", "w") as member:
                 np.lib.format.write_array(member, np.array(json.dumps(self._dtypes)), allow_pickle=False)
+        if self._structure is not None:
+            with self._zip.open(STRUCTURE_MEMBER + ".npy", "w") as member:
+                np.lib.format.write_array(member, np.array(self._structure), allow_pickle=False)
         self._zip.close()
         self._out.publish()
 

@@ -150,8 +150,9 @@ def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
 class SafetensorsSink:
     """Writes the header for the planned tensors, then each tensor's bytes as it arrives."""
 
-    def __init__(self, path: str, planned: list[tuple[str, DType, tuple[int, ...]]]) -> None:
-        header: dict[str, Any] = {"__metadata__": {"format": "np", "converted_by": "tfckpt"}}
+    def __init__(self, path: str, planned: list[tuple[str, DType, tuple[int, ...]]],
+                 metadata: dict[str, str] | None = None) -> None:
+        header: dict[str, Any] = {"__metadata__": {"format": "np", "converted_by": "tfckpt", **(metadata or {})}}
         offset = 0
         for name, dtype, shape in planned:
             size = math.prod(shape) * dtype.itemsize
