@@ -16,6 +16,7 @@ __all__ = [
     "ConcurrentSaveError",
     "CorruptionError",
     "InvalidArgumentError",
+    "KerasMappingError",
     "MergeConflictError",
     "MissingKeyError",
     "NoCheckpointError",
@@ -132,3 +133,8 @@ class NotInCompatError(TfckptError, AttributeError):
 class NoCheckpointError(NotFoundError, ValueError):
     """A directory holds no ``checkpoint`` state file naming an existing checkpoint. A
     ``ValueError``, which is what TensorFlow raises here."""
+
+
+class KerasMappingError(InvalidArgumentError):
+    """A TF checkpoint and a Keras 3 ``.weights.h5`` do not describe the same model
+    (:mod:`tfckpt.keras`): every variable that could not be paired is named in the message."""

@@ -38,7 +38,7 @@ from .bundle.graph import OBJECT_GRAPH_KEY, VARIABLE_VALUE, ObjectGraph
 from .bundle.reader import CheckpointReader
 from .bundle.writer import BundleWriter
 from .dtypes import DType
-from .errors import InvalidArgumentError
+from .errors import KerasMappingError
 from .formats import keras_h5, open_source
 from .storage import PathLike
 
@@ -47,11 +47,6 @@ __all__ = ["KerasMapping", "KerasMappingError", "checkpoint_to_weights_h5", "map
 
 _TF_LAYER = re.compile(r"layer_with_weights-(\d+)")  # tf-keras Functional/Sequential: weighted layers in order
 _SKIPPED_ROOT_CHILDREN = ("optimizer", "save_counter")
-
-
-class KerasMappingError(InvalidArgumentError):
-    """The checkpoint and the ``.weights.h5`` do not describe the same model: every variable
-    that could not be paired is named in the message."""
 
 
 @dataclass
