@@ -20,7 +20,7 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile("ci" if os.environ.get("TFCKPT_REQUIRE_ALL") else "default")
 
 # The fixture generators need TensorFlow and write files; they are run by hand, never collected.
-collect_ignore_glob = ["fixtures/make_*.py"]
+collect_ignore_glob = ["fixtures/make_*.py", "fixtures/*/make_*.py"]
 
 
 def optional(module: str) -> Any:
