@@ -46,6 +46,7 @@ __all__ = [
     "get_checkpoint_mtimes",
     "get_checkpoint_state",
     "latest_checkpoint",
+    "lies_within",
     "meta_graph_filename",
     "now",
     "prune_checkpoint",
@@ -339,7 +340,7 @@ def prune_checkpoint(checkpoint_prefix: str, directory: str, *, meta_graph_suffi
     of ``checkpoint_prefix`` (:func:`checkpoint_files`) if it lies in ``directory`` or below it,
     and return them. A prefix elsewhere (an absolute path, ``..``, a symlinked directory: the
     state file it came from may have been edited) is left alone with a ``RuntimeWarning``."""
-    if not _within(checkpoint_prefix, directory):
+    if not lies_within(checkpoint_prefix, directory):
         warnings.warn(f"not deleting old checkpoint {checkpoint_prefix}: it lies outside {directory or '.'}, "
                       f"the directory whose checkpoints are kept (check its state file)", RuntimeWarning,
                       stacklevel=3)
@@ -350,9 +351,11 @@ def prune_checkpoint(checkpoint_prefix: str, directory: str, *, meta_graph_suffi
     return files
 
 
-def _within(checkpoint_prefix: str, directory: str) -> bool:
+def lies_within(checkpoint_prefix: str, directory: str) -> bool:
     """Whether the directory entries of ``checkpoint_prefix``'s files are in ``directory`` or
-    below it. Locally symlinks are resolved (deleting a symlinked file removes the link, in
+    below it: the one rule for a prefix read from ``directory``'s state file, which may have
+    been edited or come from elsewhere (retention deletes, ``convert`` writes, only what
+    passes). Locally symlinks are resolved (deleting a symlinked file removes the link, in
     its directory; a symlinked directory leads elsewhere); URLs are compared by path."""
     parent = storage.dirname(checkpoint_prefix)
     if not (storage.is_url(directory) or storage.is_url(checkpoint_prefix)):
