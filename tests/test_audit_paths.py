@@ -9,6 +9,7 @@ the directory it was read from.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +65,45 @@ def test_convert_still_writes_the_checkpoint_a_destination_state_file_names_insi
     _state_file(destination, "sub/ckpt-7")
     tfckpt.convert_checkpoint(source, str(destination))
     assert _tensors(inside) == {"new": [2]}
+
+
+# -- a state file's path is literal, never a glob pattern ----------------------------------------
+
+def _latest_checkpoint_seconds(directory: Path, levels: int) -> tuple[float, str | None]:
+    """The best of three ``latest_checkpoint`` times with a state file naming ``[ab]/`` repeated
+    ``levels`` times (2**levels matches through the ``a``, ``b`` -> ``.`` symlinks, if globbed)."""
+    _state_file(directory, "[ab]/" * levels + "ckpt-1.index")
+    times, latest = [], None
+    for _ in range(3):
+        start = time.perf_counter()
+        latest = tfckpt.latest_checkpoint(str(directory))
+        times.append(time.perf_counter() - start)
+    return min(times), latest
+
+
+def test_a_state_file_path_with_glob_characters_is_not_expanded(tmp_path: Path) -> None:
+    tfckpt.save({"x": [1.0]}, str(tmp_path / "ckpt-1"))
+    (tmp_path / "a").symlink_to(".", target_is_directory=True)
+    (tmp_path / "b").symlink_to(".", target_is_directory=True)
+    (short, latest_short), (long, latest_long) = (_latest_checkpoint_seconds(tmp_path, k) for k in (4, 11))
+    assert latest_short is None and latest_long is None  # no checkpoint has that literal name
+    assert long < 4 * short + 0.05, f"2**11 vs 2**4 glob matches: {long:.3f} s vs {short:.3f} s"
+
+
+def test_load_checkpoint_does_not_open_files_a_state_file_pattern_matches(tmp_path: Path) -> None:
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    run.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "notes.bin").write_bytes(b"not a checkpoint, and not the caller's to open" * 4)
+    _state_file(run, str(tmp_path / "*" / "*"))
+    with pytest.raises(tfckpt.NotFoundError, match="Couldn't find"):
+        tfckpt.load_checkpoint(str(run))
+
+
+@pytest.mark.parametrize("name", ["model[1]", "model*", "m?del"])
+def test_checkpoints_whose_names_hold_glob_characters_still_load(tmp_path: Path, name: str) -> None:
+    directory = tmp_path / "runs[0]"
+    prefix = tfckpt.save({"x": np.ones(2, np.float32)}, str(directory / name))
+    _state_file(directory, name)
+    assert tfckpt.latest_checkpoint(str(directory)) == prefix
+    assert tfckpt.load_checkpoint(str(directory))["x"].tolist() == [1.0, 1.0]

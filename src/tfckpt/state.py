@@ -28,7 +28,7 @@ from ._proto import checkpoint_state_pb2
 from .arguments import path_argument
 from .bundle.naming import DATA_SUFFIX_RE, index_filename
 from .bundle.publish import remove_quietly, remove_stale_temporaries, temporary_name
-from .bundle.v1 import is_v1
+from .bundle.v1 import is_v1, sharded_pattern_files
 from .coding import FIXED64
 from .errors import CorruptionError, InvalidArgumentError, NoLatestCheckpointError, TfckptError
 from .storage import PathLike, is_url
@@ -58,7 +58,6 @@ __all__ = [
 ]
 
 STATE_FILENAME = "checkpoint"
-_V1_SHARDED_PREFIX = re.compile(r"-\?{5}-of-\d{5}$")  # how TF1 records a sharded V1 save
 SECONDS_PER_HOUR = 3600.0  # for keep_checkpoint_every_n_hours
 
 
@@ -289,11 +288,8 @@ def checkpoint_files(checkpoint_prefix: str, meta_graph_suffix: str | None = "me
 def _v1_candidates(checkpoint_prefix: str) -> list[str]:
     """What TF's V1 removal matches: the prefix itself, read as a glob (TF1 records a sharded V1
     save as ``P-?????-of-NNNNN``); only that one pattern is expanded here."""
-    match = _V1_SHARDED_PREFIX.search(checkpoint_prefix)
-    if match is None:
-        return [checkpoint_prefix]
-    base = checkpoint_prefix[: match.start()]
-    return sorted(storage.glob(storage.glob_escape(base) + match.group(0)))
+    files = sharded_pattern_files(checkpoint_prefix)
+    return [checkpoint_prefix] if files is None else files
 
 
 def _is_table_file(path: str) -> bool:
