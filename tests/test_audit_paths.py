@@ -9,11 +9,17 @@ the directory it was read from.
 from __future__ import annotations
 
 import os
+import threading
 import time
+import uuid
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
+from conftest import optional
 
 import tfckpt
 from tfckpt.cli import main
@@ -107,3 +113,105 @@ def test_checkpoints_whose_names_hold_glob_characters_still_load(tmp_path: Path,
     _state_file(directory, name)
     assert tfckpt.latest_checkpoint(str(directory)) == prefix
     assert tfckpt.load_checkpoint(str(directory))["x"].tolist() == [1.0, 1.0]
+
+
+# -- a state file's path is resolved on the state file's own filesystem --------------------------
+
+class _CountingHandler(SimpleHTTPRequestHandler):
+    requests: ClassVar[list[str]] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        _CountingHandler.requests.append(f"{self.command} {self.path}")
+        return super().send_head()
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A plain HTTP server over a directory holding a checkpoint ``ckpt-9``; counts requests."""
+    optional("fsspec")
+    optional("aiohttp")
+    served = tmp_path / "served"
+    tfckpt.save({"x": [666.0]}, str(served / "ckpt-9"))
+    _CountingHandler.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: _CountingHandler(*a, directory=str(served), **k))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_url_in_a_local_state_file_is_joined_like_a_relative_path(tmp_path: Path) -> None:
+    """TensorFlow's answer (tf.train.get_checkpoint_state joins every non-absolute path onto
+    the directory): ``DIR/zzz://host/ckpt-1``, a local name that does not exist."""
+    run = tmp_path / "run"
+    tfckpt.save({"x": [1.0]}, str(run / "ckpt-1"))
+    _state_file(run, "zzz://host/ckpt-1")
+    state = tfckpt.get_checkpoint_state(str(run))
+    assert state is not None and state.model_checkpoint_path == os.path.join(str(run), "zzz://host/ckpt-1")
+    assert tfckpt.latest_checkpoint(str(run)) is None
+    assert tfckpt.checkpoint_exists(state.model_checkpoint_path) is False
+    # no state file checkpoint: the directory's only checkpoint, as without a state file
+    assert tfckpt.load_checkpoint(str(run))["x"].tolist() == [1.0]
+    assert tfckpt.list_variables(str(run)) == [("x", [1])]
+    assert tfckpt.load(str(run))["x"].tolist() == [1.0]
+    assert main(["ls", str(run)]) == 0
+
+
+def test_a_url_in_a_state_file_in_the_current_directory_stays_local(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _state_file(tmp_path, "zzz://host/ckpt-1")
+    assert tfckpt.latest_checkpoint("") is None
+    state = tfckpt.get_checkpoint_state("")
+    assert state is not None and not state.model_checkpoint_path.startswith("zzz:")
+
+
+def test_a_local_state_file_naming_an_http_url_contacts_no_host(
+        tmp_path: Path, http_server: tuple[str, Path]) -> None:
+    url, _ = http_server
+    run = tmp_path / "run"
+    run.mkdir()
+    _state_file(run, f"{url}/ckpt-9")
+    assert tfckpt.latest_checkpoint(str(run)) is None
+    with pytest.raises(tfckpt.NotFoundError):
+        tfckpt.load_checkpoint(str(run))
+    assert _CountingHandler.requests == []
+    assert tfckpt.latest_checkpoint(url) is None and _CountingHandler.requests  # the server does answer
+
+
+def _remote_state_file(directory: str, text: str) -> None:
+    with optional("fsspec").open(f"{directory}/checkpoint", "w") as f:
+        f.write(text)
+
+
+def _memory_directory() -> str:
+    optional("fsspec")
+    return f"memory://tfckpt-audit-paths/{uuid.uuid4().hex}"
+
+
+def test_a_remote_state_file_naming_a_local_absolute_path_never_reads_the_local_disk(tmp_path: Path) -> None:
+    local = tfckpt.save({"x": [123.0]}, str(tmp_path / "ckpt-1"))  # exists on this machine's disk
+    run = _memory_directory()
+    _remote_state_file(run, f'model_checkpoint_path: "{local}"\n')
+    assert tfckpt.latest_checkpoint(run) is None  # not the local checkpoint
+    with pytest.raises(tfckpt.NotFoundError):
+        tfckpt.load_checkpoint(run)
+    remote = tfckpt.save({"x": [7.0]}, f"{run}/ckpt-1")  # uploaded beside its state file
+    assert tfckpt.latest_checkpoint(run) == remote
+    assert tfckpt.load_checkpoint(run)["x"].tolist() == [7.0]
+
+
+def test_a_remote_state_file_names_urls_of_its_own_filesystem_only(http_server: tuple[str, Path]) -> None:
+    url, _ = http_server
+    run = _memory_directory()
+    inside = tfckpt.save({"x": [1.0]}, f"{run}/sub/ckpt-2")
+    _remote_state_file(run, f'model_checkpoint_path: "{inside}"\n')
+    assert tfckpt.latest_checkpoint(run) == inside
+    _remote_state_file(run, f'model_checkpoint_path: "{url}/ckpt-9"\n')
+    assert tfckpt.latest_checkpoint(run) is None
+    assert _CountingHandler.requests == []

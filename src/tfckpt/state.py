@@ -110,11 +110,22 @@ def decode_state(text: str, where: str) -> CheckpointState:
 def _resolve(directory: str, path: str) -> str:
     """A stored path as a usable prefix: relative to the state file's directory; an absolute
     path that no longer exists falls back to its basename next to the state file, because
-    users move checkpoint folders."""
-    if is_url(path):
+    users move checkpoint folders.
+
+    The path is resolved on the state file's own filesystem, never on another: a URL of
+    another filesystem (in a local state file: any URL) is a relative path, as TensorFlow
+    joins every non-absolute path onto the directory (so no other host is ever contacted),
+    and an absolute local path in a remote state file (written before an upload) means its
+    basename beside the state file, not a file on this machine's disk."""
+    if is_url(path) and storage.same_filesystem(path, directory):
         return path
-    if not os.path.isabs(path):
+    if is_url(directory):
+        if not is_url(path) and (path.startswith("/") or os.path.isabs(path)):
+            return storage.join(directory, _basename(path))
         return storage.join(directory, path)
+    if is_url(path) or not os.path.isabs(path):
+        joined = storage.join(directory, path)
+        return os.path.join(".", joined) if is_url(joined) else joined  # `directory` was ""
     if not _exists(path):
         moved = os.path.join(directory, os.path.basename(path))
         if _exists(moved):
@@ -154,7 +165,9 @@ def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None =
 
     Relative paths are joined onto ``checkpoint_dir``; an absolute path that no longer
     exists but whose basename does exist next to the state file (the directory was moved)
-    is redirected there. Returns ``None`` when there is no state file, or (with a warning,
+    is redirected there. Paths are resolved on the state file's filesystem only: a URL in a
+    local state file is joined like a relative path (as TensorFlow does), and an absolute
+    local path in a remote one means its basename beside it. Returns ``None`` when there is no state file, or (with a warning,
     as TensorFlow does) when it cannot be parsed. A file without ``model_checkpoint_path``
     raises :class:`CorruptionError` (a ``ValueError``, as TF's).
 
