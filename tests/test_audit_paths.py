@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -23,7 +23,7 @@ from conftest import optional
 
 import tfckpt
 from tfckpt.cli import main
-from tfckpt.errors import InvalidArgumentError
+from tfckpt.errors import InvalidArgumentError, UnsupportedError
 
 
 def _state_file(directory: Path, model_checkpoint_path: str) -> None:
@@ -215,3 +215,32 @@ def test_a_remote_state_file_names_urls_of_its_own_filesystem_only(http_server: 
     _remote_state_file(run, f'model_checkpoint_path: "{url}/ckpt-9"\n')
     assert tfckpt.latest_checkpoint(run) is None
     assert _CountingHandler.requests == []
+
+
+# -- caller-supplied paths and slice indices ---------------------------------------------------------
+
+@pytest.mark.parametrize("mask", [np.array([True, False, True]), (np.array([True, False, True]),),
+                                  (Ellipsis, np.array([0, 2]))])
+def test_get_slice_refuses_array_indices_naming_what_it_supports(tmp_path: Path, mask: object) -> None:
+    prefix = tfckpt.save({"w": np.arange(3, dtype=np.float32)}, str(tmp_path / "ck"))
+    with tfckpt.load_checkpoint(prefix) as reader:
+        view = reader.get_slice("w")
+        with pytest.raises(tfckpt.TfckptError, match=r"supports integers, slices and '\.\.\.'"):
+            view[mask]  # type: ignore[index]
+        assert view[..., 1:].tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("entry", [tfckpt.latest_checkpoint, tfckpt.load_checkpoint, tfckpt.verify_checkpoint,
+                                   tfckpt.load, tfckpt.list_variables, tfckpt.checkpoint_exists])
+def test_a_path_with_a_nul_character_is_an_argument_error(tmp_path: Path, entry: Callable[[str], object]) -> None:
+    with pytest.raises(InvalidArgumentError, match="NUL character"):
+        entry(str(tmp_path / "run\0" / "ck"))
+
+
+def test_an_unknown_url_scheme_is_unsupported_and_named() -> None:
+    optional("fsspec")
+    report = tfckpt.verify_checkpoint("zzz://a/b")  # verify reports, it does not raise
+    assert not report.ok and "zzz" in str(report.problems)
+    for entry in (tfckpt.load_checkpoint, tfckpt.latest_checkpoint, tfckpt.list_variables):
+        with pytest.raises(UnsupportedError, match="unknown URL scheme 'zzz'"):
+            entry("zzz://a/b")
