@@ -244,3 +244,11 @@ def test_an_unknown_url_scheme_is_unsupported_and_named() -> None:
     for entry in (tfckpt.load_checkpoint, tfckpt.latest_checkpoint, tfckpt.list_variables):
         with pytest.raises(UnsupportedError, match="unknown URL scheme 'zzz'"):
             entry("zzz://a/b")
+
+
+def test_a_url_whose_host_or_bucket_holds_brackets_loads() -> None:
+    optional("fsspec")
+    directory = f"memory://run[{uuid.uuid4().hex}]"
+    prefix = tfckpt.save({"x": np.ones(2, np.float32)}, f"{directory}/ck")
+    assert tfckpt.load_checkpoint(directory)["x"].tolist() == [1.0, 1.0]
+    assert tfckpt.load_checkpoint(prefix)["x"].tolist() == [1.0, 1.0]
