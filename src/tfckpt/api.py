@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import posixpath
 import sys
-import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar, overload
 
@@ -136,7 +135,8 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
     if is_url(path):
         # Every question asked of remote storage is a round trip: try the likeliest reading
         # (a prefix) by fetching its index, and resolve only if there is none.
-        if prefix_of(path) is None and urllib.parse.urlsplit(path).path.strip("/"):
+        # (The path after the host or bucket, split by hand: urlsplit refuses `[` in a host.)
+        if prefix_of(path) is None and path.partition("://")[2].partition("/")[2].strip("/"):
             try:
                 return CheckpointReader(path, verify_checksums=verify_checksums, opener=storage.open_source)
             except NotFoundError:

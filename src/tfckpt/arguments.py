@@ -6,14 +6,15 @@ parameter and what it got, before anything is opened or written, where it would 
 surface deep inside as ``AttributeError: 'NoneType' object has no attribute ...``. TensorFlow
 raises ``TypeError`` here ("Expected binary or unicode string, got None"), so the error is also
 a ``TypeError`` (and an ``InvalidArgumentError``, hence a ``ValueError``, as tfckpt's other
-argument errors are).
+argument errors are). A path holding a NUL character, which no operating system accepts, is an
+:class:`InvalidArgumentError` too.
 """
 
 from __future__ import annotations
 
 import os
 
-from .errors import ArgumentTypeError
+from .errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["name_argument", "path_argument"]
 
@@ -35,11 +36,17 @@ def path_argument(value: object, parameter: str) -> str:
     Traceback (most recent call last):
     ...
     tfckpt.errors.ArgumentTypeError: path must be a str or os.PathLike path, got NoneType None
+    >>> path_argument("run\\0/model", "path")
+    Traceback (most recent call last):
+    ...
+    tfckpt.errors.InvalidArgumentError: path 'run\\x00/model' contains a NUL character, which no path may hold
     """
     text = os.fspath(value) if isinstance(value, os.PathLike) else value
-    if isinstance(text, str):
-        return text
-    raise ArgumentTypeError(f"{parameter} must be a str or os.PathLike path, {_got(text)}")
+    if not isinstance(text, str):
+        raise ArgumentTypeError(f"{parameter} must be a str or os.PathLike path, {_got(text)}")
+    if "\0" in text:  # no filesystem allows it; the OS calls would raise a bare ValueError
+        raise InvalidArgumentError(f"{parameter} {text!r:.80} contains a NUL character, which no path may hold")
+    return text
 
 
 def name_argument(value: object, parameter: str) -> str:

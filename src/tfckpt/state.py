@@ -28,7 +28,7 @@ from ._proto import checkpoint_state_pb2
 from .arguments import path_argument
 from .bundle.naming import DATA_SUFFIX_RE, index_filename
 from .bundle.publish import remove_quietly, remove_stale_temporaries, temporary_name
-from .bundle.v1 import is_v1
+from .bundle.v1 import is_v1, sharded_pattern_files
 from .coding import FIXED64
 from .errors import CorruptionError, InvalidArgumentError, NoLatestCheckpointError, TfckptError
 from .storage import PathLike, is_url
@@ -46,6 +46,7 @@ __all__ = [
     "get_checkpoint_mtimes",
     "get_checkpoint_state",
     "latest_checkpoint",
+    "lies_within",
     "meta_graph_filename",
     "now",
     "prune_checkpoint",
@@ -57,7 +58,6 @@ __all__ = [
 ]
 
 STATE_FILENAME = "checkpoint"
-_V1_SHARDED_PREFIX = re.compile(r"-\?{5}-of-\d{5}$")  # how TF1 records a sharded V1 save
 SECONDS_PER_HOUR = 3600.0  # for keep_checkpoint_every_n_hours
 
 
@@ -110,11 +110,22 @@ def decode_state(text: str, where: str) -> CheckpointState:
 def _resolve(directory: str, path: str) -> str:
     """A stored path as a usable prefix: relative to the state file's directory; an absolute
     path that no longer exists falls back to its basename next to the state file, because
-    users move checkpoint folders."""
-    if is_url(path):
+    users move checkpoint folders.
+
+    The path is resolved on the state file's own filesystem, never on another: a URL of
+    another filesystem (in a local state file: any URL) is a relative path, as TensorFlow
+    joins every non-absolute path onto the directory (so no other host is ever contacted),
+    and an absolute local path in a remote state file (written before an upload) means its
+    basename beside the state file, not a file on this machine's disk."""
+    if is_url(path) and storage.same_filesystem(path, directory):
         return path
-    if not os.path.isabs(path):
+    if is_url(directory):
+        if not is_url(path) and (path.startswith("/") or os.path.isabs(path)):
+            return storage.join(directory, _basename(path))
         return storage.join(directory, path)
+    if is_url(path) or not os.path.isabs(path):
+        joined = storage.join(directory, path)
+        return os.path.join(".", joined) if is_url(joined) else joined  # `directory` was ""
     if not _exists(path):
         moved = os.path.join(directory, os.path.basename(path))
         if _exists(moved):
@@ -154,7 +165,9 @@ def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None =
 
     Relative paths are joined onto ``checkpoint_dir``; an absolute path that no longer
     exists but whose basename does exist next to the state file (the directory was moved)
-    is redirected there. Returns ``None`` when there is no state file, or (with a warning,
+    is redirected there. Paths are resolved on the state file's filesystem only: a URL in a
+    local state file is joined like a relative path (as TensorFlow does), and an absolute
+    local path in a remote one means its basename beside it. Returns ``None`` when there is no state file, or (with a warning,
     as TensorFlow does) when it cannot be parsed. A file without ``model_checkpoint_path``
     raises :class:`CorruptionError` (a ``ValueError``, as TF's).
 
@@ -288,11 +301,8 @@ def checkpoint_files(checkpoint_prefix: str, meta_graph_suffix: str | None = "me
 def _v1_candidates(checkpoint_prefix: str) -> list[str]:
     """What TF's V1 removal matches: the prefix itself, read as a glob (TF1 records a sharded V1
     save as ``P-?????-of-NNNNN``); only that one pattern is expanded here."""
-    match = _V1_SHARDED_PREFIX.search(checkpoint_prefix)
-    if match is None:
-        return [checkpoint_prefix]
-    base = checkpoint_prefix[: match.start()]
-    return sorted(storage.glob(storage.glob_escape(base) + match.group(0)))
+    files = sharded_pattern_files(checkpoint_prefix)
+    return [checkpoint_prefix] if files is None else files
 
 
 def _is_table_file(path: str) -> bool:
@@ -339,7 +349,7 @@ def prune_checkpoint(checkpoint_prefix: str, directory: str, *, meta_graph_suffi
     of ``checkpoint_prefix`` (:func:`checkpoint_files`) if it lies in ``directory`` or below it,
     and return them. A prefix elsewhere (an absolute path, ``..``, a symlinked directory: the
     state file it came from may have been edited) is left alone with a ``RuntimeWarning``."""
-    if not _within(checkpoint_prefix, directory):
+    if not lies_within(checkpoint_prefix, directory):
         warnings.warn(f"not deleting old checkpoint {checkpoint_prefix}: it lies outside {directory or '.'}, "
                       f"the directory whose checkpoints are kept (check its state file)", RuntimeWarning,
                       stacklevel=3)
@@ -350,9 +360,11 @@ def prune_checkpoint(checkpoint_prefix: str, directory: str, *, meta_graph_suffi
     return files
 
 
-def _within(checkpoint_prefix: str, directory: str) -> bool:
+def lies_within(checkpoint_prefix: str, directory: str) -> bool:
     """Whether the directory entries of ``checkpoint_prefix``'s files are in ``directory`` or
-    below it. Locally symlinks are resolved (deleting a symlinked file removes the link, in
+    below it: the one rule for a prefix read from ``directory``'s state file, which may have
+    been edited or come from elsewhere (retention deletes, ``convert`` writes, only what
+    passes). Locally symlinks are resolved (deleting a symlinked file removes the link, in
     its directory; a symlinked directory leads elsewhere); URLs are compared by path."""
     parent = storage.dirname(checkpoint_prefix)
     if not (storage.is_url(directory) or storage.is_url(checkpoint_prefix)):

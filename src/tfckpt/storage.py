@@ -17,13 +17,14 @@ import mmap
 import os
 import posixpath
 import queue
+import re
 import stat
 import threading
 import warnings
 from collections.abc import Hashable, Iterator
 from typing import Any, Protocol
 
-from .errors import CorruptionError, NotFoundError, UnsupportedError
+from .errors import CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
 from .settings import get_num_threads
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "path_identity",
     "read_bytes",
     "remove",
+    "same_filesystem",
     "write_bytes_remote",
 ]
 
@@ -275,9 +277,28 @@ class FileSource:
 
 # ---- URLs through fsspec ---------------------------------------------------------------------
 
+# A URL starts with its scheme (fsspec chains them: ``simplecache::s3://``); a ``://`` further
+# on (``run/http://host/x``: a local state file naming a URL, joined as TF joins it) is part
+# of a local name.
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*(?:::[A-Za-z][A-Za-z0-9+.-]*)*)://")
+
+
 def is_url(path: str) -> bool:
-    """Whether ``path`` names remote storage (a URL other than ``file://``)."""
-    return "://" in path and not path.startswith("file://")
+    """Whether ``path`` names remote storage: it starts with a URL scheme other than ``file://``."""
+    return _URL_SCHEME.match(path) is not None and not path.startswith("file://")
+
+
+def same_filesystem(path: str, other: str) -> bool:
+    """Whether two paths are on one filesystem: both local, or both URLs of one scheme and one
+    host (bucket). A path found in a file on one filesystem is never resolved on another."""
+    if not (is_url(path) and is_url(other)):
+        return not (is_url(path) or is_url(other))
+    return _authority(path) == _authority(other)
+
+
+def _authority(url: str) -> tuple[str, str]:
+    scheme, _, rest = url.partition("://")
+    return scheme.lower(), rest.lstrip("/").split("/", 1)[0]
 
 
 def _filesystem(url: str) -> tuple[Any, str]:
@@ -285,7 +306,18 @@ def _filesystem(url: str) -> tuple[Any, str]:
         import fsspec
     except ImportError:
         raise UnsupportedError(f"{url}: reading or writing URLs needs fsspec (pip install 'tfckpt[remote]')") from None
-    fs, path = fsspec.core.url_to_fs(url)
+    scheme = url.partition("://")[0]
+    unknown = [name for name in scheme.split("::") if name.lower() not in fsspec.available_protocols()]
+    if unknown:
+        raise UnsupportedError(f"{url}: unknown URL scheme {unknown[0]!r}: no fsspec filesystem handles "
+                               f"{unknown[0]}:// (s3://, gs://, http(s)://, memory://, ... do)")
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except ImportError as exc:  # e.g. gs:// without gcsfs
+        raise UnsupportedError(f"{url}: the {scheme}:// filesystem needs a package that is not installed: "
+                               f"{exc}") from None
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{url}: not a usable URL: {exc}") from None
     return fs, path
 
 

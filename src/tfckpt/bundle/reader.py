@@ -549,10 +549,13 @@ class SliceView:
 def _index_to_bounds(key: Any, shape: tuple[int, ...]) -> tuple[tuple[tuple[int, int], ...], tuple[Any, ...]]:
     """Turn a basic numpy index into a bounding box plus the index to apply inside it."""
     items = list(key) if isinstance(key, tuple) else [key]
-    if sum(item is Ellipsis for item in items) > 1:
+    # Found by identity: `in` and `index` compare with ==, which a numpy array (a boolean mask)
+    # answers elementwise, raising numpy's "truth value ... is ambiguous" instead of ours below.
+    ellipses = [at for at, item in enumerate(items) if item is Ellipsis]
+    if len(ellipses) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    if Ellipsis in items:
-        at = items.index(Ellipsis)
+    if ellipses:
+        at = ellipses[0]
         items[at:at + 1] = [slice(None)] * (len(shape) - len(items) + 1)
     if len(items) > len(shape):
         raise IndexError(f"too many indices: tensor is {len(shape)}-dimensional, {len(items)} were indexed")

@@ -34,10 +34,11 @@ from .naming import INDEX_SUFFIX, index_filename, prefix_of
 from .slices import TensorSlice, decode_key, describe_key, encode_slice_key
 from .store import Listing
 
-__all__ = ["V1_SHARD_PATTERN", "V1Store", "is_v1", "v1_files"]
+__all__ = ["V1_SHARD_PATTERN", "V1Store", "is_v1", "sharded_pattern_files", "v1_files"]
 
 V1_SHARD_PATTERN = "-?????-of-?????"
 _SHARD_RE = re.compile(r"-\d{5}-of-\d{5}$")
+_SHARDED_PREFIX_RE = re.compile(r"-\?{5}-of-\d{5}$")  # how TF1 records a sharded V1 save
 
 # TensorProto field holding each dtype's values, and the numpy type they are parsed as.
 _VALUE_FIELDS: dict[str, tuple[str, Any]] = {
@@ -52,14 +53,26 @@ _VALUE_FIELDS: dict[str, tuple[str, Any]] = {
 }
 
 
+def sharded_pattern_files(prefix: str) -> list[str] | None:
+    """The paths matching TF1's sharded V1 prefix ``P-?????-of-NNNNN``, or ``None`` if ``prefix``
+    is not one. This is the one pattern ever expanded: TensorFlow globs whatever it is given,
+    but a prefix may come from a state file anyone can edit, and ``*`` or ``[ab]/[ab]/...``
+    there could match any file, or cost time exponential in its length; ``P`` is literal."""
+    match = _SHARDED_PREFIX_RE.search(prefix)
+    if match is None:
+        return None
+    return sorted(storage.glob(storage.glob_escape(prefix[: match.start()]) + match.group(0)))
+
+
 def v1_files(pattern: str) -> list[str]:
-    """The table files of a V1 checkpoint: ``pattern`` itself, or its shards (local or URL)."""
+    """The table files of a V1 checkpoint (local or URL): ``pattern`` itself, the files matching
+    TF1's sharded prefix ``P-?????-of-NNNNN`` (:func:`sharded_pattern_files`), or the shards
+    ``pattern-NNNNN-of-NNNNN`` of a plain prefix. No other glob character is expanded."""
     if storage.isfile(pattern):
         return [pattern]
-    base = _SHARD_RE.sub("", pattern)
-    candidates = storage.glob(pattern) if any(c in pattern for c in "?*[") else []
-    if not candidates:
-        candidates = storage.glob(storage.glob_escape(base) + V1_SHARD_PATTERN)
+    candidates = sharded_pattern_files(pattern)
+    if candidates is None:
+        candidates = storage.glob(storage.glob_escape(_SHARD_RE.sub("", pattern)) + V1_SHARD_PATTERN)
     # A V2 bundle's data file (`x.data-00000-of-00001` beside `x.index`) is never a V1 table,
     # whatever pattern found it (`x.data` + the shard pattern matches it).
     return sorted(path for path in candidates if storage.isfile(path) and not _v2_data_file(path))

@@ -12,7 +12,8 @@ or the caller names it. :func:`open_reader` opens any source as a
 
 A checkpoint destination that is an existing directory means the checkpoint inside it, as it
 does for a source: the one its ``checkpoint`` state file names or its only checkpoint, else
-``DIRECTORY/ckpt`` when it holds none; with several and no state file it is refused.
+``DIRECTORY/ckpt`` when it holds none; with several and no state file it is refused, and so is
+a state file naming a checkpoint outside the directory.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ..bundle.reader import CheckpointReader
 from ..dtypes import DType
 from ..errors import InvalidArgumentError, NotFoundError, UnsupportedError
 from ..filetypes import sniff_format
+from ..state import lies_within, state_path
 from ..storage import PathLike
 
 __all__ = ["DEFAULT_CHECKPOINT_NAME", "FORMATS", "MAX_NUMPY_BYTES", "MAX_NUMPY_RANK", "Sink", "SourceTensor",
@@ -166,12 +168,19 @@ def sink_path(path: PathLike, fmt: str) -> str:
         raise InvalidArgumentError(f"the destination {path} is a directory: name the {fmt} file to write, "
                                    f"e.g. {storage.join(path, 'model.' + fmt)}")
     try:
-        return resolve_prefix(path)
+        prefix = resolve_prefix(path)
     except NotFoundError as exc:
         if storage.glob(storage.join(storage.glob_escape(path), "*.index")):
             raise InvalidArgumentError(f"cannot tell which checkpoint of the destination directory to write: "
                                        f"{exc}") from None
-    return storage.join(path, DEFAULT_CHECKPOINT_NAME)
+        return storage.join(path, DEFAULT_CHECKPOINT_NAME)
+    # Only a state file can point elsewhere; a downloaded or edited one must not make convert
+    # overwrite a checkpoint outside the directory it was given (retention's rule, too).
+    if not lies_within(prefix, path):
+        raise InvalidArgumentError(f"{state_path(path)} names the checkpoint {prefix}, which lies outside the "
+                                   f"destination directory {path}: refusing to write over it; name the prefix "
+                                   f"to write instead (e.g. {storage.join(path, DEFAULT_CHECKPOINT_NAME)})")
+    return prefix
 
 
 def open_sink(path: PathLike, fmt: str, planned: list[tuple[str, DType, tuple[int, ...]]],
