@@ -19,11 +19,13 @@ import struct
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tfckpt._proto import (
     saved_model_pb2,
+    saved_object_graph_pb2,
     struct_pb2,
     tensor_bundle_pb2,
     tensor_slice_pb2,
@@ -329,18 +331,30 @@ def name_based(directory: Path, n: int) -> str:
 
 # ---- SavedModels, safetensors, npz ---------------------------------------------------------
 
-def saved_model(directory: Path, signature: struct_pb2.StructuredValue) -> str:
-    """A TF2-looking SavedModel whose one function's one trace has ``signature`` as input."""
-    proto = saved_model_pb2.SavedModel()
-    meta = proto.meta_graphs.add()
-    meta.meta_info_def.tags.append("serve")
-    graph = meta.object_graph_def
+def _field(message: Any, name: str, payload: bytes) -> bytes:
+    """One length-delimited field of ``message``'s type, encoded by hand: nesting built this
+    way costs no recursion (protobuf 4.21's ``CopyFrom`` crashes on 64 nested messages)."""
+    number = message.DESCRIPTOR.fields_by_name[name].number
+    return encode_varint(number << 3 | 2) + encode_varint(len(payload)) + payload
+
+
+def saved_model(directory: Path, signature: struct_pb2.StructuredValue | bytes) -> str:
+    """A TF2-looking SavedModel whose one function's one trace has ``signature`` (a message or
+    its bytes) as input; the messages around the signature are joined as bytes."""
+    signature_bytes = signature if isinstance(signature, bytes) else signature.SerializeToString()
+    graph = saved_object_graph_pb2.SavedObjectGraph()
     root = graph.nodes.add()
     root.children.add(node_id=1, local_name="f")
     graph.nodes.add().function.concrete_functions.append("f_1")
-    graph.concrete_functions["f_1"].canonicalized_input_signature.CopyFrom(signature)
+    function = _field(saved_object_graph_pb2.SavedConcreteFunction, "canonicalized_input_signature",
+                      signature_bytes)
+    entry = encode_varint(1 << 3 | 2) + encode_varint(3) + b"f_1" + encode_varint(2 << 3 | 2) + encode_varint(len(function)) + function
+    graph_bytes = graph.SerializeToString() + _field(graph, "concrete_functions", entry)
+    meta = saved_model_pb2.MetaGraphDef()
+    meta.meta_info_def.tags.append("serve")
+    meta_bytes = meta.SerializeToString() + _field(meta, "object_graph_def", graph_bytes)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "saved_model.pb").write_bytes(proto.SerializeToString())
+    (directory / "saved_model.pb").write_bytes(_field(saved_model_pb2.SavedModel, "meta_graphs", meta_bytes))
     return str(directory)
 
 
@@ -355,15 +369,17 @@ def _args(*values: struct_pb2.StructuredValue) -> struct_pb2.StructuredValue:
 
 
 def savedmodel_nesting(directory: Path, n: int) -> str:
-    """A signature argument nested ``n`` lists deep around one TensorSpec."""
+    """A signature argument nested ``n`` lists deep around one TensorSpec (built as bytes)."""
     value = struct_pb2.StructuredValue()
     value.tensor_spec_value.name = "x"
     value.tensor_spec_value.dtype = DT_FLOAT
+    nested = value.SerializeToString()
     for _ in range(n):
-        outer = struct_pb2.StructuredValue()
-        outer.list_value.values.add().CopyFrom(value)
-        value = outer
-    return saved_model(directory, _args(value))
+        nested = _field(value, "list_value", _field(struct_pb2.ListValue, "values", nested))
+    args = _field(value, "tuple_value", _field(struct_pb2.TupleValue, "values", nested))
+    signature = _field(value, "tuple_value", _field(struct_pb2.TupleValue, "values", args)
+                       + _field(struct_pb2.TupleValue, "values", _field(value, "dict_value", b"")))
+    return saved_model(directory, signature)
 
 
 def savedmodel_bounded_spec(directory: Path, n: int) -> str:
