@@ -224,8 +224,6 @@ for name, action in (("load", lambda: tfckpt.load(directory if which == "state" 
 """
 
 
-@pytest.mark.parametrize("kind", ["fifo", "directory"])
-@pytest.mark.parametrize("which", ["index", "data"])
 def run_special_file_child(directory: Path, which: str, kind: str) -> dict[str, str]:
     """Run SPECIAL_FILE_CHILD; ``{"load": outcome, "verify": outcome}``. A hang fails the test
     (after a timeout) instead of hanging the suite."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from . import storage
 from .api import load_checkpoint
 from .arguments import path_argument
 from .bundle.entry import TensorInfo
@@ -202,7 +203,7 @@ def _check_data_files(reader: CheckpointReader, extents: dict[int, int], lost: d
     for shard, path, size in files:
         if size is None:
             if lost.get(shard):
-                report.problems.append(VerifyProblem("data file is missing", file=path, keys=tuple(lost[shard])))
+                report.problems.append(VerifyProblem(_why_missing(path), file=path, keys=tuple(lost[shard])))
             else:
                 report.notes.append(VerifyProblem("data file is missing, but no entry uses it", file=path))
         elif size > extents.get(shard, 0):
@@ -210,6 +211,18 @@ def _check_data_files(reader: CheckpointReader, extents: dict[int, int], lost: d
             report.problems.append(VerifyProblem(
                 f"{size - end} bytes after the last tensor (which ends at {end}): the index and this data "
                 f"file look like they come from different saves", file=path, offset=end))
+
+
+def _why_missing(path: str) -> str:
+    """What stands where a data file should be: nothing, or something that is not a regular
+    file (a FIFO, a directory: the storage layer's error says which, without blocking)."""
+    if not storage.exists(path):
+        return "data file is missing"
+    try:
+        storage.open_source(path).close()
+    except TfckptError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    return "data file is missing"
 
 
 def _check_graph(reader: CheckpointReader, report: VerifyReport) -> None:

@@ -28,7 +28,7 @@ Examples
 >>> tf.nn
 Traceback (most recent call last):
     ...
-tfckpt.compat.namespace.NotInCompatError: tf.nn is not part of tfckpt.compat (the checkpoint half of TensorFlow); install tensorflow for it
+tfckpt.errors.NotInCompatError: tf.nn is not part of tfckpt.compat (the checkpoint half of TensorFlow); install tensorflow for it
 """
 
 from __future__ import annotations
