@@ -313,6 +313,9 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("safetensors json depth", hb.safetensors_json_depth, ("convert file",), (16, 100000),
            (16, 100000, 1000000)),
     Family("npz members", hb.npz_members, ("convert file",), (16, 256), (16, 256, 4096)),
+    # The bytes present stay the same while the zip claims more: the peak must not follow the claim.
+    Family("npz lying member sizes", hb.npz_lying_sizes, ("convert file",), (1 << 10, 1 << 22),
+           (1 << 10, 1 << 22, 1 << 28)),
 )}
 
 # Single hostile inputs (no growth to fit): each must give a TfckptError or succeed.

@@ -438,6 +438,26 @@ def npz_dtypes_member(directory: Path, n: int) -> str:
     return str(path)
 
 
+def npz_lying_sizes(directory: Path, n: int) -> str:
+    """An .npz of a few hundred bytes whose zip headers claim a stored member of ``float32[n]``
+    (compressed size = size = the .npy header + 4n bytes, past the archive's end): the bytes
+    present stay the same while the claim grows."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (n,)})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("a.npy", header.getvalue() + b"\0" * 64)
+    raw = bytearray(buffer.getvalue())
+    claimed = struct.pack("<II", len(header.getvalue()) + 4 * n, len(header.getvalue()) + 4 * n)
+    raw[18:26] = claimed  # the local header's compressed and uncompressed sizes
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 20:central + 28] = claimed  # the central directory's
+    path = directory / "m.npz"
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(raw))
+    return str(path)
+
+
 def tmp_output(directory: Path, suffix: str) -> str:
     """A fresh output path next to an input (convert's destination)."""
     out = directory.parent / f"{directory.name}-out{suffix}"
