@@ -426,6 +426,11 @@ def npz_members(directory: Path, n: int) -> str:
 
 def npz_dtypes_member(directory: Path, n: int) -> str:
     """Issue 24 item 15: ``__tfckpt_dtypes__`` holding a JSON list of ``n`` items, not an object."""
+    return npz_dtypes_text(directory, json.dumps(list(range(n))))
+
+
+def npz_dtypes_text(directory: Path, text: str) -> str:
+    """An .npz of one float32 member ``a`` and a ``__tfckpt_dtypes__`` member holding ``text``."""
     path = directory / "m.npz"
     directory.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
@@ -433,7 +438,7 @@ def npz_dtypes_member(directory: Path, n: int) -> str:
         np.save(buffer, np.zeros(2, np.float32))
         archive.writestr("a.npy", buffer.getvalue())
         buffer = io.BytesIO()
-        np.save(buffer, np.array(json.dumps(list(range(n)))))
+        np.save(buffer, np.array(text))
         archive.writestr("__tfckpt_dtypes__.npy", buffer.getvalue())
     return str(path)
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..dtypes import STRING, DType, as_dtype
 from ..errors import CorruptionError, TfckptError, UnsupportedError
+from ..filetypes import parse_json
 from ..storage import PathLike
 from . import SourceTensor, check_numpy_shape
 from .files import StagedFile
@@ -89,10 +90,7 @@ def _dtype_names(archive: np.lib.npyio.NpzFile, where: str) -> dict[str, str]:
     text = str(value).encode("utf-8", "surrogatepass")
     if json_depth(text) > 1:
         raise CorruptionError(f"{what} should hold a flat JSON object, not one nested {json_depth(text)} deep")
-    try:
-        names = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptionError(f"{what} is not JSON: {exc}") from exc
+    names = parse_json(text, what)
     if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
         raise CorruptionError(f"{what} should map member names to dtype names, not {type(names).__name__}")
     return names
