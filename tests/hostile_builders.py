@@ -24,6 +24,7 @@ import numpy as np
 
 from tfckpt._proto import (
     saved_model_pb2,
+    saved_tensor_slice_pb2,
     struct_pb2,
     tensor_bundle_pb2,
     tensor_slice_pb2,
@@ -255,6 +256,58 @@ def _slice_key(name: bytes, piece: tensor_slice_pb2.TensorSliceProto) -> bytes:
     """The index key of one slice of ``name`` (TF's ordered-code encoding, tfckpt's encoder)."""
     bounds = tuple((e.start, e.length if e.HasField("length") else -1) for e in piece.extent)
     return encode_slice_key(name.decode(), TensorSlice(bounds))
+
+
+# ---- legacy V1 checkpoints (one table of SavedTensorSlices records) -------------------------
+
+def v1_checkpoint(directory: Path, record: saved_tensor_slice_pb2.SavedTensorSlices,
+                  data: Sequence[saved_tensor_slice_pb2.SavedTensorSlices] = ()) -> str:
+    """A one-file V1 checkpoint: metadata ``record`` under the empty key, each data record
+    under the slice key of its ``data.name`` and ``data.slice``."""
+    items = [(b"", record.SerializeToString())]
+    for value in data:
+        items.append((_slice_key(value.data.name.encode(), value.data.slice), value.SerializeToString()))
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "model.ckpt"
+    path.write_bytes(table(sorted(items)))
+    return str(path)
+
+
+def v1_repeated_name(directory: Path, n: int) -> str:
+    """A V1 metadata record listing tensor ``x`` ``n`` times, one 1-element slice of
+    ``float32[n]`` each (no data records: opening and listing read the metadata only)."""
+    record = saved_tensor_slice_pb2.SavedTensorSlices()
+    for i in range(n):
+        meta = record.meta.tensor.add(name="x", type=DT_FLOAT)
+        meta.shape.dim.add(size=n)
+        meta.slice.add().extent.add(start=i, length=1)
+    return v1_checkpoint(directory, record)
+
+
+def v1_tensor(directory: Path, shape: Sequence[int], values: int) -> str:
+    """A V1 float32 tensor of ``shape`` stored whole (one slice of full extents) with
+    ``values`` values."""
+    record = saved_tensor_slice_pb2.SavedTensorSlices()
+    meta = record.meta.tensor.add(name="x", type=DT_FLOAT)
+    piece = meta.slice.add()
+    for dim in shape:
+        meta.shape.dim.add(size=dim)
+        piece.extent.add(start=0, length=dim)
+    data = saved_tensor_slice_pb2.SavedTensorSlices()
+    data.data.name = "x"
+    data.data.slice.CopyFrom(piece)
+    data.data.data.float_val.extend([1.0] * values)
+    return v1_checkpoint(directory, record, [data])
+
+
+def v1_high_rank(directory: Path, n: int) -> str:
+    """A V1 rank-``n`` float tensor of one element (dims all 1)."""
+    return v1_tensor(directory, (1,) * n, 1)
+
+
+def v1_empty_huge_dim(directory: Path, n: int) -> str:
+    """A V1 ``float32[0, 2**n]`` (no values, a dimension numpy cannot build)."""
+    return v1_tensor(directory, (0, 2**n), 0)
 
 
 # ---- object graphs -------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 
 import hostile_builders as hb
@@ -36,3 +38,44 @@ def test_npz_dtypes_member_with_a_huge_integer_literal_is_a_corruption_error(tmp
     source = hb.npz_dtypes_text(tmp_path / "in", '{"a": ' + HUGE_INTEGER + "}")
     with pytest.raises(tfckpt.CorruptionError, match=r"m\.npz: member '__tfckpt_dtypes__' is not JSON .*4300"):
         tfckpt.convert_checkpoint(source, str(tmp_path / "out.safetensors"))
+
+
+def _open_seconds(path: str, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        tfckpt.load_checkpoint(path).close()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def test_v1_metadata_listing_one_name_many_times_opens_in_linear_time(tmp_path: Path) -> None:
+    """Each listing of the name appended its slice to a copy of the slices so far (quadratic).
+    The copies are cheap next to each record's own work, so the quadratic term shows only past
+    ~10k records: the sweep reaches 32k, and the bound is tighter than the sweep's 1.3 (linear
+    code measures ~1.0 here, the quadratic one ~1.4)."""
+    small, large = 2048, 32768
+    seconds = [_open_seconds(hb.v1_repeated_name(tmp_path / str(n), n), repeats)
+               for n, repeats in ((small, 3), (large, 1))]
+    exponent = math.log(seconds[1] / seconds[0]) / math.log(large / small)
+    assert exponent <= 1.2, f"open of {small} and {large} listings took {seconds} s CPU (exponent {exponent:.2f})"
+
+
+@pytest.mark.parametrize(("build", "n"), [(hb.v1_high_rank, 70), (hb.v1_empty_huge_dim, 62)],
+                         ids=["rank 70", "float32[0, 2**62]"])
+def test_v1_tensor_numpy_cannot_hold_is_verified_and_refused_on_read(tmp_path: Path, build: hb.Builder,
+                                                                     n: int) -> None:
+    """The rule V2 bundles follow (``validate.array_problem``): such a tensor is verified (its
+    values decoded flat, none missing) and reading it is an UnsupportedError."""
+    path = build(tmp_path, n)
+    report = tfckpt.verify_checkpoint(path)
+    assert (report.ok, report.tensors_checked, report.problems) == (True, 1, [])
+    with tfckpt.load_checkpoint(path) as reader, pytest.raises(tfckpt.UnsupportedError, match="numpy"):
+        reader["x"]
+
+
+def test_v1_verify_still_finds_missing_values_of_a_tensor_numpy_cannot_hold(tmp_path: Path) -> None:
+    path = hb.v1_tensor(tmp_path, (1,) * 70, 0)  # one element listed, no value stored
+    report = tfckpt.verify_checkpoint(path)
+    assert [p.message for p in report.problems] == [
+        f"{path}: slice 'x[{':'.join(['0,1'] * 70)}]': 0 values in float_val for float32{[1] * 70} (expected 1)"]
