@@ -163,6 +163,50 @@ def shared_prefix_keys(directory: Path, n: int, first: int = 16 * 1024) -> str:
     return write_prefix(directory, raw_table([raw_block(block)], [(key + b"\xff", 0)]))
 
 
+def snappy_literal(data: bytes) -> bytes:
+    """Raw Snappy literal elements holding ``data`` (60 bytes per element at most)."""
+    out = bytearray()
+    for start in range(0, len(data), 60):
+        chunk = data[start:start + 60]
+        out += bytes([(len(chunk) - 1) << 2]) + chunk
+    return bytes(out)
+
+
+def snappy_repeat(head: bytes, unit: bytes, count: int, tail: bytes) -> bytes:
+    """Raw Snappy for ``head + unit * count + tail`` (``count`` >= 1): the repeats as copies of
+    up to 64 bytes ``len(unit)`` back, 3 bytes each (Snappy's best ratio, ~21x)."""
+    out = bytearray(encode_varint(len(head) + len(unit) * count + len(tail)))
+    out += snappy_literal(head + unit)
+    left = len(unit) * (count - 1)
+    while left:
+        size = min(left, 64)
+        out += bytes([((size - 1) << 2) | 2]) + struct.pack("<H", len(unit))
+        left -= size
+    return bytes(out + snappy_literal(tail))
+
+
+def snappy_shared_prefix_keys(directory: Path, n: int, first: int = 180) -> str:
+    """A snappy-compressed data block (block type 1, which TF reads) of a ``first``-byte key,
+    then ``n`` keys each sharing all but one byte of the previous one and adding one: a
+    prefix-compression bomb whose repeated entries compress ~21x."""
+    entry_bytes = tensor_bundle_pb2.BundleEntryProto(dtype=DT_FLOAT).SerializeToString()
+    head = (encode_varint(0) + encode_varint(0) + encode_varint(len(header())) + header()
+            + encode_varint(0) + encode_varint(first) + encode_varint(len(entry_bytes)) + b"k" * first + entry_bytes)
+    unit = encode_varint(first - 1) + encode_varint(1) + encode_varint(0) + b"l"
+    contents = snappy_repeat(head, unit, n, struct.pack("<II", 0, 1))
+    out = bytearray()
+
+    def put(block: bytes, kind: bytes) -> BlockHandle:
+        handle = BlockHandle(len(out), len(block))
+        out.extend(block + kind + struct.pack("<I", mask(crc32c(kind, crc32c(block)))))
+        return handle
+
+    data = put(contents, b"\1")
+    metaindex = put(raw_block([], (0,)), b"\0")
+    index = put(_index_block([(b"l", data.encode())]), b"\0")
+    return write_prefix(directory, bytes(out) + Footer(metaindex, index).encode())
+
+
 def repeated_block_handles(directory: Path, n: int, keys: int = 128) -> str:
     """Issue 24 item 2: an index block whose ``n`` entries all point at one data block."""
     value = entry(DT_FLOAT, (0,))

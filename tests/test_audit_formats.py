@@ -13,6 +13,7 @@ import pytest
 
 import tfckpt
 from tfckpt.formats import open_reader
+from tfckpt.table import parse_block, scan_blocks
 
 
 def test_npz_member_claiming_bytes_past_the_archive_is_refused_before_reading(tmp_path: Path) -> None:
@@ -79,3 +80,32 @@ def test_v1_verify_still_finds_missing_values_of_a_tensor_numpy_cannot_hold(tmp_
     report = tfckpt.verify_checkpoint(path)
     assert [p.message for p in report.problems] == [
         f"{path}: slice 'x[{':'.join(['0,1'] * 70)}]': 0 values in float_val for float32{[1] * 70} (expected 1)"]
+
+
+def _usual_block(runs: int = 8, per_run: int = 40, key_length: int = 120) -> bytes:
+    """Block contents as TF lays them out (a whole key at each restart, one-byte lengths),
+    each later key sharing all but its last byte with the previous: ~17x key bytes per byte."""
+    entries, restarts, offset = [], [], 0
+    for run in range(runs):
+        restarts.append(offset)
+        entries.append((0, bytes([65 + run]) * key_length, b""))
+        offset += 3 + key_length
+        for i in range(per_run):
+            entries.append((key_length - 1, bytes([66 + i]), b""))
+            offset += 4
+    return hb.raw_block(entries, restarts)
+
+
+@pytest.mark.parametrize("vectorised", [True, False], ids=["scan", "parse"])
+def test_key_budget_is_taken_against_the_bytes_in_the_file(vectorised: bool) -> None:
+    """A compressed block's contents are larger than its bytes in the file: the 32x key budget
+    is the file's bytes' (both the vectorised scan and the entry parser)."""
+    contents = _usual_block()
+    if vectorised:
+        assert len(scan_blocks([contents], ["b"]).texts) == 8 * 41  # as stored: within budget
+        with pytest.raises(tfckpt.CorruptionError, match=r"b: entry at .* 32 times its \d+ bytes in the file"):
+            scan_blocks([contents], ["b"], [len(contents) // 2])
+    else:
+        assert len(parse_block(contents, "b")) == 8 * 41
+        with pytest.raises(tfckpt.CorruptionError, match=r"b: entry at .* 32 times its \d+ bytes in the file"):
+            parse_block(contents, "b", len(contents) // 2)
