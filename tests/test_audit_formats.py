@@ -9,9 +9,12 @@ import time
 from pathlib import Path
 
 import hostile_builders as hb
+import numpy as np
 import pytest
 
 import tfckpt
+from tfckpt import cli
+from tfckpt._proto import saved_model_pb2
 from tfckpt.formats import open_reader
 from tfckpt.table import parse_block, scan_blocks
 
@@ -109,3 +112,49 @@ def test_key_budget_is_taken_against_the_bytes_in_the_file(vectorised: bool) -> 
         assert len(parse_block(contents, "b")) == 8 * 41
         with pytest.raises(tfckpt.CorruptionError, match=r"b: entry at .* 32 times its \d+ bytes in the file"):
             parse_block(contents, "b", len(contents) // 2)
+
+
+ESC = "\x1b]52;c;ZXZpbA==\x07\x1b[2J"  # an OSC 52 clipboard write, BEL, clear screen
+ESCAPED = repr(ESC)[1:-1]
+
+
+def _hostile_saved_model(directory: Path) -> tuple[str, str, str]:
+    """A SavedModel, a .meta file and a checkpoint whose names all carry terminal controls;
+    returns (SavedModel directory, .meta path, checkpoint prefix)."""
+    proto = saved_model_pb2.SavedModel()
+    meta_graph = proto.meta_graphs.add()
+    meta_graph.meta_info_def.tags.extend(["serve", "t" + ESC])
+    signature = meta_graph.signature_def["serving" + ESC]
+    signature.inputs["in" + ESC].name = "x:0" + ESC
+    signature.method_name = "m" + ESC
+    meta_graph.graph_def.node.add(name="n", op="Op" + ESC)
+    graph = meta_graph.object_graph_def
+    graph.nodes.add().children.add(node_id=1, local_name="f" + ESC)
+    graph.nodes.add().function.concrete_functions.append("f_1" + ESC)
+    arguments = graph.concrete_functions["f_1" + ESC].canonicalized_input_signature
+    positional = arguments.tuple_value.values.add().tuple_value
+    spec = positional.values.add().tensor_spec_value
+    spec.name, spec.dtype = "x" + ESC, 1
+    positional.values.add().string_value = "s" + ESC
+    arguments.tuple_value.values.add().dict_value.fields["k" + ESC].string_value = "v" + ESC
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "saved_model.pb").write_bytes(proto.SerializeToString())
+    (directory / "model.meta").write_bytes(meta_graph.SerializeToString())
+    prefix = tfckpt.save({"w" + ESC: np.ones(3, np.float32)}, str(directory / "ck"))
+    return str(directory), str(directory / "model.meta"), prefix
+
+
+@pytest.mark.parametrize("command", [
+    ["savedmodel", "show", "--dir", "{dir}", "--all"],
+    ["savedmodel", "show", "--dir", "{dir}", "--tag_set", "serve,t" + ESC],
+    ["savedmodel", "show", "--dir", "{dir}", "--tag_set", "serve,t" + ESC, "--signature_def", "serving" + ESC],
+    ["meta", "show", "{meta}"],
+    ["inspect", "--file_name", "{prefix}"],
+], ids=["show --all", "show --tag_set", "show --signature_def", "meta show", "inspect"])
+def test_savedmodel_meta_and_inspect_output_escapes_control_characters(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    directory, meta, prefix = _hostile_saved_model(tmp_path)
+    assert cli.main([part.format(dir=directory, meta=meta, prefix=prefix) for part in command]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert ESCAPED in out  # the names are shown, escaped
