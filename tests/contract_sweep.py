@@ -286,6 +286,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("missing-key lookups", hb.float_tensors, ("missing key",), (256, 4096), (256, 4096, 65536),
            max_exponent=0.5),
     Family("shared key prefixes", hb.shared_prefix_keys, ("open", "verify"), (32, 256), (32, 256, 2048)),
+    # docs/contracts.md's open peak, 64x the index: a compressed block's keys are budgeted
+    # against its bytes in the file, not its (up to 22x larger) contents.
+    Family("snappy shared key prefixes", hb.snappy_shared_prefix_keys, ("open", "verify"), (4096, 65536),
+           (4096, 65536, 1 << 20), peak=(64.0, 0.0)),
     Family("repeated block handles", hb.repeated_block_handles, ("open", "verify"), (16, 256), (16, 256, 2048)),
     # README's string bound: reading n strings of b bytes allocates at most 2b + 64n (the object
     # array's pointer and the decoding's per-element lengths), verifying them 2b + 8n.
@@ -311,10 +315,16 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            (8, 3000, 100000)),
     Family("bounded spec shape", hb.savedmodel_bounded_spec, ("savedmodel show",), (16, 1 << 20),
            (16, 1 << 20, 1 << 24)),
+    Family("V1 repeated tensor name", hb.v1_repeated_name, ("open", "list"), (512, 8192), (512, 8192, 65536)),
+    Family("V1 repeated tensor name, verified", hb.v1_repeated_name, ("verify",), (256, 4096),
+           (256, 4096, 32768)),
     Family("safetensors tensors", hb.safetensors_tensors, ("convert file",), (64, 1024), (64, 1024, 16384)),
     Family("safetensors json depth", hb.safetensors_json_depth, ("convert file",), (16, 100000),
            (16, 100000, 1000000)),
     Family("npz members", hb.npz_members, ("convert file",), (16, 256), (16, 256, 4096)),
+    # The bytes present stay the same while the zip claims more: the peak must not follow the claim.
+    Family("npz lying member sizes", hb.npz_lying_sizes, ("convert file",), (1 << 10, 1 << 22),
+           (1 << 10, 1 << 22, 1 << 28)),
 )}
 
 # Single hostile inputs (no growth to fit): each must give a TfckptError or succeed.
@@ -326,6 +336,9 @@ CASES: dict[str, tuple[Builder, int, tuple[str, ...]]] = {
     "rank 254": (hb.high_rank, 254, ("load", "reader[]", "get_slice", "stats", "diff", "convert", "verify")),
     "float32[0, 2**62]": (hb.empty_huge_dim, 62, ("load", "reader[]", "get_slice", "stats", "diff", "convert",
                                                   "verify")),
+    "V1 rank 70": (hb.v1_high_rank, 70, ("load", "reader[]", "get_slice", "stats", "diff", "convert", "verify")),
+    "V1 float32[0, 2**62]": (hb.v1_empty_huge_dim, 62, ("load", "reader[]", "get_slice", "stats", "diff", "convert",
+                                                        "verify")),
     "slice entries with slices": (hb.nested_slice_entries, 4, ("load", "verify")),
     "safetensors shape [2**64, 0]": (hb.safetensors_shape, 64, ("convert file",)),
     "safetensors shape [2**40, 0]": (hb.safetensors_shape, 40, ("convert file",)),

@@ -26,6 +26,7 @@ import numpy as np
 from tfckpt._proto import (
     saved_model_pb2,
     saved_object_graph_pb2,
+    saved_tensor_slice_pb2,
     struct_pb2,
     tensor_bundle_pb2,
     tensor_slice_pb2,
@@ -164,6 +165,50 @@ def shared_prefix_keys(directory: Path, n: int, first: int = 16 * 1024) -> str:
     return write_prefix(directory, raw_table([raw_block(block)], [(key + b"\xff", 0)]))
 
 
+def snappy_literal(data: bytes) -> bytes:
+    """Raw Snappy literal elements holding ``data`` (60 bytes per element at most)."""
+    out = bytearray()
+    for start in range(0, len(data), 60):
+        chunk = data[start:start + 60]
+        out += bytes([(len(chunk) - 1) << 2]) + chunk
+    return bytes(out)
+
+
+def snappy_repeat(head: bytes, unit: bytes, count: int, tail: bytes) -> bytes:
+    """Raw Snappy for ``head + unit * count + tail`` (``count`` >= 1): the repeats as copies of
+    up to 64 bytes ``len(unit)`` back, 3 bytes each (Snappy's best ratio, ~21x)."""
+    out = bytearray(encode_varint(len(head) + len(unit) * count + len(tail)))
+    out += snappy_literal(head + unit)
+    left = len(unit) * (count - 1)
+    while left:
+        size = min(left, 64)
+        out += bytes([((size - 1) << 2) | 2]) + struct.pack("<H", len(unit))
+        left -= size
+    return bytes(out + snappy_literal(tail))
+
+
+def snappy_shared_prefix_keys(directory: Path, n: int, first: int = 180) -> str:
+    """A snappy-compressed data block (block type 1, which TF reads) of a ``first``-byte key,
+    then ``n`` keys each sharing all but one byte of the previous one and adding one: a
+    prefix-compression bomb whose repeated entries compress ~21x."""
+    entry_bytes = tensor_bundle_pb2.BundleEntryProto(dtype=DT_FLOAT).SerializeToString()
+    head = (encode_varint(0) + encode_varint(0) + encode_varint(len(header())) + header()
+            + encode_varint(0) + encode_varint(first) + encode_varint(len(entry_bytes)) + b"k" * first + entry_bytes)
+    unit = encode_varint(first - 1) + encode_varint(1) + encode_varint(0) + b"l"
+    contents = snappy_repeat(head, unit, n, struct.pack("<II", 0, 1))
+    out = bytearray()
+
+    def put(block: bytes, kind: bytes) -> BlockHandle:
+        handle = BlockHandle(len(out), len(block))
+        out.extend(block + kind + struct.pack("<I", mask(crc32c(kind, crc32c(block)))))
+        return handle
+
+    data = put(contents, b"\1")
+    metaindex = put(raw_block([], (0,)), b"\0")
+    index = put(_index_block([(b"l", data.encode())]), b"\0")
+    return write_prefix(directory, bytes(out) + Footer(metaindex, index).encode())
+
+
 def repeated_block_handles(directory: Path, n: int, keys: int = 128) -> str:
     """Issue 24 item 2: an index block whose ``n`` entries all point at one data block."""
     value = entry(DT_FLOAT, (0,))
@@ -257,6 +302,58 @@ def _slice_key(name: bytes, piece: tensor_slice_pb2.TensorSliceProto) -> bytes:
     """The index key of one slice of ``name`` (TF's ordered-code encoding, tfckpt's encoder)."""
     bounds = tuple((e.start, e.length if e.HasField("length") else -1) for e in piece.extent)
     return encode_slice_key(name.decode(), TensorSlice(bounds))
+
+
+# ---- legacy V1 checkpoints (one table of SavedTensorSlices records) -------------------------
+
+def v1_checkpoint(directory: Path, record: saved_tensor_slice_pb2.SavedTensorSlices,
+                  data: Sequence[saved_tensor_slice_pb2.SavedTensorSlices] = ()) -> str:
+    """A one-file V1 checkpoint: metadata ``record`` under the empty key, each data record
+    under the slice key of its ``data.name`` and ``data.slice``."""
+    items = [(b"", record.SerializeToString())]
+    for value in data:
+        items.append((_slice_key(value.data.name.encode(), value.data.slice), value.SerializeToString()))
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "model.ckpt"
+    path.write_bytes(table(sorted(items)))
+    return str(path)
+
+
+def v1_repeated_name(directory: Path, n: int) -> str:
+    """A V1 metadata record listing tensor ``x`` ``n`` times, one 1-element slice of
+    ``float32[n]`` each (no data records: opening and listing read the metadata only)."""
+    record = saved_tensor_slice_pb2.SavedTensorSlices()
+    for i in range(n):
+        meta = record.meta.tensor.add(name="x", type=DT_FLOAT)
+        meta.shape.dim.add(size=n)
+        meta.slice.add().extent.add(start=i, length=1)
+    return v1_checkpoint(directory, record)
+
+
+def v1_tensor(directory: Path, shape: Sequence[int], values: int) -> str:
+    """A V1 float32 tensor of ``shape`` stored whole (one slice of full extents) with
+    ``values`` values."""
+    record = saved_tensor_slice_pb2.SavedTensorSlices()
+    meta = record.meta.tensor.add(name="x", type=DT_FLOAT)
+    piece = meta.slice.add()
+    for dim in shape:
+        meta.shape.dim.add(size=dim)
+        piece.extent.add(start=0, length=dim)
+    data = saved_tensor_slice_pb2.SavedTensorSlices()
+    data.data.name = "x"
+    data.data.slice.CopyFrom(piece)
+    data.data.data.float_val.extend([1.0] * values)
+    return v1_checkpoint(directory, record, [data])
+
+
+def v1_high_rank(directory: Path, n: int) -> str:
+    """A V1 rank-``n`` float tensor of one element (dims all 1)."""
+    return v1_tensor(directory, (1,) * n, 1)
+
+
+def v1_empty_huge_dim(directory: Path, n: int) -> str:
+    """A V1 ``float32[0, 2**n]`` (no values, a dimension numpy cannot build)."""
+    return v1_tensor(directory, (0, 2**n), 0)
 
 
 # ---- object graphs -------------------------------------------------------------------------
@@ -442,6 +539,11 @@ def npz_members(directory: Path, n: int) -> str:
 
 def npz_dtypes_member(directory: Path, n: int) -> str:
     """Issue 24 item 15: ``__tfckpt_dtypes__`` holding a JSON list of ``n`` items, not an object."""
+    return npz_dtypes_text(directory, json.dumps(list(range(n))))
+
+
+def npz_dtypes_text(directory: Path, text: str) -> str:
+    """An .npz of one float32 member ``a`` and a ``__tfckpt_dtypes__`` member holding ``text``."""
     path = directory / "m.npz"
     directory.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
@@ -449,8 +551,28 @@ def npz_dtypes_member(directory: Path, n: int) -> str:
         np.save(buffer, np.zeros(2, np.float32))
         archive.writestr("a.npy", buffer.getvalue())
         buffer = io.BytesIO()
-        np.save(buffer, np.array(json.dumps(list(range(n)))))
+        np.save(buffer, np.array(text))
         archive.writestr("__tfckpt_dtypes__.npy", buffer.getvalue())
+    return str(path)
+
+
+def npz_lying_sizes(directory: Path, n: int) -> str:
+    """An .npz of a few hundred bytes whose zip headers claim a stored member of ``float32[n]``
+    (compressed size = size = the .npy header + 4n bytes, past the archive's end): the bytes
+    present stay the same while the claim grows."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (n,)})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("a.npy", header.getvalue() + b"\0" * 64)
+    raw = bytearray(buffer.getvalue())
+    claimed = struct.pack("<II", len(header.getvalue()) + 4 * n, len(header.getvalue()) + 4 * n)
+    raw[18:26] = claimed  # the local header's compressed and uncompressed sizes
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 20:central + 28] = claimed  # the central directory's
+    path = directory / "m.npz"
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(raw))
     return str(path)
 
 

@@ -92,6 +92,24 @@ def shown(text: str) -> str:
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
+# saved_model_cli ends a listed value with two backspaces over its last ", " (`Value: [1, 2, \b\b]`);
+# tfckpt prints the same, so those two, at a line's end, are the output's own and stay.
+_VALUE_LIST_ENDS = ("\b\b]", "\b\b}")
+
+
+def _shown_line(line: str) -> str:
+    if line.endswith(_VALUE_LIST_ENDS):
+        return shown(line[:-3]) + line[-3:]
+    return shown(line)
+
+
+def _shown_lines(text: str) -> str:
+    """:func:`shown` for each line of a multi-line text (its newlines kept): for outputs
+    rendered whole (``savedmodel show``, ``meta show``, ``inspect``), whose file-derived names
+    sit among fixed text that is printable already and so comes out unchanged."""
+    return "\n".join(_shown_line(line) for line in text.split("\n"))
+
+
 def _selected(reader: CheckpointReader, args: argparse.Namespace) -> list[str]:
     """The keys to show. Filters match a key or its object path, whichever the user reads."""
     names = list(reader)
@@ -195,7 +213,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                     except UnsupportedError:
                         print("<not convertible to a numpy dtype>")
         elif not args.tensor_name:
-            print(reader.debug_string().decode("utf-8", errors="ignore"))
+            print(_shown_lines(reader.debug_string().decode("utf-8", errors="ignore")))
         else:
             if not reader.has_tensor(args.tensor_name):
                 print(f"Tensor {shown(args.tensor_name)} not found in checkpoint")
@@ -333,14 +351,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_savedmodel_show(args: argparse.Namespace) -> int:
     meta_graphs = savedmodel.read_saved_model(args.dir)
     if args.all:
-        sys.stdout.write(savedmodel.show_all(meta_graphs))
+        text = savedmodel.show_all(meta_graphs)
     elif args.tag_set is None:
-        sys.stdout.write(savedmodel.show_tag_sets(meta_graphs))
+        text = savedmodel.show_tag_sets(meta_graphs)
     elif args.signature_def is None:
-        sys.stdout.write(savedmodel.show_signature_keys(savedmodel.get_meta_graph(meta_graphs, args.tag_set)))
+        text = savedmodel.show_signature_keys(savedmodel.get_meta_graph(meta_graphs, args.tag_set))
     else:
         meta_graph = savedmodel.get_meta_graph(meta_graphs, args.tag_set)
-        sys.stdout.write(savedmodel.show_signature(meta_graph, args.signature_def))
+        text = savedmodel.show_signature(meta_graph, args.signature_def)
+    sys.stdout.write(_shown_lines(text))
     return 0
 
 
@@ -401,7 +420,7 @@ def cmd_tree(args: argparse.Namespace) -> int:
 
 
 def cmd_meta_show(args: argparse.Namespace) -> int:
-    sys.stdout.write(savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(args.file)))
+    sys.stdout.write(_shown_lines(savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(args.file))))
     return 0
 
 

@@ -1,5 +1,6 @@
 """What a file is, told from its first bytes, for the files users give tfckpt by mistake; and
-how deep brackets nest in a text (JSON, text protobuf) before a recursive parser sees it.
+how deep brackets nest in a text (JSON, text protobuf) before a recursive parser sees it; and
+JSON parsed with every parse failure turned into a CorruptionError.
 
 Signatures recognised (``head`` is the file's first :data:`HEAD_BYTES` bytes)::
 
@@ -16,14 +17,17 @@ taken for something else.
 
 from __future__ import annotations
 
+import json
 import struct
 import zipfile
+from typing import Any
 
 import numpy as np
 
 from . import storage
+from .errors import CorruptionError
 
-__all__ = ["HEAD_BYTES", "describe", "nesting_depth", "sniff_format"]
+__all__ = ["HEAD_BYTES", "describe", "nesting_depth", "parse_json", "sniff_format"]
 
 HEAD_BYTES = 64
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # HDF5 file format specification, "Format Signature"
@@ -49,6 +53,17 @@ def nesting_depth(text: bytes, opens: bytes, closes: bytes) -> int:
         deepest = max(deepest, int(running.max()))
         depth = int(running[-1])
     return deepest
+
+
+def parse_json(text: bytes, what: str) -> Any:
+    """``text`` parsed as JSON; a :class:`CorruptionError` saying ``what`` (the file and part)
+    is not JSON otherwise. Besides syntax errors that covers bad UTF-8 and an integer literal
+    longer than Python converts (its int string limit raises a plain ValueError). Nesting depth
+    is the caller's to bound first (:func:`nesting_depth`)."""
+    try:
+        return json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise CorruptionError(f"{what} is not JSON tfckpt can parse: {exc}") from exc
 
 
 def _head(path: str) -> bytes:

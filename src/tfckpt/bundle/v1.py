@@ -33,6 +33,7 @@ from .entry import BundleHeader, TensorInfo, check_shape
 from .naming import INDEX_SUFFIX, index_filename, prefix_of
 from .slices import TensorSlice, decode_key, describe_key, encode_slice_key
 from .store import Listing
+from .validate import array_problem
 
 __all__ = ["V1_SHARD_PATTERN", "V1Store", "is_v1", "sharded_pattern_files", "v1_files"]
 
@@ -104,18 +105,26 @@ class V1Store:
         self._sources: list[storage.ByteSource] = []
         self._entries: dict[str, TensorInfo] = {}
         self._slice_entries: dict[bytes, TensorInfo] = {}
+        # Each tensor's slices, gathered over every file's metadata (a name may be listed any
+        # number of times) and frozen into its TensorInfo once: linear in the records.
+        pieces_of: dict[str, list[TensorSlice]] = {}
         try:
             for number, path in enumerate(files):
                 source = storage.open_source(path)
                 self._sources.append(source)
                 table = TableReader(source, verify_checksums=verify_checksums)
                 self._tables.append(table)
-                self._read_meta(number, table)
+                self._read_meta(number, table, pieces_of)
         except BaseException:
             self.close()
             raise
+        for name, pieces in pieces_of.items():
+            info = self._entries[name]
+            self._entries[name] = TensorInfo(name, info.dtype, info.shape, slices=tuple(pieces))
 
-    def _read_meta(self, number: int, table: TableReader) -> None:
+    def _read_meta(self, number: int, table: TableReader, pieces_of: dict[str, list[TensorSlice]]) -> None:
+        """Record the tensors ``table``'s metadata lists (dtype and shape in ``_entries``, their
+        slices appended to ``pieces_of``) and each slice's data entry."""
         where = table.name
         value = table.get(b"")
         if value is None:
@@ -133,8 +142,10 @@ class V1Store:
             if previous is not None and (previous.dtype != dtype or previous.shape != shape):
                 raise CorruptionError(f"{where}: tensor {meta.name!r} is {dtype.name}{list(shape)} here but "
                                       f"{previous.dtype.name}{list(previous.shape)} in another file")
-            self._entries[meta.name] = TensorInfo(
-                meta.name, dtype, shape, slices=(previous.slices if previous else ()) + pieces)
+            if previous is None:
+                self._entries[meta.name] = TensorInfo(meta.name, dtype, shape)
+                pieces_of[meta.name] = []
+            pieces_of[meta.name] += pieces
             for piece in pieces:
                 key = encode_slice_key(meta.name, piece)
                 self._slice_entries[key] = TensorInfo(decode_key(key), dtype, piece.shape(shape), shard_id=number)
@@ -195,9 +206,12 @@ class V1Store:
 
     def check_entry(self, info: TensorInfo) -> int:
         """Decode one stored slice completely (V1 has table block checksums, no per-tensor
-        ones); return the bytes of its record."""
+        ones); return the bytes of its record. A shape numpy cannot hold (the rule readers
+        apply, :func:`~tfckpt.bundle.validate.array_problem`) is checked as flat values, as
+        V2 bundles stream such tensors' bytes: verifying builds no array it cannot make."""
         self.check_stored(info)
-        self.read_entry(info)
+        shaped = array_problem(info.dtype, info.shape) is None
+        _decode_values(self._parse(info).data.data, info.dtype, info.shape, self._where(info), shaped=shaped)
         return len(self._record(info))
 
     def check_many(self, infos: Iterable[TensorInfo]) -> Iterator[tuple[TensorInfo, int | TfckptError]]:
@@ -207,14 +221,17 @@ class V1Store:
             except TfckptError as exc:
                 yield info, exc
 
-    def read_entry(self, info: TensorInfo) -> np.ndarray:
-        where = f"{self._tables[info.shard_id].name}: slice {describe_key(info.name)!r}"
-        value = self._record(info)
+    def _where(self, info: TensorInfo) -> str:
+        return f"{self._tables[info.shard_id].name}: slice {describe_key(info.name)!r}"
+
+    def _parse(self, info: TensorInfo) -> Any:
         try:
-            record = saved_tensor_slice_pb2.SavedTensorSlices.FromString(value)
+            return saved_tensor_slice_pb2.SavedTensorSlices.FromString(self._record(info))
         except DecodeError as exc:
-            raise CorruptionError(f"{where}: not a SavedTensorSlices record: {exc}") from exc
-        return _decode_values(record.data.data, info.dtype, info.shape, where)
+            raise CorruptionError(f"{self._where(info)}: not a SavedTensorSlices record: {exc}") from exc
+
+    def read_entry(self, info: TensorInfo) -> np.ndarray:
+        return _decode_values(self._parse(info).data.data, info.dtype, info.shape, self._where(info))
 
     def read_many(self, infos: Iterable[TensorInfo], max_workers: int | None = None
                   ) -> Iterator[tuple[TensorInfo, np.ndarray]]:
@@ -248,17 +265,21 @@ class V1Store:
 _DT_NAMES = {"float32": "FLOAT", "float64": "DOUBLE", "float16": "HALF"}
 
 
-def _decode_values(proto: Any, dtype: DType, shape: tuple[int, ...], where: str) -> np.ndarray:
+def _decode_values(proto: Any, dtype: DType, shape: tuple[int, ...], where: str, *, shaped: bool = True
+                   ) -> np.ndarray:
+    """The values of a TensorProto as ``dtype[shape]``; with ``shaped=False``, checked and
+    decoded as a flat array of the same values (for shapes numpy cannot make)."""
     count = 1
     for dim in shape:
         count *= dim
+    out_shape = shape if shaped else (count,)
     if dtype.name == "string":
         values = list(proto.string_val)
         if len(values) != count:
             raise CorruptionError(f"{where}: {len(values)} string values for shape {list(shape)}")
         out = np.empty(count, dtype=object)
         out[:] = values
-        return out.reshape(shape)
+        return out.reshape(out_shape)
     spec = _VALUE_FIELDS.get(dtype.name)
     if spec is None or dtype.as_numpy_dtype is None:
         raise UnsupportedError(f"{where}: V1 checkpoints cannot hold dtype {dtype.name}")
@@ -270,7 +291,7 @@ def _decode_values(proto: Any, dtype: DType, shape: tuple[int, ...], where: str)
                               f"(expected {count * per_element})")
     raw = np.fromiter(container, dtype=parsed, count=len(container))
     if field == "half_val":
-        return raw.astype(np.uint16).view(dtype.as_numpy_dtype).reshape(shape)
+        return raw.astype(np.uint16).view(dtype.as_numpy_dtype).reshape(out_shape)
     if per_element == 2:
-        return raw.view(dtype.as_numpy_dtype).reshape(shape)
-    return raw.astype(dtype.as_numpy_dtype).reshape(shape)
+        return raw.view(dtype.as_numpy_dtype).reshape(out_shape)
+    return raw.astype(dtype.as_numpy_dtype).reshape(out_shape)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import zipfile
 import zlib
 from contextlib import ExitStack
@@ -29,6 +30,7 @@ import numpy as np
 
 from ..dtypes import STRING, DType, as_dtype
 from ..errors import CorruptionError, TfckptError, UnsupportedError
+from ..filetypes import parse_json
 from ..storage import PathLike
 from . import SourceTensor, check_numpy_shape
 from .files import StagedFile
@@ -53,10 +55,27 @@ MAX_DEFLATE_RATIO = 1032  # the most deflate expands (zlib technical details): m
 _READ_ERRORS = (zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError, zlib.error)
 
 
+LOCAL_HEADER = struct.Struct("<4s22xHH")  # zip APPNOTE 4.3.7: signature ... name length, extra length
+
+
 def _member_bytes(members: zipfile.ZipFile, member: str, where: str) -> int:
     """The uncompressed size the zip claims for ``member``, refused when its compressed bytes
-    could not expand to it (so that no read allocates more than the file can hold)."""
+    are not all inside the archive, or could not expand to it: the directory's sizes are only
+    claims, and numpy allocates the whole array a member's header names before reading it, so
+    no read may allocate more than the bytes present can hold."""
     info = members.getinfo(member)
+    fp = members.fp
+    assert fp is not None
+    archive_size = fp.seek(0, os.SEEK_END)
+    fp.seek(info.header_offset)
+    local = fp.read(LOCAL_HEADER.size)
+    if len(local) < LOCAL_HEADER.size or not local.startswith(b"PK\x03\x04"):
+        raise CorruptionError(f"{where}: member {member!r} has no local header at offset {info.header_offset}")
+    _, name_length, extra_length = LOCAL_HEADER.unpack(local)
+    data_start = info.header_offset + LOCAL_HEADER.size + name_length + extra_length
+    if data_start + info.compress_size > archive_size:
+        raise CorruptionError(f"{where}: member {member!r} claims {info.compress_size} compressed bytes at "
+                              f"offset {data_start}, past the end of the {archive_size}-byte archive")
     most = info.compress_size if info.compress_type == zipfile.ZIP_STORED else info.compress_size * MAX_DEFLATE_RATIO
     if info.file_size > most:
         raise CorruptionError(f"{where}: member {member!r} claims {info.file_size} bytes from "
@@ -103,10 +122,7 @@ def _dtype_names(archive: np.lib.npyio.NpzFile, where: str) -> dict[str, str]:
     text = found.encode("utf-8", "surrogatepass")
     if json_depth(text) > 1:
         raise CorruptionError(f"{what} should hold a flat JSON object, not one nested {json_depth(text)} deep")
-    try:
-        names = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptionError(f"{what} is not JSON: {exc}") from exc
+    names = parse_json(text, what)
     if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
         raise CorruptionError(f"{what} should map member names to dtype names, not {type(names).__name__}")
     return names

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..dtypes import BY_NAME, DType
 from ..errors import CorruptionError
-from ..filetypes import nesting_depth
+from ..filetypes import nesting_depth, parse_json
 from ..storage import ByteSource, PathLike, open_source
 from . import SourceTensor, check_numpy_shape
 from .files import StagedFile
@@ -64,10 +64,7 @@ def read_header(source: ByteSource) -> tuple[dict[str, Any], int]:
     if depth > MAX_JSON_DEPTH:
         raise CorruptionError(f"{where}: header at offset {HEADER_LENGTH.size} nests {depth} levels deep; a "
                               f"safetensors header nests 3 (at most {MAX_JSON_DEPTH} are parsed)")
-    try:
-        header = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptionError(f"{where}: header is not JSON: {exc}") from exc
+    header = parse_json(text, f"{where}: header")
     if not isinstance(header, dict):
         raise CorruptionError(f"{where}: header is not a JSON object")
     metadata = header.get("__metadata__", {})

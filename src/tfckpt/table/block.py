@@ -33,7 +33,9 @@ MAX_SCANNED_RUN = 64
 # most the bytes of its restart run, so TensorFlow's layout (a restart every 16 entries) yields
 # keys of at most 16x a block's bytes; a block whose keys would take more than this factor is
 # refused before they are built. (TF's own reader walks one key at a time, but its
-# CheckpointReader keeps every name in a map, so it would materialise them all too.)
+# CheckpointReader keeps every name in a map, so it would materialise them all too.) The
+# factor applies to the block's bytes in the file: a compressed block's contents are up to
+# snappy.MAX_EXPANSION times more, and must not multiply the allowance.
 MAX_KEY_BYTES_PER_BLOCK_BYTE = 32
 
 
@@ -43,16 +45,18 @@ def _varint32(buf: bytes, pos: int, limit: int, where: str) -> tuple[int, int]:
     return decode_varint(buf, pos, limit, MAX_VARINT32_BYTES, where)
 
 
-def parse_block(contents: bytes, where: str) -> list[tuple[bytes, bytes]]:
-    """All ``(key, value)`` entries of a block's contents, in stored order."""
-    return list(_block_entries(contents, where))
+def parse_block(contents: bytes, where: str, stored_size: int | None = None) -> list[tuple[bytes, bytes]]:
+    """All ``(key, value)`` entries of a block's contents, in stored order. ``stored_size``
+    is the block's size in the file (its compressed size; by default the contents' size)."""
+    return list(_block_entries(contents, where, stored_size))
 
 
-def _block_entries(contents: bytes, where: str) -> Iterator[tuple[bytes, bytes]]:
+def _block_entries(contents: bytes, where: str, stored_size: int | None = None) -> Iterator[tuple[bytes, bytes]]:
     """:func:`parse_block`, one entry at a time (a caller keeping only some form of each key
     does not hold the block's keys twice). The keys may take at most
-    :data:`MAX_KEY_BYTES_PER_BLOCK_BYTE` times the block's bytes in all."""
+    :data:`MAX_KEY_BYTES_PER_BLOCK_BYTE` times the block's bytes in the file in all."""
     n = len(contents)
+    stored = n if stored_size is None else stored_size
     if n < FIXED32.size:
         raise CorruptionError(f"{where}: bad block contents ({n} bytes, too short for a restart count)")
     (num_restarts,) = FIXED32.unpack_from(contents, n - FIXED32.size)
@@ -63,7 +67,7 @@ def _block_entries(contents: bytes, where: str) -> Iterator[tuple[bytes, bytes]]
     limit = n - FIXED32.size * (num_restarts + 1)
     key = b""
     pos = 0
-    key_budget = MAX_KEY_BYTES_PER_BLOCK_BYTE * n
+    key_budget = MAX_KEY_BYTES_PER_BLOCK_BYTE * stored
     while pos < limit:
         start = pos
         # Fast path: all three lengths fit in one byte each (almost every index entry).
@@ -83,7 +87,8 @@ def _block_entries(contents: bytes, where: str) -> Iterator[tuple[bytes, bytes]]
         key_budget -= shared + non_shared
         if key_budget < 0:
             raise CorruptionError(f"{where}: entry at block offset {start}: the block's keys would take more "
-                                  f"than {MAX_KEY_BYTES_PER_BLOCK_BYTE} times its {n} bytes (each sharing "
+                                  f"than {MAX_KEY_BYTES_PER_BLOCK_BYTE} times its {stored} bytes in the file "
+                                  f"(each sharing "
                                   f"{shared} bytes of the previous key): a prefix-compression bomb")
         key = key[:shared] + contents[pos:key_end]
         yield key, contents[key_end:value_end]
@@ -114,19 +119,22 @@ class Entries:
         return self.buffer[self.starts[i]:self.ends[i]]
 
 
-def scan_blocks(blocks: Sequence[bytes], wheres: Sequence[str]) -> Entries:
+def scan_blocks(blocks: Sequence[bytes], wheres: Sequence[str], stored_sizes: Sequence[int] | None = None
+                ) -> Entries:
     """The entries of consecutive data blocks' contents (as :func:`parse_block` finds them,
-    block by block; ``wheres[b]`` names block ``b`` in errors), vectorised where the blocks
-    have the usual layout."""
-    scanned = _scan_usual(blocks)
+    block by block; ``wheres[b]`` names block ``b`` in errors, ``stored_sizes[b]`` is its
+    size in the file, by default its contents' size), vectorised where the blocks have the
+    usual layout."""
+    sizes = [len(contents) for contents in blocks] if stored_sizes is None else list(stored_sizes)
+    scanned = _scan_usual(blocks, sizes)
     if scanned is not None:
         return scanned
     texts: list[str] = []
     values: list[bytes] = []
     firsts = []
-    for contents, where in zip(blocks, wheres):
+    for contents, where, stored in zip(blocks, wheres, sizes):
         firsts.append(len(texts))
-        for key, value in _block_entries(contents, where):
+        for key, value in _block_entries(contents, where, stored):
             texts.append(key.decode("latin-1"))
             values.append(value)
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
@@ -134,7 +142,7 @@ def scan_blocks(blocks: Sequence[bytes], wheres: Sequence[str]) -> Entries:
     return Entries(texts, b"".join(values), ends - lengths, ends, firsts)
 
 
-def _scan_usual(blocks: Sequence[bytes]) -> Entries | None:
+def _scan_usual(blocks: Sequence[bytes], stored_sizes: Sequence[int] | None = None) -> Entries | None:
     """:func:`scan_blocks` with numpy for blocks whose entries all have one-byte lengths,
     whose restart array is sane and points at entries with no shared prefix, with at most
     :data:`MAX_SCANNED_RUN` entries between restarts (what TensorFlow's and our builder
@@ -197,9 +205,14 @@ def _scan_usual(blocks: Sequence[bytes]) -> Entries | None:
     value_ends = value_starts + ((heads >> 16) & 0xFF)
     if (shared[1:] > (shared + unshared)[:-1]).any():
         return None  # a shared prefix longer than the previous key: parse_block names it
-    # No key budget to check here: one-byte lengths cap a run's first key at 127 bytes and
-    # every key at 254, so a run of <= 64 entries (>= 3 bytes each) yields < 26x its bytes,
-    # under MAX_KEY_BYTES_PER_BLOCK_BYTE.
+    # One-byte lengths cap a run's first key at 127 bytes and every key at 254, so a run of
+    # <= 64 entries (>= 3 bytes each) yields < 26x its bytes; but a compressed block's
+    # contents are larger than its bytes in the file, so the budget is checked (per block).
+    block_of = np.searchsorted(np.asarray(bases, dtype=np.int64), starts, side="right") - 1
+    key_bytes = np.bincount(block_of, weights=shared + unshared, minlength=len(blocks))
+    sizes = [len(contents) for contents in blocks] if stored_sizes is None else stored_sizes
+    if (key_bytes > MAX_KEY_BYTES_PER_BLOCK_BYTE * np.asarray(sizes, dtype=np.float64)).any():
+        return None  # parse_block names the block and the entry
     text = buffer.decode("latin-1")
     # Each key is the previous one's shared prefix plus its own bytes; where the shared length
     # repeats, so does the prefix (the same str, not sliced again).

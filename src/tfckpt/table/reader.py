@@ -110,7 +110,7 @@ class TableReader:
         footer = Footer.decode(source.read_at(size - FOOTER_LENGTH, FOOTER_LENGTH), self.name)
         self._index_end = size - FOOTER_LENGTH
         self._index = parse_block(self.read_block(footer.index, "index block"),
-                                  f"{self.name}: index block")
+                                  f"{self.name}: index block", footer.index.size)
         self._separators = [key for key, _ in self._index]
         self._block_cache: OrderedDict[int, list[tuple[bytes, bytes]]] = OrderedDict()
 
@@ -122,7 +122,7 @@ class TableReader:
             return cached
         handle, _ = BlockHandle.decode(self._index[number][1], 0, f"{self.name}: index entry {number}")
         what = f"data block {number}"
-        entries = parse_block(self.read_block(handle, what), f"{self.name}: {what}")
+        entries = parse_block(self.read_block(handle, what), f"{self.name}: {what}", handle.size)
         self._block_cache[number] = entries
         if len(self._block_cache) > BLOCK_CACHE_SIZE:
             self._block_cache.popitem(last=False)
@@ -150,7 +150,7 @@ class TableReader:
         handles = self._data_handles()
         blocks = [self.read_block(handle, f"data block {number}") for number, handle in enumerate(handles)]
         entries = scan_blocks(blocks, [f"{self.name}: data block {number} at offset {handle.offset}"
-                                       for number, handle in enumerate(handles)])
+                                       for number, handle in enumerate(handles)], [handle.size for handle in handles])
         texts, firsts = entries.texts, entries.block_starts
         # Fast path: one C-level pass comparing neighbours (latin-1 texts compare as their
         # bytes); the loop below only runs to name the culprit.
