@@ -56,7 +56,7 @@ from .tree import TreeNode, checkpoint_tree, render_tree
 from .variables import Variable
 from .verify import VerifyProblem, VerifyReport, verify_checkpoint
 
-__version__ = "0.2.0"  # the one place the version is written (pyproject.toml reads it)
+__version__ = "0.3.0"  # the one place the version is written (pyproject.toml reads it)
 
 __all__ = [
     "ArgumentTypeError",
