@@ -55,6 +55,7 @@ def test_later_mutation_of_numpy_arrays_does_not_change_what_is_written(tmp_path
     assert loaded["t"][0] == b"old"
 
 
+@pytest.mark.frameworks  # torch / JAX: only where .ci/run installs them
 def test_later_mutation_of_torch_tensors_does_not_change_what_is_written(tmp_path: Path,
                                                                           gate: threading.Event) -> None:
     import torch
@@ -79,6 +80,7 @@ def test_variables_and_checkpoint_state_are_snapshotted(tmp_path: Path, gate: th
     np.testing.assert_array_equal(tfckpt.load(path)["v/.ATTRIBUTES/VARIABLE_VALUE"], np.zeros(3))
 
 
+@pytest.mark.frameworks  # torch / JAX: only where .ci/run installs them
 def test_immutable_sources_are_recognised_and_not_copied(tmp_path: Path) -> None:
     import jax.numpy as jnp
     prefix = tfckpt.save({"w": np.ones(1 << 12, np.float32)}, tmp_path / "m")

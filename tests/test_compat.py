@@ -79,6 +79,7 @@ def test_dtypes_behave_as_tensorflows(tfmod: Any, name: str) -> None:
             assert record["min"] == record["max"] == "TypeError"
 
 
+@pytest.mark.tf
 def test_every_dtype_matches_tensorflow_attribute_by_attribute(tf: Any) -> None:
     assert {name: describe(tfckpt.compat, name) for name in ALL} == {name: describe(tf, name) for name in ALL}
 

@@ -112,10 +112,10 @@ def write_partitioned(prefix: Path, name: str, shape: tuple[int, ...], pieces: l
 
 
 def test_a_hostile_partitioned_index_is_a_corruption_error_naming_the_tensor(tmp_path: Path) -> None:
-    boxes, region = overlapping_rings(256, 40, spread=20)
+    boxes, region = overlapping_rings(256, 32, spread=20)  # rank 32: numpy 1.24 holds at most 32 dimensions
     prefix = tmp_path / "ck"
     write_partitioned(prefix, "emb", tuple(hi for _, hi in region), boxes)
-    with pytest.raises(tfckpt.CorruptionError, match=r"ck: key 'emb': 1025 slices of rank 40 .* too long"):
+    with pytest.raises(tfckpt.CorruptionError, match=r"ck: key 'emb': 1025 slices of rank 32 .* too long"):
         tfckpt.load(prefix)
     report = tfckpt.verify_checkpoint(prefix)
     assert any(p.key == "emb" and "too long" in p.message for p in report.problems), report.problems

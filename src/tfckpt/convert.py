@@ -462,6 +462,7 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
                       "optimizer state out", DeprecationWarning, stacklevel=2)
         optimizer = not drop_optimizer
     source, destination = path_argument(source, "source"), path_argument(destination, "destination")
+    like = None if like is None else path_argument(like, "like")
     fmt = to or detect_format(destination, writing=True)
     destination = sink_path(destination, fmt)
     if like is not None and fmt != "checkpoint":
@@ -486,7 +487,6 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
                 plan.skipped = [(name, "object graph (kept in the file's metadata)" if name == OBJECT_GRAPH_KEY
                                  else reason) for name, reason in plan.skipped]
             elif fmt == "checkpoint" and like is not None and not drop_object_graph:
-                like = path_argument(like, "like")
                 _restructure(plan, _target_of_template(like, open_source(like, stack, "checkpoint")))
             elif fmt == "checkpoint" and source_fmt != "checkpoint" and structure is not None:
                 _restructure(plan, _target_of_structure(structure, f"{source}'s metadata"))

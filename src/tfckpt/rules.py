@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import path_argument
 from .dtypes import DType, as_dtype
 from .errors import InvalidArgumentError, TfckptError
 
@@ -375,7 +376,7 @@ class Rules:
     --------
     >>> import numpy as np
     >>> rules = Rules.from_json({"tfckpt_rules": 1, "rules": [
-    ...     {"match": "dense_(\\d+)/kernel", "name": "fc.{1}.weight", "transpose": [1, 0]}]})
+    ...     {"match": "dense_(\\\\d+)/kernel", "name": "fc.{1}.weight", "transpose": [1, 0]}]})
     >>> out = rules.apply({"dense_0/kernel": np.zeros((2, 3))})
     >>> {name: value.shape for name, value in out.items()}
     {'fc.0.weight': (3, 2)}
@@ -479,7 +480,7 @@ def load_rules(path: str | os.PathLike[str], *, reverse: bool = False) -> Rules:
     >>> print(rules.rules[0].match[0])
     bert\\.embeddings\\.(?P<g1>word|position|token_type)_embeddings\\.weight
     """
-    where = os.fspath(path)
+    where = path_argument(path, "path")
     try:
         with open(where, "rb") as file:
             document = json.loads(file.read())

@@ -32,8 +32,8 @@ class DType:
     Examples
     --------
     >>> from tfckpt.compat import tf
-    >>> tf.float32, tf.float32.as_numpy_dtype(0), tf.float32 == "float32", tf.float32 == np.float32
-    (tf.float32, np.float32(0.0), True, True)
+    >>> tf.float32, tf.float32.as_numpy_dtype is np.float32, tf.float32 == "float32", tf.float32 == np.float32
+    (tf.float32, True, True, True)
     """
 
     __slots__ = ("_dtype",)
