@@ -78,17 +78,23 @@ def _is_safetensors(head: bytes) -> bool:
     return len(head) > 8 and struct.unpack_from("<Q", head)[0] > 0 and head[8:9] == b"{"
 
 
+def _local_head(path: str) -> bytes | None:
+    """The first bytes of the local regular file ``path``; ``None`` for URLs (no round trip is
+    spent on the question) and for what cannot be read (missing, directories)."""
+    if storage.is_url(path):
+        return None
+    try:
+        return _head(path) if storage.isfile(path) else None
+    except OSError:
+        return None
+
+
 def sniff_format(path: str) -> str | None:
     """``"safetensors"``, ``"npz"`` or ``"keras"`` (HDF5, a ``.keras`` archive) when the file's first bytes say so (whatever its name),
     else ``None``. Unreadable paths (missing, directories) are ``None`` too, and so are URLs:
     a remote checkpoint is not made to pay a round trip for the question."""
-    if storage.is_url(path):
-        return None
-    try:
-        if not storage.isfile(path):
-            return None
-        head = _head(path)
-    except OSError:
+    head = _local_head(path)
+    if head is None:
         return None
     if _is_safetensors(head):
         return "safetensors"
@@ -131,13 +137,8 @@ def describe(path: str) -> str | None:
     """What ``path`` is and what to do with it, when it is a local file of a kind users give
     tfckpt in place of a checkpoint (``None`` when it is none of those)."""
     name = path.rstrip("/").replace("\\", "/").rsplit("/", 1)[-1]
-    if storage.is_url(path):
-        return None
-    try:
-        if not storage.isfile(path):
-            return None
-        head = _head(path)
-    except OSError:
+    head = _local_head(path)
+    if head is None:
         return None
     if _is_safetensors(head):
         return ("a safetensors file: tfckpt ls, stats, diff and convert read it as it is "
