@@ -44,9 +44,11 @@ def server() -> Iterator[list[object]]:
     instance.start()
     host, port = instance.get_host_and_port()
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                                            "AWS_ENDPOINT_URL")}
+                                            "AWS_ENDPOINT_URL", "AWS_MAX_ATTEMPTS")}
+    # AWS_MAX_ATTEMPTS: botocore's own retries (5, with backoff) under s3fs' retries made each
+    # request of the outage test take tens of seconds while the server is down.
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-                      AWS_ENDPOINT_URL=f"http://{host}:{port}")
+                      AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_MAX_ATTEMPTS="2")
     import s3fs
     s3fs.S3FileSystem.clear_instance_cache()
     requests = Requests()
