@@ -38,7 +38,7 @@ import json
 import os
 import re
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -62,10 +62,10 @@ class _Group:
     body: str  # its regex
 
 
-def _group_end(pattern: str, start: int) -> int:
-    """The index of the ``)`` closing the group opened at ``start`` (escapes and character
-    classes skipped); -1 if it is not closed."""
-    depth, i, in_class = 0, start, False
+def _structure(pattern: str, start: int = 0) -> Iterator[int]:
+    """The indexes of ``(`` and ``)`` in ``pattern`` from ``start`` that open or close groups:
+    escaped characters and character classes are skipped."""
+    i, in_class = start, False
     while i < len(pattern):
         c = pattern[i]
         if c == "\\":
@@ -75,32 +75,25 @@ def _group_end(pattern: str, start: int) -> int:
             in_class = c != "]"
         elif c == "[":
             in_class = True
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return i
+        elif c in "()":
+            yield i
         i += 1
+
+
+def _group_end(pattern: str, start: int) -> int:
+    """The index of the ``)`` closing the group opened at ``start``; -1 if it is not closed."""
+    depth = 0
+    for i in _structure(pattern, start):
+        depth += 1 if pattern[i] == "(" else -1
+        if depth == 0:
+            return i
     return -1
 
 
 def _capturing_groups(body: str) -> int:
     """How many capturing groups open inside ``body``."""
-    count, i, in_class = 0, 0, False
-    while i < len(body):
-        c = body[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-        elif c == "(" and (not body.startswith("?", i + 1) or body.startswith("?P<", i + 1)):
-            count += 1
-        i += 1
-    return count
+    return sum(1 for i in _structure(body) if body[i] == "("
+               and (not body.startswith("?", i + 1) or body.startswith("?P<", i + 1)))
 
 
 def _segments(pattern: str) -> list[str | _Group] | str:
