@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from contract_sweep import CASES, ENTRY_POINTS, FAMILIES, ContractViolation, check_growth, classify, sweep
+from contract_sweep import CASES, ENTRY_POINTS, FAMILIES, ContractViolation, classify, sweep_and_check
 
 
 def main() -> int:
@@ -47,14 +47,15 @@ def main() -> int:
             for name in family.entry_points:
                 directory = Path(scratch) / f"{family.name}-{name}".replace(" ", "_").replace("[]", "item")
                 try:
-                    result = sweep(family.name, family.build, name, ENTRY_POINTS[name], series, directory,
-                                   budget=budget)
+                    result = sweep_and_check(family.name, family.build, name, ENTRY_POINTS[name], series,
+                                             directory, repeats=3, budget=budget,
+                                             max_exponent=args.max_exponent or family.max_exponent,
+                                             peak=family.peak)
                     time_k, memory_k = result.exponents()
                     last = result.points[-1]
                     print(f"{family.name:26} {name:16} time^{time_k:5.2f} memory^{memory_k:5.2f}  at n={last.n}: "
                           f"{last.seconds * 1e6 / max(last.input_bytes, 1):7.3f} us/B, peak {last.peak / max(last.input_bytes, 1):6.1f} x input, "
                           f"{last.outcome}", flush=True)
-                    check_growth(result, args.max_exponent or family.max_exponent, family.peak)
                 except ContractViolation as exc:
                     broken += 1
                     print(f"BROKEN {family.name} / {name}: {exc}", flush=True)

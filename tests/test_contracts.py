@@ -18,7 +18,16 @@ from pathlib import Path
 import hostile_builders as hb
 import numpy as np
 import pytest
-from contract_sweep import CASES, ENTRY_POINTS, FAMILIES, ContractViolation, check_growth, classify, sweep
+from contract_sweep import (
+    CASES,
+    ENTRY_POINTS,
+    FAMILIES,
+    ContractViolation,
+    check_growth,
+    classify,
+    sweep,
+    sweep_and_check,
+)
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -39,9 +48,8 @@ SINGLE = [pytest.param(case, name, id=_id(f"{case}-{name}"))
 @pytest.mark.parametrize(("family", "entry_point"), GROWTH)
 def test_growth_is_at_most_linear(tmp_path: Path, family: str, entry_point: str) -> None:
     spec = FAMILIES[family]
-    result = sweep(family, spec.build, entry_point, ENTRY_POINTS[entry_point], spec.series, tmp_path,
-                   repeats=2, budget=BUDGET)
-    check_growth(result, spec.max_exponent, spec.peak)
+    sweep_and_check(family, spec.build, entry_point, ENTRY_POINTS[entry_point], spec.series, tmp_path,
+                    repeats=2, budget=BUDGET, max_exponent=spec.max_exponent, peak=spec.peak)
 
 
 @pytest.mark.parametrize(("case", "entry_point"), SINGLE)
