@@ -8,9 +8,7 @@ and fails when the time grows much faster than the size (linear: ~8x; quadratic:
 from __future__ import annotations
 
 import bisect
-import gc
 import pickle
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from timing import confirmed, cpu_seconds
 
 import tfckpt
 from tfckpt.bundle.graph import (
@@ -37,25 +36,10 @@ SCALE = 8
 GROWTH_LIMIT = 20.0  # time ratio allowed for a SCALE x bigger input (linear ~8, quadratic ~64)
 
 
-def seconds(work: Callable[[], object], repeat: int = 3) -> float:
-    """Best time of ``work``, the cyclic garbage collector paused: its passes over every live
-    object grow with the heap, not with what is measured here (the algorithm's steps)."""
-    best = float("inf")
-    for _ in range(repeat):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            work()
-            best = min(best, time.perf_counter() - start)
-        finally:
-            gc.enable()
-    return best
-
-
 def assert_linear(cost: Callable[[int], float], small: int) -> None:
     cost(small)  # warm up imports and caches
-    first, second = cost(small), cost(SCALE * small)
+    first, second = confirmed(lambda: (cost(small), cost(SCALE * small)),
+                              lambda times: times[1] < GROWTH_LIMIT * max(times[0], 1e-3))
     assert second < GROWTH_LIMIT * max(first, 1e-3), (small, first, second)
 
 
@@ -100,7 +84,7 @@ def test_diamonds_cost_nodes_not_routes(tmp_path: Path) -> None:
             reader.nested()
             reader.object_paths()
             render_tree(checkpoint_tree(reader))
-        return seconds(everything)
+        return cpu_seconds(everything)
     assert_linear(cost, 6)  # routes: 2^6 -> 2^48 before; nodes: 19 -> 145
 
 
@@ -174,7 +158,7 @@ def test_legacy_prefixes_are_matched_in_n_log_n(tmp_path: Path) -> None:
             assert reader.object_graph is not None
             assert len(reader.object_paths()) == 2 * count
             assert unmatched_keys(graph, list(tensors)) == []
-        return seconds(everything)
+        return cpu_seconds(everything)
     assert_linear(cost, 400)
     graph, tensors = prefixed(3)
     reader = tfckpt.load_checkpoint(write(tmp_path / "small", graph, tensors))
@@ -204,7 +188,7 @@ def test_name_based_tree_is_linear(tmp_path: Path) -> None:
     def cost(count: int) -> float:
         prefix = tfckpt.save({f"block_{i}/w": np.zeros(1, np.int8) for i in range(count)}, tmp_path / f"n{count}")
         reader = tfckpt.load_checkpoint(prefix)
-        return seconds(lambda: checkpoint_tree(reader))
+        return cpu_seconds(lambda: checkpoint_tree(reader))
     assert_linear(cost, 1000)
     reader = tfckpt.load_checkpoint(tfckpt.save({"a/b/c": np.ones(1), "a/b": np.ones(2), "a/d": np.ones(3)},
                                                 tmp_path / "mixed"))
@@ -226,7 +210,7 @@ def test_missing_keys_cost_log_n_and_suggest_when_shown(tmp_path: Path) -> None:
                 assert f"x{i}" not in reader
                 with pytest.raises(KeyError):
                     reader[f"layer_{i:06d}/bias"]
-        return seconds(misses)
+        return cpu_seconds(misses)
     assert_linear(cost, 2000)
 
     def shown(count: int) -> float:
@@ -240,7 +224,7 @@ def test_missing_keys_cost_log_n_and_suggest_when_shown(tmp_path: Path) -> None:
                 with pytest.raises(NotFoundError) as caught:
                     reader[f"layer_{i:06d}/kernal"]
                 assert f"did you mean 'layer_{i:06d}/kernel'" in str(caught.value)
-        return seconds(messages)
+        return cpu_seconds(messages)
     assert_linear(shown, 2000)
 
 
