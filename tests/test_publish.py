@@ -85,9 +85,8 @@ def injected(monkeypatch: pytest.MonkeyPatch, injector: Injector) -> Iterator[In
     with monkeypatch.context() as patch:
         for name in ("replace", "link", "fsync"):
             patch.setattr(os, name, injector.wrap(getattr(os, name)))
-        # Files: the data files (writer) and the index files (publisher).
-        patch.setattr(publish_module, "open", injector.open, raising=False)
-        patch.setattr("tfckpt.bundle.writer.open", injector.open, raising=False)
+        # Files: the data files (writer) and the index files (publisher), all opened by storage.
+        patch.setattr("tfckpt.storage.open", injector.open, raising=False)
         yield injector
 
 

@@ -148,8 +148,8 @@ def test_overwriting_a_prefix_keeps_a_whole_checkpoint_readable_at_every_step(bu
             return real(*args, **kwargs)
         return step
 
-    for name in ("copy", "move", "remove", "write_bytes_remote"):
-        monkeypatch.setattr(storage, name, observing(getattr(storage, name)))
+    for name in ("copy", "move", "remove", "write_bytes"):
+        monkeypatch.setattr(storage.FsspecFilesystem, name, observing(getattr(storage.FsspecFilesystem, name)))
     monkeypatch.setattr(storage.Upload, "commit", observing(storage.Upload.commit))
     monkeypatch.setattr(storage.Upload, "write", observing(storage.Upload.write))
     tfckpt.save({"w": np.arange(4.0) + 10, "v": np.arange(3) + 10}, prefix)
@@ -172,14 +172,14 @@ def test_the_server_going_away_mid_upload_shows_nothing_new(bucket: str, monkeyp
     saver = tfckpt.Saver({"w": np.arange(3.0)}, max_to_keep=5)
     saver.save(f"{bucket}/run/model", global_step=1)
     from tfckpt import storage
-    real_write = storage.write_bytes_remote
+    real_write = storage.FsspecFilesystem.write_bytes
 
-    def write(url: str, data: bytes) -> None:
+    def write(fs: storage.FsspecFilesystem, url: str, data: bytes) -> None:
         if url.endswith(".index"):
             raise ConnectionError(f"connection refused: {url}")  # what botocore raises, abbreviated
-        real_write(url, data)
+        real_write(fs, url, data)
 
-    monkeypatch.setattr(storage, "write_bytes_remote", write)
+    monkeypatch.setattr(storage.FsspecFilesystem, "write_bytes", write)
     with pytest.raises(ConnectionError):
         saver.save(f"{bucket}/run/model", global_step=2)
     monkeypatch.undo()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import posixpath
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
@@ -22,18 +22,18 @@ from .bundle.naming import (
     prefix_of,
 )
 from .bundle.reader import CheckpointReader
-from .bundle.v1 import V1Store, is_v1
+from .bundle.v1 import V1Store, v1_files
 from .bundle.writer import save_mapping
 from .errors import CheckpointReplacedError, CorruptionError, InvalidArgumentError, NotFoundError
 from .filetypes import describe
 from .rules import Rules
 from .state import latest_checkpoint
-from .storage import PathLike, is_url
+from .storage import Filesystem, PathLike
 from .values import check_framework, from_numpy
 
-__all__ = ["REOPEN_ATTEMPTS", "T", "list_variables", "load",
-           "load_checkpoint", "load_variable", "merge_checkpoints", "read_consistently", "resolve_prefix",
-           "save"]
+__all__ = ["REOPEN_ATTEMPTS", "Resolved", "T", "list_variables", "load",
+           "load_checkpoint", "load_variable", "merge_checkpoints", "read_consistently", "resolve",
+           "resolve_prefix", "save"]
 
 REOPEN_ATTEMPTS = 5  # a checkpoint re-saved this often during one read is being rewritten in a loop
 
@@ -53,48 +53,75 @@ def read_consistently(path: PathLike, read: Callable[[CheckpointReader], T], **o
     raise AssertionError("unreachable")
 
 
-def resolve_prefix(path: PathLike) -> str:
-    """The checkpoint prefix that ``path`` designates.
+@dataclass(frozen=True)
+class Resolved:
+    """What :func:`resolve` found: the checkpoint's ``kind`` (``"v2"``: its ``.index`` was
+    seen; ``"v1"``: its table ``files`` were; ``"unknown"``: named by a state file or a
+    SavedModel, not looked at), the filesystem it is on and its prefix."""
 
-    ``path`` may be a prefix, its ``.index`` or a ``.data-*`` file, a directory with a
-    ``checkpoint`` state file (its latest checkpoint) or without one but with exactly one
-    checkpoint in it, or a SavedModel directory (its ``variables/variables`` bundle); local
-    or a URL (with fsspec installed).
+    kind: str
+    fs: Filesystem
+    prefix: str
+    files: tuple[str, ...] = ()
+
+
+def resolve_prefix(path: PathLike) -> str:
+    """The checkpoint prefix that ``path`` designates (see :func:`resolve`).
 
     Examples
     --------
     >>> resolve_prefix("examples/keras_mlp"), resolve_prefix("examples/keras_mlp/ckpt-1.index")
     ('examples/keras_mlp/ckpt-1', 'examples/keras_mlp/ckpt-1')
     """
+    return resolve(path).prefix
+
+
+def resolve(path: PathLike, *, index_missing: bool = False) -> Resolved:
+    """The checkpoint that ``path`` designates, with what was learnt finding it.
+
+    ``path`` may be a prefix, its ``.index`` or a ``.data-*`` file, a directory with a
+    ``checkpoint`` state file (its latest checkpoint) or without one but with exactly one
+    checkpoint in it, or a SavedModel directory (its ``variables/variables`` bundle); local
+    or a URL (with fsspec installed). ``index_missing``: the caller has just seen that
+    ``path.index`` does not exist (it is not asked again).
+
+    Examples
+    --------
+    >>> found = resolve("examples/keras_mlp/ckpt-1.index")
+    >>> found.kind, found.prefix, found.fs.name
+    ('v2', 'examples/keras_mlp/ckpt-1', 'local')
+    """
     path = path_argument(path, "path")
-    if is_url(path):
+    fs = storage.filesystem_for(path)
+    if fs.is_remote:
         path = path.rstrip("/")
     # The same steps for local paths and URLs, cheapest and most specific first (object
     # stores have no cheap "is this a directory").
     stripped = prefix_of(path)
-    if stripped is not None and storage.exists(index_filename(stripped)):
-        return stripped
-    if storage.exists(index_filename(path)):
-        return path
-    if any(storage.isfile(storage.join(path, name)) for name in SAVED_MODEL_FILENAMES):
-        return storage.join(path, *SAVED_MODEL_VARIABLES)
+    if stripped is not None and fs.exists(index_filename(stripped)):
+        return Resolved("v2", fs, stripped)
+    if not index_missing and fs.exists(index_filename(path)):
+        return Resolved("v2", fs, path)
+    if any(fs.isfile(fs.join(path, name)) for name in SAVED_MODEL_FILENAMES):
+        return Resolved("unknown", fs, fs.join(path, *SAVED_MODEL_VARIABLES))
     latest = latest_checkpoint(path)
     if latest is not None:
-        return latest
-    if is_v1(path):
-        return path
+        return Resolved("unknown", fs, latest)
+    files = v1_files(path)
+    if files:
+        return Resolved("v1", fs, path, tuple(files))
     # No state file (tfckpt.save writes none): a directory holding exactly one checkpoint
     # means that one; with several, name them.
-    found = sorted(prefix_of(index) or index for index in storage.glob(storage.join(storage.glob_escape(path),
-                                                                                    "*" + INDEX_SUFFIX)))
+    found = sorted(prefix_of(index) or index for index in fs.glob(fs.join(storage.glob_escape(path),
+                                                                          "*" + INDEX_SUFFIX)))
     if len(found) == 1:
-        return found[0]
-    if storage.isdir(path):
-        names = ", ".join(posixpath.basename(p) if is_url(p) else os.path.basename(p) for p in found[:5])
+        return Resolved("v2", fs, found[0])
+    if fs.isdir(path):
+        names = ", ".join(fs.basename(p) for p in found[:5])
         listing = f"; it holds {len(found)} checkpoints, name one: {names}" if found else ""
         raise NotFoundError(f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}{listing}")
     stem, dot, _ = path.rpartition(".")  # `model.ckpt-3.data`, `model.ckpt-3.idx`: a suffix mistyped
-    near = f"; did you mean the checkpoint {stem!r}?" if dot and storage.exists(index_filename(stem)) else ""
+    near = f"; did you mean the checkpoint {stem!r}?" if dot and fs.exists(index_filename(stem)) else ""
     raise NotFoundError(f"no checkpoint at {path!r}: neither {index_filename(path)} nor a "
                         f"checkpoint directory exists{near}")
 
@@ -132,31 +159,37 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
     {'w': [2, 2]} float32
     """
     path = path_argument(path, "path")
-    if is_url(path):
-        # Every question asked of remote storage is a round trip: try the likeliest reading
-        # (a prefix) by fetching its index, and resolve only if there is none.
-        # (The path after the host or bucket, split by hand: urlsplit refuses `[` in a host.)
-        if prefix_of(path) is None and path.partition("://")[2].partition("/")[2].strip("/"):
-            try:
-                return CheckpointReader(path, verify_checksums=verify_checksums, opener=storage.open_source)
-            except NotFoundError:
-                pass
-        prefix = resolve_prefix(path)
+    fs = storage.filesystem_for(path)
+    index_missing = False
+    # Every question asked of remote storage is a round trip: try the likeliest reading (a
+    # prefix) by fetching its index, and resolve only if there is none.
+    # (The path after the host or bucket, split by hand: urlsplit refuses `[` in a host.)
+    if fs.is_remote and prefix_of(path) is None and path.partition("://")[2].partition("/")[2].strip("/"):
         try:
-            return CheckpointReader(prefix, verify_checksums=verify_checksums, opener=storage.open_source)
+            return CheckpointReader(path, verify_checksums=verify_checksums, opener=storage.open_source)
+        except NotFoundError:
+            index_missing = path == path.rstrip("/")  # resolve() would ask again for this very name
+    found = resolve(path, index_missing=index_missing)
+    if found.kind == "v1":
+        return _open_v1(path, found, verify_checksums)
+    if fs.is_remote:
+        try:
+            return CheckpointReader(found.prefix, verify_checksums=verify_checksums, opener=storage.open_source)
         except NotFoundError:  # no .index: a legacy V1 checkpoint, as TF decides
-            return _open_v1(path, prefix, verify_checksums)
-    prefix = resolve_prefix(path)
-    if not storage.exists(index_filename(prefix)):  # no .index: a legacy V1 checkpoint, as TF decides
-        return _open_v1(path, prefix, verify_checksums)
-    return CheckpointReader(prefix, verify_checksums=verify_checksums, mmap=mmap)
+            return _open_v1(path, found, verify_checksums)
+    # no .index: a legacy V1 checkpoint, as TF decides
+    if found.kind == "unknown" and not fs.exists(index_filename(found.prefix)):
+        return _open_v1(path, found, verify_checksums)
+    return CheckpointReader(found.prefix, verify_checksums=verify_checksums, mmap=mmap)
 
 
-def _open_v1(path: str, prefix: str, verify_checksums: bool) -> CheckpointReader:
-    """The V1 checkpoint at ``prefix``; a file that is not one (a safetensors, HDF5, .keras,
-    state or .meta file given by mistake) is named for what it is rather than for its bad magic."""
+def _open_v1(path: str, found: Resolved, verify_checksums: bool) -> CheckpointReader:
+    """The V1 checkpoint at ``found.prefix``; a file that is not one (a safetensors, HDF5,
+    .keras, state or .meta file given by mistake) is named for what it is rather than for its
+    bad magic."""
+    prefix = found.prefix
     try:
-        return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums))
+        return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums, files=found.files or None))
     except CorruptionError as exc:
         stripped = prefix_of(path)
         if stripped is not None and not path.endswith(INDEX_SUFFIX):

@@ -22,7 +22,6 @@ the write before it exits; a failure nobody waited for is printed to stderr then
 from __future__ import annotations
 
 import atexit
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -31,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import storage
 from .bundle.writer import BundleWriter, check_prefix, prepare
 from .dtypes import DType, DTypeLike
 from .errors import InvalidArgumentError
-from .storage import is_url
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -289,7 +288,7 @@ _BY_PREFIX: dict[str, Background] = {}  # tfckpt.save's one save in flight per p
 
 def save_in_background(tensors: Any, prefix: str, *, sync: bool) -> AsyncSave:
     """:func:`tfckpt.save` with ``asynchronous=True``: the saves of one prefix one at a time."""
-    key = prefix if is_url(prefix) else os.path.abspath(prefix)
+    key = storage.filesystem_for(prefix).abspath(prefix)
     with _LOCK:
         for name in [name for name, background in _BY_PREFIX.items() if name != key and background.idle()]:
             del _BY_PREFIX[name]  # keep only saves in flight and failures left to report

@@ -19,7 +19,6 @@ graph together, matching children by local name, so keys never have to agree.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from . import storage
 from .api import read_consistently
 from .arguments import path_argument
 from .asyncsave import Background, CheckpointOptions, is_async
@@ -344,7 +344,7 @@ class Checkpoint:
         path = f"{file_prefix}-{int(counter.numpy())}"
 
         def record() -> None:
-            update_checkpoint_state(os.path.dirname(path), path, [path], save_relative_paths=True)
+            update_checkpoint_state(storage.dirname(path), path, [path], save_relative_paths=True)
 
         return self._write(path, asynchronous, after=record)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -89,8 +88,9 @@ def merge_parts(prefix: PathLike, world_size: int, *, timeout: float | None = 60
             time.sleep(poll_interval)
     with _merge_lock(prefix):
         merge_bundles(parts, prefix)
-    if not storage.is_url(prefix):  # object stores have no directories to remove
-        shutil.rmtree(f"{prefix}_temp", ignore_errors=True)  # only temporaries can be left there
+    fs = storage.filesystem_for(prefix)
+    if not fs.is_remote:  # object stores have no directories to remove
+        fs.rmtree(f"{prefix}_temp")  # only temporaries can be left there
     return prefix
 
 

@@ -44,9 +44,10 @@ from typing import Any
 
 import numpy as np
 
+from . import storage
 from .arguments import path_argument
 from .dtypes import DType, as_dtype
-from .errors import InvalidArgumentError, TfckptError
+from .errors import InvalidArgumentError, NotFoundError, TfckptError
 
 __all__ = ["Mapped", "Rule", "Rules", "load_rules"]
 
@@ -475,8 +476,10 @@ def load_rules(path: str | os.PathLike[str], *, reverse: bool = False) -> Rules:
     """
     where = path_argument(path, "path")
     try:
-        with open(where, "rb") as file:
-            document = json.loads(file.read())
+        data = storage.read_bytes(where)
+        if data is None:
+            raise NotFoundError(f"{where}: no rules file there")
+        document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidArgumentError(f"{where}: not a JSON rules file: {exc}") from None
     except RecursionError:

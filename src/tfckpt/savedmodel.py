@@ -27,6 +27,7 @@ from typing import Any
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError, Message
 
+from . import storage
 from ._proto import graph_pb2, saved_model_pb2, saved_object_graph_pb2
 from .bundle.naming import SAVED_MODEL_PB, SAVED_MODEL_PBTXT
 from .dtypes import BY_ENUM, DataType
@@ -286,17 +287,16 @@ def _variables(proto: saved_model_pb2.MetaGraphDef) -> tuple[VariableInfo, ...]:
 def read_saved_model(directory: PathLike) -> list[MetaGraph]:
     """The meta graphs of the SavedModel in ``directory`` (``saved_model.pb`` or ``.pbtxt``)."""
     directory = os.fspath(directory)
+    fs = storage.filesystem_for(directory)
     proto = saved_model_pb2.SavedModel()
-    binary, text = os.path.join(directory, SAVED_MODEL_PB), os.path.join(directory, SAVED_MODEL_PBTXT)
+    binary, text = fs.join(directory, SAVED_MODEL_PB), fs.join(directory, SAVED_MODEL_PBTXT)
     try:
-        if os.path.isfile(binary):
-            with open(binary, "rb") as f:
-                proto.ParseFromString(f.read())
-        elif os.path.isfile(text):
-            with open(text, "rb") as f:
-                _parse_text(f.read(), proto, text)
+        if (data := fs.read_bytes(binary)) is not None:
+            proto.ParseFromString(data)
+        elif (data := fs.read_bytes(text)) is not None:
+            _parse_text(data, proto, text)
         else:
-            raise NotFoundError(f"SavedModel file does not exist at: {directory}{os.sep}"
+            raise NotFoundError(f"SavedModel file does not exist at: {fs.join(directory, '')}"
                                 f"{{{SAVED_MODEL_PBTXT}|{SAVED_MODEL_PB}}}")
     except (DecodeError, text_format.ParseError, UnicodeDecodeError) as exc:
         raise CorruptionError(f"{directory}: cannot parse the SavedModel: {exc}") from exc
@@ -330,11 +330,9 @@ def read_meta_graph_file(path: PathLike) -> MetaGraph:
     """The ``MetaGraphDef`` of a TF1 ``.meta`` file (what ``Saver.save`` writes beside a
     checkpoint; binary, or text if it does not parse as binary)."""
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise NotFoundError(f"no MetaGraph file at {path}") from None
+    data = storage.read_bytes(path)
+    if data is None:
+        raise NotFoundError(f"no MetaGraph file at {path}")
     proto = saved_model_pb2.MetaGraphDef()
     try:
         proto.ParseFromString(data)

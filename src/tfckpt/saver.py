@@ -14,14 +14,13 @@ state file) is skipped with a warning.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import state
+from . import state, storage
 from .api import read_consistently
 from .arguments import path_argument
 from .asyncsave import Background, is_async
@@ -155,15 +154,15 @@ class Saver:
         self._saves.wait()
         save_path = path_argument(save_path, "save_path")
         latest_filename = latest_filename or STATE_FILENAME
-        if os.path.split(latest_filename)[0]:
+        if storage.dirname(latest_filename):
             raise InvalidArgumentError("'latest_filename' must not contain path components")
-        if global_step is None and os.path.basename(save_path) == latest_filename:
+        if global_step is None and storage.basename(save_path) == latest_filename:
             raise InvalidArgumentError(f"'latest_filename' collides with 'save_path': "
                                        f"{latest_filename!r} and {save_path!r}")
         if not self._targets:
             return None
         prefix = self.checkpoint_path(save_path, global_step)
-        directory = os.path.dirname(save_path)
+        directory = storage.dirname(save_path)
 
         def keep() -> None:
             self._record(prefix)

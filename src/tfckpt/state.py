@@ -15,7 +15,6 @@ Relative paths are relative to the state file's directory. The file is replaced 
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 import time
 import warnings
@@ -27,11 +26,11 @@ from . import storage
 from ._proto import checkpoint_state_pb2
 from .arguments import path_argument
 from .bundle.naming import DATA_SUFFIX_RE, index_filename
-from .bundle.publish import remove_quietly, remove_stale_temporaries, temporary_name
+from .bundle.publish import publish_file
 from .bundle.v1 import is_v1, sharded_pattern_files
 from .coding import FIXED64
 from .errors import CorruptionError, InvalidArgumentError, NoLatestCheckpointError, TfckptError
-from .storage import PathLike, is_url
+from .storage import LOCAL, PathLike
 from .table.format import FOOTER_LENGTH, TABLE_MAGIC
 
 __all__ = [
@@ -117,17 +116,19 @@ def _resolve(directory: str, path: str) -> str:
     joins every non-absolute path onto the directory (so no other host is ever contacted),
     and an absolute local path in a remote state file (written before an upload) means its
     basename beside the state file, not a file on this machine's disk."""
-    if is_url(path) and storage.same_filesystem(path, directory):
-        return path
-    if is_url(directory):
-        if not is_url(path) and (path.startswith("/") or os.path.isabs(path)):
-            return storage.join(directory, _basename(path))
-        return storage.join(directory, path)
-    if is_url(path) or not os.path.isabs(path):
-        joined = storage.join(directory, path)
-        return os.path.join(".", joined) if is_url(joined) else joined  # `directory` was ""
+    fs = storage.filesystem_for(directory)
+    if fs.is_remote:
+        if storage.same_filesystem(path, directory):
+            return path  # a URL of the state file's own store
+        if path.startswith("/") or LOCAL.isabs(path):
+            return fs.join(directory, LOCAL.basename(path))
+        return fs.join(directory, path)
+    if not LOCAL.isabs(path):  # a URL is not absolute here either: joined, as TensorFlow does
+        joined = LOCAL.join(directory, path)
+        # `directory` was "": a URL-looking name stays a local relative path
+        return joined if storage.same_filesystem(joined, ".") else LOCAL.join(".", joined)
     if not _exists(path):
-        moved = os.path.join(directory, os.path.basename(path))
+        moved = LOCAL.join(directory, LOCAL.basename(path))
         if _exists(moved):
             return moved
     return path
@@ -199,11 +200,12 @@ def generate_checkpoint_state(save_dir: str, model_checkpoint_path: str,
     if timestamps and len(timestamps) != len(paths):
         raise InvalidArgumentError(f"checkpoint timestamps must match checkpoint paths (got paths "
                                    f"{paths} and timestamps {timestamps})")
-    if not os.path.isabs(save_dir):
+    fs = storage.filesystem_for(save_dir)
+    if not fs.isabs(save_dir):
         base = save_dir or "."
-        if not os.path.isabs(model_checkpoint_path):
-            model_checkpoint_path = os.path.relpath(model_checkpoint_path, base)
-        paths = [p if os.path.isabs(p) else os.path.relpath(p, base) for p in paths]
+        if not fs.isabs(model_checkpoint_path):
+            model_checkpoint_path = fs.relpath(model_checkpoint_path, base)
+        paths = [p if fs.isabs(p) else fs.relpath(p, base) for p in paths]
     return CheckpointState(model_checkpoint_path, paths, timestamps, last_preserved_timestamp or 0.0)
 
 
@@ -232,10 +234,11 @@ def update_checkpoint_state(save_dir: PathLike, model_checkpoint_path: str,
     model_checkpoint_path = path_argument(model_checkpoint_path, "model_checkpoint_path")
     paths = list(all_model_checkpoint_paths or [])
     if save_relative_paths:
+        fs = storage.filesystem_for(save_dir)
         base = save_dir or "."
-        if os.path.isabs(model_checkpoint_path):
-            model_checkpoint_path = os.path.relpath(model_checkpoint_path, base)
-        paths = [os.path.relpath(p, base) if os.path.isabs(p) else p for p in paths]
+        if fs.isabs(model_checkpoint_path):
+            model_checkpoint_path = fs.relpath(model_checkpoint_path, base)
+        paths = [fs.relpath(p, base) if fs.isabs(p) else p for p in paths]
     state = generate_checkpoint_state(save_dir, model_checkpoint_path, paths,
                                       all_model_checkpoint_timestamps, last_preserved_timestamp)
     return write_state(save_dir, state, latest_filename)
@@ -248,25 +251,14 @@ def write_state(directory: PathLike, state: CheckpointState, latest_filename: st
     Remote stores get the file in one request, which object stores apply atomically.
     """
     path = state_path(directory, latest_filename)
-    if is_url(path):
-        storage.write_bytes_remote(path, encode_state(state).encode("utf-8"))
-        return path
-    if os.path.normpath(path) == os.path.normpath(os.path.join(os.fspath(directory), state.model_checkpoint_path)):
-        raise InvalidArgumentError(f"save path {state.model_checkpoint_path!r} conflicts with the path used "
-                                   f"for the checkpoint state ({path}); use a different save path")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temp = temporary_name(path)
-    try:
-        with open(temp, "x", encoding="utf-8") as f:
-            f.write(encode_state(state))
-            if sync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        remove_quietly(temp)
-        raise
-    remove_stale_temporaries(os.path.dirname(path))
+    fs = storage.filesystem_for(path)
+    if not fs.is_remote:
+        if fs.normpath(path) == fs.normpath(fs.join(os.fspath(directory), state.model_checkpoint_path)):
+            raise InvalidArgumentError(f"save path {state.model_checkpoint_path!r} conflicts with the path used "
+                                       f"for the checkpoint state ({path}); use a different save path")
+        fs.makedirs(fs.dirname(path) or ".")
+    encoded = encode_state(state).encode("utf-8")
+    publish_file(path, lambda out: out.write(encoded), sync=sync, fs=fs)
     return path
 
 
@@ -367,17 +359,20 @@ def lies_within(checkpoint_prefix: str, directory: str) -> bool:
     passes). Locally symlinks are resolved (deleting a symlinked file removes the link, in
     its directory; a symlinked directory leads elsewhere); URLs are compared by path."""
     parent = storage.dirname(checkpoint_prefix)
-    if not (storage.is_url(directory) or storage.is_url(checkpoint_prefix)):
-        root, inner = os.path.realpath(directory or "."), os.path.realpath(parent or ".")
-        return os.path.commonpath([root, inner]) == root
+    if not storage.same_filesystem(checkpoint_prefix, directory or "."):
+        return False
+    fs = storage.filesystem_for(checkpoint_prefix)
+    if not fs.is_remote:
+        root, inner = fs.realpath(directory or "."), fs.realpath(parent or ".")
+        return fs.commonpath([root, inner]) == root
     scheme, _, root = directory.partition("://")
     other, _, inner = parent.partition("://")
-    root, inner = posixpath.normpath("/" + root), posixpath.normpath("/" + inner)
-    return scheme == other and posixpath.commonpath([root, inner]) == root
+    root, inner = fs.normpath("/" + root), fs.normpath("/" + inner)
+    return scheme == other and fs.commonpath([root, inner]) == root
 
 
 def _basename(path: str) -> str:
-    return posixpath.basename(path) if is_url(path) else os.path.basename(path)
+    return storage.basename(path)
 
 
 def get_checkpoint_mtimes(checkpoint_prefixes: list[str]) -> list[float]:
@@ -390,12 +385,12 @@ def get_checkpoint_mtimes(checkpoint_prefixes: list[str]) -> list[float]:
     """
     times = []
     for prefix in (path_argument(p, "checkpoint_prefixes") for p in checkpoint_prefixes):
+        fs = storage.filesystem_for(prefix)
         for path in (index_filename(prefix), prefix):
-            try:
-                times.append(os.stat(path).st_mtime)
+            mtime = fs.mtime(path)
+            if mtime is not None:
+                times.append(mtime)
                 break
-            except OSError:
-                continue
     return times
 
 

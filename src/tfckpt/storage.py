@@ -12,12 +12,15 @@ index last (see :class:`tfckpt.bundle.writer.BundleWriter`).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import glob as _glob
 import mmap
 import os
 import posixpath
 import queue
 import re
+import secrets
+import shutil
 import stat
 import threading
 import warnings
@@ -28,18 +31,25 @@ from .errors import CorruptionError, InvalidArgumentError, NotFoundError, Unsupp
 from .settings import get_num_threads
 
 __all__ = [
+    "LOCAL",
+    "TEMP_MARKER",
     "ByteSource",
     "BytesSource",
     "FileIdentity",
     "FileSource",
+    "Filesystem",
+    "FsspecFilesystem",
     "FsspecSource",
+    "LocalFilesystem",
     "PathLike",
     "Upload",
+    "basename",
     "copy",
     "create_exclusive",
     "directory_lock",
     "dirname",
     "exists",
+    "filesystem_for",
     "glob",
     "glob_escape",
     "is_url",
@@ -55,6 +65,8 @@ __all__ = [
     "read_bytes",
     "remove",
     "same_filesystem",
+    "temporary_name",
+    "temporary_owner_alive",
     "write_bytes_remote",
 ]
 
@@ -88,12 +100,7 @@ def path_identity(path: str) -> FileIdentity | None:
     cannot tell one version of a file from the next): a file renamed or written over it has
     another. Local files: device, inode, size and mtime. URLs: what the store's metadata
     offers (ETag, generation, version, modification time, size; one HEAD request)."""
-    if is_url(path):
-        return _remote_identity(path)
-    try:
-        return _identity(os.stat(path))
-    except OSError:
-        return None
+    return filesystem_for(path).identity(path)
 
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
@@ -424,50 +431,223 @@ def open_source(path: str) -> ByteSource:
     return FsspecSource(path) if is_url(path) else FileSource(path)
 
 
-def join(base: str, *parts: str) -> str:
-    return posixpath.join(base, *parts) if is_url(base) else os.path.join(base, *parts)
+# ---- Filesystems -------------------------------------------------------------------------------
+
+TEMP_MARKER = ".tempstate"
+_OURS = re.compile(re.escape(TEMP_MARKER) + r"(\d+)_[0-9a-f]+$")
 
 
-def dirname(path: str) -> str:
-    return posixpath.dirname(path) if is_url(path) else os.path.dirname(path)
+def temporary_name(path: str) -> str:
+    """A fresh temporary name next to ``path``; the pid in it lets later saves tell the
+    leftovers of a crashed process from the files of one still running."""
+    return f"{path}{TEMP_MARKER}{os.getpid()}_{secrets.token_hex(8)}"
 
 
-def exists(path: str) -> bool:
-    """Whether a file exists. For URLs this asks for its size (HTTP: a HEAD request), because
-    fsspec's ``exists`` downloads the whole body over HTTP."""
-    if not is_url(path):
-        return os.path.exists(path)
-    fs, inner = _filesystem(path)
+def temporary_owner_alive(path: str) -> bool | None:
+    """Whether the process that made the temporary ``path`` (see :func:`temporary_name`)
+    still runs on this host; ``None`` if ``path`` is not such a temporary."""
+    match = _OURS.search(path)
+    if match is None:
+        return None
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return True
     try:
-        fs.size(inner)
-    except (FileNotFoundError, IsADirectoryError):
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
+    except OSError:
+        return True  # exists, owned by someone else
     return True
 
 
-def _is(kind: str, path: str) -> bool:
-    """``os.path.isfile``/``isdir`` (``kind``), or the fsspec filesystem's method of that name."""
-    if not is_url(path):
-        return bool(getattr(os.path, kind)(path))
-    fs, inner = _filesystem(path)
-    try:
-        return bool(getattr(fs, kind)(inner))
-    except (OSError, ValueError):
-        return False
+class Filesystem:
+    """Where a path lives, and what that storage can do: the one seam between tfckpt and
+    files. :func:`filesystem_for` picks one per path; the path travels with it.
+
+    The capabilities are declared, so callers choose a strategy by reading them:
+    ``atomic_rename`` (a rename replaces its target in one step), ``hard_links``,
+    ``conditional_create`` (creating a file that must not exist is decided atomically by the
+    storage), ``server_side_copy`` (copies move no bytes through this process), ``locks``
+    (advisory directory locks), ``writable``, ``is_remote`` (each request is a round trip)."""
+
+    name = "filesystem"
+    is_remote = False
+    atomic_rename = False
+    hard_links = False
+    conditional_create = False
+    server_side_copy = False
+    locks = False
+    writable = True
+    sep = "/"
+
+    def unsupported(self, operation: str, path: str, hint: str = "") -> UnsupportedError:
+        """The error for an operation this filesystem cannot do (``hint``: what to do instead)."""
+        return UnsupportedError(f"{path}: {operation} is not supported on the {self.name} filesystem"
+                                + (f"; {hint}" if hint else ""))
+
+    # path strings
+    def join(self, base: str, *parts: str) -> str:
+        return posixpath.join(base, *parts)
+
+    def dirname(self, path: str) -> str:
+        return posixpath.dirname(path)
+
+    def basename(self, path: str) -> str:
+        return posixpath.basename(path)
+
+    def isabs(self, path: str) -> bool:
+        return path.startswith("/")
+
+    def normpath(self, path: str) -> str:
+        return posixpath.normpath(path)
+
+    def realpath(self, path: str) -> str:
+        return posixpath.normpath(path)
+
+    def abspath(self, path: str) -> str:
+        return posixpath.normpath(path)
+
+    def relpath(self, path: str, start: str) -> str:
+        return posixpath.relpath(path, start)
+
+    def commonpath(self, paths: list[str]) -> str:
+        return posixpath.commonpath(paths)
+
+    def same_file_name(self, a: str, b: str) -> bool:
+        """Whether two names lead to the same file (symlinks resolved where there are any)."""
+        return self.realpath(a) == self.realpath(b)
+
+    # reads
+    def open_source(self, path: str) -> ByteSource:
+        raise NotImplementedError
+
+    def read_bytes(self, path: str) -> bytes | None:
+        raise NotImplementedError
+
+    def open_file(self, path: str, mode: str = "rb", *, buffering: int = -1) -> Any:
+        raise NotImplementedError
+
+    def exists(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def isfile(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def isdir(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def listdir(self, path: str) -> list[str]:
+        raise NotImplementedError
+
+    def glob(self, pattern: str) -> list[str]:
+        raise NotImplementedError
+
+    def mtime(self, path: str) -> float | None:
+        """The modification time of the file at ``path`` (seconds), ``None`` if there is none."""
+        raise NotImplementedError
+
+    def identity(self, path: str) -> FileIdentity | None:
+        raise NotImplementedError
+
+    # writes
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Store a small file whole (one request on object stores, which apply it atomically)."""
+        raise NotImplementedError
+
+    def create_exclusive(self, path: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def write_new(self, path: str, write: Any, sync: bool) -> None:
+        """Create ``path`` (which must not exist), let ``write(file)`` fill it, fsync it with
+        ``sync``; on failure the file is removed."""
+        raise self.unsupported("writing a file in place", path)
+
+    def sync_file(self, file: Any) -> None:
+        """Make an open file's contents durable (fsync); a no-op where writes are whole objects."""
+
+    def remove(self, path: str) -> None:
+        raise NotImplementedError
+
+    def makedirs(self, path: str) -> None:
+        raise NotImplementedError
+
+    def rmdir(self, path: str) -> None:
+        """Remove an empty directory; ``OSError`` if it is not (a no-op without directories)."""
+
+    def rmtree(self, path: str) -> None:
+        """Remove a directory tree, best effort."""
+
+    def move(self, source: str, destination: str) -> None:
+        raise NotImplementedError
+
+    def copy(self, source: str, destination: str) -> None:
+        raise NotImplementedError
+
+    def link(self, source: str, destination: str) -> None:
+        raise self.unsupported("hard-linking", source)
+
+    def fsync_directory(self, path: str) -> None:
+        """Make renames in the directory of ``path`` durable (a no-op where nothing is needed)."""
+
+    def lock(self, path: str) -> contextlib.AbstractContextManager[bool]:
+        """An exclusive lock on the directory of ``path`` for the ``with`` block; yields
+        whether one is held (``False`` where no lock can be taken: callers detect instead)."""
+        return contextlib.nullcontext(False)
+
+    def upload(self, path: str) -> Upload:
+        raise self.unsupported("streaming a file", path)
+
+    def remove_stale_temporaries(self, directory: str) -> list[str]:
+        """Delete the temporaries in ``directory`` whose process has died; return them. Only
+        where the pid in a name can be checked (this host's files)."""
+        return []
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
 
 
-def isfile(path: str) -> bool:
-    return _is("isfile", path)
+class LocalFilesystem(Filesystem):
+    """This machine's files: positional reads, hard links, atomic renames, fsync, flock."""
 
+    name = "local"
+    atomic_rename = True
+    hard_links = True  # per filesystem really: callers fall back when link() is refused
+    conditional_create = True
+    locks = True
+    sep = os.sep
 
-def isdir(path: str) -> bool:
-    return _is("isdir", path)
+    def join(self, base: str, *parts: str) -> str:
+        return os.path.join(base, *parts)
 
+    def dirname(self, path: str) -> str:
+        return os.path.dirname(path)
 
-def read_bytes(path: str) -> bytes | None:
-    """The whole (small) file, or ``None`` if it does not exist (or is a directory); another
-    kind of file that is not a regular one (a FIFO) raises :class:`NotFoundError`."""
-    if not is_url(path):
+    def basename(self, path: str) -> str:
+        return os.path.basename(path)
+
+    def isabs(self, path: str) -> bool:
+        return os.path.isabs(path)
+
+    def normpath(self, path: str) -> str:
+        return os.path.normpath(path)
+
+    def realpath(self, path: str) -> str:
+        return os.path.realpath(path)
+
+    def abspath(self, path: str) -> str:
+        return os.path.abspath(path)
+
+    def relpath(self, path: str, start: str) -> str:
+        return os.path.relpath(path, start)
+
+    def commonpath(self, paths: list[str]) -> str:
+        return os.path.commonpath(paths)
+
+    def open_source(self, path: str) -> ByteSource:
+        return FileSource(path)
+
+    def read_bytes(self, path: str) -> bytes | None:
         try:
             fd, _ = _open_regular(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -478,37 +658,306 @@ def read_bytes(path: str) -> bytes | None:
             raise
         with open(fd, "rb") as f:
             return f.read()
-    fs, inner = _filesystem(path)
-    try:
-        return bytes(fs.cat_file(inner))
-    except (FileNotFoundError, IsADirectoryError):
-        return None
+
+    def open_file(self, path: str, mode: str = "rb", *, buffering: int = -1) -> Any:
+        return open(path, mode, buffering=buffering, encoding=None if "b" in mode else "utf-8")
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def isfile(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def isdir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return os.listdir(path)
+
+    def glob(self, pattern: str) -> list[str]:
+        return _glob.glob(pattern)
+
+    def mtime(self, path: str) -> float | None:
+        try:
+            return os.stat(path).st_mtime
+        except OSError:
+            return None
+
+    def identity(self, path: str) -> FileIdentity | None:
+        try:
+            return _identity(os.stat(path))
+        except OSError:
+            return None
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        with open(path, "wb") as f:
+            f.write(data)
+
+    def create_exclusive(self, path: str, data: bytes) -> None:
+        with open(path, "xb") as f:
+            f.write(data)
+
+    def write_new(self, path: str, write: Any, sync: bool) -> None:
+        """Create ``path`` (which must not exist), let ``write(file)`` fill it, fsync it with
+        ``sync``; on failure the file is removed."""
+        try:
+            with open(path, "xb") as out:
+                write(out)
+                if sync:
+                    out.flush()
+                    os.fsync(out.fileno())
+        except BaseException:
+            self.remove(path)
+            raise
+
+    def sync_file(self, file: Any) -> None:
+        """fsync an open file object of this filesystem."""
+        file.flush()
+        os.fsync(file.fileno())
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def rmdir(self, path: str) -> None:
+        os.rmdir(path)
+
+    def rmtree(self, path: str) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    def move(self, source: str, destination: str) -> None:
+        os.replace(source, destination)
+
+    def copy(self, source: str, destination: str) -> None:
+        shutil.copyfile(source, destination)
+
+    def link(self, source: str, destination: str) -> None:
+        os.link(source, destination)
+
+    def fsync_directory(self, path: str) -> None:
+        try:
+            fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+        except OSError:
+            return  # not every platform can open a directory
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def lock(self, path: str) -> contextlib.AbstractContextManager[bool]:
+        return directory_lock(path)
+
+    def remove_stale_temporaries(self, directory: str) -> list[str]:
+        removed = []
+        for candidate in _glob.glob(os.path.join(_glob.escape(directory or "."), "*" + TEMP_MARKER + "*")):
+            if temporary_owner_alive(candidate) is False:
+                self.remove(candidate)
+                removed.append(candidate)
+        return removed
+
+
+LOCAL = LocalFilesystem()
+
+# Object stores whose "create if absent" is one conditional request (S3 If-None-Match, GCS
+# ifGenerationMatch=0): fsspec's exclusive mode reaches it there.
+_CONDITIONAL = frozenset({"s3", "s3a", "gs", "gcs"})
+_READ_ONLY = frozenset({"http", "https"})
+
+
+class FsspecFilesystem(Filesystem):
+    """A filesystem of URLs through fsspec: ranged reads, whole-object writes (atomic on
+    object stores), server-side copies, conditional creates where the store has them; no
+    hard links, no atomic rename, no locks."""
+
+    is_remote = True
+    server_side_copy = True
+
+    def __init__(self, fs: Any, scheme: str) -> None:
+        self.fs = fs
+        self.scheme = scheme
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        self.name = f"{scheme}://"
+        self.writable = not any(p in _READ_ONLY for p in protocols)
+        self.server_side_copy = self.writable
+        self.conditional_create = any(p in _CONDITIONAL for p in protocols)
+
+    def _inner(self, url: str) -> str:
+        return _filesystem(url)[1]
+
+    def realpath(self, path: str) -> str:
+        return posixpath.normpath(path)
+
+    def open_source(self, path: str) -> ByteSource:
+        return FsspecSource(path)
+
+    def read_bytes(self, path: str) -> bytes | None:
+        try:
+            return bytes(self.fs.cat_file(self._inner(path)))
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    def open_file(self, path: str, mode: str = "rb", *, buffering: int = -1) -> Any:
+        inner = self._inner(path)
+        return self.fs.open(inner, mode) if "b" in mode else self.fs.open(inner, mode, encoding="utf-8")
+
+    def exists(self, path: str) -> bool:
+        # The size, not fsspec's exists: over HTTP that downloads the whole body.
+        try:
+            self.fs.size(self._inner(path))
+        except (FileNotFoundError, IsADirectoryError):
+            return False
+        return True
+
+    def _is(self, kind: str, path: str) -> bool:
+        try:
+            return bool(getattr(self.fs, kind)(self._inner(path)))
+        except (OSError, ValueError):
+            return False
+
+    def isfile(self, path: str) -> bool:
+        return self._is("isfile", path)
+
+    def isdir(self, path: str) -> bool:
+        return self._is("isdir", path)
+
+    def listdir(self, path: str) -> list[str]:
+        inner = self._inner(path)
+        if not self.fs.isdir(inner):
+            raise FileNotFoundError(path)
+        return [posixpath.basename(str(p).rstrip("/")) for p in self.fs.ls(inner, detail=False)]
+
+    def glob(self, pattern: str) -> list[str]:
+        return [self.fs.unstrip_protocol(p) for p in self.fs.glob(self._inner(pattern))]
+
+    def mtime(self, path: str) -> float | None:
+        inner = self._inner(path)
+        with contextlib.suppress(Exception):  # listing caches are the store's business, not ours
+            self.fs.invalidate_cache(inner)
+        try:
+            info = self.fs.info(inner)
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+        for field in ("mtime", "LastModified", "updated", "last_modified", "created"):
+            value = info.get(field)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            if isinstance(value, datetime.datetime):
+                return value.timestamp()
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        with contextlib.suppress(Exception):
+            modified = self.fs.modified(inner)
+            if isinstance(modified, datetime.datetime):
+                return modified.timestamp()
+        raise self.unsupported("modification times", path)
+
+    def identity(self, path: str) -> FileIdentity | None:
+        return _remote_identity(path)
+
+    def _check_writable(self, operation: str, path: str) -> None:
+        if not self.writable:
+            raise self.unsupported(operation, path)
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        self._check_writable("writing", path)
+        self.fs.pipe_file(self._inner(path), data)
+
+    def create_exclusive(self, path: str, data: bytes) -> None:
+        self._check_writable("writing", path)
+        inner = self._inner(path)
+        if self.fs.exists(inner):
+            raise FileExistsError(path)
+        try:
+            with self.fs.open(inner, "xb") as f:
+                f.write(data)
+        except (ValueError, NotImplementedError, TypeError):  # no exclusive mode here
+            self.fs.pipe_file(inner, data)
+
+    def remove(self, path: str) -> None:
+        self._check_writable("deleting", path)
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self._inner(path))
+
+    def makedirs(self, path: str) -> None:
+        self._check_writable("making directories", path)
+        self.fs.makedirs(self._inner(path), exist_ok=True)
+
+    def rmtree(self, path: str) -> None:
+        with contextlib.suppress(Exception):  # best effort, as locally
+            self.fs.rm(self._inner(path), recursive=True)
+
+    def move(self, source: str, destination: str) -> None:
+        self._check_writable("moving files", source)
+        self.fs.mv(self._inner(source), self._inner(destination))
+
+    def copy(self, source: str, destination: str) -> None:
+        self._check_writable("copying files", source)
+        self.fs.copy(self._inner(source), self._inner(destination))
+
+    def upload(self, path: str) -> Upload:
+        return Upload(path)
+
+
+def filesystem_for(path: str) -> Filesystem:
+    """The filesystem ``path`` lives on: this machine's for local paths (and ``file://``),
+    an :class:`FsspecFilesystem` for URLs. Chosen once per path; pass it along with it."""
+    if not is_url(path):
+        return LOCAL
+    fs, _ = _filesystem(path)
+    return FsspecFilesystem(fs, path.partition("://")[0].lower())
+
+
+def join(base: str, *parts: str) -> str:
+    return filesystem_for(base).join(base, *parts) if is_url(base) else os.path.join(base, *parts)
+
+
+def dirname(path: str) -> str:
+    return posixpath.dirname(path) if is_url(path) else os.path.dirname(path)
+
+
+def basename(path: str) -> str:
+    return posixpath.basename(path) if is_url(path) else os.path.basename(path)
+
+
+def exists(path: str) -> bool:
+    """Whether a file exists. For URLs this asks for its size (HTTP: a HEAD request), because
+    fsspec's ``exists`` downloads the whole body over HTTP."""
+    return filesystem_for(path).exists(path)
+
+
+def isfile(path: str) -> bool:
+    return filesystem_for(path).isfile(path)
+
+
+def isdir(path: str) -> bool:
+    return filesystem_for(path).isdir(path)
+
+
+def read_bytes(path: str) -> bytes | None:
+    """The whole (small) file, or ``None`` if it does not exist (or is a directory); another
+    kind of file that is not a regular one (a FIFO) raises :class:`NotFoundError`."""
+    return filesystem_for(path).read_bytes(path)
 
 
 def write_bytes_remote(url: str, data: bytes) -> None:
     """Store a small object in one request (atomic on object stores)."""
-    fs, inner = _filesystem(url)
-    fs.pipe_file(inner, data)
+    filesystem_for(url).write_bytes(url, data)
 
 
 def remove(path: str) -> None:
     """Delete a file; a file that is already gone is fine (another process pruned it)."""
-    try:
-        if is_url(path):
-            fs, inner = _filesystem(path)
-            fs.rm_file(inner)
-        else:
-            os.remove(path)
-    except FileNotFoundError:
-        pass
+    filesystem_for(path).remove(path)
 
 
 def glob(pattern: str) -> list[str]:
     """Paths matching a glob pattern (URLs keep their protocol)."""
-    if not is_url(pattern):
-        return _glob.glob(pattern)
-    fs, inner = _filesystem(pattern)
-    return [fs.unstrip_protocol(p) for p in fs.glob(inner)]
+    return filesystem_for(pattern).glob(pattern)
 
 
 def glob_escape(path: str) -> str:
@@ -518,68 +967,37 @@ def glob_escape(path: str) -> str:
 def move(source: str, destination: str) -> None:
     """Rename a file: ``os.replace`` locally; on a filesystem of URLs, its own move (a
     server-side copy and delete on object stores; nothing is downloaded)."""
-    if not is_url(source):
-        os.replace(source, destination)
-        return
-    fs, inner = _filesystem(source)
-    _, target = _filesystem(destination)
-    fs.mv(inner, target)
+    filesystem_for(source).move(source, destination)
 
 
 def create_exclusive(path: str, data: bytes) -> None:
     """Create a small file that must not exist yet; ``FileExistsError`` if it does. Object
     stores that support conditional writes (S3's ``If-None-Match``) decide atomically; on
     others the check and the write are two requests."""
-    if not is_url(path):
-        with open(path, "xb") as f:
-            f.write(data)
-        return
-    fs, inner = _filesystem(path)
-    if fs.exists(inner):
-        raise FileExistsError(path)
-    try:
-        with fs.open(inner, "xb") as f:
-            f.write(data)
-    except (ValueError, NotImplementedError, TypeError):  # no exclusive mode here
-        fs.pipe_file(inner, data)
+    filesystem_for(path).create_exclusive(path, data)
 
 
 def copy(source: str, destination: str) -> None:
-    """Copy a file within one filesystem of URLs by the filesystem itself (a server-side
-    copy on object stores: nothing is downloaded)."""
-    fs, inner = _filesystem(source)
-    _, target = _filesystem(destination)
-    fs.copy(inner, target)
+    """Copy a file by the filesystem itself (a server-side copy on object stores: nothing is
+    downloaded)."""
+    filesystem_for(source).copy(source, destination)
 
 
 def open_file(path: str, mode: str = "rb") -> Any:
     """A file object for a local path or a URL (``"r"``/``"rb"``/``"w"``/``"wb"``/``"a"``...): the
     file-at-a-time access of ``tf.io.gfile.GFile`` (:mod:`tfckpt.compat`). Text modes use UTF-8."""
-    encoding = None if "b" in mode else "utf-8"
-    if not is_url(path):
-        return open(path, mode, encoding=encoding)
-    fs, inner = _filesystem(path)
-    return fs.open(inner, mode, encoding=encoding) if encoding else fs.open(inner, mode)
+    return filesystem_for(path).open_file(path, mode)
 
 
 def listdir(path: str) -> list[str]:
     """The names (not paths) of a directory's entries; ``FileNotFoundError`` (or
     ``NotADirectoryError``) if ``path`` is not a directory."""
-    if not is_url(path):
-        return os.listdir(path)
-    fs, inner = _filesystem(path)
-    if not fs.isdir(inner):
-        raise FileNotFoundError(path)
-    return [posixpath.basename(str(p).rstrip("/")) for p in fs.ls(inner, detail=False)]
+    return filesystem_for(path).listdir(path)
 
 
 def makedirs(path: str) -> None:
     """Create a directory and its parents; one that exists is fine (object stores have none)."""
-    if not is_url(path):
-        os.makedirs(path, exist_ok=True)
-        return
-    fs, inner = _filesystem(path)
-    fs.makedirs(inner, exist_ok=True)
+    filesystem_for(path).makedirs(path)
 
 
 UPLOAD_PART_BYTES = 16 << 20  # S3 needs >= 5 MiB per part; 16 MiB keeps a 10,000-part upload at 160 GB
@@ -671,6 +1089,10 @@ class Upload:
                 self._put(self._buffer)
                 self._buffer = bytearray()
         return n
+
+    def flush(self) -> None:
+        """Nothing to do: parts are sent as they fill (file objects' ``flush``, for writers
+        such as ``zipfile`` that call it)."""
 
     def commit(self) -> None:
         """Send the rest and complete the upload: the file appears at its URL, whole."""

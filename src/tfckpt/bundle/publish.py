@@ -28,10 +28,18 @@ the new checkpoint takes other names instead: one more shard, an empty last data
 its index's ``num_shards`` to match (the next save then takes the usual names again). The
 invariant above holds unchanged, with no window.
 
-Steps 1 to 4 run under :func:`tfckpt.storage.directory_lock`, so saves in one directory
-(processes or threads) publish one at a time; where no lock can be taken, a save that finds
-``P.index`` changed under it (before its moves and before its commit) raises
-:class:`~tfckpt.errors.ConcurrentSaveError`, touching no final name.
+Steps 1 to 4 run under the filesystem's directory lock (:meth:`tfckpt.storage.Filesystem.lock`),
+so saves in one directory (processes or threads) publish one at a time; where no lock can be
+taken, a save that finds ``P.index`` changed under it (before its moves and before its commit)
+raises :class:`~tfckpt.errors.ConcurrentSaveError`, touching no final name.
+
+That is the strategy for filesystems with atomic renames. Object stores (no rename, no hard
+links; a whole-object PUT is atomic) take the other one, chosen by the filesystem's declared
+capabilities: step 1 copies the old checkpoint's data server-side to ``-of-(N+1)`` names and
+replaces its index in one PUT; step 2 copies staged files to their final names; step 3 is one
+PUT of the index; step 4 deletes the staged files and unused data files. The same invariant
+holds: every state a reader can observe at ``P`` is one whole checkpoint, the old or the new.
+:func:`publish_file` is the same rule for one file (the state file, a converted file).
 """
 
 from __future__ import annotations
@@ -39,90 +47,49 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import glob
 import io
-import os
-import posixpath
-import re
-import secrets
 from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
 
 from .. import storage
 from ..errors import ConcurrentSaveError, TfckptError
+from ..storage import Filesystem, LocalFilesystem, temporary_name
 from ..table.builder import TableBuilder
 from ..table.reader import TableReader, first_value, replace_first_value
 from .entry import BundleHeader
 from .naming import DATA_SUFFIX_RE, data_filename, index_filename
 
-__all__ = ["discard_remote", "fsync_directory", "publish", "publish_remote", "remove_quietly",
-           "remove_stale_temporaries", "repoint_existing", "repoint_remote", "temporary_name"]
-
-TEMP_MARKER = ".tempstate"
-_OURS = re.compile(re.escape(TEMP_MARKER) + r"(\d+)_[0-9a-f]+$")
+__all__ = ["discard_remote", "publish", "publish_file", "repoint_existing", "repoint_remote"]
 
 IndexWriter = Callable[[BinaryIO], object]
 
 
-def temporary_name(path: str) -> str:
-    """A fresh temporary name next to ``path``; the pid in it lets later saves tell the
-    leftovers of a crashed process from the files of one still running."""
-    return f"{path}{TEMP_MARKER}{os.getpid()}_{secrets.token_hex(8)}"
+def _local(fs: Filesystem, what: str) -> LocalFilesystem:
+    """The renaming strategy's filesystem: one with atomic renames, files and fsync."""
+    if not isinstance(fs, LocalFilesystem):  # pragma: no cover - chosen by capabilities above
+        raise fs.unsupported(what, "")
+    return fs
 
 
-def remove_quietly(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
-
-
-def fsync_directory(path: str) -> None:
-    """Make renames in the directory of ``path`` durable (where the platform allows it)."""
+def publish_file(path: str, write: IndexWriter, *, sync: bool = True, fs: Filesystem | None = None) -> None:
+    """Replace the small file at ``path`` by what ``write(file)`` writes, atomically: with
+    atomic renames, a temporary name next to it (fsynced with ``sync``) renamed onto it, then
+    the directory's leftovers of dead processes removed; on object stores, one PUT."""
+    fs = fs or storage.filesystem_for(path)
+    if not fs.atomic_rename:
+        body = io.BytesIO()
+        write(body)
+        fs.write_bytes(path, body.getvalue())
+        return
+    local = _local(fs, "publishing a file")
+    temp = temporary_name(path)
+    local.write_new(temp, write, sync)
     try:
-        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
-    except OSError:
-        return  # not every platform can open a directory
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_file(path: str, write: IndexWriter, sync: bool) -> None:
-    try:
-        with open(path, "xb") as out:
-            write(out)
-            if sync:
-                out.flush()
-                os.fsync(out.fileno())
+        local.move(temp, path)
     except BaseException:
-        remove_quietly(path)
+        local.remove(temp)
         raise
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def remove_stale_temporaries(directory: str) -> list[str]:
-    """Delete the temporaries in ``directory`` (``*.tempstate<pid>_<random>``, only ever made by
-    tfckpt) whose process has died, e.g. a save killed mid-way; return them."""
-    removed = []
-    for candidate in glob.glob(os.path.join(glob.escape(directory or "."), "*" + TEMP_MARKER + "*")):
-        match = _OURS.search(candidate)
-        if match and not _process_alive(int(match.group(1))):
-            remove_quietly(candidate)
-            removed.append(candidate)
-    return removed
+    local.remove_stale_temporaries(local.dirname(path))
 
 
 @dataclasses.dataclass
@@ -133,20 +100,18 @@ class _Repointed:
     links: list[str]  # P.data-k-of-(N+1), then the empty last shard
 
 
-def _uses_names(prefix: str, new_shards: int) -> tuple[bytes, BundleHeader] | None:
+def _uses_names(fs: Filesystem, prefix: str, new_shards: int) -> tuple[bytes, BundleHeader] | None:
     """The index bytes and header of a checkpoint at ``prefix`` whose data files take the
     names a new one with ``new_shards`` files needs; ``None`` if there is none such."""
     index_path = index_filename(prefix)
-    try:
-        with open(index_path, "rb") as f:
-            original = f.read()
-    except FileNotFoundError:
+    original = fs.read_bytes(index_path)
+    if original is None:
         return None
     header = _header_of(original, index_path)
     if header is None:
         return None  # no readable checkpoint there: nothing to keep readable
     old = header.num_shards
-    if old != new_shards or not any(os.path.exists(data_filename(prefix, k, old)) for k in range(old)):
+    if old != new_shards or not any(fs.exists(data_filename(prefix, k, old)) for k in range(old)):
         return None  # the new data files take other names: the old ones stay valid as they are
     return original, header
 
@@ -174,23 +139,25 @@ def _index_writer(original: bytes, header: BundleHeader, shards: int, where: str
 
 
 def repoint_existing(prefix: str, new_shards: int, sync: bool) -> _Repointed | None:
-    """Step 1, if the checkpoint at ``prefix`` uses the names the new one needs; ``None``
-    if it does not, or if the filesystem cannot hard-link (see :func:`publish`)."""
-    found = _uses_names(prefix, new_shards)
-    return None if found is None else _repoint(prefix, *found, sync)
+    """Step 1 (renaming strategy), if the checkpoint at the local ``prefix`` uses the names
+    the new one needs; ``None`` if it does not, or if the filesystem cannot hard-link."""
+    fs = _local(storage.filesystem_for(prefix), "re-pointing a checkpoint")
+    found = _uses_names(fs, prefix, new_shards)
+    return None if found is None else _repoint(fs, prefix, *found, sync)
 
 
 # What a filesystem without hard links answers to link() (exFAT, FAT, some FUSE and SMB mounts).
 _NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV, errno.EMLINK})
 
 
-def _repoint(prefix: str, original: bytes, header: BundleHeader, sync: bool) -> _Repointed | None:
+def _repoint(fs: LocalFilesystem, prefix: str, original: bytes, header: BundleHeader,
+             sync: bool) -> _Repointed | None:
     index_path = index_filename(prefix)
     old = header.num_shards
     moved_to = old + 1
     backup = temporary_name(index_path)
     try:
-        os.link(index_path, backup)
+        fs.link(index_path, backup)
     except OSError as exc:
         if exc.errno in _NO_LINKS:
             return None
@@ -199,64 +166,64 @@ def _repoint(prefix: str, original: bytes, header: BundleHeader, sync: bool) -> 
     try:
         for shard in range(old):
             target = data_filename(prefix, shard, moved_to)
-            remove_quietly(target)  # a stale file of an older save with that shard count
+            fs.remove(target)  # a stale file of an older save with that shard count
             with contextlib.suppress(FileNotFoundError):
-                os.link(data_filename(prefix, shard, old), target)
+                fs.link(data_filename(prefix, shard, old), target)
                 state.links.append(target)
         empty = data_filename(prefix, old, moved_to)
-        remove_quietly(empty)
-        _write_file(empty, lambda out: None, sync)
+        fs.remove(empty)
+        fs.write_new(empty, lambda out: None, sync)
         state.links.append(empty)
         temp = temporary_name(index_path)
-        _write_file(temp, _index_writer(original, header, moved_to, index_path), sync)
+        fs.write_new(temp, _index_writer(original, header, moved_to, index_path), sync)
         try:
-            os.replace(temp, index_path)
+            fs.move(temp, index_path)
         except BaseException:
-            remove_quietly(temp)
+            fs.remove(temp)
             raise
     except BaseException:
         for path in state.links:
-            remove_quietly(path)
-        remove_quietly(backup)
+            fs.remove(path)
+        fs.remove(backup)
         raise
     if sync:
-        fsync_directory(index_path)
+        fs.fsync_directory(index_path)
     return state
 
 
-def _undo(prefix: str, old_shards: int, moved: list[tuple[str, str]], repointed: _Repointed | None,
-          keep_staged: bool) -> None:
+def _undo(fs: LocalFilesystem, prefix: str, old_shards: int, moved: list[tuple[str, str]],
+          repointed: _Repointed | None, keep_staged: bool) -> None:
     """Reverse steps 2 and 1 after a failure, each step on its own so that one failing does
     not stop the rest. No index in place uses a moved file's final name (the re-pointed one
     uses the links), so a file that cannot move back may be deleted; the old checkpoint stays
     readable throughout."""
     for staged, final in reversed(moved):
         try:
-            os.replace(final, staged)
+            fs.move(final, staged)
         except OSError:
             if not keep_staged:
-                remove_quietly(final)
+                fs.remove(final)
             continue
         if not keep_staged:
-            remove_quietly(staged)
+            fs.remove(staged)
     if repointed is None:
         return
     try:
         for shard in range(old_shards):
             original = data_filename(prefix, shard, old_shards)
             link = data_filename(prefix, shard, old_shards + 1)
-            if not os.path.exists(original) and os.path.exists(link):
-                os.link(link, original)
-        os.replace(repointed.backup_index, index_filename(prefix))
+            if not fs.exists(original) and fs.exists(link):
+                fs.link(link, original)
+        fs.move(repointed.backup_index, index_filename(prefix))
     except OSError:
-        remove_quietly(repointed.backup_index)
+        fs.remove(repointed.backup_index)
         return  # the re-pointed old checkpoint is complete: leave it as it is
     for path in repointed.links:
-        remove_quietly(path)
+        fs.remove(path)
 
 
 def publish(prefix: str, staged_data: Sequence[str], write_index: IndexWriter, *, sync: bool = True,
-            keep_staged_on_failure: bool = False) -> list[str]:
+            keep_staged_on_failure: bool = False, fs: Filesystem | None = None) -> list[str]:
     """Publish a staged checkpoint at ``prefix``; return the final data file names.
 
     ``staged_data[k]`` becomes ``prefix.data-k-of-M`` (``M = len(staged_data)``) and
@@ -264,10 +231,18 @@ def publish(prefix: str, staged_data: Sequence[str], write_index: IndexWriter, *
     their staged names, with ``keep_staged_on_failure``, as the merge needs for its sources)
     and the previous checkpoint at ``prefix`` is left complete.
 
-    Saves publishing in one directory take turns (:func:`tfckpt.storage.directory_lock`);
-    where no lock can be taken, a save that finds the index changed by another one under it
-    raises :class:`~tfckpt.errors.ConcurrentSaveError` instead of committing.
+    The strategy follows ``fs``'s capabilities (``prefix``'s filesystem unless given): with
+    atomic renames, the steps of this module's docstring under the directory lock; where no
+    lock can be taken, a save that finds the index changed by another one under it raises
+    :class:`~tfckpt.errors.ConcurrentSaveError` instead of committing. Without them (object
+    stores), server-side copies and one PUT of the index (see :func:`_publish_by_copies`).
     """
+    fs = fs or storage.filesystem_for(prefix)
+    if not fs.atomic_rename:
+        index = io.BytesIO()
+        write_index(index)
+        return _publish_by_copies(fs, prefix, staged_data, index.getvalue(), keep_staged_on_failure)
+    local = _local(fs, "publishing a checkpoint")
     index_path = index_filename(prefix)
     index_temp = temporary_name(index_path)
     old_shards = len(staged_data)  # a checkpoint re-pointed by step 1 had this many
@@ -277,17 +252,17 @@ def publish(prefix: str, staged_data: Sequence[str], write_index: IndexWriter, *
     finals: list[str] = []
     committed = False
     try:
-        _write_file(index_temp, write_index, sync)
-        with storage.directory_lock(index_path) as locked:
-            found = _uses_names(prefix, old_shards)
+        local.write_new(index_temp, write_index, sync)
+        with local.lock(index_path) as locked:
+            found = _uses_names(local, prefix, old_shards)
             if found is not None:
-                repointed = _repoint(prefix, *found, sync)
+                repointed = _repoint(local, prefix, *found, sync)
                 if repointed is None:  # no hard links: take names the old index does not use
-                    staged_data, index_temp = _shifted(prefix, staged_data, index_temp, created, sync)
-            expected = storage.path_identity(index_path)
+                    staged_data, index_temp = _shifted(local, prefix, staged_data, index_temp, created, sync)
+            expected = local.identity(index_path)
 
             def check_alone() -> None:
-                if not locked and storage.path_identity(index_path) != expected:
+                if not locked and local.identity(index_path) != expected:
                     raise ConcurrentSaveError(f"{prefix}: another save replaced {index_path} while this one "
                                               f"was publishing (no lock can be taken here); this save is undone")
 
@@ -295,35 +270,35 @@ def publish(prefix: str, staged_data: Sequence[str], write_index: IndexWriter, *
             finals = [data_filename(prefix, shard, count) for shard in range(count)]
             check_alone()
             for staged, final in zip(staged_data, finals):
-                os.replace(staged, final)
+                local.move(staged, final)
                 moved.append((staged, final))
             if sync:
-                fsync_directory(index_path)
+                local.fsync_directory(index_path)
             check_alone()
-            os.replace(index_temp, index_path)
+            local.move(index_temp, index_path)
             committed = True
             if sync:
-                fsync_directory(index_path)
+                local.fsync_directory(index_path)
             if repointed is not None:
-                remove_quietly(repointed.backup_index)
-            _remove_unused_data_files(prefix, set(finals))
-            remove_stale_temporaries(os.path.dirname(prefix))
+                local.remove(repointed.backup_index)
+            _remove_unused_data_files(local, prefix, set(finals))
+            local.remove_stale_temporaries(local.dirname(prefix))
     except BaseException as exc:
         if committed:
             raise  # only tidying failed; the next save at the prefix tidies again
-        remove_quietly(index_temp)
+        local.remove(index_temp)
         if isinstance(exc, ConcurrentSaveError):
             # The final names belong to the other save's index now: touch none of them.
             moved = []
             if repointed is not None:
-                remove_quietly(repointed.backup_index)
+                local.remove(repointed.backup_index)
                 repointed = None
-        _undo(prefix, old_shards, moved, repointed, keep_staged_on_failure)
+        _undo(local, prefix, old_shards, moved, repointed, keep_staged_on_failure)
         for path in created:
-            remove_quietly(path)
+            local.remove(path)
         if not keep_staged_on_failure:
             for staged in staged_data:
-                remove_quietly(staged)
+                local.remove(staged)
         if isinstance(exc, FileExistsError):  # a name this save made was taken meanwhile
             raise ConcurrentSaveError(f"{prefix}: another save is publishing here at the same time "
                                       f"({exc.filename} appeared); this save is undone") from exc
@@ -331,7 +306,7 @@ def publish(prefix: str, staged_data: Sequence[str], write_index: IndexWriter, *
     return finals
 
 
-def _shifted(prefix: str, staged_data: Sequence[str], index_temp: str, created: list[str],
+def _shifted(fs: LocalFilesystem, prefix: str, staged_data: Sequence[str], index_temp: str, created: list[str],
              sync: bool) -> tuple[list[str], str]:
     """Without hard links the old checkpoint cannot be re-pointed: the new one takes other
     names instead, one more shard (an empty last data file) and its index's ``num_shards``
@@ -339,95 +314,93 @@ def _shifted(prefix: str, staged_data: Sequence[str], index_temp: str, created: 
     index never open a new data file under an old name."""
     shards = len(staged_data) + 1
     empty = temporary_name(f"{prefix}.data")
-    _write_file(empty, lambda out: None, sync)
+    fs.write_new(empty, lambda out: None, sync)
     created.append(empty)
-    with open(index_temp, "rb") as f:
-        written = f.read()
+    written = fs.read_bytes(index_temp) or b""
     header = _header_of(written, index_temp)
     if header is None:  # pragma: no cover - the index was written by this save a moment ago
         raise TfckptError(f"{index_temp}: the index just written cannot be read back")
     rewritten = temporary_name(index_filename(prefix))
-    _write_file(rewritten, _index_writer(written, header, shards, index_temp), sync)
+    fs.write_new(rewritten, _index_writer(written, header, shards, index_temp), sync)
     created.append(rewritten)
-    remove_quietly(index_temp)
+    fs.remove(index_temp)
     return [*staged_data, empty], rewritten
 
 
-def _remove_unused_data_files(prefix: str, keep: set[str]) -> None:
-    """Data files of earlier saves at ``prefix`` with another shard count are unreachable now."""
-    for path in glob.glob(glob.escape(prefix) + ".data-*-of-*"):
-        if path not in keep and DATA_SUFFIX_RE.search(path[len(prefix):]):
-            remove_quietly(path)
+def _unused_data_files(fs: Filesystem, prefix: str, keep: Iterable[str]) -> list[str]:
+    """Data files of earlier saves at ``prefix`` with another shard count: unreachable now.
+    Compared by name (fsspec may spell the URLs it globs differently: memory:///b, memory://b)."""
+    kept = {fs.basename(path) for path in keep}
+    base = fs.basename(prefix)
+    return [path for path in fs.glob(storage.glob_escape(prefix) + ".data-*-of-*")
+            if fs.basename(path) not in kept and DATA_SUFFIX_RE.search(fs.basename(path)[len(base):])]
 
 
-def repoint_remote(url: str, new_shards: int) -> None:
+def _remove_unused_data_files(fs: Filesystem, prefix: str, keep: set[str]) -> None:
+    for path in _unused_data_files(fs, prefix, keep):
+        fs.remove(path)
+
+
+def repoint_remote(url: str, new_shards: int, fs: Filesystem | None = None) -> None:
     """Step 1 on object storage, which has no hard links: if the checkpoint at ``url`` uses
     the data file names a new one with ``new_shards`` files needs, copy (server-side) its data
     to ``-of-(N+1)`` names, add an empty last shard and replace its index by the same index
     with ``num_shards`` N+1 (one atomic PUT). It stays readable, under other names."""
+    fs = fs or storage.filesystem_for(url)
     index_url = index_filename(url)
-    old = storage.read_bytes(index_url)
+    old = fs.read_bytes(index_url)
     header = _header_of(old, index_url) if old is not None else None
     if old is None or header is None or header.num_shards != new_shards:
         return
     moved_to = new_shards + 1
     for shard in range(new_shards):
         source = data_filename(url, shard, new_shards)
-        if storage.exists(source):
-            storage.copy(source, data_filename(url, shard, moved_to))
-    storage.write_bytes_remote(data_filename(url, new_shards, moved_to), b"")
+        if fs.exists(source):
+            fs.copy(source, data_filename(url, shard, moved_to))
+    fs.write_bytes(data_filename(url, new_shards, moved_to), b"")
     # A header too unusual to patch in place is rebuilt: the old index is replaced whole by
     # one PUT, never deleted first (a save failing later must leave it readable).
     rewritten = io.BytesIO()
     _index_writer(old, header, moved_to, index_url)(rewritten)
-    storage.write_bytes_remote(index_url, rewritten.getvalue())
+    fs.write_bytes(index_url, rewritten.getvalue())
 
 
-def publish_remote(url: str, streamed: Sequence[str], index: bytes) -> list[str]:
-    """Publish a checkpoint whose data files were uploaded (:class:`tfckpt.storage.Upload`)
-    to ``streamed``; return the final data file URLs. The same guarantee as :func:`publish`:
-    every state a reader can observe at ``url`` is one whole checkpoint, the old or the new.
-
-    A data file streamed under another name than its final one moves there server-side (after
-    step 1 if an old checkpoint uses that name; a writer streaming straight to a final name has
-    done step 1 before it began). Then the index is PUT (the commit, atomic on object stores),
-    then data files the new index does not use are deleted. A failure before the commit
-    deletes the new data files that no index in place can use; after an unclear commit (the
-    PUT failed, but may have landed) they are kept.
-    """
-    count = len(streamed)
+def _publish_by_copies(fs: Filesystem, url: str, staged: Sequence[str], index: bytes,
+                       keep_staged_on_failure: bool) -> list[str]:
+    """The object-store strategy: data files staged under other names than their final ones
+    are copied there server-side (after step 1 if an old checkpoint uses those names; a
+    writer streaming straight to a final name has done step 1 before it began). Then the
+    index is PUT (the commit, atomic on object stores), then the staged copies and data files
+    the new index does not use are deleted. A failure before the commit deletes the new files
+    that no index in place can use (the staged ones too, unless ``keep_staged_on_failure``);
+    after an unclear commit (the PUT failed, but may have landed) they are kept."""
+    count = len(staged)
     finals = [data_filename(url, shard, count) for shard in range(count)]
-    index_url = index_filename(url)
-    to_move = [(source, final) for source, final in zip(streamed, finals) if source != final]
-    finals_free = not to_move  # streamed straight to final names: the writer re-pointed first
+    to_copy = [(source, final) for source, final in zip(staged, finals) if source != final]
+    finals_free = not to_copy  # streamed straight to final names: the writer re-pointed first
     try:
-        if to_move:
-            repoint_remote(url, count)
+        if to_copy:
+            repoint_remote(url, count, fs)
             finals_free = True  # no index in place uses the final names now
-        for source, final in to_move:
-            storage.move(source, final)
+        for source, final in to_copy:
+            fs.copy(source, final)
     except BaseException:
         # Until step 1 is complete the old index may still use the final names: keep them.
-        discard_remote([*streamed, *finals] if finals_free else streamed)
+        discard_remote([*([] if keep_staged_on_failure else staged), *(finals if finals_free else [])], fs)
         raise
-    storage.write_bytes_remote(index_url, index)  # the commit
+    fs.write_bytes(index_filename(url), index)  # the commit
     # Tidying is best effort: the save has succeeded, and the next one at url tidies again.
     with contextlib.suppress(Exception):
-        # fsspec may spell the URLs it globs differently (memory:///b vs memory://b): compare names.
-        keep = {posixpath.basename(final) for final in finals}
-        base = posixpath.basename(url)
-        unused = [path for path in storage.glob(storage.glob_escape(url) + ".data-*-of-*")
-                  if posixpath.basename(path) not in keep
-                  and DATA_SUFFIX_RE.search(posixpath.basename(path)[len(base):])]
-        discard_remote(unused)
+        discard_remote([source for source, _ in to_copy], fs)
+        discard_remote(_unused_data_files(fs, url, finals), fs)
     return finals
 
 
-def discard_remote(urls: Iterable[str]) -> None:
+def discard_remote(urls: Iterable[str], fs: Filesystem | None = None) -> None:
     """Delete the new files of a failed remote save; best effort (the storage may be what failed)."""
     for url in dict.fromkeys(urls):
         with contextlib.suppress(Exception):  # the save's own failure is what the caller sees
-            storage.remove(url)
+            (fs or storage.filesystem_for(url)).remove(url)
 
 
 def _header_of(index: bytes, where: str) -> BundleHeader | None:

@@ -93,8 +93,8 @@ class V1Store:
     partitioned one (a whole tensor is one slice of full extents), its pieces' values in
     table records. Opening reads every file's metadata record."""
 
-    def __init__(self, pattern: str, *, verify_checksums: bool = True) -> None:
-        files = v1_files(pattern)
+    def __init__(self, pattern: str, *, verify_checksums: bool = True, files: Sequence[str] | None = None) -> None:
+        files = v1_files(pattern) if files is None else list(files)  # given: found by the caller already
         if not files:
             raise NotFoundError(f"no V1 checkpoint matches {pattern!r}")
         self.prefix = pattern

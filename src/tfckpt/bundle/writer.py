@@ -11,7 +11,7 @@ tensor each receives) and :meth:`BundleWriter.finish` hands them, with the index
 checkpoint at ``P`` stays whole until the new one is. For URL targets each data file is
 streamed to the storage as it is written (:class:`tfckpt.storage.Upload`: parts are sent
 while later tensors are encoded, nothing is staged on local disk) and
-:func:`tfckpt.bundle.publish.publish_remote` moves and commits them, index last.
+:func:`tfckpt.bundle.publish.publish` (its object-store strategy) commits them, index last.
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import io
-import os
-import posixpath
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,12 +32,13 @@ from ..coding import crc32c, crc32c_spans, mask, mask_many, masked_crc32c, put_s
 from ..dtypes import STRING, DType, DTypeLike, as_dtype
 from ..errors import InvalidArgumentError, TfckptError
 from ..settings import get_num_threads
+from ..storage import Filesystem, temporary_name
 from ..table.builder import TableBuilder
 from ..values import to_numpy
 from . import payload, validate
 from .entry import BundleHeader, EntryColumns, TensorInfo
 from .naming import data_filename
-from .publish import discard_remote, publish, publish_remote, remove_quietly, repoint_remote, temporary_name
+from .publish import discard_remote, publish, repoint_remote
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, encode_slice_key, parse_shape_and_slice
 
 if TYPE_CHECKING:
@@ -182,8 +180,9 @@ _STORED_AS_IS: dict[np.dtype[Any], DType] = {}
 class _Shard:
     """One data file being written, under a temporary name created on its first write."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, fs: Filesystem) -> None:
         self._prefix = prefix
+        self._fs = fs
         self.temp: str | None = None
         self._file: BinaryIO | None = None
         self.offset = 0
@@ -192,10 +191,10 @@ class _Shard:
     @property
     def file(self) -> BinaryIO:
         if self._file is None:
-            self.created_directories = make_parents(self._prefix)
+            self.created_directories = make_parents(self._prefix, self._fs)
             self.temp = temporary_name(f"{self._prefix}.data")
             # Open across add() calls; closed by close_for_publish() or discard().
-            self._file = open(self.temp, "xb", buffering=WRITE_BUFFER_BYTES)  # noqa: SIM115
+            self._file = self._fs.open_file(self.temp, "xb", buffering=WRITE_BUFFER_BYTES)
         return self._file
 
     def close_for_publish(self, sync: bool) -> str:
@@ -203,7 +202,7 @@ class _Shard:
         out = self.file
         out.flush()
         if sync:
-            os.fsync(out.fileno())
+            self._fs.sync_file(out)
         out.close()
         assert self.temp is not None
         return self.temp
@@ -215,10 +214,10 @@ class _Shard:
             with contextlib.suppress(OSError):
                 self._file.close()
         if self.temp is not None:
-            remove_quietly(self.temp)
+            self._fs.remove(self.temp)
         for directory in self.created_directories:  # deepest first; only if nothing else is there
             try:
-                os.rmdir(directory)
+                self._fs.rmdir(directory)
             except OSError:
                 break
 
@@ -231,8 +230,9 @@ class _RemoteShard:
     an old checkpoint using that name has been re-pointed. Otherwise it goes to a temporary
     name and moves at publication."""
 
-    def __init__(self, prefix: str, *, final: bool) -> None:
+    def __init__(self, prefix: str, fs: Filesystem, *, final: bool) -> None:
         self._prefix = prefix
+        self._fs = fs
         self._final = final
         self.temp: str | None = None  # the URL being written
         self._upload: storage.Upload | None = None
@@ -242,11 +242,11 @@ class _RemoteShard:
     def file(self) -> storage.Upload:
         if self._upload is None:
             if self._final:
-                repoint_remote(self._prefix, 1)
+                repoint_remote(self._prefix, 1, self._fs)
                 self.temp = data_filename(self._prefix, 0, 1)
             else:
                 self.temp = temporary_name(f"{self._prefix}.data")
-            self._upload = storage.Upload(self.temp)
+            self._upload = self._fs.upload(self.temp)
         return self._upload
 
     def close_for_publish(self, sync: bool) -> str:
@@ -259,7 +259,7 @@ class _RemoteShard:
         if self._upload is not None:
             self._upload.discard()
         if self.temp is not None:
-            discard_remote([self.temp])  # a committed upload of a save that failed later
+            discard_remote([self.temp], self._fs)  # a committed upload of a save that failed later
 
 
 class BundleWriter:
@@ -294,7 +294,7 @@ class BundleWriter:
         if max_shard_bytes is not None and max_shard_bytes <= 0:
             raise InvalidArgumentError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
         self.max_shard_bytes = max_shard_bytes
-        self._remote = storage.is_url(self.prefix)
+        self._fs = storage.filesystem_for(self.prefix)
         # Nothing exists until the first tensor arrives (see _Shard.file).
         self._shards: list[_Shard | _RemoteShard] = []
         self._shards.append(self._new_shard())
@@ -310,10 +310,10 @@ class BundleWriter:
         self._open = True
 
     def _new_shard(self) -> _Shard | _RemoteShard:
-        if not self._remote:
-            return _Shard(self.prefix)
+        if self._fs.atomic_rename:  # files written in place, renamed at publication
+            return _Shard(self.prefix, self._fs)
         # A single-file layout is the likely outcome unless files are cut by size.
-        return _RemoteShard(self.prefix, final=not self._shards and self.max_shard_bytes is None)
+        return _RemoteShard(self.prefix, self._fs, final=not self._shards and self.max_shard_bytes is None)
 
     def _crc_pool(self) -> ThreadPoolExecutor:
         if self._crc_executor is None:
@@ -520,16 +520,18 @@ class BundleWriter:
         runs = self._runs
         try:
             staged = [shard.close_for_publish(self.sync) for shard in self._shards]
-            if not self._remote:
-                publish(self.prefix, staged, lambda out: write_index(out, header, entries, runs), sync=self.sync)
-                return self.prefix
-            index = io.BytesIO()
-            write_index(index, header, entries, runs)
         except BaseException:
             self._discard()
             raise
-        # It cleans up after its own failures, and knows when cleaning up would be wrong.
-        publish_remote(self.prefix, staged, index.getvalue())
+        try:
+            publish(self.prefix, staged, lambda out: write_index(out, header, entries, runs), sync=self.sync,
+                    fs=self._fs)
+        except BaseException:
+            # publish cleans up after its own failures; on object stores it also knows when
+            # cleaning up would be wrong (an unclear commit), so only local leftovers go here.
+            if self._fs.atomic_rename:
+                self._discard()
+            raise
         return self.prefix
 
     def _partitioned_entries(self) -> list[TensorInfo]:
@@ -592,27 +594,31 @@ def _extend_crc(chunk: memoryview, previous: Future[int] | None, start: int) -> 
     return crc32c(chunk, previous.result() if previous is not None else start)
 
 
-def make_parents(prefix: str) -> list[str]:
-    """Create the missing directories above ``prefix``; return them, deepest first."""
+def make_parents(prefix: str, fs: Filesystem | None = None) -> list[str]:
+    """Create the missing directories above ``prefix``; return them, deepest first (none on
+    filesystems without directories of their own, such as object stores)."""
+    fs = fs or storage.filesystem_for(prefix)
+    if fs.is_remote:
+        return []
     missing = []
-    directory = os.path.dirname(prefix)
-    while directory and not os.path.isdir(directory):
+    directory = fs.dirname(prefix)
+    while directory and not fs.isdir(directory):
         missing.append(directory)
-        parent = os.path.dirname(directory)
+        parent = fs.dirname(directory)
         if parent == directory:
             break
         directory = parent
     if missing:
-        os.makedirs(missing[0], exist_ok=True)
+        fs.makedirs(missing[0])
     return missing
 
 
 def check_prefix(prefix: str) -> str:
     """Refuse prefixes that cannot name a checkpoint (``"out/"`` would write ``out/.index``)."""
-    base = posixpath.basename(prefix) if storage.is_url(prefix) else os.path.basename(prefix)
+    base = storage.basename(prefix)
     if not prefix or not base or base in (".", ".."):
         raise InvalidArgumentError(f"{prefix!r} is not a checkpoint prefix: it needs a file name part, "
-                                   f"e.g. {os.path.join(prefix or '.', 'model.ckpt')!r}")
+                                   f"e.g. {storage.join(prefix or '.', 'model.ckpt')!r}")
     return prefix
 
 

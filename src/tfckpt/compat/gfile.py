@@ -11,7 +11,6 @@ at the first read.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -22,6 +21,8 @@ from .namespace import missing
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+COPY_CHUNK_BYTES = 1 << 20  # a copy streams through memory this much at a time
 
 __all__ = ["GFile", "copy", "exists", "glob", "isdir", "join", "listdir", "makedirs", "mkdir", "remove",
            "rename", "walk"]
@@ -157,7 +158,8 @@ def copy(oldpath: str, newpath: str, overwrite: bool = False) -> None:
     if not overwrite and exists(newpath):
         raise AlreadyExistsError(None, None, f"{newpath}: file already exists")
     with translated(), storage.open_file(oldpath, "rb") as source, storage.open_file(newpath, "wb") as target:
-        shutil.copyfileobj(source, target)
+        while chunk := source.read(COPY_CHUNK_BYTES):
+            target.write(chunk)
 
 
 def walk(top: str, topdown: bool = True) -> Iterator[tuple[str, list[str], list[str]]]:

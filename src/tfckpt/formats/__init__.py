@@ -106,7 +106,7 @@ def detect_format(path: PathLike, *, writing: bool = False) -> str:
         return sniff_format(os.fspath(path)) or "checkpoint"
     if storage.isdir(os.fspath(path)):
         return "checkpoint"  # the checkpoint inside it (sink_path)
-    stem, dot, extension = os.path.basename(name.rstrip("/")).rpartition(".")
+    stem, dot, extension = storage.basename(name.rstrip("/")).rpartition(".")
     if dot and stem and not extension.startswith("ckpt") and not extension.isdigit():
         raise InvalidArgumentError(
             f"cannot tell which format to write from the name {os.fspath(path)!r}: use a name ending in "

@@ -59,8 +59,9 @@ def open_h5(path: PathLike, stack: ExitStack) -> Any:
     closed with ``stack``."""
     h5py = _h5py()
     where = os.fspath(path)
-    if storage.is_url(where):
-        raise UnsupportedError(f"{where}: Keras HDF5 files are read from local paths only; copy it here first")
+    fs = storage.filesystem_for(where)
+    if fs.is_remote:  # h5py reads local files
+        raise fs.unsupported("reading Keras HDF5 files", where, "copy it to a local path first")
     try:
         if zipfile.is_zipfile(where):
             archive = stack.enter_context(zipfile.ZipFile(where))
@@ -170,8 +171,9 @@ def write_like(template: PathLike, path: PathLike, values: Mapping[str, np.ndarr
     (temporary name, then rename) or not at all."""
     h5py = _h5py()
     where = os.fspath(path)
-    if storage.is_url(where):
-        raise UnsupportedError(f"{where}: .weights.h5 files are written to local paths only")
+    fs = storage.filesystem_for(where)
+    if fs.is_remote:  # h5py writes local files
+        raise fs.unsupported("writing .weights.h5 files", where, "write to a local path and copy it")
     with ExitStack() as stack:
         source_file = open_h5(template, stack)
         layout = _layout(source_file, os.fspath(template))
