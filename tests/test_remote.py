@@ -284,8 +284,8 @@ def test_a_remote_save_failing_at_any_step_leaves_the_old_or_the_new_checkpoint(
             return step
 
         with monkeypatch.context() as patch:
-            for name in ("copy", "move", "remove", "write_bytes_remote", "read_bytes", "exists", "glob"):
-                patch.setattr(storage, name, failing(getattr(storage, name)))
+            for name in ("copy", "move", "remove", "write_bytes", "read_bytes", "exists", "glob"):
+                patch.setattr(storage.FsspecFilesystem, name, failing(getattr(storage.FsspecFilesystem, name)))
             for name in ("__init__", "write", "commit"):
                 patch.setattr(storage.Upload, name, failing(getattr(storage.Upload, name)))
             try:

@@ -368,22 +368,24 @@ def repoint_remote(url: str, new_shards: int, fs: Filesystem | None = None) -> N
 def _publish_by_copies(fs: Filesystem, url: str, staged: Sequence[str], index: bytes,
                        keep_staged_on_failure: bool) -> list[str]:
     """The object-store strategy: data files staged under other names than their final ones
-    are copied there server-side (after step 1 if an old checkpoint uses those names; a
-    writer streaming straight to a final name has done step 1 before it began). Then the
-    index is PUT (the commit, atomic on object stores), then the staged copies and data files
-    the new index does not use are deleted. A failure before the commit deletes the new files
-    that no index in place can use (the staged ones too, unless ``keep_staged_on_failure``);
-    after an unclear commit (the PUT failed, but may have landed) they are kept."""
+    move there by the store itself (after step 1 if an old checkpoint uses those names; a
+    writer streaming straight to a final name has done step 1 before it began); staged files
+    that must survive a failure (``keep_staged_on_failure``: a merge's sources) are copied
+    instead and deleted after the commit. Then the index is PUT (the commit, atomic on object
+    stores), then data files the new index does not use are deleted. A failure before the
+    commit deletes the new files that no index in place can use; after an unclear commit (the
+    PUT failed, but may have landed) they are kept."""
     count = len(staged)
     finals = [data_filename(url, shard, count) for shard in range(count)]
-    to_copy = [(source, final) for source, final in zip(staged, finals) if source != final]
-    finals_free = not to_copy  # streamed straight to final names: the writer re-pointed first
+    to_place = [(source, final) for source, final in zip(staged, finals) if source != final]
+    finals_free = not to_place  # streamed straight to final names: the writer re-pointed first
+    place = fs.copy if keep_staged_on_failure else fs.move
     try:
-        if to_copy:
+        if to_place:
             repoint_remote(url, count, fs)
             finals_free = True  # no index in place uses the final names now
-        for source, final in to_copy:
-            fs.copy(source, final)
+        for source, final in to_place:
+            place(source, final)
     except BaseException:
         # Until step 1 is complete the old index may still use the final names: keep them.
         discard_remote([*([] if keep_staged_on_failure else staged), *(finals if finals_free else [])], fs)
@@ -391,7 +393,8 @@ def _publish_by_copies(fs: Filesystem, url: str, staged: Sequence[str], index: b
     fs.write_bytes(index_filename(url), index)  # the commit
     # Tidying is best effort: the save has succeeded, and the next one at url tidies again.
     with contextlib.suppress(Exception):
-        discard_remote([source for source, _ in to_copy], fs)
+        if keep_staged_on_failure:
+            discard_remote([source for source, _ in to_place], fs)
         discard_remote(_unused_data_files(fs, url, finals), fs)
     return finals
 

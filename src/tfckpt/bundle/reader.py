@@ -27,7 +27,7 @@ from ..errors import (
     TfckptError,
     UnsupportedError,
 )
-from ..storage import FileSource
+from ..storage import open_source
 from . import objects, validate
 from .entry import BundleHeader, TensorInfo
 from .graph import OBJECT_GRAPH_KEY, ObjectGraph, display_path
@@ -93,7 +93,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     """
 
     def __init__(self, prefix: str | Store, *, verify_checksums: bool = True,
-                 opener: SourceOpener = FileSource, mmap: bool = False) -> None:
+                 opener: SourceOpener = open_source, mmap: bool = False) -> None:
         # A store is an object with the Store methods; None, numbers and bytes are wrong paths.
         path_like = prefix is None or isinstance(prefix, (str, os.PathLike, bytes, bytearray, int, float))
         self._store: Store = prefix if not path_like else BundleStore(  # type: ignore[assignment]

@@ -28,6 +28,7 @@ from contextlib import ExitStack
 
 import numpy as np
 
+from .. import storage
 from ..dtypes import STRING, DType, as_dtype
 from ..errors import CorruptionError, TfckptError, UnsupportedError
 from ..filetypes import parse_json
@@ -103,13 +104,21 @@ def read_text_member(path: PathLike, member: str) -> str | None:
     """The string held by tfckpt's metadata ``member`` of the ``.npz`` at ``path`` (None if absent)."""
     where = os.fspath(path)
     with ExitStack() as stack:
-        try:
-            archive = stack.enter_context(np.load(where, allow_pickle=False))
-        except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-            raise CorruptionError(f"{where}: not a readable .npz archive: {exc}") from exc
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise CorruptionError(f"{where}: a single .npy array, not an .npz archive")
+        archive = _open_archive(where, stack)
         return _text_member(archive, member, where)
+
+
+def _open_archive(where: str, stack: ExitStack) -> np.lib.npyio.NpzFile:
+    """The ``.npz`` at ``where`` (local or a URL: a seekable file of the filesystem, read in
+    ranges), closed with ``stack``."""
+    file = stack.enter_context(storage.open_file(where, "rb"))
+    try:
+        archive = stack.enter_context(np.load(file, allow_pickle=False))
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise CorruptionError(f"{where}: not a readable .npz archive: {exc}") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile) or archive.zip is None:
+        raise CorruptionError(f"{where}: a single .npy array, not an .npz archive")
+    return archive
 
 
 def _dtype_names(archive: np.lib.npyio.NpzFile, where: str) -> dict[str, str]:
@@ -157,13 +166,9 @@ def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
     """The arrays of an ``.npz``: shapes and dtypes from each member's header (checked against
     the member's size, and that against its compressed size), data on demand."""
     where = os.fspath(path)
-    try:
-        archive = stack.enter_context(np.load(where, allow_pickle=False))
-    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        raise CorruptionError(f"{where}: not a readable .npz archive: {exc}") from exc
-    if not isinstance(archive, np.lib.npyio.NpzFile) or archive.zip is None:
-        raise CorruptionError(f"{where}: a single .npy array, not an .npz archive")
+    archive = _open_archive(where, stack)
     members = archive.zip
+    assert members is not None  # checked by _open_archive
     dtype_names = _dtype_names(archive, where)
     out = []
     for name in archive.files:

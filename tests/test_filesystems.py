@@ -1,0 +1,209 @@
+"""Every feature on every filesystem the suite has: a local directory, ``memory://``, S3
+(moto's server, through s3fs) and, for reads, plain HTTP (read-only). Each test is one of
+issue 25's reproductions: a feature that worked locally and silently did something else (or
+nothing) on a URL."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, optional
+from test_remote import http_root  # noqa: F401 - the HTTP server fixture
+from test_s3 import server  # noqa: F401 - the S3 server fixture
+
+import tfckpt
+from tfckpt import savedmodel, storage
+from tfckpt.formats import open_reader
+
+optional("fsspec")
+
+WRITABLE = ["local", "memory", "s3"]
+EVERY = [*WRITABLE, "http"]
+SAVEDMODELS = Path(__file__).parent / "fixtures" / "savedmodels"
+
+
+@dataclass
+class Place:
+    """A directory on one filesystem: ``root`` is where tfckpt reads it; files for it to read
+    are put there with :meth:`put` (for HTTP, into the directory the server serves)."""
+
+    kind: str
+    root: str
+    served: Path | None = None  # HTTP: the local directory behind ``root``
+
+    def path(self, *parts: str) -> str:
+        return storage.join(self.root, *parts)
+
+    def writer_path(self, *parts: str) -> str:
+        """Where to save something for this place to read."""
+        return str(self.served.joinpath(*parts)) if self.served is not None else self.path(*parts)
+
+    def put(self, relative: str, data: bytes) -> None:
+        target = self.writer_path(relative)
+        storage.makedirs(storage.dirname(target))
+        with storage.open_file(target, "wb") as f:
+            f.write(data)
+
+
+@pytest.fixture
+def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Place]:
+    kind = request.param
+    if kind == "local":
+        yield Place(kind, str(tmp_path / "root"))
+    elif kind == "memory":
+        root = f"memory://fs-{uuid.uuid4().hex[:12]}"
+        yield Place(kind, root)
+        import fsspec
+        fsspec.filesystem("memory").rm(root.partition("://")[2], recursive=True)
+    elif kind == "s3":
+        optional("s3fs")
+        request.getfixturevalue("server")
+        import fsspec
+        name = f"b-fs-{uuid.uuid4().hex[:12]}"
+        fs = fsspec.filesystem("s3")
+        fs.mkdir(name)
+        fs.invalidate_cache()
+        yield Place(kind, f"s3://{name}")
+    else:
+        url, served = request.getfixturevalue("http_root")
+        yield Place(kind, url, served)
+
+
+def _values(reader: Any) -> dict[str, list[Any]]:
+    return {name: np.asarray(reader[name]).tolist() for name in reader}
+
+
+def _fail_second_placement(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """Make the second placement of a data file fail, at the level under every publisher:
+    ``os.replace`` locally, the store's own copy (a move is a copy and a delete) remotely."""
+    calls = [0]
+
+    def second_fails() -> None:
+        calls[0] += 1
+        if calls[0] == 2:
+            raise OSError("injected failure of the second move")
+
+    if kind == "local":
+        import os
+        real = os.replace
+
+        def replace(*args: Any, **kwargs: Any) -> None:
+            second_fails()
+            real(*args, **kwargs)
+
+        monkeypatch.setattr(os, "replace", replace)
+    elif kind == "memory":
+        from fsspec.implementations.memory import MemoryFileSystem
+        real_copy = MemoryFileSystem.cp_file
+
+        def cp_file(self: Any, *args: Any, **kwargs: Any) -> Any:
+            second_fails()
+            return real_copy(self, *args, **kwargs)
+
+        monkeypatch.setattr(MemoryFileSystem, "cp_file", cp_file)
+    else:
+        import s3fs
+        real_async = s3fs.S3FileSystem._cp_file
+
+        async def _cp_file(self: Any, *args: Any, **kwargs: Any) -> Any:
+            second_fails()
+            return await real_async(self, *args, **kwargs)
+
+        monkeypatch.setattr(s3fs.S3FileSystem, "_cp_file", _cp_file)
+
+
+@pytest.mark.parametrize("place", WRITABLE, indirect=True)
+def test_a_merge_over_a_checkpoint_whose_second_move_fails_keeps_the_old_one(
+        place: Place, monkeypatch: pytest.MonkeyPatch) -> None:
+    destination = place.path("merged", "model")
+    tfckpt.save({"old": np.arange(3.0)}, destination)
+    a = tfckpt.save({"a": np.ones(2)}, place.path("parts", "a"))
+    b = tfckpt.save({"b": np.zeros(2)}, place.path("parts", "b"))
+    with monkeypatch.context() as patch:
+        _fail_second_placement(patch, place.kind)
+        with pytest.raises(OSError, match="injected"):
+            tfckpt.merge_checkpoints([a, b], destination)
+    with tfckpt.load_checkpoint(destination) as reader:
+        assert _values(reader) == {"old": [0.0, 1.0, 2.0]}
+    assert {k: v.tolist() for k, v in tfckpt.load(a).items()} == {"a": [1.0, 1.0]}
+    assert {k: v.tolist() for k, v in tfckpt.load(b).items()} == {"b": [0.0, 0.0]}
+    tfckpt.merge_checkpoints([a, b], destination)  # and without the failure, the merge goes through
+    assert {k: v.tolist() for k, v in tfckpt.load(destination).items()} == {"a": [1.0, 1.0], "b": [0.0, 0.0]}
+
+
+@pytest.mark.parametrize("suffix", ["npz", "safetensors"])
+@pytest.mark.parametrize("place", WRITABLE, indirect=True)
+def test_convert_writes_to_the_destination_filesystem_and_reads_it_back(
+        place: Place, suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    working = tmp_path / "cwd"
+    working.mkdir()
+    monkeypatch.chdir(working)  # a URL taken for a local name would be written here
+    source = tfckpt.save({"w": np.arange(6, dtype=np.float32).reshape(2, 3), "step": np.int64(4)},
+                         place.path("ck", "model"))
+    destination = place.path("c", f"out.{suffix}")
+    tfckpt.convert_checkpoint(source, destination)
+    assert list(working.iterdir()) == []
+    assert storage.exists(destination)
+    with open_reader(destination) as reader:  # an npz or safetensors source on this filesystem
+        assert _values(reader) == {"w": [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], "step": 4}
+
+
+@pytest.mark.parametrize("place", EVERY, indirect=True)
+def test_checkpoint_reader_opens_a_checkpoint_on_any_filesystem(place: Place) -> None:
+    tfckpt.save({"w": np.arange(3.0)}, place.writer_path("m"))
+    with tfckpt.CheckpointReader(place.path("m")) as reader:
+        assert _values(reader) == {"w": [0.0, 1.0, 2.0]}
+
+
+@pytest.mark.parametrize("place", EVERY, indirect=True)
+def test_checkpoint_mtimes_on_any_filesystem(place: Place) -> None:
+    before = time.time()
+    tfckpt.save({"w": np.arange(3.0)}, place.writer_path("m"))
+    prefixes = [place.path("m"), place.path("gone")]
+    if place.kind == "http":  # a plain HTTP server reports no modification time
+        with pytest.raises(tfckpt.UnsupportedError, match=r"modification times .* http://"):
+            tfckpt.get_checkpoint_mtimes(prefixes)
+        return
+    times = tfckpt.get_checkpoint_mtimes(prefixes)
+    assert len(times) == 1 and before - 5 <= times[0] <= time.time() + 5, times
+
+
+@pytest.mark.parametrize("place", ["memory", "s3", "http"], indirect=True)
+def test_a_remote_state_file_naming_a_local_absolute_path_never_reads_the_local_disk(
+        place: Place, tmp_path: Path) -> None:
+    local = str(tmp_path / "elsewhere" / "secret")
+    tfckpt.save({"local_only": np.arange(2.0)}, local)
+    place.put("run/checkpoint", f'model_checkpoint_path: "{local}"\n'.encode())
+    with pytest.raises(tfckpt.TfckptError) as raised:
+        tfckpt.load(place.path("run"))
+    assert "local_only" not in str(raised.value)
+    assert place.path("run") in str(raised.value)
+    assert tfckpt.latest_checkpoint(place.path("run")) is None
+
+
+@pytest.mark.parametrize("place", EVERY, indirect=True)
+def test_savedmodel_and_meta_files_are_read_on_any_filesystem(place: Place) -> None:
+    model = FIXTURES / "savedmodel"
+    place.put("sm/saved_model.pb", (model / "saved_model.pb").read_bytes())
+    meta = sorted(SAVEDMODELS.glob("*/*.meta"))[0]
+    place.put("graph.meta", meta.read_bytes())
+    expected = savedmodel.show_all(savedmodel.read_saved_model(model))
+    assert savedmodel.show_all(savedmodel.read_saved_model(place.path("sm"))) == expected
+    local_meta = savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(meta))
+    assert savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(place.path("graph.meta"))) == local_meta
+
+
+@pytest.mark.parametrize("place", ["http"], indirect=True)
+def test_writing_to_a_read_only_filesystem_names_the_operation_and_the_filesystem(place: Place) -> None:
+    with pytest.raises(tfckpt.UnsupportedError, match=r"http"):
+        tfckpt.save({"w": np.arange(2.0)}, place.path("m"))
+    source = tfckpt.save({"w": np.arange(2.0)}, place.writer_path("src"))
+    with pytest.raises(tfckpt.UnsupportedError, match=r"http"):
+        tfckpt.convert_checkpoint(source, place.path("out.npz"))
