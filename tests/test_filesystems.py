@@ -192,7 +192,7 @@ def test_a_remote_state_file_naming_a_local_absolute_path_never_reads_the_local_
 def test_savedmodel_and_meta_files_are_read_on_any_filesystem(place: Place) -> None:
     model = FIXTURES / "savedmodel"
     place.put("sm/saved_model.pb", (model / "saved_model.pb").read_bytes())
-    meta = sorted(SAVEDMODELS.glob("*/*.meta"))[0]
+    meta = min(SAVEDMODELS.glob("*/*.meta"))
     place.put("graph.meta", meta.read_bytes())
     expected = savedmodel.show_all(savedmodel.read_saved_model(model))
     assert savedmodel.show_all(savedmodel.read_saved_model(place.path("sm"))) == expected
@@ -207,3 +207,45 @@ def test_writing_to_a_read_only_filesystem_names_the_operation_and_the_filesyste
     source = tfckpt.save({"w": np.arange(2.0)}, place.writer_path("src"))
     with pytest.raises(tfckpt.UnsupportedError, match=r"http"):
         tfckpt.convert_checkpoint(source, place.path("out.npz"))
+
+
+PROBES = ("exists", "isfile", "isdir", "glob", "read_bytes", "listdir", "mtime", "identity")
+
+
+def _count_probes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every question asked of remote storage while opening, as (operation, path)."""
+    seen: list[tuple[str, str]] = []
+
+    def counted(owner: Any, name: str) -> None:
+        real = getattr(owner, name)
+
+        def probe(self: Any, *args: Any, **kwargs: Any) -> Any:
+            seen.append((name, args[0] if args else getattr(self, "name", "")))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(owner, name, probe)
+
+    for name in PROBES:
+        counted(storage.FsspecFilesystem, name)
+    for name in ("read_whole", "size", "identity"):
+        counted(storage.FsspecSource, name)
+    return seen
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_opening_a_url_asks_no_question_twice(version: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Path resolution hands load_checkpoint what it found (kind, filesystem, prefix), so no
+    probe of remote storage is repeated (each is a round trip)."""
+    root = f"memory://probes-{uuid.uuid4().hex[:12]}"
+    if version == "v1":
+        source = FIXTURES / "v1_single" / "model.ckpt-5"
+        storage.write_bytes_remote(f"{root}/model.ckpt-5", source.read_bytes())
+        prefix = f"{root}/model.ckpt-5"
+    else:
+        prefix = tfckpt.save({"w": np.arange(3.0)}, f"{root}/model")
+    seen = _count_probes(monkeypatch)
+    with tfckpt.load_checkpoint(prefix) as reader:
+        assert len(reader) > 0
+    monkeypatch.undo()
+    repeated = sorted({probe for probe in seen if seen.count(probe) > 1})
+    assert seen and not repeated, f"{len(seen)} probes, repeated: {repeated}"
