@@ -28,7 +28,7 @@ ALLOWED_HERE = {
     "compat/__main__.py": {"getcwd": "puts a script's directory on sys.path, as `python script.py` does",
                            "path.abspath": "as above", "path.dirname": "as above"},
 }
-BANNED_MODULES = {"glob", "shutil", "pathlib", "tempfile", "io.open"}
+BANNED_MODULES = {"glob", "shutil", "pathlib", "tempfile"}
 
 
 def _os_name(node: ast.Attribute) -> str | None:

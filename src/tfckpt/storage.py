@@ -914,7 +914,8 @@ def filesystem_for(path: str) -> Filesystem:
 
 
 def join(base: str, *parts: str) -> str:
-    return filesystem_for(base).join(base, *parts) if is_url(base) else os.path.join(base, *parts)
+    """Join path components as the filesystem of ``base`` does (``/`` for URLs); no request."""
+    return posixpath.join(base, *parts) if is_url(base) else os.path.join(base, *parts)
 
 
 def dirname(path: str) -> str:
