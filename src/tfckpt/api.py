@@ -236,8 +236,10 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
     ``"pt"`` (also ``"torch"``, ``"pytorch"``) for torch tensors, ``"jax"``/``"flax"`` for JAX
     arrays. bfloat16 and float8 stay the framework's own dtypes (``torch.bfloat16``,
     ``torch.float8_e4m3fn``, ...). Torch tensors share the numpy arrays' memory: with
-    ``mmap=True`` that is the read-only mapping of the data file, so no copy is made and the
-    tensors must not be modified in place (``.clone()`` one first). String tensors (such as the
+    ``mmap=True`` that is the read-only mapping of the data file, so no copy is made (bfloat16
+    and float8 are reinterpreted, not converted) and the tensors must not be modified in place:
+    ``.clone()`` one first (torch cannot mark a tensor read-only, so a write in place is stopped
+    by the operating system, SIGSEGV on Linux; the file is never changed). String tensors (such as the
     object graph) stay numpy object arrays; a dtype the framework lacks (torch has no int4) is
     an :class:`InvalidArgumentError` naming the tensor. JAX narrows 64-bit values to 32 bits
     unless ``jax_enable_x64`` is on, as it does for any numpy input. The framework is imported
