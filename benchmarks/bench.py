@@ -4,6 +4,7 @@
     python benchmarks/bench.py --quick         # smaller sizes, fewer repeats (about a minute)
     python benchmarks/bench.py --workloads W1,W4 --repeat 7
     python benchmarks/bench.py --workloads ASYNC               # asynchronous saves: blocked time
+    python benchmarks/bench.py --workloads PT --repeat 11      # load(framework="pt", mmap=True) vs safetensors
     taskset -c 0 python benchmarks/bench.py --workloads W1 --threads 1   # thread scaling
 
 Each measurement runs in a fresh child process, so its memory figures belong to that one
@@ -31,6 +32,12 @@ Workloads (issue 7):
       latency injected per request: tfckpt.load(url), and a loop of get_tensor (one request
       each) for contrast. Neither TensorFlow nor safetensors reads plain HTTP, so the peer is
       the floor: latency x 2 round trips (index, data) + the bytes at the measured bandwidth.
+  PT  W1's tensors (1 GiB) into PyTorch: ``tfckpt.load(prefix, framework="pt", mmap=True)``
+      against ``safetensors.torch.load_file`` of the same tensors, timed in alternating pairs in
+      one child process (each pair in turn starting with the other tool), CRC on and off
+      (safetensors has no checksums: off is the like-for-like figure); then each load once
+      more under tracemalloc with the growth of anonymous resident memory (a copy lands there;
+      mapped file pages do not).
 """
 
 from __future__ import annotations
@@ -405,6 +412,75 @@ def tf_async_child(directory: str, repeat: int, quick: bool) -> None:
     print(json.dumps(statistics.median(times[1:])))
 
 
+# ---- PyTorch: zero-copy loads beside safetensors ------------------------------------------
+
+def anonymous_rss_mib() -> float:
+    """Resident anonymous memory now (Linux): where a copy of the tensors would land."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pt_pairs_child(directory: str, repeat: int, quick: bool) -> None:
+    import tracemalloc
+
+    from safetensors.torch import load_file
+
+    import tfckpt
+    prefix, st_path = os.path.join(directory, "PT", "ckpt"), os.path.join(directory, "PT", "w.safetensors")
+    warm_page_cache(prefix)
+    warm_page_cache(st_path)
+    ops: dict[str, Callable[[], Any]] = {
+        "tfckpt_crc": lambda: tfckpt.load(prefix, framework="pt", mmap=True),
+        "tfckpt_nocrc": lambda: tfckpt.load(prefix, framework="pt", mmap=True, verify_checksums=False),
+        "safetensors": lambda: load_file(st_path)}
+    for op in ops.values():  # imports, first-use caches
+        op()
+    times: dict[str, list[float]] = {name: [] for name in ops}
+    names = list(ops)
+    for i in range(repeat):
+        for name in names if i % 2 == 0 else names[::-1]:  # alternate which tool goes first
+            start = time.perf_counter()
+            result = ops[name]()
+            times[name].append(time.perf_counter() - start)
+            del result
+    out: dict[str, Any] = {"bytes": sum(a.nbytes for a in make_tensors("W1", quick).values()), "times": times}
+    for name, op in ops.items():
+        before = anonymous_rss_mib()
+        tracemalloc.start()
+        result = op()
+        out[f"{name}_traced_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        out[f"{name}_anon_mib"] = anonymous_rss_mib() - before
+        del result
+    print(json.dumps(out))
+
+
+def run_pt(directory: str, repeat: int, quick: bool) -> dict[str, Any] | None:
+    from safetensors.numpy import save_file
+
+    import tfckpt
+    tensors = make_tensors("W1", quick)
+    os.makedirs(os.path.join(directory, "PT"), exist_ok=True)
+    tfckpt.save(tensors, os.path.join(directory, "PT", "ckpt"), sync=False)
+    save_file(tensors, os.path.join(directory, "PT", "w.safetensors"))
+    del tensors
+    done = subprocess.run([sys.executable, __file__, "--child", "--operation", "pt_pairs", "--dir", directory,
+                           "--repeat", str(repeat)] + (["--quick"] if quick else []),
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"  PT failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    times = result["times"]
+    result["median"] = {name: statistics.median(values) for name, values in times.items()}
+    for name in ("tfckpt_crc", "tfckpt_nocrc"):  # per pair, then the median of the pairs' ratios
+        result[f"{name}_ratio"] = statistics.median(a / b for a, b in zip(times[name], times["safetensors"]))
+    return result
+
+
 # ---- orchestration ------------------------------------------------------------------------
 
 PLAN = {  # workload -> operations
@@ -451,7 +527,7 @@ def available(tool: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6,ASYNC")
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6,ASYNC,PT")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=None, help="scratch directory (default: a new temporary one)")
     parser.add_argument("--out", help="also write the results as JSON here")
@@ -466,6 +542,8 @@ def main() -> None:
     if args.child:
         if args.operation == "tf_async":
             tf_async_child(args.dir, args.repeat, args.quick)
+        elif args.operation == "pt_pairs":
+            pt_pairs_child(args.dir, args.repeat, args.quick)
         else:
             child(args)
         return
@@ -483,6 +561,17 @@ def main() -> None:
             print(f"  mutable numpy arrays {r['mutable'] * 1000:.1f} ms; plain np.copyto {r['copyto'] * 1000:.1f} ms "
                   f"({r['mutable'] / r['copyto']:.2f}x); immutable (mmap=True views) {r['immutable'] * 1000:.1f} ms; "
                   f"TensorFlow async checkpoint of CPU variables {tf_ms}")
+            continue
+        if workload == "PT":
+            pt = run_pt(args.dir, args.repeat, args.quick)
+            results["PT"] = pt
+            if pt is not None:
+                m = pt["median"]
+                print(f"\nPT: {pt['bytes'] / 2**20:.0f} MiB into torch tensors, {args.repeat} alternating pairs")
+                for name in ("tfckpt_nocrc", "tfckpt_crc", "safetensors"):
+                    ratio = f"; {pt[name + '_ratio']:.2f}x safetensors' time" if name != "safetensors" else ""
+                    print(f"  {name:<13} {m[name] * 1000:8.1f} ms (median){ratio}; traced peak "
+                          f"{pt[name + '_traced_mib']:.2f} MiB, anonymous memory +{pt[name + '_anon_mib']:.0f} MiB")
             continue
         if workload == "W6":
             w6 = run_w6(args.dir, args.repeat)

@@ -115,10 +115,28 @@ def mistaken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 
 def test_files_given_by_mistake_are_named_for_what_they_are(tmp_path: Path) -> None:
     for kind, (path, phrase) in mistaken_files(tmp_path).items():
+        if kind in (*READ_AS_SOURCES, "keras"):  # read, or refused by their reader (test below)
+            continue
         with pytest.raises(CorruptionError) as caught:
             tfckpt.load_checkpoint(path)
         message = str(caught.value)
         assert phrase in message and str(path) in message and "magic" not in message, (kind, message)
+
+
+READ_AS_SOURCES = ("safetensors", "npz", "hdf5")  # load_checkpoint reads these (by their bytes)
+
+
+def test_load_checkpoint_and_load_read_the_other_source_formats(tmp_path: Path) -> None:
+    files = mistaken_files(tmp_path)
+    for kind in READ_AS_SOURCES:
+        path = files[kind][0]
+        with tfckpt.load_checkpoint(path) as reader:
+            assert reader.get_variable_to_shape_map() == {"w": [2]}, kind
+        assert tfckpt.load(path)["w"].tolist() == [1.0, 1.0], kind
+        assert tfckpt.list_variables(path) == [("w", [2])], kind
+    # an archive that looks like a .keras file but is not readable: the reader's own error
+    with pytest.raises(CorruptionError, match=r"model\.keras: not a readable HDF5 file"):
+        tfckpt.load(files["keras"][0])
 
 
 def test_a_data_file_without_its_index_says_so(tmp_path: Path) -> None:

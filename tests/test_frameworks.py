@@ -189,6 +189,67 @@ def test_mmap_load_into_torch_makes_no_copy(tmp_path: Path) -> None:
     assert peaks[-1] < peaks[0] * 2 + 64 * 1024  # flat, not growing with the 16x larger tensors
 
 
+def anonymous_rss() -> int:
+    """Bytes of the process's resident anonymous memory (a copy lands there; a file's mapped
+    pages, touched by the checksum pass, count as RssFile instead)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no RssAnon in /proc/self/status")
+
+
+def test_mmap_load_of_64_mib_into_torch_allocates_no_second_copy(tmp_path: Path) -> None:
+    """float32, int64, bfloat16 and float8 tensors (16 MiB each, 64 MiB): torch tensors over the
+    data file's pages, bfloat16/float8 reinterpreted by views, never converted."""
+    each = 16 << 20
+    tensors = {"f32": np.ones(each // 4, np.float32), "i64": np.arange(each // 8, dtype=np.int64),
+               "bf16": np.full(each // 2, 1.5, ml_dtypes.bfloat16),
+               "f8": np.full(each // 2, 2.0, ml_dtypes.float8_e4m3fn), "f8b": np.full(each // 2, 2.0, ml_dtypes.float8_e5m2)}
+    prefix = tfckpt.save(tensors, tmp_path / "ckpt")
+    data = sum(array.nbytes for array in tensors.values())
+    # Imports and first-use caches outside the measure, on a small checkpoint (memory a copy of
+    # the large one freed could be reused unseen by the measured load).
+    tfckpt.load(tfckpt.save({name: array[:8] for name, array in tensors.items()}, tmp_path / "small"),
+                framework="pt", mmap=True)
+    del tensors
+    before = anonymous_rss()
+    tracemalloc.start()
+    loaded = tfckpt.load(prefix, framework="pt", mmap=True)
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    grown = anonymous_rss() - before
+    assert traced < data // 64, f"traced peak {traced} bytes for {data} bytes of tensors"
+    assert grown < data // 4, f"anonymous memory grew by {grown} bytes for {data} bytes of tensors"
+    ranges = mapped_ranges(Path(f"{prefix}.data-00000-of-00001"))
+    assert all(any(start <= t.data_ptr() < end for start, end in ranges) for t in loaded.values())
+    assert {name: t.dtype for name, t in loaded.items()} == {
+        "f32": torch.float32, "i64": torch.int64, "bf16": torch.bfloat16, "f8": torch.float8_e4m3fn,
+        "f8b": torch.float8_e5m2}
+    assert float(loaded["bf16"][-1]) == 1.5 and float(loaded["f8"][7]) == 2.0 and int(loaded["i64"][-1]) == each // 8 - 1
+
+
+WRITE_INTO_MAPPED = """
+import sys, tfckpt
+tensor = tfckpt.load(sys.argv[1], framework="pt", mmap=True)["w"]
+print("loaded", flush=True)
+tensor[0] = 7.0  # read-only pages: the process is stopped by the operating system here
+print("written", flush=True)
+"""
+
+
+def test_writing_into_an_mmap_loaded_torch_tensor_never_changes_the_checkpoint(tmp_path: Path) -> None:
+    """The pages are mapped read-only (documented: clone() before writing): a write in place is
+    stopped by the operating system; the file is never changed."""
+    prefix = tfckpt.save({"w": np.arange(1024, dtype=np.float32)}, tmp_path / "ckpt")
+    data = Path(f"{prefix}.data-00000-of-00001")
+    before = data.read_bytes()
+    done = subprocess.run([sys.executable, "-c", WRITE_INTO_MAPPED, prefix], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert "loaded" in done.stdout and "written" not in done.stdout and done.returncode != 0, done
+    assert data.read_bytes() == before
+    assert tfckpt.load(prefix)["w"][0] == 0.0  # checksums verified
+
+
 def test_failure_on_the_second_of_three_values_writes_nothing(tmp_path: Path) -> None:
     good, bad = torch.ones(2), torch.empty(2, dtype=torch.complex32)
     with pytest.raises(InvalidArgumentError, match="'b'"):

@@ -50,11 +50,43 @@ def test_convert_reads_keras_weights_and_refuses_to_write_them(tmp_path: Path) -
     assert not list(tmp_path.glob("out*"))
 
 
-def test_a_keras_file_given_as_a_checkpoint_is_named(tmp_path: Path) -> None:
-    for name, what in [("seq.weights.h5", "Keras 3 .weights.h5"), ("seq.keras", "Keras 3 .keras archive")]:
-        with pytest.raises(CorruptionError, match=what) as caught:
-            tfckpt.load_checkpoint(FIXTURES / name)
-        assert "weights_h5_to_checkpoint" in str(caught.value)
+def test_load_and_load_checkpoint_read_keras_files() -> None:
+    optional("h5py")
+    with open_reader(FIXTURES / "seq.weights.h5") as expected:
+        want = {name: expected[name] for name in expected}
+    for name in ("seq.weights.h5", "seq.keras"):
+        with tfckpt.load_checkpoint(FIXTURES / name) as reader:
+            assert reader.get_variable_to_shape_map() == {k: list(v.shape) for k, v in want.items()}
+        loaded = tfckpt.load(FIXTURES / name)
+        assert loaded.keys() == want.keys() and all(np.array_equal(loaded[k], want[k]) for k in want), name
+    assert tfckpt.load_variable(FIXTURES / "seq.keras", "layers/dense/vars/0").shape == (4, 3)
+
+
+def test_convert_with_like_pairs_keras3_files_by_structure_both_ways(tmp_path: Path) -> None:
+    """`tfckpt convert CKPT out.weights.h5 --like TEMPLATE.weights.h5` and `tfckpt convert
+    W.weights.h5 out/ckpt --like TF_CKPT` write what tfckpt.keras writes (which Keras 3 and
+    TensorFlow load: the tests above)."""
+    optional("h5py")
+    assert tfckpt.cli.main(["convert", str(TFKERAS / "func"), str(tmp_path / "cli.weights.h5"),
+                            "--like", str(FIXTURES / "func.weights.h5")]) == 0
+    tfckpt.keras.checkpoint_to_weights_h5(TFKERAS / "func", tmp_path / "py.weights.h5", like=FIXTURES / "func.weights.h5")
+    cli, py = tfckpt.load(tmp_path / "cli.weights.h5"), tfckpt.load(tmp_path / "py.weights.h5")
+    assert cli.keys() == py.keys() and all(np.array_equal(cli[k], py[k]) for k in py)
+    assert tfckpt.cli.main(["convert", str(FIXTURES / "seq.keras"), str(tmp_path / "back" / "ckpt"),
+                            "--like", str(TFKERAS / "seq")]) == 0
+    tfckpt.keras.weights_h5_to_checkpoint(FIXTURES / "seq.keras", tmp_path / "py" / "ckpt", like=TFKERAS / "seq")
+    assert tfckpt.diff_checkpoints(tmp_path / "back" / "ckpt", tmp_path / "py" / "ckpt").same
+    with tfckpt.load_checkpoint(tmp_path / "back" / "ckpt") as back, tfckpt.load_checkpoint(TFKERAS / "seq") as tf:
+        assert back.get_variable_to_shape_map() == tf.get_variable_to_shape_map()
+        key = "_CHECKPOINTABLE_OBJECT_GRAPH"
+        assert back[key] == tf[key]  # the TF model's object graph, byte for byte
+    report = tfckpt.convert_checkpoint(FIXTURES / "seq.weights.h5", tmp_path / "no_opt" / "ckpt", like=TFKERAS / "seq",
+                                       optimizer=False)
+    assert len(report.skipped) == 14 and "kept at the template's values" in report.warnings[0]
+    with pytest.raises(InvalidArgumentError, match="rename, include do not apply"):
+        tfckpt.convert_checkpoint(FIXTURES / "seq.weights.h5", tmp_path / "x" / "ckpt", like=TFKERAS / "seq",
+                                  rename=[("a", "b")], include=["*"])
+    assert not (tmp_path / "x").exists()
 
 
 def test_hostile_h5_files_raise_tfckpt_errors(tmp_path: Path) -> None:

@@ -232,6 +232,17 @@ def assert_reads_over_http(python: Path, web: Path) -> None:
     assert read.stdout.strip() == "[0.0, 1.0, 2.0]", read.stderr[-2000:]
 
 
+RUN_LANGUAGES = ("python", "bash")  # what test_the_site_pages_own_blocks_run executes
+SHOWN_LANGUAGES = ("text",)  # output and error messages, shown only
+
+
+def test_every_code_block_of_the_guides_is_run() -> None:
+    """A guide's code in a block of another language (```py, ```sh) would be skipped unseen."""
+    skipped = [f"{page.relative_to(ROOT)}:{line} ```{language}" for page in sorted((DOCS / "guides").glob("*.md"))
+               for language, _, line in blocks(page) if language not in RUN_LANGUAGES + SHOWN_LANGUAGES]
+    assert skipped == []
+
+
 def test_the_site_pages_own_blocks_run(sandbox: Path) -> None:
     """The guides' own examples (the rest of the site includes README's text, run above)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

@@ -25,19 +25,30 @@ from .bundle.reader import CheckpointReader
 from .bundle.v1 import V1Store, v1_files
 from .bundle.writer import save_mapping
 from .errors import CheckpointReplacedError, CorruptionError, InvalidArgumentError, NotFoundError
-from .filetypes import describe
+from .filetypes import describe, sniff_format
 from .rules import Rules
 from .state import latest_checkpoint
 from .storage import Filesystem, PathLike
 from .values import check_framework, from_numpy
 
-__all__ = ["REOPEN_ATTEMPTS", "Resolved", "T", "list_variables", "load",
-           "load_checkpoint", "load_variable", "merge_checkpoints", "read_consistently", "resolve",
+__all__ = ["REOPEN_ATTEMPTS", "SOURCE_READERS", "Resolved", "T", "list_variables", "load",
+           "load_checkpoint", "load_variable", "merge_checkpoints", "read_consistently", "register_source_reader",
+           "resolve",
            "resolve_prefix", "save"]
 
 REOPEN_ATTEMPTS = 5  # a checkpoint re-saved this often during one read is being rewritten in a loop
 
 T = TypeVar("T")
+
+# Readers of the other source formats (safetensors, .npz, Keras HDF5) by format name, registered
+# by tfckpt.formats, which sits beside this module and imports it (so it cannot be imported here).
+SOURCE_READERS: dict[str, Callable[[str], CheckpointReader]] = {}
+
+
+def register_source_reader(fmt: str, read: Callable[[str], CheckpointReader]) -> None:
+    """Make :func:`load_checkpoint` (and so :func:`load`, :func:`list_variables`,
+    :func:`load_variable`) open a local file whose first bytes say it is ``fmt`` with ``read``."""
+    SOURCE_READERS[fmt] = read
 
 
 def read_consistently(path: PathLike, read: Callable[[CheckpointReader], T], **options: Any) -> T:
@@ -136,7 +147,10 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
     ----------
     path:
         A checkpoint prefix, its ``.index``/``.data-*`` file, a directory with a
-        ``checkpoint`` state file, or a SavedModel directory.
+        ``checkpoint`` state file, or a SavedModel directory; or a local file of another
+        format ``convert`` reads, told by its first bytes: safetensors, ``.npz``, Keras 3
+        ``.weights.h5`` / ``.keras`` (as :func:`tfckpt.formats.open_reader` reads them: no
+        checksums to verify, values read when asked for, ``mmap`` not applied).
     verify_checksums:
         Check every tensor's CRC32C when it is read (default ``True``).
     mmap:
@@ -184,13 +198,17 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
 
 
 def _open_v1(path: str, found: Resolved, verify_checksums: bool) -> CheckpointReader:
-    """The V1 checkpoint at ``found.prefix``; a file that is not one (a safetensors, HDF5,
-    .keras, state or .meta file given by mistake) is named for what it is rather than for its
-    bad magic."""
+    """The V1 checkpoint at ``found.prefix``; a file that is not one is read by its format's
+    reader (safetensors, ``.npz``, Keras HDF5: :data:`SOURCE_READERS`), or named for what it is
+    (a state or .meta file given by mistake) rather than for its bad magic."""
     prefix = found.prefix
     try:
         return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums, files=found.files or None))
     except CorruptionError as exc:
+        # Asked only once the path failed as a checkpoint: a real checkpoint is never sniffed.
+        fmt = sniff_format(path)
+        if fmt in SOURCE_READERS:
+            return SOURCE_READERS[fmt](path)
         stripped = prefix_of(path)
         if stripped is not None and not path.endswith(INDEX_SUFFIX):
             raise CorruptionError(f"{path} is a data file of the checkpoint {stripped!r}, whose index "
@@ -244,13 +262,17 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
     reads and CRC32C release the GIL). ``max_workers=1`` reads serially.
     ``verify_checksums`` and ``mmap`` mean what they mean for :func:`load_checkpoint`.
     ``rules`` (:func:`tfckpt.load_rules`) renames and transforms the tensors as ``convert`` does.
+    ``path`` may also be a safetensors, ``.npz`` or Keras 3 ``.weights.h5`` / ``.keras`` file
+    (see :func:`load_checkpoint`).
 
     ``framework`` names the tensors' type as safetensors does: ``"numpy"``/``"np"`` (default),
     ``"pt"`` (also ``"torch"``, ``"pytorch"``) for torch tensors, ``"jax"``/``"flax"`` for JAX
     arrays. bfloat16 and float8 stay the framework's own dtypes (``torch.bfloat16``,
     ``torch.float8_e4m3fn``, ...). Torch tensors share the numpy arrays' memory: with
-    ``mmap=True`` that is the read-only mapping of the data file, so no copy is made and the
-    tensors must not be modified in place (``.clone()`` one first). String tensors (such as the
+    ``mmap=True`` that is the read-only mapping of the data file, so no copy is made (bfloat16
+    and float8 are reinterpreted, not converted) and the tensors must not be modified in place:
+    ``.clone()`` one first (torch cannot mark a tensor read-only, so a write in place is stopped
+    by the operating system, SIGSEGV on Linux; the file is never changed). String tensors (such as the
     object graph) stay numpy object arrays; a dtype the framework lacks (torch has no int4) is
     an :class:`InvalidArgumentError` naming the tensor. JAX narrows 64-bit values to 32 bits
     unless ``jax_enable_x64`` is on, as it does for any numpy input. The framework is imported

@@ -516,8 +516,11 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--drop-save-counter", action="store_true", help="leave out save_counter")
     conv.add_argument("--cast", action="append", type=_pair, metavar="FROM=TO",
                       help="cast one dtype to another, e.g. float32=bfloat16 (repeatable)")
-    conv.add_argument("--like", metavar="CKPT", help="write a checkpoint with the structure (object graph, keys, "
-                      "shapes, dtypes) of this TF2 checkpoint; tensors matched by key or object path")
+    conv.add_argument("--like", metavar="TEMPLATE", help="write a checkpoint with the structure (object graph, keys, "
+                      "shapes, dtypes) of this TF2 checkpoint; tensors matched by key or object path. Keras 3: "
+                      "model.weights.h5 out/ckpt --like TF_CKPT writes a checkpoint the TF model restores; "
+                      "CKPT out.weights.h5 --like TEMPLATE.weights.h5 writes weights Keras 3 loads (paired by "
+                      "the models' structure, see tfckpt.keras)")
     conv.add_argument("--drop-object-graph", action="store_true", help="keep no TF2 structure (default: kept in "
                       "safetensors/npz metadata and rebuilt when converting back)")
     conv.add_argument("--rules", metavar="FILE", help="rename/transform rules (JSON; see tfckpt.rules), applied "

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import keras
 from .arguments import path_argument
 from .bundle.graph import ATTRIBUTES_MARKER, OBJECT_GRAPH_KEY, VARIABLE_VALUE, ObjectGraph
 from .dtypes import STRING, DType, as_dtype
@@ -73,6 +74,34 @@ class ConvertReport:
     written: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+def _keras_direction(source: str, destination: str, like: str, from_: str | None, to: str | None) -> str | None:
+    """``"to_h5"`` (a checkpoint into a Keras 3 weights file laid out as ``like``), ``"to_checkpoint"``
+    (Keras 3 weights into the structure of the TF checkpoint ``like``) or ``None`` (not a Keras conversion)."""
+    if (to or detect_format(destination)) == "keras" and detect_format(like) == "keras":
+        return "to_h5"
+    if (from_ or detect_format(source)) == "keras" and (to or "checkpoint") == "checkpoint" \
+            and detect_format(like) == "checkpoint":
+        return "to_checkpoint"
+    return None
+
+
+def _convert_keras(direction: str, source: str, destination: str, like: str, optimizer: bool) -> ConvertReport:
+    """Pair the variables by structure (:mod:`tfckpt.keras`); kept template values and source
+    tensors written nowhere are reported as skipped."""
+    if direction == "to_h5":
+        mapping = keras.checkpoint_to_weights_h5(source, destination, like=like, optimizer=optimizer)
+        written = sorted(mapping.pairs.items())
+    else:
+        destination = sink_path(destination, "checkpoint")
+        mapping = keras.weights_h5_to_checkpoint(source, destination, like=like, optimizer=optimizer)
+        written = sorted((name, key) for key, name in mapping.pairs.items())
+    skipped = [(name, "no place for it in the template") for name in mapping.unused]
+    kept = ", ".join(mapping.kept[:3]) + (f", ... and {len(mapping.kept) - 3} more" if len(mapping.kept) > 3 else "")
+    warnings_ = [(f"{len(mapping.kept)} entries of {like} kept at the template's values (nothing in {source} "
+                  f"pairs with them): {kept}")] if mapping.kept else []
+    return ConvertReport(source, destination, written, skipped, warnings_)
 
 
 def _map_name(tensor: SourceTensor, object_paths: bool, strip_attributes: bool,
@@ -429,6 +458,14 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
         an object path, with the template's shape and dtype (cast back as above); the
         template's ``save_counter`` fills in when the source has none. Checked as for
         ``drop_object_graph``.
+        Keras 3 files pair by the models' structure instead (:mod:`tfckpt.keras`): a
+        ``.weights.h5`` / ``.keras`` source with a checkpoint ``like`` (one the TF model wrote)
+        writes a checkpoint with that checkpoint's object graph
+        (:func:`tfckpt.keras.weights_h5_to_checkpoint`); a checkpoint source with a
+        ``.weights.h5`` destination and ``like`` (a ``.weights.h5`` the Keras 3 model wrote)
+        writes Keras 3 weights (:func:`tfckpt.keras.checkpoint_to_weights_h5`). Only
+        ``optimizer`` applies there; template values left unpaired are reported as warnings,
+        source tensors written nowhere as skipped.
     rules:
         :class:`tfckpt.rules.Rules` (``tfckpt.load_rules(FILE)``, or ``reverse=True`` for the
         way back) applied to the source's names before everything else: renames and value
@@ -463,6 +500,18 @@ def convert(source: PathLike, destination: PathLike, *, object_paths: bool = Fal
         optimizer = not drop_optimizer
     source, destination = path_argument(source, "source"), path_argument(destination, "destination")
     like = None if like is None else path_argument(like, "like")
+    if like is not None:
+        keras_way = _keras_direction(source, destination, like, from_, to)
+        if keras_way is not None:
+            unused = {"object_paths": object_paths, "strip_attributes": strip_attributes, "rename": rename,
+                      "include": include, "exclude": exclude, "drop_save_counter": drop_save_counter,
+                      "drop_object_graph": drop_object_graph, "cast": cast, "rules": rules, "allow_empty": allow_empty}
+            given = [name for name, value in unused.items() if value]
+            if given:
+                raise InvalidArgumentError(f"converting {source} to {destination} like {like} pairs Keras 3 and TF "
+                                           f"variables by the models' structure (tfckpt.keras): "
+                                           f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply there")
+            return _convert_keras(keras_way, source, destination, like, optimizer)
     fmt = to or detect_format(destination, writing=True)
     destination = sink_path(destination, fmt)
     if like is not None and fmt != "checkpoint":

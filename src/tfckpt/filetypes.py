@@ -123,7 +123,7 @@ def _zip_kind(path: str) -> str:
 
 _ZIP_KINDS = {
     "npz": "a numpy .npz archive: tfckpt ls, stats, diff and convert read it as it is "
-           "(in Python: tfckpt.formats.open_reader)",
+           "(in Python: tfckpt.load)",
     "keras": "a Keras 3 .keras archive (a zip holding model.weights.h5), not a TensorFlow checkpoint: "
              "tfckpt ls, stats, diff and convert read its weights (pip install 'tfckpt[keras]'; in Python: "
              "tfckpt.formats.open_reader); tfckpt.keras.weights_h5_to_checkpoint makes a TF checkpoint of it",
@@ -142,7 +142,7 @@ def describe(path: str) -> str | None:
         return None
     if _is_safetensors(head):
         return ("a safetensors file: tfckpt ls, stats, diff and convert read it as it is "
-                "(in Python: tfckpt.formats.open_reader)")
+                "(in Python: tfckpt.load)")
     if head.startswith(ZIP_SIGNATURES):
         return _ZIP_KINDS[_zip_kind(path)]
     if head.startswith(HDF5_SIGNATURE):

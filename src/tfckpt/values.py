@@ -38,6 +38,7 @@ _TORCH_VIEWED = {
     "float8_e5m2": ("uint8", ml_dtypes.float8_e5m2),
     "float8_e5m2fnuz": ("uint8", ml_dtypes.float8_e5m2fnuz),
 }
+_TORCH_VIEWED_BY_NUMPY = {np.dtype(ml_type): name for name, (_, ml_type) in _TORCH_VIEWED.items()}
 # torch dtypes numpy stores natively (``Tensor.numpy()`` shares their memory).
 _TORCH_NATIVE = ("bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
                  "float16", "float32", "float64", "complex64", "complex128")
@@ -161,7 +162,11 @@ def from_numpy(array: np.ndarray, framework: str, what: str) -> Any:
 
     String arrays stay numpy object arrays (neither framework has string tensors). A torch
     tensor made from a read-only array (``mmap=True``) shares the read-only pages: it must not
-    be modified in place (``clone()`` it first).
+    be modified in place (``clone()`` it first). torch has no read-only tensors, so such a write
+    is not refused: the operating system stops the process (SIGSEGV on Linux); the file is
+    never changed. (A private copy-on-write mapping would make the tensors writable, but the
+    mapping is the reader's, shared by every read of the file, whose checksums a write would
+    then break.)
     """
     if framework == "numpy" or array.dtype.kind == "O":
         return array
@@ -171,8 +176,7 @@ def from_numpy(array: np.ndarray, framework: str, what: str) -> Any:
         return jnp.asarray(array)
     import torch  # optional: only when asked for
 
-    by_numpy = {np.dtype(ml_type): name for name, (_, ml_type) in _TORCH_VIEWED.items()}
-    name = by_numpy.get(array.dtype)
+    name = _TORCH_VIEWED_BY_NUMPY.get(array.dtype)
     with warnings.catch_warnings():
         # torch warns about read-only arrays (mmap=True), whose tensors are documented as read-only.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")

@@ -18,6 +18,7 @@ a state file naming a checkpoint outside the directory.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -29,7 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from .. import storage
-from ..api import load_checkpoint, resolve_prefix
+from ..api import load_checkpoint, register_source_reader, resolve_prefix
 from ..bundle.reader import CheckpointReader
 from ..dtypes import DType
 from ..errors import InvalidArgumentError, NotFoundError, UnsupportedError
@@ -99,8 +100,9 @@ def detect_format(path: PathLike, *, writing: bool = False) -> str:
         if writing:
             raise InvalidArgumentError(
                 f"tfckpt writes Keras weights only from a template of the model's layout: "
-                f"tfckpt.keras.checkpoint_to_weights_h5(checkpoint, {os.fspath(path)!r}, like=TEMPLATE.weights.h5); "
-                f"convert writes .safetensors, .npz or a checkpoint")
+                f"tfckpt convert CHECKPOINT {os.fspath(path)} --like TEMPLATE.weights.h5 (in Python: "
+                f"tfckpt.keras.checkpoint_to_weights_h5(checkpoint, {os.fspath(path)!r}, like=TEMPLATE.weights.h5)); "
+                f"otherwise convert writes .safetensors, .npz or a checkpoint")
         return "keras"
     if not writing:
         return sniff_format(os.fspath(path)) or "checkpoint"
@@ -155,6 +157,11 @@ def open_reader(path: PathLike, fmt: str | None = None) -> CheckpointReader:
     except BaseException:
         stack.close()
         raise
+
+
+# tfckpt.load_checkpoint (and load, list_variables) read a file of these formats through open_reader.
+for _source_format in ("safetensors", "npz", "keras"):
+    register_source_reader(_source_format, functools.partial(open_reader, fmt=_source_format))
 
 
 def sink_path(path: PathLike, fmt: str) -> str:
