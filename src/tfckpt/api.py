@@ -137,7 +137,8 @@ def resolve(path: PathLike, *, index_missing: bool = False) -> Resolved:
                         f"checkpoint directory exists{near}")
 
 
-def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False) -> CheckpointReader:
+def load_checkpoint(path: PathLike, *, verify_checksums: bool = True,
+                    mmap: bool | Literal["c"] = False) -> CheckpointReader:
     """Open a checkpoint for reading, like ``tf.train.load_checkpoint``.
 
     Returns a :class:`CheckpointReader`: a read-only ``Mapping[str, numpy.ndarray]`` whose
@@ -155,7 +156,10 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
         Check every tensor's CRC32C when it is read (default ``True``).
     mmap:
         Return fixed-size tensors as read-only, zero-copy views of the memory-mapped data
-        files (local, little-endian, aligned tensors; others are read as usual).
+        files (local, little-endian, aligned tensors; others are read as usual). ``"c"`` (as
+        numpy's ``mmap_mode="c"``): writable copy-on-write views; a write stays in this
+        process (shared by every read of this reader: reading that tensor again verifies it
+        and raises :class:`ChecksumError`) and never reaches the file.
 
     Raises
     ------
@@ -268,11 +272,12 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
     ``framework`` names the tensors' type as safetensors does: ``"numpy"``/``"np"`` (default),
     ``"pt"`` (also ``"torch"``, ``"pytorch"``) for torch tensors, ``"jax"``/``"flax"`` for JAX
     arrays. bfloat16 and float8 stay the framework's own dtypes (``torch.bfloat16``,
-    ``torch.float8_e4m3fn``, ...). Torch tensors share the numpy arrays' memory: with
-    ``mmap=True`` that is the read-only mapping of the data file, so no copy is made (bfloat16
-    and float8 are reinterpreted, not converted) and the tensors must not be modified in place:
-    ``.clone()`` one first (torch cannot mark a tensor read-only, so a write in place is stopped
-    by the operating system, SIGSEGV on Linux; the file is never changed). String tensors (such as the
+    ``torch.float8_e4m3fn``, ...). Torch tensors share the numpy arrays' memory. With
+    ``mmap=True`` that is a private copy-on-write mapping of the data file, made for this call
+    alone: no copy is made (bfloat16 and float8 are reinterpreted, not converted), pages are read
+    when first touched, and the arrays and tensors are writable: a write copies the page it
+    touches and never reaches the file. (Where the kernel refuses private writable maps, the
+    arrays are read-only and torch tensors are copies.) String tensors (such as the
     object graph) stay numpy object arrays; a dtype the framework lacks (torch has no int4) is
     an :class:`InvalidArgumentError` naming the tensor. JAX narrows 64-bit values to 32 bits
     unless ``jax_enable_x64`` is on, as it does for any numpy input. The framework is imported
@@ -290,7 +295,8 @@ def load(path: PathLike, *, verify_checksums: bool = True, mmap: bool = False,
     def read_all(reader: CheckpointReader) -> dict[str, np.ndarray]:
         return dict(reader.read_arrays(reader, max_workers=max_workers, batch_bytes=sys.maxsize))
 
-    arrays = read_consistently(path, read_all, verify_checksums=verify_checksums, mmap=mmap)
+    # This call's reader is its own, so its copy-on-write views are shared with nobody.
+    arrays = read_consistently(path, read_all, verify_checksums=verify_checksums, mmap="c" if mmap else False)
     if rules is not None:
         arrays = rules.apply(arrays)
     if target == "numpy":

@@ -258,13 +258,21 @@ class FileSource:
             return
         view[:] = self.read_at(offset, n)
 
-    def mapping(self) -> mmap.mmap | None:
-        """A read-only memory map of the whole file (made once), or ``None`` if it cannot be."""
+    def mapping(self, copy_on_write: bool = False) -> mmap.mmap | None:
+        """A memory map of the whole file (made once, by the first call), or ``None`` if it
+        cannot be. Read-only, or with ``copy_on_write`` private and writable: a write changes
+        this process's pages, never the file (numpy's ``mmap_mode="c"``). Where the kernel
+        refuses a private writable map of this size (strict overcommit accounting), the map is
+        read-only."""
         if self._map is None and self._size:
-            try:
-                self._map = mmap.mmap(self._fd_or_raise(), 0, access=mmap.ACCESS_READ)
-            except (OSError, ValueError):
-                return None
+            fd = self._fd_or_raise()
+            modes = (mmap.ACCESS_COPY, mmap.ACCESS_READ) if copy_on_write else (mmap.ACCESS_READ,)
+            for access in modes:
+                try:
+                    self._map = mmap.mmap(fd, 0, access=access)
+                    break
+                except (OSError, ValueError):
+                    continue
         return self._map
 
     def close(self) -> None:

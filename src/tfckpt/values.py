@@ -14,7 +14,6 @@ from, and only then is that (already imported) module used.
 from __future__ import annotations
 
 import sys
-import warnings
 from typing import Any
 
 import ml_dtypes
@@ -160,13 +159,10 @@ def from_numpy(array: np.ndarray, framework: str, what: str) -> Any:
     """``array`` as a tensor of ``framework`` (a :data:`FRAMEWORKS` value), sharing its memory
     where the framework allows.
 
-    String arrays stay numpy object arrays (neither framework has string tensors). A torch
-    tensor made from a read-only array (``mmap=True``) shares the read-only pages: it must not
-    be modified in place (``clone()`` it first). torch has no read-only tensors, so such a write
-    is not refused: the operating system stops the process (SIGSEGV on Linux); the file is
-    never changed. (A private copy-on-write mapping would make the tensors writable, but the
-    mapping is the reader's, shared by every read of the file, whose checksums a write would
-    then break.)
+    String arrays stay numpy object arrays (neither framework has string tensors). torch has
+    no read-only tensors, so a read-only array is copied: a tensor sharing read-only pages would
+    let a write in place stop the process (SIGSEGV). :func:`tfckpt.load` hands writable
+    copy-on-write views of a mapping, which torch shares without a copy.
     """
     if framework == "numpy" or array.dtype.kind == "O":
         return array
@@ -177,15 +173,14 @@ def from_numpy(array: np.ndarray, framework: str, what: str) -> Any:
     import torch  # optional: only when asked for
 
     name = _TORCH_VIEWED_BY_NUMPY.get(array.dtype)
-    with warnings.catch_warnings():
-        # torch warns about read-only arrays (mmap=True), whose tensors are documented as read-only.
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        if name is not None:
-            carrier = _TORCH_VIEWED[name][0]
-            return torch.from_numpy(array.view(carrier)).view(getattr(torch, name))
-        if array.dtype.name not in _TORCH_NATIVE:
-            raise InvalidArgumentError(f"{what}: dtype {array.dtype} has no torch equivalent; load it with "
-                                       f"framework='numpy' (or 'jax')")
-        if array.dtype.byteorder == ">":
-            array = array.astype(array.dtype.newbyteorder("<"))
-        return torch.from_numpy(array)
+    if name is None and array.dtype.name not in _TORCH_NATIVE:
+        raise InvalidArgumentError(f"{what}: dtype {array.dtype} has no torch equivalent; load it with "
+                                   f"framework='numpy' (or 'jax')")
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    elif not array.flags.writeable:
+        array = array.copy()
+    if name is not None:
+        carrier = _TORCH_VIEWED[name][0]
+        return torch.from_numpy(array.view(carrier)).view(getattr(torch, name))
+    return torch.from_numpy(array)

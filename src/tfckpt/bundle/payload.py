@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -313,11 +313,12 @@ def swap_to_little_endian(out: np.ndarray[Any, Any]) -> None:
 
 def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: DType,
                big_endian: bool, verify: bool, stored_crc: int, where: str,
-               use_mmap: bool = False) -> np.ndarray[Any, Any]:
+               use_mmap: bool | Literal["c"] = False) -> np.ndarray[Any, Any]:
     """Read a fixed-size tensor straight into the returned array, verifying in place.
 
     With ``use_mmap`` an aligned little-endian tensor of a local file is returned as a
-    read-only view of the memory-mapped file instead: no copy, pages read on first touch.
+    read-only view of the memory-mapped file instead (``"c"``: a writable copy-on-write one, see
+    :meth:`FileSource.mapping`): no copy, pages read on first touch.
     """
     np_dtype = dtype.as_numpy_dtype
     if np_dtype is None:
@@ -326,7 +327,8 @@ def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: D
     if offset + nbytes > source.size():  # before allocating: the bytes must really be there
         raise CorruptionError(f"{where}: {nbytes} bytes at offset {offset} run past the end of the "
                               f"data file ({source.size()} bytes)")
-    mapping = source.mapping() if use_mmap and not big_endian and nbytes and hasattr(source, "mapping") else None
+    mapping = (source.mapping(copy_on_write=use_mmap == "c")
+               if use_mmap and not big_endian and nbytes and hasattr(source, "mapping") else None)
     if mapping is not None and offset % np_dtype.alignment == 0:
         out = np.frombuffer(mapping, dtype=np_dtype, count=math.prod(shape), offset=offset).reshape(shape)
         view = memoryview(mapping)[offset:offset + nbytes]

@@ -13,7 +13,7 @@ import bisect
 import difflib
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -79,7 +79,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     mmap:
         Return aligned little-endian fixed-size tensors of local files as read-only views of
         the memory-mapped data file (zero copy; the checksum, if verified, is computed on the
-        mapped bytes). Other tensors are read as usual.
+        mapped bytes). Other tensors are read as usual. ``"c"`` (numpy's ``mmap_mode="c"``):
+        writable copy-on-write views instead; a write stays in this process (every read of this
+        reader shares it, so a verified read of that tensor then raises ChecksumError) and
+        never reaches the file.
 
     Examples
     --------
@@ -93,7 +96,7 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     """
 
     def __init__(self, prefix: str | Store, *, verify_checksums: bool = True,
-                 opener: SourceOpener = open_source, mmap: bool = False) -> None:
+                 opener: SourceOpener = open_source, mmap: bool | Literal["c"] = False) -> None:
         # A store is an object with the Store methods; None, numbers and bytes are wrong paths.
         path_like = prefix is None or isinstance(prefix, (str, os.PathLike, bytes, bytearray, int, float))
         self._store: Store = prefix if not path_like else BundleStore(  # type: ignore[assignment]

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Literal, Protocol, cast
 
 import numpy as np
 
@@ -136,7 +136,7 @@ class BundleStore:
     """A V2 tensor bundle: ``PREFIX.index`` and ``PREFIX.data-SSSSS-of-NNNNN``."""
 
     def __init__(self, prefix: str, *, verify_checksums: bool = True, opener: SourceOpener = FileSource,
-                 mmap: bool = False) -> None:
+                 mmap: bool | Literal["c"] = False) -> None:
         self.prefix = prefix
         self.verify_checksums = verify_checksums
         self.mmap = mmap
