@@ -16,23 +16,28 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from . import __version__, savedmodel
-from .api import load_checkpoint
-from .bundle.entry import TensorInfo
-from .bundle.naming import prefix_of
-from .bundle.reader import CheckpointReader
-from .convert import convert
-from .diff import diff_checkpoints
+from . import __version__
 from .errors import NothingMatched, TfckptError, UnsupportedError
-from .formats import FORMATS, open_reader
-from .rules import load_rules
-from .stats import checkpoint_stats
-from .tree import checkpoint_tree, render_tree
-from .verify import VerifyProblem, verify_checkpoint
+from .formatnames import FORMATS
+
+# ruff: noqa: TC004 - the names below are used at run time: _import_library() binds them there
+if TYPE_CHECKING:  # imported by _import_library() at run time, once a command is to run
+    import numpy as np
+
+    from . import savedmodel
+    from .api import load_checkpoint
+    from .bundle.entry import TensorInfo
+    from .bundle.naming import prefix_of
+    from .bundle.reader import CheckpointReader
+    from .convert import convert
+    from .diff import diff_checkpoints
+    from .formats import open_reader
+    from .rules import load_rules
+    from .stats import checkpoint_stats
+    from .tree import checkpoint_tree, render_tree
+    from .verify import VerifyProblem, verify_checkpoint
 
 __all__ = [
     "SKIPPED_SHOWN",
@@ -175,6 +180,8 @@ def _tf_bool(value: str) -> bool:
 
 
 def _printoption(text: str) -> tuple[str, Any]:
+    import numpy as np  # an option parsed before main() imports the library
+
     key, sep, raw = text.partition("=")
     options: dict[str, Any] = dict(np.get_printoptions())
     if not sep or not key:
@@ -546,19 +553,45 @@ def build_parser() -> argparse.ArgumentParser:
 SUBCOMMANDS = {"ls", "show", "inspect", "verify", "diff", "convert", "savedmodel", "meta", "stats", "tree"}
 
 
+def _import_library() -> None:
+    """Import what the commands use (the ``TYPE_CHECKING`` imports at the top) as this module's
+    globals. Seconds of numpy, protobuf and the readers: paid once a command runs, not by
+    ``--version``, ``--help`` or a usage error."""
+    global np, savedmodel, load_checkpoint, TensorInfo, prefix_of, CheckpointReader, convert, diff_checkpoints
+    global open_reader, load_rules, checkpoint_stats, checkpoint_tree, render_tree, VerifyProblem, verify_checkpoint
+    import numpy as np
+
+    from . import savedmodel
+    from .api import load_checkpoint
+    from .bundle.entry import TensorInfo
+    from .bundle.naming import prefix_of
+    from .bundle.reader import CheckpointReader
+    from .convert import convert
+    from .diff import diff_checkpoints
+    from .formats import open_reader
+    from .rules import load_rules
+    from .stats import checkpoint_stats
+    from .tree import checkpoint_tree, render_tree
+    from .verify import VerifyProblem, verify_checkpoint
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    positional = [a for a in argv if not a.startswith("-")]
-    if positional and positional[0] not in SUBCOMMANDS and "-h" not in argv and "--help" not in argv:
-        argv.insert(argv.index(positional[0]), "ls")  # `tfckpt PATH` means `tfckpt ls PATH`
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "handler"):
-        parser.print_help()
-        return 2
-    handler: Handler = args.handler
-    debug = bool(getattr(args, "debug", False))
+    """The ``tfckpt`` command: its exit status. Ctrl-C ends it with status 130 and one line
+    whenever it lands, while the library is imported too (``--debug``: the traceback)."""
+    debug = False
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        positional = [a for a in argv if not a.startswith("-")]
+        if positional and positional[0] not in SUBCOMMANDS and "-h" not in argv and "--help" not in argv:
+            argv.insert(argv.index(positional[0]), "ls")  # `tfckpt PATH` means `tfckpt ls PATH`
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not hasattr(args, "handler"):
+            parser.print_help()
+            return 2
+        handler: Handler = args.handler
+        debug = bool(getattr(args, "debug", False))
+        _import_library()
         return handler(args)
     except BrokenPipeError:  # `tfckpt ls ... | head`: the reader left; stop quietly, as Unix tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
