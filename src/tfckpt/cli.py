@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -575,10 +576,30 @@ def _import_library() -> None:
     from .verify import VerifyProblem, verify_checkpoint
 
 
+def _noting_sigints(sigints: list[int]) -> Callable[[], object] | None:
+    """Have Ctrl-C (SIGINT) append to ``sigints``, then raise KeyboardInterrupt as Python's own
+    handler does; return what restores that handler. None, and nothing changed, where SIGINT is
+    not Python's default (ignored, or handled by a caller) or this is not the main thread."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return None
+
+    def note(signum: int, frame: Any) -> None:
+        sigints.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    try:
+        signal.signal(signal.SIGINT, note)
+    except ValueError:  # not the main thread: signals are not ours
+        return None
+    return lambda: signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``tfckpt`` command: its exit status. Ctrl-C ends it with status 130 and one line
     whenever it lands, while the library is imported too (``--debug``: the traceback)."""
     debug = False
+    sigints: list[int] = []
+    restore: Callable[[], object] | None = None
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         positional = [a for a in argv if not a.startswith("-")]
@@ -591,6 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         handler: Handler = args.handler
         debug = bool(getattr(args, "debug", False))
+        restore = _noting_sigints(sigints)
         _import_library()
         return handler(args)
     except BrokenPipeError:  # `tfckpt ls ... | head`: the reader left; stop quietly, as Unix tools do
@@ -602,13 +624,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("tfckpt: interrupted", file=sys.stderr)
         return 130
-    except (TfckptError, OSError) as exc:
+    except Exception as exc:
         if debug:
             raise
-        print(f"tfckpt: error: {shown(str(exc))}", file=sys.stderr)
+        if sigints:  # Ctrl-C turned into another error by what it interrupted (numpy's import: ImportError)
+            print("tfckpt: interrupted", file=sys.stderr)
+            return 130
+        if isinstance(exc, (TfckptError, OSError)):
+            print(f"tfckpt: error: {shown(str(exc))}", file=sys.stderr)
+        else:  # a bug or an unforeseen input: still one line, unless --debug
+            print(f"tfckpt: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
         return 1
-    except Exception as exc:  # a bug or an unforeseen input: still one line, unless --debug
-        if debug:
-            raise
-        print(f"tfckpt: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
-        return 1
+    finally:
+        if restore is not None:
+            restore()
