@@ -13,26 +13,32 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from . import __version__, savedmodel
-from .api import load_checkpoint
-from .bundle.entry import TensorInfo
-from .bundle.naming import prefix_of
-from .bundle.reader import CheckpointReader
-from .convert import convert
-from .diff import diff_checkpoints
+from . import __version__
 from .errors import NothingMatched, TfckptError, UnsupportedError
-from .formats import FORMATS, open_reader
-from .rules import load_rules
-from .stats import checkpoint_stats
-from .tree import checkpoint_tree, render_tree
-from .verify import VerifyProblem, verify_checkpoint
+from .formatnames import FORMATS
+
+# ruff: noqa: TC004 - the names below are used at run time: _import_library() binds them there
+if TYPE_CHECKING:  # imported by _import_library() at run time, once a command is to run
+    import numpy as np
+
+    from . import savedmodel
+    from .api import load_checkpoint
+    from .bundle.entry import TensorInfo
+    from .bundle.naming import prefix_of
+    from .bundle.reader import CheckpointReader
+    from .convert import convert
+    from .diff import diff_checkpoints
+    from .formats import open_reader
+    from .rules import load_rules
+    from .stats import checkpoint_stats
+    from .tree import checkpoint_tree, render_tree
+    from .verify import VerifyProblem, verify_checkpoint
 
 __all__ = [
     "SKIPPED_SHOWN",
@@ -175,6 +181,8 @@ def _tf_bool(value: str) -> bool:
 
 
 def _printoption(text: str) -> tuple[str, Any]:
+    import numpy as np  # an option parsed before main() imports the library
+
     key, sep, raw = text.partition("=")
     options: dict[str, Any] = dict(np.get_printoptions())
     if not sep or not key:
@@ -549,19 +557,66 @@ def build_parser() -> argparse.ArgumentParser:
 SUBCOMMANDS = {"ls", "show", "inspect", "verify", "diff", "convert", "savedmodel", "meta", "stats", "tree"}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    positional = [a for a in argv if not a.startswith("-")]
-    if positional and positional[0] not in SUBCOMMANDS and "-h" not in argv and "--help" not in argv:
-        argv.insert(argv.index(positional[0]), "ls")  # `tfckpt PATH` means `tfckpt ls PATH`
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "handler"):
-        parser.print_help()
-        return 2
-    handler: Handler = args.handler
-    debug = bool(getattr(args, "debug", False))
+def _import_library() -> None:
+    """Import what the commands use (the ``TYPE_CHECKING`` imports at the top) as this module's
+    globals. Seconds of numpy, protobuf and the readers: paid once a command runs, not by
+    ``--version``, ``--help`` or a usage error."""
+    global np, savedmodel, load_checkpoint, TensorInfo, prefix_of, CheckpointReader, convert, diff_checkpoints
+    global open_reader, load_rules, checkpoint_stats, checkpoint_tree, render_tree, VerifyProblem, verify_checkpoint
+    import numpy as np
+
+    from . import savedmodel
+    from .api import load_checkpoint
+    from .bundle.entry import TensorInfo
+    from .bundle.naming import prefix_of
+    from .bundle.reader import CheckpointReader
+    from .convert import convert
+    from .diff import diff_checkpoints
+    from .formats import open_reader
+    from .rules import load_rules
+    from .stats import checkpoint_stats
+    from .tree import checkpoint_tree, render_tree
+    from .verify import VerifyProblem, verify_checkpoint
+
+
+def _noting_sigints(sigints: list[int]) -> Callable[[], object] | None:
+    """Have Ctrl-C (SIGINT) append to ``sigints``, then raise KeyboardInterrupt as Python's own
+    handler does; return what restores that handler. None, and nothing changed, where SIGINT is
+    not Python's default (ignored, or handled by a caller) or this is not the main thread."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return None
+
+    def note(signum: int, frame: Any) -> None:
+        sigints.append(signum)
+        signal.default_int_handler(signum, frame)
+
     try:
+        signal.signal(signal.SIGINT, note)
+    except ValueError:  # not the main thread: signals are not ours
+        return None
+    return lambda: signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``tfckpt`` command: its exit status. Ctrl-C ends it with status 130 and one line
+    whenever it lands, while the library is imported too (``--debug``: the traceback)."""
+    debug = False
+    sigints: list[int] = []
+    restore: Callable[[], object] | None = None
+    try:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        positional = [a for a in argv if not a.startswith("-")]
+        if positional and positional[0] not in SUBCOMMANDS and "-h" not in argv and "--help" not in argv:
+            argv.insert(argv.index(positional[0]), "ls")  # `tfckpt PATH` means `tfckpt ls PATH`
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not hasattr(args, "handler"):
+            parser.print_help()
+            return 2
+        handler: Handler = args.handler
+        debug = bool(getattr(args, "debug", False))
+        restore = _noting_sigints(sigints)
+        _import_library()
         return handler(args)
     except BrokenPipeError:  # `tfckpt ls ... | head`: the reader left; stop quietly, as Unix tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -572,13 +627,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("tfckpt: interrupted", file=sys.stderr)
         return 130
-    except (TfckptError, OSError) as exc:
+    except Exception as exc:
         if debug:
             raise
-        print(f"tfckpt: error: {shown(str(exc))}", file=sys.stderr)
+        if sigints:  # Ctrl-C turned into another error by what it interrupted (numpy's import: ImportError)
+            print("tfckpt: interrupted", file=sys.stderr)
+            return 130
+        if isinstance(exc, (TfckptError, OSError)):
+            print(f"tfckpt: error: {shown(str(exc))}", file=sys.stderr)
+        else:  # a bug or an unforeseen input: still one line, unless --debug
+            print(f"tfckpt: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
         return 1
-    except Exception as exc:  # a bug or an unforeseen input: still one line, unless --debug
-        if debug:
-            raise
-        print(f"tfckpt: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
-        return 1
+    finally:
+        if restore is not None:
+            restore()

@@ -10,15 +10,13 @@ types; tfckpt returns them as that numpy type and keeps TensorFlow's name in :cl
 from __future__ import annotations
 
 import enum
+import sys
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import ml_dtypes
 import numpy as np
 
 from .errors import InvalidArgumentError, TfckptError, UnsupportedError
-
-_ML_DTYPES: Any = ml_dtypes  # its finfo/iinfo are untyped
 
 __all__ = ["BY_ENUM", "BY_NAME", "REF_OFFSET", "STRING", "DType", "DTypeLike", "DataType", "as_dtype", "from_enum"]
 
@@ -122,11 +120,19 @@ class DType:
 
     name: str
     as_datatype_enum: int
-    as_numpy_dtype: np.dtype[Any] | None = field(compare=False)
+    # The numpy dtype, or the name of an ml_dtypes type: importing ml_dtypes takes seconds, so it
+    # is imported when one of its types is first needed (see as_numpy_dtype), not with tfckpt.
+    _numpy: np.dtype[Any] | str | None = field(compare=False, repr=False)
     is_quantized: bool = field(default=False, compare=False)
 
     itemsize: int = field(default=0, compare=False)  # bytes per element stored; 0: variable size
     is_fixed_size: bool = field(default=False, compare=False)
+
+    @property
+    def as_numpy_dtype(self) -> np.dtype[Any] | None:
+        """The numpy dtype values are returned as (an ``ml_dtypes`` type for bfloat16, the
+        float8/float4 and int4/int2 types); ``None`` for ``resource`` and ``variant``."""
+        return _ml_dtype(self._numpy) if isinstance(self._numpy, str) else self._numpy
 
     @property
     def is_ref(self) -> bool:
@@ -193,15 +199,15 @@ class DType:
         np_dtype = self.as_numpy_dtype
         if np_dtype is None or self.is_quantized or self.is_bool:
             return ""
-        if np_dtype.kind == "c":
-            return "complex"
-        try:  # ml_dtypes' finfo/iinfo also know bfloat16, the float8/float4 and int4/int2 types
-            _ML_DTYPES.finfo(np_dtype.type)
+        if not isinstance(self._numpy, str):  # numpy's own types
+            return {"c": "complex", "f": "float", "i": "int", "u": "int"}.get(np_dtype.kind, "")
+        try:  # ml_dtypes' finfo/iinfo know its bfloat16, float8/float4 and int4/int2 types
+            _ml_dtypes().finfo(np_dtype.type)
             return "float"
         except (ValueError, TypeError):
             pass
         try:
-            _ML_DTYPES.iinfo(np_dtype.type)
+            _ml_dtypes().iinfo(np_dtype.type)
             return "int"
         except (ValueError, TypeError):
             return ""
@@ -211,7 +217,8 @@ class DType:
         if kind not in ("float", "int"):
             raise TypeError(f"{self.name} has no minimum or maximum value (not a real numeric type)")
         assert self.as_numpy_dtype is not None
-        info = (_ML_DTYPES.finfo if kind == "float" else _ML_DTYPES.iinfo)(self.as_numpy_dtype.type)
+        infos: Any = _ml_dtypes() if isinstance(self._numpy, str) else np  # ml_dtypes' are untyped
+        info = (infos.finfo if kind == "float" else infos.iinfo)(self.as_numpy_dtype.type)
         return info.min, info.max
 
     def __eq__(self, other: object) -> bool:
@@ -237,12 +244,40 @@ class DType:
         return f"tfckpt.{self.name}"
 
 
-def _dt(code: DataType, name: str, np_type: Any, quantized: bool = False) -> DType:
-    np_dtype = None if np_type is None else np.dtype(np_type)
-    if np_dtype is not None and np_dtype.itemsize > 1 and np_dtype.kind != "O":
+def _stored(np_type: Any) -> np.dtype[Any]:
+    np_dtype: np.dtype[Any] = np.dtype(np_type)
+    if np_dtype.itemsize > 1 and np_dtype.kind != "O":
         np_dtype = np_dtype.newbyteorder("<")  # data files are little-endian unless marked BIG
+    return np_dtype
+
+
+def _dt(code: DataType, name: str, np_type: Any, quantized: bool = False) -> DType:
+    np_dtype = None if np_type is None else _stored(np_type)
     itemsize = 0 if np_dtype is None or np_dtype.kind == "O" else np_dtype.itemsize
     return DType(name, int(code), np_dtype, quantized, itemsize, itemsize > 0)
+
+
+def _ml(code: DataType, name: str, itemsize: int) -> DType:
+    """A type numpy gets from ml_dtypes, whose type ``ml_dtypes.<name>`` is looked up on first use."""
+    return DType(name, int(code), name, False, itemsize, True)
+
+
+def _ml_dtypes() -> Any:
+    import ml_dtypes  # here, not at the top: seconds to import, needed only for its types
+
+    return ml_dtypes
+
+
+_ML_RESOLVED: dict[str, np.dtype[Any]] = {}
+
+
+def _ml_dtype(name: str) -> np.dtype[Any]:
+    """The stored numpy dtype of ml_dtypes' type ``name``; also makes it known to :func:`as_dtype`."""
+    found = _ML_RESOLVED.get(name)
+    if found is None:
+        found = _ML_RESOLVED[name] = _stored(getattr(_ml_dtypes(), name))
+        _BY_NUMPY.setdefault(found, BY_NAME[name])
+    return found
 
 
 _ALL = [
@@ -259,7 +294,7 @@ _ALL = [
     _dt(DataType.DT_QINT8, "qint8", np.int8, quantized=True),
     _dt(DataType.DT_QUINT8, "quint8", np.uint8, quantized=True),
     _dt(DataType.DT_QINT32, "qint32", np.int32, quantized=True),
-    _dt(DataType.DT_BFLOAT16, "bfloat16", ml_dtypes.bfloat16),
+    _ml(DataType.DT_BFLOAT16, "bfloat16", 2),
     _dt(DataType.DT_QINT16, "qint16", np.int16, quantized=True),
     _dt(DataType.DT_QUINT16, "quint16", np.uint16, quantized=True),
     _dt(DataType.DT_UINT16, "uint16", np.uint16),
@@ -269,29 +304,41 @@ _ALL = [
     _dt(DataType.DT_VARIANT, "variant", None),
     _dt(DataType.DT_UINT32, "uint32", np.uint32),
     _dt(DataType.DT_UINT64, "uint64", np.uint64),
-    _dt(DataType.DT_FLOAT8_E5M2, "float8_e5m2", ml_dtypes.float8_e5m2),
-    _dt(DataType.DT_FLOAT8_E4M3FN, "float8_e4m3fn", ml_dtypes.float8_e4m3fn),
-    _dt(DataType.DT_FLOAT8_E4M3FNUZ, "float8_e4m3fnuz", ml_dtypes.float8_e4m3fnuz),
-    _dt(DataType.DT_FLOAT8_E4M3B11FNUZ, "float8_e4m3b11fnuz", ml_dtypes.float8_e4m3b11fnuz),
-    _dt(DataType.DT_FLOAT8_E5M2FNUZ, "float8_e5m2fnuz", ml_dtypes.float8_e5m2fnuz),
-    _dt(DataType.DT_INT4, "int4", ml_dtypes.int4),
-    _dt(DataType.DT_UINT4, "uint4", ml_dtypes.uint4),
-    _dt(DataType.DT_INT2, "int2", ml_dtypes.int2),
-    _dt(DataType.DT_UINT2, "uint2", ml_dtypes.uint2),
-    _dt(DataType.DT_FLOAT4_E2M1FN, "float4_e2m1fn", ml_dtypes.float4_e2m1fn),
+    _ml(DataType.DT_FLOAT8_E5M2, "float8_e5m2", 1),
+    _ml(DataType.DT_FLOAT8_E4M3FN, "float8_e4m3fn", 1),
+    _ml(DataType.DT_FLOAT8_E4M3FNUZ, "float8_e4m3fnuz", 1),
+    _ml(DataType.DT_FLOAT8_E4M3B11FNUZ, "float8_e4m3b11fnuz", 1),
+    _ml(DataType.DT_FLOAT8_E5M2FNUZ, "float8_e5m2fnuz", 1),
+    _ml(DataType.DT_INT4, "int4", 1),
+    _ml(DataType.DT_UINT4, "uint4", 1),
+    _ml(DataType.DT_INT2, "int2", 1),
+    _ml(DataType.DT_UINT2, "uint2", 1),
+    _ml(DataType.DT_FLOAT4_E2M1FN, "float4_e2m1fn", 1),
 ]
 
 REF_OFFSET = 100  # DT_X_REF = DT_X + 100 (types.proto)
-_ALL += [DType(f"{d.name}_ref", d.as_datatype_enum + REF_OFFSET, d.as_numpy_dtype, d.is_quantized, d.itemsize,
+_ALL += [DType(f"{d.name}_ref", d.as_datatype_enum + REF_OFFSET, d._numpy, d.is_quantized, d.itemsize,
                d.is_fixed_size) for d in list(_ALL)]
 
 BY_ENUM: dict[int, DType] = {d.as_datatype_enum: d for d in _ALL}
 BY_NAME: dict[str, DType] = {d.name: d for d in _ALL}
-# numpy -> TF for writing: the first DType claiming a numpy type wins (quantized types never do).
+# numpy -> TF for writing: the first DType claiming a numpy type wins (quantized types never do);
+# ml_dtypes' types join when resolved (_ml_dtype), at the latest when ml_dtypes is imported and
+# as_dtype meets a type not found here.
 _BY_NUMPY: dict[np.dtype[Any], DType] = {}
 for _d in _ALL:
-    if _d.as_numpy_dtype is not None and not _d.is_quantized and not _d.is_ref:
-        _BY_NUMPY.setdefault(_d.as_numpy_dtype, _d)
+    if isinstance(_d._numpy, np.dtype) and not _d.is_quantized and not _d.is_ref:
+        _BY_NUMPY.setdefault(_d._numpy, _d)
+_ML_NAMES = [d.name for d in _ALL if isinstance(d._numpy, str) and not d.is_ref]
+
+
+def _by_numpy(np_dtype: np.dtype[Any]) -> DType | None:
+    found = _BY_NUMPY.get(np_dtype)
+    if found is None and len(_ML_RESOLVED) < len(_ML_NAMES) and "ml_dtypes" in sys.modules:
+        for name in _ML_NAMES:  # a dtype of ml_dtypes can only exist once it is imported
+            _ml_dtype(name)
+        found = _BY_NUMPY.get(np_dtype)
+    return found
 
 STRING = BY_NAME["string"]
 _REAL = {"complex64": BY_NAME["float32"], "complex128": BY_NAME["float64"]}
@@ -321,7 +368,7 @@ def as_dtype(value: DTypeLike) -> DType:
     if isinstance(value, DType):
         return value
     if isinstance(value, np.dtype):
-        found = _BY_NUMPY.get(value)  # fast path: the common native dtypes
+        found = _by_numpy(value)  # fast path: the common native dtypes
         if found is not None:
             return found
     if isinstance(value, str) and value in BY_NAME:
@@ -334,7 +381,7 @@ def as_dtype(value: DTypeLike) -> DType:
         raise InvalidArgumentError(f"not a dtype tfckpt knows: {value!r}") from None
     if np_dtype.kind in "OUS":
         return STRING
-    found = _BY_NUMPY.get(np_dtype.newbyteorder("<") if np_dtype.itemsize > 1 else np_dtype)
+    found = _by_numpy(np_dtype.newbyteorder("<") if np_dtype.itemsize > 1 else np_dtype)
     if found is None:
         raise InvalidArgumentError(f"numpy dtype {np_dtype} has no TensorFlow equivalent")
     return found

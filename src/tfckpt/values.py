@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from .errors import InvalidArgumentError
@@ -28,16 +27,10 @@ __all__ = ["FRAMEWORKS", "assign_into", "check_framework", "from_numpy", "is_pla
 FRAMEWORKS = {"numpy": "numpy", "np": "numpy", "pt": "torch", "torch": "torch", "pytorch": "torch",
               "jax": "jax", "flax": "jax"}
 
-# torch dtypes numpy has no type for: (name of an integer torch dtype of the same width, the
-# ml_dtypes type with the same bits). The bytes are reinterpreted, never converted.
-_TORCH_VIEWED = {
-    "bfloat16": ("int16", ml_dtypes.bfloat16),
-    "float8_e4m3fn": ("uint8", ml_dtypes.float8_e4m3fn),
-    "float8_e4m3fnuz": ("uint8", ml_dtypes.float8_e4m3fnuz),
-    "float8_e5m2": ("uint8", ml_dtypes.float8_e5m2),
-    "float8_e5m2fnuz": ("uint8", ml_dtypes.float8_e5m2fnuz),
-}
-_TORCH_VIEWED_BY_NUMPY = {np.dtype(ml_type): name for name, (_, ml_type) in _TORCH_VIEWED.items()}
+# torch dtypes numpy has no type for: the name of an integer torch dtype of the same width. The
+# ml_dtypes type of the same name has the same bits; the bytes are reinterpreted, never converted.
+_TORCH_VIEWED = {"bfloat16": "int16", "float8_e4m3fn": "uint8", "float8_e4m3fnuz": "uint8", "float8_e5m2": "uint8",
+                 "float8_e5m2fnuz": "uint8"}
 # torch dtypes numpy stores natively (``Tensor.numpy()`` shares their memory).
 _TORCH_NATIVE = ("bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
                  "float16", "float32", "float64", "complex64", "complex128")
@@ -88,12 +81,18 @@ def _torch_dtype_name(dtype: Any) -> str:
     return str(dtype).removeprefix("torch.")
 
 
+def _ml_dtype(name: str) -> np.dtype[Any]:
+    import ml_dtypes  # here, not at the top: seconds to import, needed only for torch's types
+
+    dtype: np.dtype[Any] = np.dtype(getattr(ml_dtypes, name))
+    return dtype
+
+
 def numpy_dtype_of(value: Any) -> np.dtype[Any]:
     """The numpy dtype a torch tensor's values become (see :func:`to_numpy`)."""
     name = _torch_dtype_name(value.dtype)
     if name in _TORCH_VIEWED:
-        viewed: np.dtype[Any] = np.dtype(_TORCH_VIEWED[name][1])
-        return viewed
+        return _ml_dtype(name)
     if name in _TORCH_NATIVE:
         return np.dtype(name)
     raise InvalidArgumentError(f"torch dtype {name} has no TensorFlow equivalent: convert the tensor first "
@@ -114,7 +113,7 @@ def _torch_to_numpy(torch: Any, tensor: Any, what: str) -> np.ndarray:
     host = tensor.detach().resolve_conj().resolve_neg().cpu()
     name = _torch_dtype_name(tensor.dtype)
     if name in _TORCH_VIEWED:
-        carrier, _ = _TORCH_VIEWED[name]
+        carrier = _TORCH_VIEWED[name]
         out: np.ndarray = host.view(getattr(torch, carrier)).numpy().view(dtype)
         return out
     out = host.numpy()
@@ -172,7 +171,8 @@ def from_numpy(array: np.ndarray, framework: str, what: str) -> Any:
         return jnp.asarray(array)
     import torch  # optional: only when asked for
 
-    name = _TORCH_VIEWED_BY_NUMPY.get(array.dtype)
+    by_numpy = {_ml_dtype(name): name for name in _TORCH_VIEWED}
+    name = by_numpy.get(array.dtype)
     if name is None and array.dtype.name not in _TORCH_NATIVE:
         raise InvalidArgumentError(f"{what}: dtype {array.dtype} has no torch equivalent; load it with "
                                    f"framework='numpy' (or 'jax')")
@@ -181,6 +181,5 @@ def from_numpy(array: np.ndarray, framework: str, what: str) -> Any:
     elif not array.flags.writeable:
         array = array.copy()
     if name is not None:
-        carrier = _TORCH_VIEWED[name][0]
-        return torch.from_numpy(array.view(carrier)).view(getattr(torch, name))
+        return torch.from_numpy(array.view(_TORCH_VIEWED[name])).view(getattr(torch, name))
     return torch.from_numpy(array)

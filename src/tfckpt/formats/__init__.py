@@ -35,13 +35,13 @@ from ..bundle.reader import CheckpointReader
 from ..dtypes import DType
 from ..errors import InvalidArgumentError, NotFoundError, UnsupportedError
 from ..filetypes import sniff_format
+from ..formatnames import FORMATS
 from ..state import lies_within, state_path
 from ..storage import PathLike
 
 __all__ = ["DEFAULT_CHECKPOINT_NAME", "FORMATS", "MAX_NUMPY_BYTES", "MAX_NUMPY_RANK", "Sink", "SourceTensor",
            "check_numpy_shape", "detect_format", "open_reader", "open_sink", "open_source", "sink_path"]
 
-FORMATS = ("checkpoint", "safetensors", "npz", "keras")
 KERAS_EXTENSIONS = (".h5", ".hdf5", ".keras")  # Keras weights (.weights.h5), Keras 2 .h5, .keras archives
 DEFAULT_CHECKPOINT_NAME = "ckpt"  # the prefix written into an empty destination directory
 MAX_NUMPY_RANK = 64  # numpy's NPY_MAXDIMS

@@ -1,0 +1,174 @@
+"""Start-up: what ``import tfckpt`` and the command line import before they are needed, and
+Ctrl-C at any moment of a command (its imports included) ending it with one line, status 130.
+
+Each check runs a fresh interpreter: ``sys.modules`` of this test process has everything."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfckpt
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+HEAVY = ("numpy", "ml_dtypes", "google.protobuf")
+ENV = {**os.environ, "PYTHONPATH": str(SRC)}
+# What the ``tfckpt`` console script runs (pyproject's [project.scripts]), telling the parent
+# when it is ready: interpreter start-up and the script's own first line, where no code of
+# tfckpt can catch Ctrl-C yet, are over (importing the package and its __main__ takes a few ms
+# as nothing else is imported until tfckpt.__main__.main guards it).
+SCRIPT = "import sys; from tfckpt.__main__ import main; print('ready', flush=True); sys.exit(main())"
+
+
+def loaded_by(code: str) -> dict[str, bool]:
+    """Which of HEAVY modules a fresh interpreter has loaded after running ``code``."""
+    probe = (f"import json, sys\ntry:\n{''.join('    ' + line + chr(10) for line in code.splitlines())}"
+             f"except SystemExit:\n    pass\n"
+             f"print('LOADED' + json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=ENV, check=True).stdout
+    loaded: dict[str, bool] = json.loads(out[out.index("LOADED") + len("LOADED"):])
+    return loaded
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], [], ["convert", "--help"], ["ls", "--bogus"]])
+def test_the_command_line_imports_no_numpy_until_a_command_runs(argv: list[str]) -> None:
+    code = f"sys.argv = ['tfckpt', *{argv!r}]\nfrom tfckpt.__main__ import main\nmain()"
+    assert loaded_by(code) == dict.fromkeys(HEAVY, False)
+
+
+def test_import_tfckpt_imports_nothing_heavy_and_a_name_only_its_module() -> None:
+    assert loaded_by("import tfckpt") == dict.fromkeys(HEAVY, False)
+    assert loaded_by("from tfckpt import TfckptError, get_num_threads") == dict.fromkeys(HEAVY, False)
+    assert loaded_by("from tfckpt import CheckpointReader, save, as_dtype\nas_dtype('float32').max") \
+        == {"numpy": True, "ml_dtypes": False, "google.protobuf": True}
+
+
+def test_ls_of_a_checkpoint_without_its_types_does_not_import_ml_dtypes(tmp_path: Path) -> None:
+    plain = tfckpt.save({"w": np.ones((2, 3), np.float32), "n": np.int64(3)}, tmp_path / "plain")
+    assert loaded_by(f"from tfckpt.cli import main\nassert main(['ls', {plain!r}]) == 0") \
+        == {"numpy": True, "ml_dtypes": False, "google.protobuf": True}
+
+
+def test_dtypes_resolve_ml_dtypes_types_on_first_use_unchanged() -> None:
+    """Every DType answers name, code, size, hash and equality without ml_dtypes; its numpy
+    dtype, limits and kind are ml_dtypes' once used; as_dtype maps ml_dtypes' types back even
+    when nothing resolved them before (ml_dtypes imported by the caller)."""
+    code = """
+import sys
+from tfckpt import dtypes
+assert "ml_dtypes" not in sys.modules
+table = [(d.name, d.as_datatype_enum, d.itemsize, d.is_fixed_size, hash(d), d == d.name, d == d.as_datatype_enum)
+         for d in dtypes.BY_ENUM.values()]
+assert "ml_dtypes" not in sys.modules, "answered without ml_dtypes"
+import ml_dtypes, numpy as np
+for name in ("bfloat16", "float8_e4m3fn", "int4", "uint2", "float4_e2m1fn"):
+    assert dtypes.as_dtype(getattr(ml_dtypes, name)) is dtypes.BY_NAME[name], name
+    assert dtypes.as_dtype(np.dtype(getattr(ml_dtypes, name))) == name
+for d in dtypes.BY_ENUM.values():
+    if d.is_fixed_size:
+        assert d.itemsize == d.as_numpy_dtype.itemsize, d
+bf16 = dtypes.BY_NAME["bfloat16"]
+assert bf16.as_numpy_dtype == np.dtype(ml_dtypes.bfloat16) and bf16.as_numpy_dtype.type is ml_dtypes.bfloat16
+assert dtypes.BY_NAME["bfloat16_ref"].as_numpy_dtype == bf16.as_numpy_dtype
+assert (bf16.is_floating, bf16.max) == (True, ml_dtypes.finfo(ml_dtypes.bfloat16).max)
+assert (dtypes.BY_NAME["int4"].is_integer, dtypes.BY_NAME["uint4"].is_unsigned, dtypes.BY_NAME["int4"].min) \\
+    == (True, True, -8)
+assert dtypes.BY_NAME["float8_e5m2"].is_floating and not dtypes.BY_NAME["float8_e5m2"].is_integer
+f32 = dtypes.BY_NAME["float32"]
+assert (f32.is_floating, f32.min, type(f32.max)) == (True, np.finfo(np.float32).min, np.float32)
+assert (dtypes.BY_NAME["uint8"].is_unsigned, dtypes.BY_NAME["int64"].max) == (True, 2**63 - 1)
+assert dtypes.BY_NAME["complex64"].is_complex and not dtypes.BY_NAME["qint8"].is_integer
+print("OK")
+"""
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=ENV)
+    assert out.stdout == "OK\n", out.stderr
+
+
+def test_every_public_name_is_the_one_its_type_checking_import_names() -> None:
+    """The package's TYPE_CHECKING imports (what mypy and IDEs see) and what each name loads
+    at run time are the same objects, for every name of ``__all__``."""
+    tree = ast.parse((SRC / "tfckpt" / "__init__.py").read_text())
+    block = next(node for node in tree.body if isinstance(node, ast.If)
+                 and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+    declared = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.level == 1
+        for alias in node.names:
+            declared[alias.asname or alias.name] = (node.module, alias.name)
+    assert sorted(declared) == sorted(tfckpt.__all__)
+    import importlib
+    for public, (module, name) in declared.items():
+        home = importlib.import_module(f"tfckpt.{module}" if module else f"tfckpt.{name}")
+        assert getattr(tfckpt, public) is (home if module is None else getattr(home, name)), public
+
+
+def interrupted(command: list[str], delay: float) -> tuple[int, str]:
+    """(exit status, stderr) of ``command`` sent SIGINT ``delay`` seconds after it said ready
+    (or its own status, if it finished first)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    time.sleep(delay)
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    return process.returncode, err
+
+
+def test_ctrl_c_at_any_moment_exits_130_with_one_line(tmp_path: Path) -> None:
+    """SIGINT while the modules load, while the checkpoint is read and while the table is
+    printed: every run ends either finished (0) or interrupted (130, one line), never with a
+    traceback. Runs go in parallel, so together they take about as long as one."""
+    prefix = tfckpt.save({f"layer_{i}/kernel": np.zeros(2, np.float32) for i in range(6000)}, tmp_path / "many")
+    delays = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)
+    # (``python -m tfckpt`` runs the same main, after runpy has found it: no moment to signal
+    # "ready" exists between runpy's own code, where Ctrl-C is Python's, and tfckpt's.)
+    commands = [[sys.executable, "-c", SCRIPT, command, prefix] for command in ("ls", "stats")]
+    outcomes: dict[tuple[int, float], tuple[int, str]] = {}
+
+    def run(index: int, delay: float) -> None:
+        outcomes[index, delay] = interrupted(commands[index], delay)
+
+    threads = [threading.Thread(target=run, args=(index, delay)) for index in range(2) for delay in delays]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == len(threads)
+    for (index, delay), (status, err) in outcomes.items():
+        assert (status, err) in ((0, ""), (130, "tfckpt: interrupted\n")), (commands[index][3], delay, status, err)
+    assert (130, "tfckpt: interrupted\n") in outcomes.values()  # the interrupts did land
+
+
+@pytest.mark.parametrize(("interrupt", "status", "message"), [
+    (True, 130, "tfckpt: interrupted\n"),
+    (False, 1, "tfckpt: error: ImportError: numpy is broken (run with --debug for the traceback)\n")])
+def test_ctrl_c_that_an_import_turns_into_an_import_error_is_still_an_interrupt(
+        tmp_path: Path, interrupt: bool, status: int, message: str) -> None:
+    """numpy's import, interrupted inside its C code, reports an ImportError, not the
+    KeyboardInterrupt: the command still says "interrupted", as for any other moment. (A
+    stand-in numpy, first on the path, does what numpy does, deterministically.)"""
+    fake = tmp_path / "numpy"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "import os, signal, time\n"
+        "try:\n"
+        f"    if {interrupt}:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        time.sleep(10)\n"
+        "except KeyboardInterrupt:\n"
+        "    pass\n"
+        "raise ImportError('numpy is broken')\n")
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(SRC)])}
+    out = subprocess.run([sys.executable, "-m", "tfckpt", "ls", str(tmp_path / "any")], capture_output=True,
+                         text=True, env=env, check=False)
+    assert (out.returncode, out.stderr) == (status, message)
