@@ -191,3 +191,43 @@ def test_process_exit_waits_for_the_write_and_reports_unobserved_failures(tmp_pa
     assert done.returncode == 0, done.stderr
     assert float(tfckpt.load(tmp_path / "m")["big"][-1]) == 3.0
     assert f"asynchronous save of {blocker / 'm'} failed" in done.stderr
+
+
+def test_close_waits_for_the_save_in_flight_and_refuses_new_ones(tmp_path: Path, gate: threading.Event) -> None:
+    ckpt = tfckpt.Checkpoint(w=np.arange(4.0))
+    manager = tfckpt.CheckpointManager(tfckpt.Checkpoint(w=np.ones(2)), tmp_path / "m", max_to_keep=2)
+    saver = tfckpt.Saver({"a": np.zeros(2)})
+    ckpt.save(tmp_path / "c", asynchronous=True)
+    manager.save(asynchronous=True)
+    saver.save(tmp_path / "s", asynchronous=True)
+    closed: list[Any] = []
+    closer = threading.Thread(target=lambda: closed.extend([ckpt.close(), manager.close(), saver.close()]))
+    closer.start()
+    time.sleep(0.2)
+    assert closer.is_alive() and not closed  # close() waits for the writes
+    gate.set()
+    closer.join(10)
+    assert closed == [str(tmp_path / "c-1"), str(tmp_path / "m" / "ckpt-1"), str(tmp_path / "s")]
+    assert tfckpt.latest_checkpoint(tmp_path / "m") == str(tmp_path / "m" / "ckpt-1")  # its bookkeeping done too
+    np.testing.assert_array_equal(tfckpt.load(tmp_path / "s")["a"], np.zeros(2))
+    counter = int(ckpt.save_counter.numpy())
+    for refused in (lambda: ckpt.save(tmp_path / "c", asynchronous=True),
+                    lambda: ckpt.write(tmp_path / "w", asynchronous=True),
+                    lambda: manager.save(asynchronous=True),
+                    lambda: saver.save(tmp_path / "s2", asynchronous=True)):
+        with pytest.raises(tfckpt.InvalidArgumentError, match="closed"):
+            refused()
+    assert int(ckpt.save_counter.numpy()) == counter  # refused before the counter moved
+    assert not (tmp_path / "w.index").exists() and not (tmp_path / "s2.index").exists()
+    assert ckpt.save(tmp_path / "c") == str(tmp_path / "c-2")  # synchronous saves still work
+    assert ckpt.close() is None  # closing again: nothing in flight
+
+
+def test_close_raises_the_failure_of_the_save_in_flight(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")  # a file where a directory is needed: the write fails
+    saver = tfckpt.Saver({"a": np.zeros(2)})
+    saver.save(blocker / "m", asynchronous=True)
+    with pytest.raises(OSError):
+        saver.close()
+    assert saver.close() is None  # reported once

@@ -627,3 +627,19 @@ def test_names_from_key_texts_are_each_keys_own_decoding(keys: list[bytes]) -> N
     texts = [key.decode("latin-1") for key in keys]
     assert decode_key_texts(texts) == [decode_key(key) for key in keys]
     assert decode_key_texts(texts + ["\n"]) == [decode_key(key) for key in keys] + ["\n"]
+
+
+def test_large_tensors_are_written_from_their_own_memory(tmp_path: Path) -> None:
+    """A tensor of several MiB goes to the file without passing through the write buffer:
+    nothing of its size is allocated (a buffer that large would hold a copy of each one)."""
+    import tracemalloc
+    value = np.arange(1 << 20, dtype=np.float32)  # 4 MiB
+    tfckpt.save({"warm": np.ones(1)}, str(tmp_path / "warm"), sync=False)  # imports, caches
+    tracemalloc.start()
+    try:
+        tfckpt.save({"big": value}, str(tmp_path / "ck"), sync=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20, f"saving a 4 MiB tensor allocated {peak >> 10} KiB"
+    np.testing.assert_array_equal(tfckpt.load(str(tmp_path / "ck"))["big"], value)

@@ -15,7 +15,8 @@ dtype.
 
 At most one save per owner (per prefix for :func:`tfckpt.save`) is in flight: the next one
 waits for it first. A failure surfaces from :meth:`AsyncSave.wait`, from the owner's
-``wait()``, or from its next save. The thread is not a daemon, so the interpreter waits for
+``wait()`` or ``close()``, or from its next save. ``close()`` waits for the save in flight and
+refuses later asynchronous saves of that owner (synchronous saves and restores still work). The thread is not a daemon, so the interpreter waits for
 the write before it exits; a failure nobody waited for is printed to stderr then.
 """
 
@@ -191,11 +192,28 @@ class Background:
         self._pending: AsyncSave | None = None
         self._keep_buffers = keep_buffers
         self._buffers: dict[str, np.ndarray] = {}
+        self._closed = False
+
+    def check_open(self, prefix: str) -> None:
+        """Refuse a new asynchronous save after :meth:`close`."""
+        if self._closed:
+            raise InvalidArgumentError(f"asynchronous save of {prefix}: this owner's saves were closed (close()); "
+                                       f"save synchronously or use a new Checkpoint/Saver/CheckpointManager")
+
+    def close(self) -> str | None:
+        """Wait for the save in flight (as :meth:`wait`: its prefix, or its error raised) and
+        refuse every later asynchronous save; the snapshot buffers are released. Closing
+        again is a no-op (after reporting a failure not yet seen)."""
+        with self._lock:
+            self._closed = True
+        self._buffers = {}
+        return self.wait()
 
     def writer(self, prefix: str, *, sync: bool = True, after: Callable[[], None] | None = None) -> SnapshotWriter:
         """A writer that snapshots what it is given and writes it in the background on a clean
         exit, then calls ``after`` there (e.g. the state file update). Waits for the save in
-        flight first, raising its error if nobody has seen it."""
+        flight first, raising its error if nobody has seen it; refused after :meth:`close`."""
+        self.check_open(prefix)
         self.wait()
         return SnapshotWriter(self, check_prefix(prefix), sync=sync, after=after)
 

@@ -338,6 +338,8 @@ class Checkpoint:
         """
         file_prefix = path_argument(file_prefix, "file_prefix")  # before the counter moves
         asynchronous = is_async(options, asynchronous)
+        if asynchronous:
+            self._saves.check_open(file_prefix)  # refused after close(), before the counter moves
         self._saves.wait()  # the previous save's failure, before the counter moves
         counter = self.save_counter
         counter.assign(counter.numpy() + 1)
@@ -352,6 +354,12 @@ class Checkpoint:
         """Wait for an asynchronous save in flight; return its prefix (``None`` if there was
         none) or raise its error (once: the next save then starts afresh)."""
         return self._saves.wait()
+
+    def close(self) -> str | None:
+        """Wait for an asynchronous save in flight (return its prefix or raise its error, as
+        :meth:`wait`) and refuse later asynchronous saves; synchronous saves and restores
+        still work. For the end of a training loop, so no save is left running."""
+        return self._saves.close()
 
     def _restore(self, save_path: PathLike | None) -> CheckpointLoadStatus:
         self._saves.wait()  # an asynchronous save in flight is what the caller expects to find

@@ -132,6 +132,8 @@ class CheckpointManager:
         first (and raises its error); so do ``checkpoints`` and ``latest_checkpoint``.
         """
         asynchronous = is_async(options, asynchronous)
+        if asynchronous:
+            self._checkpoint._saves.check_open(self._prefix)  # refused after close()
         self._checkpoint.wait()
         if self._checkpoint_interval is not None:
             step = as_int_scalar(self._step_counter, "step_counter")
@@ -160,6 +162,12 @@ class CheckpointManager:
         """Wait for an asynchronous save in flight and its bookkeeping; return its path
         (``None`` if there was none) or raise its error."""
         return self._checkpoint.wait()
+
+    def close(self) -> str | None:
+        """Wait for an asynchronous save in flight and its bookkeeping (return its path or
+        raise its error, as :meth:`wait`) and refuse later asynchronous saves of this
+        manager's checkpoint; synchronous saves and restores still work."""
+        return self._checkpoint.close()
 
     def _record_state(self) -> None:
         assert self._latest_checkpoint is not None

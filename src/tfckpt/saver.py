@@ -151,8 +151,10 @@ class Saver:
         error); so does ``last_checkpoints``.
         """
         asynchronous = is_async(None, asynchronous)
-        self._saves.wait()
         save_path = path_argument(save_path, "save_path")
+        if asynchronous:
+            self._saves.check_open(save_path)  # refused after close()
+        self._saves.wait()
         latest_filename = latest_filename or STATE_FILENAME
         if storage.dirname(latest_filename):
             raise InvalidArgumentError("'latest_filename' must not contain path components")
@@ -186,6 +188,12 @@ class Saver:
         """Wait for an asynchronous save in flight and its bookkeeping; return its prefix
         (``None`` if there was none) or raise its error (once)."""
         return self._saves.wait()
+
+    def close(self) -> str | None:
+        """Wait for an asynchronous save in flight and its bookkeeping (return its prefix or
+        raise its error, as :meth:`wait`) and refuse later asynchronous saves; synchronous
+        saves and restores still work."""
+        return self._saves.close()
 
     def _record(self, prefix: str) -> None:
         if not self.max_to_keep:
