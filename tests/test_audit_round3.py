@@ -4,6 +4,7 @@ that broke a promise of README "Guarantees" or docs/contracts.md, checked agains
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -37,3 +38,18 @@ def test_big_endian_npz_member_named_by_the_dtypes_member_reads_as_its_value(tmp
     source = tmp_path / "be.npz"
     np.savez(source, w=value.view(np.uint16).astype(">u2"), __tfckpt_dtypes__=np.array(json.dumps({"w": "bfloat16"})))
     np.testing.assert_array_equal(tfckpt.load(str(source))["w"], value)
+
+
+@pytest.mark.parametrize(("argv", "message"), [(["no_such_script.py"], "can't open file .*no_such_script.py"),
+                                               (["-c", "pass"], "unknown option '-c'")])
+def test_compat_runner_usage_errors_exit_2_without_a_traceback(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """The runner's docstring: exit 2 for a usage error (as `python missing.py` does), not a
+    FileNotFoundError traceback from runpy with exit 1."""
+    from tfckpt.compat import __main__ as runner
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        runner.main(argv)
+    assert exited.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
