@@ -53,3 +53,61 @@ def test_compat_runner_usage_errors_exit_2_without_a_traceback(
         runner.main(argv)
     assert exited.value.code == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+def _rules(rule: dict[str, object]) -> tfckpt.Rules:
+    return tfckpt.Rules.from_json({"tfckpt_rules": 1, "rules": [rule]})
+
+
+SIX = {"a": np.arange(6, dtype=np.float32)}
+EMPTY = {"a": np.ones(0, np.float32)}
+
+
+@pytest.mark.parametrize(("reshape", "tensors"), [
+    ([[6], [-2, -3]], SIX),               # negative dims other than -1: numpy's ValueError
+    ([[-1], [-1, -1]], {"a": np.ones(1, np.float32)}),  # two unknown dims
+    ([[6], [2**70]], SIX),                # past int64: OverflowError in np.prod
+    ([[-1], [2**62, 4]], EMPTY),          # int64 product wraps to 0 and passed the size check
+    ([[-1], [0, -1]], EMPTY),             # -1 beside a 0 cannot be resolved
+])
+def test_rules_reshape_that_cannot_apply_is_an_invalid_argument_error(
+        reshape: list[list[int]], tensors: dict[str, np.ndarray]) -> None:
+    with pytest.raises(tfckpt.InvalidArgumentError, match="rule 1"):
+        _rules({"match": "a", "name": "b", "reshape": reshape}).apply(tensors)
+
+
+@pytest.mark.parametrize("sizes", [[-1, 7], [6], [1, 2, 3]])
+def test_rules_split_sizes_must_be_one_non_negative_size_per_piece(sizes: list[int]) -> None:
+    """[-1, 7] gave pieces of 5 and 1 (np.split's negative cut); [6] silently dropped 'c';
+    [1, 2, 3] silently dropped the third piece."""
+    with pytest.raises(tfckpt.InvalidArgumentError, match="rule 1: sizes"):
+        _rules({"match": "a", "name": ["b", "c"], "split": 0, "sizes": sizes}).apply(SIX)
+
+
+def test_rules_concat_sizes_must_be_one_per_piece() -> None:
+    with pytest.raises(tfckpt.InvalidArgumentError, match="rule 1: sizes"):
+        _rules({"match": ["a", "c"], "name": "b", "concat": 0, "sizes": [6, 6, 6]})
+
+
+@pytest.mark.parametrize("pair", [["float32", "string"], ["string", "float32"], ["float32", "resource"],
+                                  ["float32", "variant"]])
+def test_rules_dtype_cast_is_between_numeric_dtypes_only(pair: list[str]) -> None:
+    """A cast to string made an object array of floats, from string a raw ValueError, to
+    resource/variant an AssertionError."""
+    tensors = {"a": np.array([b"x"], dtype=object)} if pair[0] == "string" else SIX
+    with pytest.raises(tfckpt.InvalidArgumentError, match="rule 1: dtype"):
+        _rules({"match": "a", "name": "b", "dtype": pair}).apply(tensors)
+
+
+def test_rules_concat_of_pieces_of_different_dtypes_is_refused() -> None:
+    """float32 + int64 came out float64 while the plan said float32."""
+    with pytest.raises(tfckpt.InvalidArgumentError, match="rule 1: cannot concatenate .*float32.*int64"):
+        _rules({"match": ["a", "c"], "name": "b", "concat": 0}).apply(
+            {"a": np.ones(6, np.float32), "c": np.ones(6, np.int64)})
+
+
+def test_rules_file_with_a_huge_integer_literal_is_an_invalid_argument_error(tmp_path: Path) -> None:
+    path = tmp_path / "rules.json"
+    path.write_text('{"tfckpt_rules": 1, "rules": [{"match": "a", "name": "b", "transpose": [' + "9" * 5000 + "]}]}")
+    with pytest.raises(tfckpt.InvalidArgumentError, match="rules.json: not a JSON rules file"):
+        tfckpt.load_rules(path)
