@@ -111,3 +111,49 @@ def test_rules_file_with_a_huge_integer_literal_is_an_invalid_argument_error(tmp
     path.write_text('{"tfckpt_rules": 1, "rules": [{"match": "a", "name": "b", "transpose": [' + "9" * 5000 + "]}]}")
     with pytest.raises(tfckpt.InvalidArgumentError, match="rules.json: not a JSON rules file"):
         tfckpt.load_rules(path)
+
+
+def test_two_threads_saving_one_prefix_asynchronously_take_turns(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both passed Background.wait() before either save started: the second joined a thread
+    not yet started (RuntimeError: cannot join thread before it is started) or both wrote at
+    once, though at most one save per prefix is in flight (tfckpt.asyncsave)."""
+    import threading
+
+    from tfckpt import asyncsave
+    active, most = [0], [0]
+    lock = threading.Lock()
+    write = asyncsave.SnapshotWriter._write
+
+    def counted(self: asyncsave.SnapshotWriter) -> None:
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            write(self)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(asyncsave.SnapshotWriter, "_write", counted)
+    prefix = str(tmp_path / "ck")
+    errors: list[BaseException] = []
+    for _ in range(8):
+        barrier = threading.Barrier(2)
+
+        def save(k: int, barrier: threading.Barrier = barrier) -> None:
+            values = {"w": np.full(1 << 17, k, np.float32)}
+            barrier.wait()
+            try:
+                tfckpt.save(values, prefix, asynchronous=True).wait()
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=save, args=(k,)) for k in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    assert most[0] == 1
+    assert set(np.unique(tfckpt.load(prefix)["w"])) <= {1.0, 2.0}
