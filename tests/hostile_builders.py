@@ -647,6 +647,21 @@ def savedmodel_functions(directory: Path, n: int) -> str:
     return str(directory)
 
 
+def meta_graph_functions(directory: Path, n: int) -> str:
+    """A TF1 ``.meta`` file (a MetaGraphDef) whose graph has ``n`` library functions and ``n``
+    nodes."""
+    meta = saved_model_pb2.MetaGraphDef()
+    meta.meta_info_def.tags.append("train")
+    for i in range(n):
+        meta.graph_def.library.function.add().signature.name = f"f_{i}"
+        node = meta.graph_def.node.add()
+        node.name, node.op = f"v_{i}", f"Op{i % 7}"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "model.ckpt.meta"
+    path.write_bytes(meta.SerializeToString())
+    return str(path)
+
+
 def tmp_output(directory: Path, suffix: str) -> str:
     """A fresh output path next to an input (convert's destination)."""
     out = directory.parent / f"{directory.name}-out{suffix}"
