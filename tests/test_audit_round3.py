@@ -184,3 +184,16 @@ def test_keras_h5_walk_keeps_visititems_order_and_skips_links(tmp_path: Path) ->
         file["soft"] = h5py.SoftLink("/a/c")
         file["external"] = h5py.ExternalLink("elsewhere.h5", "/x")
     assert list(tfckpt.load(str(path))) == ["a/c", "a/y/z", "b/x"]
+
+
+def test_set_num_threads_takes_numpy_integers_and_refuses_the_rest_naming_them() -> None:
+    """np.int64(4) (what len() of an array shape or np.argmax gives) was refused with
+    'must be a positive integer, got 4'."""
+    try:
+        tfckpt.set_num_threads(np.int64(4))  # type: ignore[arg-type]
+        assert tfckpt.get_num_threads() == 4 and type(tfckpt.get_num_threads()) is int
+        for bad in (0, -1, 2.5, "4", True, np.float64(4)):
+            with pytest.raises(tfckpt.InvalidArgumentError, match=r"positive integer, got .*" + type(bad).__name__):
+                tfckpt.set_num_threads(bad)  # type: ignore[arg-type]
+    finally:
+        tfckpt.set_num_threads(None)
