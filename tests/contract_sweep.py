@@ -34,6 +34,7 @@ from hostile_builders import Builder, input_bytes, tmp_output
 
 import tfckpt
 from tfckpt import cli, savedmodel
+from tfckpt.compat import tf as compat_tf
 from tfckpt.errors import TfckptError
 
 EntryPoint = Callable[[str], Any]
@@ -243,6 +244,36 @@ def _convert(suffix: str) -> EntryPoint:
     return run
 
 
+def _async_save(path: str) -> None:
+    """Every tensor read, then saved again asynchronously (snapshot, background write, wait)."""
+    tfckpt.save(tfckpt.load(path), tmp_output(Path(path).parent, "-async"), asynchronous=True).wait()
+
+
+# A rename, a transpose and a reshape of every float tensor, a split of none (no name matches).
+RULES = tfckpt.Rules.from_json({"tfckpt_rules": 1, "rules": [
+    {"match": "never/(.*)", "name": ["a/{1}", "b/{1}"], "split": 0},
+    {"match": r"layer_(\d+)/kernel", "name": "renamed.{1}", "reshape": [[-1], [1, -1]], "transpose": [1, 0]},
+    {"match": "(.*)", "name": "kept/{1}"}]})
+
+
+def _rules(path: str) -> None:
+    tfckpt.load(path, rules=RULES)
+
+
+def _compat_variables(path: str) -> None:
+    """tf.train.list_variables, then tf.train.load_variable of the first three (each call opens
+    the checkpoint, as TensorFlow's does), through tfckpt.compat."""
+    for name, _ in compat_tf.train.list_variables(path)[:3]:
+        try:
+            compat_tf.train.load_variable(path, name)
+        except compat_tf.errors.UnimplementedError:  # a dtype tfckpt cannot read (its TfckptError too)
+            pass
+
+
+def _meta_show(path: str) -> None:
+    savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(path))
+
+
 def _savedmodel_show(path: str) -> None:
     savedmodel.show_all(savedmodel.read_saved_model(path))
 
@@ -278,6 +309,8 @@ SAVEDMODEL_ENTRY_POINTS: dict[str, EntryPoint] = {
 
 FILE_ENTRY_POINTS: dict[str, EntryPoint] = {
     "convert": _convert(".npz"),
+    "ls": tfckpt.list_variables,  # through tfckpt.load_checkpoint's source readers
+    "load": tfckpt.load,
 }
 
 
@@ -296,7 +329,9 @@ class Family:
 
 
 ENTRY_POINTS: dict[str, EntryPoint] = {**CHECKPOINT_ENTRY_POINTS, **SAVEDMODEL_ENTRY_POINTS,
-                                       "convert file": FILE_ENTRY_POINTS["convert"]}
+                                       **{f"{name} file": run for name, run in FILE_ENTRY_POINTS.items()},
+                                       "async save": _async_save, "rules": _rules,
+                                       "compat load_variable": _compat_variables, "meta show": _meta_show}
 
 READ = ("open", "list", "load", "reader[]", "stats", "verify", "diff", "convert")
 GRAPH = ("nested", "object_paths", "tree", "verify", "cli tree")
@@ -343,6 +378,14 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("safetensors json depth", hb.safetensors_json_depth, ("convert file",), (16, 100000),
            (16, 100000, 1000000)),
     Family("npz members", hb.npz_members, ("convert file",), (16, 256), (16, 256, 4096)),
+    Family("entries, newer entry points", hb.float_tensors, ("async save", "rules", "compat load_variable"),
+           (64, 1024), (256, 4096, 32768)),
+    Family("keras h5 datasets", hb.keras_h5_datasets, ("convert file", "ls file"), (8, 64), (16, 256, 4096)),
+    # Past MAX_GROUP_DEPTH (64) the file is refused: the walk must not first cost depth**2.
+    Family("keras h5 nesting", hb.keras_h5_nesting, ("ls file",), (8, 1000), (8, 1000, 20000)),
+    Family("savedmodel functions", hb.savedmodel_functions, ("savedmodel show",), (128, 2048),
+           (128, 2048, 32768)),
+    Family("meta graph functions", hb.meta_graph_functions, ("meta show",), (256, 8192), (256, 8192, 131072)),
     # The bytes present stay the same while the zip claims more: the peak must not follow the claim.
     Family("npz lying member sizes", hb.npz_lying_sizes, ("convert file",), (1 << 10, 1 << 22),
            (1 << 10, 1 << 22, 1 << 28)),
@@ -366,4 +409,7 @@ CASES: dict[str, tuple[Builder, int, tuple[str, ...]]] = {
     "npz dtypes member is a list": (hb.npz_dtypes_member, 3, ("convert file",)),
     "bounded spec float64[2**31, 2**31]": (hb.savedmodel_bounded_spec, 1 << 62, ("savedmodel show",)),
     "savedmodel nested 3000": (hb.savedmodel_nesting, 3000, ("savedmodel show",)),
+    "keras h5 float32[2**40], no chunk written": (hb.keras_h5_huge_dataset, 40, ("ls file", "load file",
+                                                                                 "convert file")),
+    ".keras holding 16 MiB of deflated zeros": (hb.keras_archive_bomb, 16, ("ls file",)),
 }

@@ -576,6 +576,92 @@ def npz_lying_sizes(directory: Path, n: int) -> str:
     return str(path)
 
 
+def keras_h5_datasets(directory: Path, n: int) -> str:
+    """Baseline: a Keras 3 style ``.weights.h5`` of ``n`` layers with two small datasets each."""
+    import h5py
+
+    path = directory / "m.weights.h5"
+    directory.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as file:
+        for i in range(n):
+            file[f"layers/dense_{i}/vars/0"] = np.zeros((2, 2), np.float32)
+            file[f"layers/dense_{i}/vars/1"] = np.zeros(2, np.float32)
+    return str(path)
+
+
+def keras_h5_nesting(directory: Path, n: int) -> str:
+    """A ``.weights.h5`` whose one dataset sits under ``n`` nested groups (HDF5's own
+    ``visititems`` resolves each from the root: quadratic in ``n``)."""
+    import h5py
+
+    path = directory / "m.weights.h5"
+    directory.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as file:
+        file["/".join(["g"] * n) + "/vars/0"] = np.zeros(2, np.float32)
+    return str(path)
+
+
+def keras_h5_huge_dataset(directory: Path, n: int) -> str:
+    """A ``.weights.h5`` declaring a chunked, compressed ``float32[2**n]`` dataset with no
+    chunk written (HDF5 reads it as fill values)."""
+    import h5py
+
+    path = directory / "m.weights.h5"
+    directory.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as file:
+        file.create_dataset("layers/d/vars/0", shape=(2**n,), dtype=np.float32, chunks=(1024,),
+                            compression="gzip", fillvalue=1.0)
+    return str(path)
+
+
+def keras_archive_bomb(directory: Path, n: int) -> str:
+    """A ``.keras`` zip whose ``model.weights.h5`` member deflates ``n`` MiB of zeros (no HDF5
+    signature anywhere: every probe of the superblock decompresses from the start)."""
+    path = directory / "m.keras"
+    directory.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", "{}")
+        archive.writestr("config.json", "{}")
+        archive.writestr("model.weights.h5", b"\0" * (n << 20))
+    return str(path)
+
+
+def savedmodel_functions(directory: Path, n: int) -> str:
+    """A SavedModel with ``n`` functions in its graph's function library and ``n`` concrete
+    functions of one restored function in its object graph."""
+    meta = saved_model_pb2.MetaGraphDef()
+    meta.meta_info_def.tags.append("serve")
+    graph = meta.object_graph_def
+    root = graph.nodes.add()
+    root.children.add(node_id=1, local_name="f")
+    node = graph.nodes.add().function
+    for i in range(n):
+        name = f"__inference_f_{i}"
+        meta.graph_def.library.function.add().signature.name = name
+        node.concrete_functions.append(name)
+        graph.concrete_functions[name].canonicalized_input_signature.CopyFrom(_args())
+    model = saved_model_pb2.SavedModel()
+    model.meta_graphs.append(meta)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "saved_model.pb").write_bytes(model.SerializeToString())
+    return str(directory)
+
+
+def meta_graph_functions(directory: Path, n: int) -> str:
+    """A TF1 ``.meta`` file (a MetaGraphDef) whose graph has ``n`` library functions and ``n``
+    nodes."""
+    meta = saved_model_pb2.MetaGraphDef()
+    meta.meta_info_def.tags.append("train")
+    for i in range(n):
+        meta.graph_def.library.function.add().signature.name = f"f_{i}"
+        node = meta.graph_def.node.add()
+        node.name, node.op = f"v_{i}", f"Op{i % 7}"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "model.ckpt.meta"
+    path.write_bytes(meta.SerializeToString())
+    return str(path)
+
+
 def tmp_output(directory: Path, suffix: str) -> str:
     """A fresh output path next to an input (convert's destination)."""
     out = directory.parent / f"{directory.name}-out{suffix}"

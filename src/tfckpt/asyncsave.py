@@ -189,6 +189,9 @@ class Background:
 
     def __init__(self, *, keep_buffers: bool = True) -> None:
         self._lock = threading.Lock()
+        # Held from writer() until its save has started: two threads saving at once would both
+        # pass wait() with nothing in flight, then write (and share snapshot buffers) together.
+        self._admission = threading.Lock()
         self._pending: AsyncSave | None = None
         self._keep_buffers = keep_buffers
         self._buffers: dict[str, np.ndarray] = {}
@@ -213,9 +216,14 @@ class Background:
         """A writer that snapshots what it is given and writes it in the background on a clean
         exit, then calls ``after`` there (e.g. the state file update). Waits for the save in
         flight first, raising its error if nobody has seen it; refused after :meth:`close`."""
-        self.check_open(prefix)
-        self.wait()
-        return SnapshotWriter(self, check_prefix(prefix), sync=sync, after=after)
+        self._admission.acquire()
+        try:
+            self.check_open(prefix)
+            self.wait()
+            return SnapshotWriter(self, check_prefix(prefix), sync=sync, after=after)
+        except BaseException:
+            self._admission.release()
+            raise
 
     def wait(self) -> str | None:
         """Wait for the save in flight; return its prefix (``None`` if there was none, or it
@@ -236,6 +244,8 @@ class Background:
 
     def idle(self) -> bool:
         """Nothing in flight, and no failure left to report."""
+        if self._admission.locked():  # a save being snapshotted, not started yet
+            return False
         with self._lock:
             pending = self._pending
         return pending is None or (pending.done() and (pending._error is None or pending._reported))
@@ -256,9 +266,9 @@ class Background:
 
     def start(self, prefix: str, job: Callable[[], None]) -> AsyncSave:
         save = AsyncSave(prefix, job)
+        save._thread.start()  # before it is visible: wait() in another thread joins it
         with self._lock:
             self._pending = save
-        save._thread.start()
         return save
 
 
@@ -297,8 +307,11 @@ class SnapshotWriter:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        if exc_type is None:
-            self.handle = self._background.start(self.prefix, self._write)
+        try:
+            if exc_type is None:
+                self.handle = self._background.start(self.prefix, self._write)
+        finally:
+            self._background._admission.release()
 
 
 _BY_PREFIX: dict[str, Background] = {}  # tfckpt.save's one save in flight per prefix

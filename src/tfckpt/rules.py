@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import string
@@ -54,6 +55,7 @@ __all__ = ["Mapped", "Rule", "Rules", "load_rules"]
 RULES_VERSION = 1
 _FIELD = re.compile(r"\{(\w+)\}")
 _METACHARACTERS = ".^$*+?{}[]|)"
+MAX_ARRAY_BYTES = (1 << 63) - 1  # numpy refuses a shape whose dims (zeros as ones) x itemsize exceed this
 Shape = tuple[int, ...]
 
 
@@ -166,7 +168,7 @@ def _group_name(ref: str) -> str:
 
 def _shape_of(spec: Sequence[int], size: int, where: str) -> Shape:
     """``spec`` with its ``-1`` resolved for ``size`` elements."""
-    known = int(np.prod([d for d in spec if d != -1], dtype=np.int64))
+    known = math.prod(d for d in spec if d != -1)  # Python ints: an int64 product wraps
     if list(spec).count(-1) == 1 and known and size % known == 0:
         return tuple(size // known if d == -1 else d for d in spec)
     return tuple(spec)
@@ -221,9 +223,10 @@ class Rule:
             dtype = as_dtype(self.dtype[1])
         for step in ("transpose", "reshape") if self.transpose_first else ("reshape", "transpose"):
             if step == "reshape" and self.reshape is not None:
-                size = int(np.prod(shape, dtype=np.int64))
+                size = math.prod(shape)
                 wanted, new = _shape_of(self.reshape[0], size, self.where), _shape_of(self.reshape[1], size, self.where)
-                if shape != wanted or int(np.prod(new, dtype=np.int64)) != size:
+                if shape != wanted or -1 in new or math.prod(new) != size or \
+                        math.prod(max(d, 1) for d in new) * max(dtype.itemsize, 1) > MAX_ARRAY_BYTES:
                     raise InvalidArgumentError(f"{self.where}: cannot reshape {list(shape)} as "
                                                f"{list(self.reshape[0])} -> {list(self.reshape[1])}")
                 shape = new
@@ -349,16 +352,27 @@ def _rule(entry: Any, where: str) -> Rule:
         if not isinstance(pair, list) or len(pair) != 2:
             raise InvalidArgumentError(f"{where}: reshape should be [from shape, to shape]")
         reshape = (_ints(pair[0], "reshape", where), _ints(pair[1], "reshape", where))
+        for spec in reshape:  # numpy's reshape takes dims >= 0 and one -1 (the rest of the size)
+            if any(d < -1 for d in spec) or spec.count(-1) > 1:
+                raise InvalidArgumentError(f"{where}: reshape shape {list(spec)} should have dims >= 0 and at "
+                                           f"most one -1")
     dtype = None
     if "dtype" in entry:
         pair = entry["dtype"]
         if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(d, str) for d in pair):
             raise InvalidArgumentError(f"{where}: dtype should be [from, to]")
         try:
-            dtype = (as_dtype(pair[0]).name, as_dtype(pair[1]).name)
+            dtypes = (as_dtype(pair[0]), as_dtype(pair[1]))
         except TfckptError as exc:
             raise InvalidArgumentError(f"{where}: {exc}") from None
+        if not all(d.is_fixed_size and d.as_numpy_dtype is not None for d in dtypes):
+            # numpy casts numbers; strings, resources and variants have no cast that keeps values
+            raise InvalidArgumentError(f"{where}: dtype casts between numeric dtypes, not {pair[0]} -> {pair[1]}")
+        dtype = (dtypes[0].name, dtypes[1].name)
     sizes = None if "sizes" not in entry else _ints(entry["sizes"], "sizes", where)
+    pieces = max(len(names), len(matches))
+    if sizes is not None and (len(sizes) != pieces or any(s < 0 for s in sizes)):
+        raise InvalidArgumentError(f"{where}: sizes {list(sizes)} should be {pieces} sizes >= 0, one per piece")
     return Rule(where, matches, names, transpose, reshape, axis, sizes, dtype)
 
 
@@ -436,6 +450,9 @@ class Rules:
                 raise InvalidArgumentError(f"{rule.where}: {have} matched, but nothing matches {lacking[0]!r} with "
                                            f"the same groups {list(key)}: cannot concatenate")
             members = [group[i] for i in range(len(rule.match))]
+            if len({dtype for _, dtype, _ in members}) > 1:  # np.concatenate would promote them
+                raise InvalidArgumentError(f"{rule.where}: cannot concatenate pieces of dtypes "
+                                           f"{', '.join(dtype.name for _, dtype, _ in members)}")
             shapes, new_dtype = rule.shapes([shape for _, _, shape in members], members[0][1])
             first = rule.compiled[0].fullmatch(members[0][0])
             assert first is not None
@@ -480,7 +497,7 @@ def load_rules(path: str | os.PathLike[str], *, reverse: bool = False) -> Rules:
         if data is None:
             raise NotFoundError(f"{where}: no rules file there")
         document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # bad UTF-8, bad JSON, an integer past the 4300-digit limit
         raise InvalidArgumentError(f"{where}: not a JSON rules file: {exc}") from None
     except RecursionError:
         raise InvalidArgumentError(f"{where}: JSON nested too deep for a rules file") from None

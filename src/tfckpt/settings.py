@@ -19,7 +19,10 @@ more thread, outside this count.
 
 from __future__ import annotations
 
+import operator
 import os
+
+import numpy as np
 
 from .errors import InvalidArgumentError
 
@@ -31,9 +34,12 @@ _num_threads: int | None = None  # set_num_threads(); None: the default, compute
 
 
 def _checked(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(f"{where}: the thread count must be a positive integer, got {value!r}")
-    return value
+    # numpy integers count (operator.index takes them); bools and floats do not
+    number = operator.index(value) if hasattr(value, "__index__") and not isinstance(value, (bool, np.bool_)) else 0
+    if number < 1:
+        raise InvalidArgumentError(f"{where}: the thread count must be a positive integer, got {value!r} "
+                                   f"({type(value).__name__})")
+    return number
 
 
 def default_num_threads() -> int:

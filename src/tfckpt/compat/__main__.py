@@ -8,7 +8,7 @@ and ``tensorflow.compat.v2`` (and ``tensorflow.train``, ``.errors``, ``.dtypes``
 ``[script.py, args...]`` and its directory first on ``sys.path``, as ``python script.py args...``
 would run it; ``-m module args...`` runs a module as ``python -m`` does. Exit codes are
 Python's: the script's ``sys.exit`` code, 1 with a traceback for an uncaught exception, 2
-for a usage error here.
+for a usage error here (an unknown option, a script that does not exist).
 """
 
 from __future__ import annotations
@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0] in ("-h", "--help") or (args[0] == "-m" and len(args) < 2):
         print(USAGE, file=sys.stderr if not args or args[0] == "-m" else sys.stdout)
         raise SystemExit(0 if args and args[0] in ("-h", "--help") else 2)
+    if args[0].startswith("-") and args[0] != "-m":
+        print(f"unknown option {args[0]!r}\n{USAGE}", file=sys.stderr)
+        raise SystemExit(2)
+    if args[0] != "-m" and not os.path.exists(args[0]):  # python's own message and exit code
+        print(f"{sys.executable}: can't open file {os.path.abspath(args[0])!r}: no such file or directory",
+              file=sys.stderr)
+        raise SystemExit(2)
     install()
     if args[0] == "-m":
         sys.argv = [args[1], *args[2:]]

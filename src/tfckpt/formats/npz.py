@@ -196,6 +196,8 @@ def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
                 value: np.ndarray = np.asarray(archive[name])
             except _READ_ERRORS as exc:
                 raise CorruptionError(f"{where}: member {name!r}: {exc}") from exc
+            if not value.dtype.isnative:  # np.savez keeps '>f4': the view below needs native bytes
+                value = value.astype(value.dtype.newbyteorder("="))
             if dtype == STRING:
                 flat = np.empty(value.size, dtype=object)
                 flat[:] = [bytes(v) if value.dtype.kind == "S" else str(v).encode() for v in value.flat]
