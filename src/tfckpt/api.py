@@ -23,8 +23,8 @@ from .bundle.naming import (
 )
 from .bundle.reader import CheckpointReader
 from .bundle.v1 import V1Store, is_v1
-from .bundle.writer import save_mapping
-from .errors import CheckpointReplacedError, CorruptionError, InvalidArgumentError, NotFoundError
+from .bundle.writer import check_mapping, save_mapping
+from .errors import CheckpointReplacedError, CorruptionError, NotFoundError
 from .filetypes import describe
 from .rules import Rules
 from .state import latest_checkpoint
@@ -289,8 +289,7 @@ def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True,
     True
     """
     if is_async(None, asynchronous):
-        if not isinstance(tensors, Mapping):
-            raise InvalidArgumentError(f"tensors must be a mapping {{name: value}}, got {type(tensors).__name__}")
+        check_mapping(tensors)
         return save_in_background(tensors, path_argument(prefix, "prefix"), sync=sync)
     return save_mapping(tensors, path_argument(prefix, "prefix"), sync=sync)
 

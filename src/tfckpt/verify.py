@@ -30,7 +30,7 @@ from .bundle.objects import unmatched_keys
 from .bundle.reader import CheckpointReader
 from .bundle.slices import describe_key, encode_slice_key
 from .bundle.store import MAX_UNUSED_SHARDS_LISTED
-from .bundle.validate import array_problem, tiling_problem
+from .bundle.validate import array_problem, slice_entry_problem, tiling_problem
 from .errors import TfckptError
 from .storage import PathLike
 
@@ -185,12 +185,9 @@ def _check_partitioned(info: TensorInfo, stored: dict[str, TensorInfo], report: 
         report.problems.append(VerifyProblem(problem, info.name))
     for piece in info.slices:
         part = stored.get(encode_slice_key(info.name, piece).decode("utf-8", "surrogateescape"))
-        if part is None:
-            report.problems.append(VerifyProblem(f"slice {piece} has no data entry", info.name))
-        elif part.dtype != info.dtype or part.shape != piece.shape(shape):
-            report.problems.append(VerifyProblem(
-                f"slice {piece} is stored as {part.dtype.name}{list(part.shape)}, expected "
-                f"{info.dtype.name}{list(piece.shape(shape))}", info.name))
+        problem = slice_entry_problem(info, piece, part)
+        if problem is not None:
+            report.problems.append(VerifyProblem(problem, info.name))
 
 
 def _check_data_files(reader: CheckpointReader, extents: dict[int, int], lost: dict[int, list[str]],

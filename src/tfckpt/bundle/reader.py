@@ -358,11 +358,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         parts = []
         for piece, common in hits:
             part = self._store.slice_info(encode_slice_key(info.name, piece))
-            if part is None:
-                raise CorruptionError(f"{where}: slice {piece} is listed but its data entry is missing")
-            if part.dtype != info.dtype or part.shape != piece.shape(shape):
-                raise CorruptionError(f"{where}: slice {piece} is stored as {part.dtype.name}"
-                                      f"{list(part.shape)}, expected {info.dtype.name}{list(piece.shape(shape))}")
+            problem = validate.slice_entry_problem(info, piece, part)
+            if problem is not None:
+                raise CorruptionError(f"{where}: {problem}")
+            assert part is not None
             self._store.check_stored(part)
             parts.append((piece, common, part))
         return parts

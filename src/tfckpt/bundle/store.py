@@ -24,7 +24,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import functools
-import math
 import threading
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -128,7 +127,7 @@ def _quick_size(kind: tuple[DType, tuple[int, ...]] | None) -> int:
     if (kind is None or not kind[0].is_fixed_size or kind[0].as_numpy_dtype is None
             or validate.array_problem(*kind) is not None):  # left to the reader, which says why
         return -1
-    size = kind[0].as_numpy_dtype.itemsize * math.prod(kind[1])
+    size = validate.fixed_nbytes(*kind)
     return size if size <= QUICK_MAX_BYTES else -1
 
 
@@ -147,7 +146,7 @@ class BundleStore:
         try:
             index_source = opener(self.index_name)
         except FileNotFoundError:
-            raise NotFoundError(f"no checkpoint at {prefix!r}: {self.index_name} does not exist") from None
+            raise self._no_index() from None
         self._table = Entries([], b"", np.zeros(0, np.int64), np.zeros(0, np.int64), [])
         self._names: list[str] = []  # tensor names, in key order: the table's last entries
         self._row_of: dict[str, int] | None = None  # tensor name -> its entry (made when first asked)
@@ -162,13 +161,16 @@ class BundleStore:
                 index_source.read_whole()  # type: ignore[attr-defined]
             self.header = self._read_index(TableReader(index_source))
         except FileNotFoundError:
-            raise NotFoundError(f"no checkpoint at {prefix!r}: {self.index_name} does not exist") from None
+            raise self._no_index() from None
         except CorruptionError:
             if index_source.is_remote:  # fetched by size known before: a new one may have come meanwhile
                 self._check_not_replaced()
             raise
         finally:
             index_source.close()
+
+    def _no_index(self) -> NotFoundError:
+        return NotFoundError(f"no checkpoint at {self.prefix!r}: {self.index_name} does not exist")
 
     def _read_index(self, table: TableReader) -> BundleHeader:
         where = table.name
@@ -198,9 +200,9 @@ class BundleStore:
     # -- records -------------------------------------------------------------------------
 
     def _checked(self, name: str, info: TensorInfo) -> TensorInfo:
-        if not info.slices and info.shard_id >= max(self.header.num_shards, 1):
-            raise CorruptionError(f"{self.index_name}: key {describe_key(name)!r} is in shard {info.shard_id} but "
-                                  f"the header says there are {self.header.num_shards} shards")
+        problem = validate.shard_problem(info, self.header.num_shards)
+        if problem is not None:
+            raise CorruptionError(f"{self.index_name}: key {describe_key(name)!r} {problem}")
         return info
 
     def _decode_all(self) -> None:
@@ -282,8 +284,9 @@ class BundleStore:
         known = rows >= 0
         at = np.where(known, rows, 0)
         size, shard, offset = plain.size[at], plain.shard_id[at], plain.offset[at]
-        quick = (known & plain.plain[at] & (size == expected[plain.kind[at]])  # expected is capped
-                 & (shard < self.header.num_shards))
+        # The rules check_stored applies, on the columns: size (expected is capped), shard, bytes.
+        quick = (known & plain.plain[at] & (size == expected[plain.kind[at]])
+                 & validate.shard_inside(shard, self.header.num_shards))
         for shard_id in np.unique(shard[quick]).tolist():
             source = self._shard(shard_id)
             in_shard = shard == shard_id
@@ -417,14 +420,9 @@ class BundleStore:
         return out
 
     def check_stored(self, info: TensorInfo) -> None:
-        np_dtype = info.dtype.as_numpy_dtype
-        if (np_dtype is not None and np_dtype.kind != "O" and not info.slices
-                and info.size == info.num_elements * np_dtype.itemsize
-                and validate.bytes_inside(info.offset, info.size, self._shard(info.shard_id).size())):
-            return  # the common case, decided without building messages
-        problem = validate.size_problem(info)
+        problem = validate.size_problem(info)  # (a rule that holds builds no message)
         if problem is None:
-            problem = validate.bytes_problem(info, self._shard(info.shard_id).size())
+            problem = validate.bytes_problem(info.offset, info.size, self._shard(info.shard_id).size())
         if problem is not None:
             raise CorruptionError(f"{self.index_name}: key {describe_key(info.name)!r}: {problem}")
 
@@ -479,14 +477,18 @@ class BundleStore:
 
     def _check_readable(self, info: TensorInfo) -> None:
         if not (info.dtype.is_fixed_size or info.dtype.name == "string"):
-            raise UnsupportedError(f"{self._where(info)}: tensors of dtype {info.dtype.name} cannot be read by "
-                                   f"tfckpt (shape {list(info.shape)} listed; values are opaque)")
+            raise self._opaque(info)
         if self._shard(info.shard_id).is_remote:  # a remote file's size costs a request: the fetch
             problem = validate.size_problem(info)  # itself shows whether the bytes are there
             if problem is not None:
                 raise CorruptionError(f"{self.index_name}: key {describe_key(info.name)!r}: {problem}")
         else:
             self.check_stored(info)
+
+    def _opaque(self, info: TensorInfo) -> UnsupportedError:
+        """The error for an entry whose dtype's values tfckpt cannot read."""
+        return UnsupportedError(f"{self._where(info)}: tensors of dtype {info.dtype.name} cannot be read by "
+                                f"tfckpt (shape {list(info.shape)} listed; values are opaque)")
 
     def _where(self, info: TensorInfo) -> str:
         return f"{data_filename(self.prefix, info.shard_id, self.header.num_shards)}: key {describe_key(info.name)!r}"
@@ -595,8 +597,7 @@ class BundleStore:
             flat = payload.read_strings(source, info.offset, info.size, info.num_elements, big,
                                         self.verify_checksums, info.masked_crc32c, where)
             return flat.reshape(info.shape)
-        raise UnsupportedError(f"{where}: tensors of dtype {info.dtype.name} cannot be read by "
-                               f"tfckpt (shape {list(info.shape)} listed; values are opaque)")
+        raise self._opaque(info)
 
     def read_region(self, info: TensorInfo, piece: TensorSlice) -> np.ndarray:
         with self._consistent(remote=self._shard(info.shard_id).is_remote):

@@ -38,7 +38,7 @@ from ..state import lies_within, state_path
 from ..storage import PathLike
 
 __all__ = ["DEFAULT_CHECKPOINT_NAME", "FORMATS", "MAX_NUMPY_BYTES", "MAX_NUMPY_RANK", "Sink", "SourceTensor",
-           "check_numpy_shape", "detect_format", "open_reader", "open_sink", "open_source", "sink_path"]
+           "check_numpy_shape", "detect_format", "known_format", "open_reader", "open_sink", "open_source", "sink_path"]
 
 FORMATS = ("checkpoint", "safetensors", "npz", "keras")
 KERAS_EXTENSIONS = (".h5", ".hdf5", ".keras")  # Keras weights (.weights.h5), Keras 2 .h5, .keras archives
@@ -114,7 +114,8 @@ def detect_format(path: PathLike, *, writing: bool = False) -> str:
     return "checkpoint"
 
 
-def _known(fmt: str) -> str:
+def known_format(fmt: str) -> str:
+    """``fmt`` if it is one of :data:`FORMATS`, else :class:`InvalidArgumentError`."""
     if fmt not in FORMATS:
         raise InvalidArgumentError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     return fmt
@@ -125,7 +126,7 @@ def open_source(path: PathLike, stack: ExitStack, fmt: str | None = None) -> lis
     ``fmt`` (default: :func:`detect_format`)."""
     from . import checkpoint, keras_h5, npz, safetensors
 
-    fmt = _known(fmt) if fmt is not None else detect_format(path)
+    fmt = known_format(fmt) if fmt is not None else detect_format(path)
     reader = {"safetensors": safetensors.source, "npz": npz.source, "keras": keras_h5.source}.get(fmt, checkpoint.source)
     return reader(path, stack)
 
@@ -146,7 +147,7 @@ def open_reader(path: PathLike, fmt: str | None = None) -> CheckpointReader:
     """
     from .store import SourceStore  # which imports this module
 
-    fmt = _known(fmt) if fmt is not None else detect_format(path)
+    fmt = known_format(fmt) if fmt is not None else detect_format(path)
     if fmt == "checkpoint":
         return load_checkpoint(path)
     stack = ExitStack()
@@ -191,7 +192,7 @@ def open_sink(path: PathLike, fmt: str, planned: list[tuple[str, DType, tuple[in
     :mod:`tfckpt.formats.structure` to keep in the file."""
     from . import checkpoint, npz, safetensors
 
-    fmt = _known(fmt)
+    fmt = known_format(fmt)
     if fmt == "keras":
         detect_format(os.fspath(path) + ".h5", writing=True)  # refused there, with what to use instead
     if fmt == "safetensors":
