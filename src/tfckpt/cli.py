@@ -36,7 +36,6 @@ from .verify import VerifyProblem, verify_checkpoint
 
 __all__ = [
     "SKIPPED_SHOWN",
-    "SUBCOMMANDS",
     "Handler",
     "NothingMatched",
     "ProgressBar",
@@ -52,6 +51,7 @@ __all__ = [
     "cmd_verify",
     "main",
     "shown",
+    "subcommands",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -543,15 +543,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SUBCOMMANDS = {"ls", "show", "inspect", "verify", "diff", "convert", "savedmodel", "meta", "stats", "tree"}
+def subcommands(parser: argparse.ArgumentParser) -> list[str]:
+    """The subcommands ``parser`` (from :func:`build_parser`) knows: the parser is their one
+    registry, so a subcommand added there is dispatched with no other list to keep in step."""
+    return [name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            for name in action.choices]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    positional = [a for a in argv if not a.startswith("-")]
-    if positional and positional[0] not in SUBCOMMANDS and "-h" not in argv and "--help" not in argv:
-        argv.insert(argv.index(positional[0]), "ls")  # `tfckpt PATH` means `tfckpt ls PATH`
     parser = build_parser()
+    positional = [a for a in argv if not a.startswith("-")]
+    if positional and positional[0] not in subcommands(parser) and "-h" not in argv and "--help" not in argv:
+        argv.insert(argv.index(positional[0]), "ls")  # `tfckpt PATH` means `tfckpt ls PATH`
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
