@@ -111,10 +111,12 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
         A checkpoint prefix, its ``.index``/``.data-*`` file, a directory with a
         ``checkpoint`` state file, or a SavedModel directory.
     verify_checksums:
-        Check every tensor's CRC32C when it is read (default ``True``).
+        Check every tensor's CRC32C when it is read (default ``True``). The index's (and a V1
+        file's) block checksums are checked always.
     mmap:
         Return fixed-size tensors as read-only, zero-copy views of the memory-mapped data
-        files (local, little-endian, aligned tensors; others are read as usual).
+        files (little-endian, aligned tensors; others are read as usual). A remote or V1
+        checkpoint cannot be mapped: :class:`UnsupportedError` says so.
 
     Raises
     ------
@@ -138,25 +140,27 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True, mmap: bool
         # (The path after the host or bucket, split by hand: urlsplit refuses `[` in a host.)
         if prefix_of(path) is None and path.partition("://")[2].partition("/")[2].strip("/"):
             try:
-                return CheckpointReader(path, verify_checksums=verify_checksums, opener=storage.open_source)
+                return CheckpointReader(path, verify_checksums=verify_checksums, opener=storage.open_source,
+                                        mmap=mmap)
             except NotFoundError:
                 pass
         prefix = resolve_prefix(path)
         try:
-            return CheckpointReader(prefix, verify_checksums=verify_checksums, opener=storage.open_source)
+            return CheckpointReader(prefix, verify_checksums=verify_checksums, opener=storage.open_source,
+                                    mmap=mmap)
         except NotFoundError:  # no .index: a legacy V1 checkpoint, as TF decides
-            return _open_v1(path, prefix, verify_checksums)
+            return _open_v1(path, prefix, verify_checksums, mmap)
     prefix = resolve_prefix(path)
     if not storage.exists(index_filename(prefix)):  # no .index: a legacy V1 checkpoint, as TF decides
-        return _open_v1(path, prefix, verify_checksums)
+        return _open_v1(path, prefix, verify_checksums, mmap)
     return CheckpointReader(prefix, verify_checksums=verify_checksums, mmap=mmap)
 
 
-def _open_v1(path: str, prefix: str, verify_checksums: bool) -> CheckpointReader:
+def _open_v1(path: str, prefix: str, verify_checksums: bool, mmap: bool) -> CheckpointReader:
     """The V1 checkpoint at ``prefix``; a file that is not one (a safetensors, HDF5, .keras,
     state or .meta file given by mistake) is named for what it is rather than for its bad magic."""
     try:
-        return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums))
+        return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums, mmap=mmap))
     except CorruptionError as exc:
         stripped = prefix_of(path)
         if stripped is not None and not path.endswith(INDEX_SUFFIX):

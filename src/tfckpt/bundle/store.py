@@ -154,6 +154,10 @@ class BundleStore:
         self._plain_entries: PlainEntries | None = None
         self._entries: dict[str, TensorInfo] = {}
         self._slice_entries: dict[bytes, TensorInfo] = {}
+        if mmap and index_source.is_remote:
+            index_source.close()
+            raise UnsupportedError(f"{prefix}: mmap=True maps local files only; this checkpoint is remote "
+                                   f"(open it without mmap)")
         identity = getattr(index_source, "identity", None)
         self._index_identity: FileIdentity | None = identity() if identity is not None else None
         try:

@@ -91,9 +91,16 @@ def is_v1(path: str) -> bool:
 class V1Store:
     """A legacy V1 checkpoint as a :class:`~tfckpt.bundle.store.Store`: every tensor is a
     partitioned one (a whole tensor is one slice of full extents), its pieces' values in
-    table records. Opening reads every file's metadata record."""
+    table records. Opening reads every file's metadata record.
 
-    def __init__(self, pattern: str, *, verify_checksums: bool = True) -> None:
+    ``verify_checksums`` means what it means for a V2 bundle: tensor checksums, which V1
+    records do not have; the table's block checksums are always checked (as a V2 index's).
+    ``mmap=True`` is refused: values live inside protobuf records, which cannot be mapped."""
+
+    def __init__(self, pattern: str, *, verify_checksums: bool = True, mmap: bool = False) -> None:
+        if mmap:
+            raise UnsupportedError(f"{pattern}: mmap=True cannot map a V1 checkpoint (its values are stored "
+                                   f"inside protobuf records); open it without mmap")
         files = v1_files(pattern)
         if not files:
             raise NotFoundError(f"no V1 checkpoint matches {pattern!r}")
@@ -112,7 +119,7 @@ class V1Store:
             for number, path in enumerate(files):
                 source = storage.open_source(path)
                 self._sources.append(source)
-                table = TableReader(source, verify_checksums=verify_checksums)
+                table = TableReader(source)
                 self._tables.append(table)
                 self._read_meta(number, table, pieces_of)
         except BaseException:
