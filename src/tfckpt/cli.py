@@ -407,8 +407,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_tree(args: argparse.Namespace) -> int:
-    with open_reader(args.path) as reader:
-        root = checkpoint_tree(reader, optimizer=not args.no_optimizer)
+    root = checkpoint_tree(args.path, optimizer=not args.no_optimizer)
     pending = [root]
     while pending:  # every name as people may see it (iteratively: trees can be deep)
         node = pending.pop()

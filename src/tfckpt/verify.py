@@ -19,6 +19,7 @@ file named by the header that is missing but that no entry uses.
 from __future__ import annotations
 
 import itertools
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from . import storage
@@ -32,6 +33,7 @@ from .bundle.slices import describe_key, encode_slice_key
 from .bundle.store import MAX_UNUSED_SHARDS_LISTED
 from .bundle.validate import array_problem, slice_entry_problem, tiling_problem
 from .errors import TfckptError
+from .formats import reading
 from .storage import PathLike
 
 __all__ = ["NAMES_SHOWN", "VerifyProblem", "VerifyReport", "verify_checkpoint"]
@@ -113,8 +115,9 @@ class VerifyReport:
         return not self.problems
 
 
-def verify_checkpoint(path: PathLike) -> VerifyReport:
-    """Check everything about the checkpoint at ``path``; never raises for damage found.
+def verify_checkpoint(path: PathLike | CheckpointReader) -> VerifyReport:
+    """Check everything about the checkpoint at ``path`` (or read by the reader ``path``, left
+    open); never raises for damage found.
 
     Examples
     --------
@@ -124,13 +127,14 @@ def verify_checkpoint(path: PathLike) -> VerifyReport:
     >>> report.ok, report.tensors_checked
     (True, 1)
     """
-    path = path_argument(path, "path")  # a wrong type is the caller's error, not a finding
-    try:
-        reader = load_checkpoint(path)
-    except TfckptError as exc:
-        return VerifyReport(str(path), problems=[VerifyProblem(f"cannot open: {exc}")])
-    report = VerifyReport(reader.prefix)
-    with reader:
+    if not isinstance(path, CheckpointReader):
+        path_argument(path, "path")  # a wrong type is the caller's error, not a finding
+    with ExitStack() as stack:
+        try:
+            reader = stack.enter_context(reading(path, opener=load_checkpoint))
+        except TfckptError as exc:
+            return VerifyReport(str(path), problems=[VerifyProblem(f"cannot open: {exc}")])
+        report = VerifyReport(reader.prefix)
         stored: dict[str, TensorInfo] = {}
         for name, entry in reader.stored_entries():
             if isinstance(entry, TfckptError):

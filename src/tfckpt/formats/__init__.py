@@ -22,7 +22,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import storage
 from ..api import load_checkpoint, resolve_prefix
+from ..arguments import path_argument
 from ..bundle.reader import CheckpointReader
 from ..dtypes import DType
 from ..errors import InvalidArgumentError, NotFoundError, UnsupportedError
@@ -38,7 +39,8 @@ from ..state import lies_within, state_path
 from ..storage import PathLike
 
 __all__ = ["DEFAULT_CHECKPOINT_NAME", "FORMATS", "MAX_NUMPY_BYTES", "MAX_NUMPY_RANK", "Sink", "SourceTensor",
-           "check_numpy_shape", "detect_format", "known_format", "open_reader", "open_sink", "open_source", "sink_path"]
+           "check_numpy_shape", "detect_format", "known_format", "open_reader",
+           "open_sink", "open_source", "reading", "sink_path"]
 
 FORMATS = ("checkpoint", "safetensors", "npz", "keras")
 KERAS_EXTENSIONS = (".h5", ".hdf5", ".keras")  # Keras weights (.weights.h5), Keras 2 .h5, .keras archives
@@ -157,6 +159,19 @@ def open_reader(path: PathLike, fmt: str | None = None) -> CheckpointReader:
         stack.close()
         raise
 
+
+
+@contextmanager
+def reading(source: PathLike | CheckpointReader, argument: str = "path",
+            opener: Callable[[str], CheckpointReader] = open_reader) -> Iterator[CheckpointReader]:
+    """The reader every tool function (stats, tree, diff, verify) works on: ``source`` itself
+    if it is a reader (left open: it is the caller's), else ``opener(source)`` (closed on
+    exit); ``argument`` names the parameter in the message a wrong type gets."""
+    if isinstance(source, CheckpointReader):
+        yield source
+        return
+    with opener(path_argument(source, argument)) as reader:
+        yield reader
 
 def sink_path(path: PathLike, fmt: str) -> str:
     """Where a sink of format ``fmt`` named ``path`` writes: for a checkpoint, an existing
