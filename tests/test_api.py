@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import EXAMPLES, FIXTURES
 
 import tfckpt
 from tfckpt.errors import NotFoundError
@@ -224,3 +224,20 @@ def test_bytes_keep_their_trailing_nul_bytes(tmp_path: Path) -> None:
     prefix = tfckpt.save({"s": b"ab\x00", "l": [b"x\x00\x00", b""]}, tmp_path / "ck")
     assert tfckpt.load_variable(prefix, "s") == b"ab\x00"
     assert tfckpt.load(prefix)["l"].tolist() == [b"x\x00\x00", b""]
+
+
+def test_the_reader_has_tf_s_methods_the_mapping_s_and_a_few_documented_extras() -> None:
+    """The reader's audience is people reading tensors; what verify and merge need is the
+    store's (``reader.store``), not a pass-through on the reader."""
+    from collections.abc import Mapping
+
+    from tfckpt.bundle.reader import CheckpointReader
+    tensorflow = {"get_tensor", "has_tensor", "get_variable_to_shape_map", "get_variable_to_dtype_map",
+                  "debug_string"}
+    extras = {"close", "prefix", "header", "store", "tensor_info", "infos", "key_for", "get_slice", "read_array",
+              "read_arrays", "read_slice", "object_graph", "object_paths", "object_tensors", "slot_variables",
+              "nested"}
+    with tfckpt.load_checkpoint(EXAMPLES / "keras_mlp") as reader:
+        public = {name for name in dir(reader) if not name.startswith("_")} - set(dir(Mapping))
+        assert public == tensorflow | extras
+        assert isinstance(reader, CheckpointReader) and reader.store.verify_checksums

@@ -136,14 +136,14 @@ def verify_checkpoint(path: PathLike | CheckpointReader) -> VerifyReport:
             return VerifyReport(str(path), problems=[VerifyProblem(f"cannot open: {exc}")])
         report = VerifyReport(reader.prefix)
         stored: dict[str, TensorInfo] = {}
-        for name, entry in reader.stored_entries():
+        for name, entry in reader.store.stored_entries():
             if isinstance(entry, TfckptError):
                 report.problems.append(VerifyProblem(str(entry), name))
             else:
                 stored[name] = entry
         extents: dict[int, int] = {}  # shard -> end of its last tensor
-        files = {shard: path for shard, path, _ in reader.data_files()}
-        lost: dict[int, list[str]] = {shard: [] for shard, _, size in reader.data_files() if size is None}
+        files = {shard: path for shard, path, _ in reader.store.data_files()}
+        lost: dict[int, list[str]] = {shard: [] for shard, _, size in reader.store.data_files() if size is None}
         checkable = []
         for name, info in stored.items():
             if info.slices:
@@ -160,7 +160,7 @@ def verify_checkpoint(path: PathLike | CheckpointReader) -> VerifyReport:
         holdable = [array_problem(info.dtype, info.shape) is None for info in checkable]
         problems: dict[str, VerifyProblem] = {}
         outcomes = itertools.chain(
-            reader.check_entries(info for info, ok in zip(checkable, holdable) if ok),
+            reader.store.check_many(info for info, ok in zip(checkable, holdable) if ok),
             ((info, _check_alone(reader, info)) for info, ok in zip(checkable, holdable) if not ok))
         for info, outcome in outcomes:
             if isinstance(outcome, TfckptError):
@@ -176,7 +176,7 @@ def verify_checkpoint(path: PathLike | CheckpointReader) -> VerifyReport:
 
 def _check_alone(reader: CheckpointReader, info: TensorInfo) -> int | TfckptError:
     try:
-        return reader.check_entry(info)
+        return reader.store.check_entry(info)
     except TfckptError as exc:
         return exc
 
@@ -196,7 +196,7 @@ def _check_partitioned(info: TensorInfo, stored: dict[str, TensorInfo], report: 
 
 def _check_data_files(reader: CheckpointReader, extents: dict[int, int], lost: dict[int, list[str]],
                       report: VerifyReport) -> None:
-    files = reader.data_files()
+    files = reader.store.data_files()
     if reader.header.num_shards > len(files) + MAX_UNUSED_SHARDS_LISTED:  # see BundleStore.data_files
         report.notes.append(VerifyProblem(
             f"the header names {reader.header.num_shards} data files but entries use {len(files)}; only those "

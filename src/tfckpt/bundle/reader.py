@@ -110,9 +110,11 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         return self._store.header
 
     @property
-    def verify_checksums(self) -> bool:
-        """Whether whole-tensor reads check each tensor's CRC32C (``load_checkpoint``'s option)."""
-        return self._store.verify_checksums
+    def store(self) -> Store:
+        """The :class:`~tfckpt.bundle.store.Store` this reader reads: every index entry, the
+        checks of stored bytes and the data files, for the tools that check or rewrite a
+        checkpoint (``verify``, ``merge``) rather than read its tensors."""
+        return self._store
 
     # -- Mapping --------------------------------------------------------------------------
 
@@ -177,35 +179,9 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             raise NotFoundError(f"{name!r} is the object path of several keys in {self.prefix}: {sorted(matches)}")
         raise self._missing(name)
 
-    def raw_entries(self) -> list[tuple[bytes, TensorInfo]]:
-        """Every index entry but the header, slice pieces included, in key order."""
-        return self._store.entries()
-
     def infos(self) -> list[TensorInfo]:
         """The record of every tensor (partitioned ones once, as their full entry), by name."""
         return [info for _, info in self._store.entries() if not info.name.startswith("\x00")]
-
-    # -- checking (what tfckpt.verify builds on) -------------------------------------------
-
-    def stored_entries(self) -> Iterator[tuple[str, TensorInfo | CorruptionError | UnsupportedError]]:
-        """Every index entry but the header, slice pieces included, in key order, each decoded
-        on its own: a damaged entry comes back as the error it raises, the others as records."""
-        return self._store.stored_entries()
-
-    def check_entry(self, info: TensorInfo) -> int:
-        """Check one stored entry completely (size rule, bytes present, checksum, layout),
-        reading it in bounded chunks; return the bytes checked. Raises the first problem."""
-        return self._store.check_entry(info)
-
-    def check_entries(self, infos: Iterable[TensorInfo]) -> Iterator[tuple[TensorInfo, int | TfckptError]]:
-        """:meth:`check_entry` for many entries, reads planned together; each entry's outcome
-        (bytes checked, or the error found) on its own, so one damaged tensor hides no other."""
-        return self._store.check_many(infos)
-
-    def data_files(self) -> list[tuple[int, str, int | None]]:
-        """``(shard, path, size or None if the file is missing)`` of each data file the header
-        names (none for legacy V1 checkpoints, whose values live in the table files)."""
-        return self._store.data_files()
 
     # -- data --------------------------------------------------------------------------------
 
