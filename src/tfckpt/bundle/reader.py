@@ -259,7 +259,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             name_argument(wrong, "names")  # raises: every name is checked before any is read
         batch: list[tuple[str, TensorInfo | None, list[tuple[TensorSlice, TensorInfo]] | None]] = []
         size = 0
-        for name, quick_size in zip(names, self._store.quick_sizes(names)):
+        quick = self._store.quick
+        for name, quick_size in zip(names, quick.quick_sizes(names) if quick is not None else [-1] * len(names)):
             if quick_size >= 0:  # small and plain: read in bulk, no record needed
                 batch.append((name, None, None))
                 size += quick_size
@@ -284,7 +285,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def _read_batch(self, batch: list[tuple[str, TensorInfo | None, list[tuple[TensorSlice, TensorInfo]] | None]],
                     max_workers: int | None) -> Iterator[tuple[str, np.ndarray]]:
         quick_names = [name for name, info, _ in batch if info is None]
-        quick = iter(self._store.read_quick(quick_names)) if quick_names else iter(())
+        reads = self._store.quick
+        quick = iter(reads.read_quick(quick_names)) if quick_names and reads is not None else iter(())
         stored = [part for _, info, parts in batch if info is not None
                   for part in ([info] if parts is None else [p for _, p in parts])]
         values = {id(info): value for info, value in self._store.read_many(stored, max_workers)}

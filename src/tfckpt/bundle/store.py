@@ -21,6 +21,7 @@ rename of the data file, then of the index).
 
 from __future__ import annotations
 
+import abc
 import bisect
 import contextlib
 import functools
@@ -45,7 +46,7 @@ from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_key_texts, describe_key
 
 __all__ = ["MAX_UNUSED_SHARDS_LISTED", "PARALLEL_MIN_BYTES", "QUICK_MAX_BYTES", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
-           "Listing", "SourceOpener", "Store"]
+           "Listing", "QuickReads", "RecordStore", "SourceOpener", "Store"]
 
 SourceOpener = Callable[[str], ByteSource]
 
@@ -73,13 +74,27 @@ class Listing:
     which: list[int]
 
 
+class QuickReads(Protocol):
+    """An optional capability of a store: small fixed-size tensors read in bulk, without
+    per-tensor records. A store declares it with :attr:`Store.quick` (``None`` without it)."""
+
+    def quick_sizes(self, names: Sequence[str]) -> list[int]: ...  # -1: not for read_quick
+
+    def read_quick(self, names: Sequence[str]) -> list[np.ndarray]: ...
+
+
 class Store(Protocol):
-    """What a :class:`~tfckpt.bundle.reader.CheckpointReader` needs from a checkpoint format."""
+    """What a :class:`~tfckpt.bundle.reader.CheckpointReader` needs from a checkpoint format:
+    every method below is required; optional capabilities are declared as attributes
+    (:attr:`quick`), never probed for."""
 
     prefix: str
     header: BundleHeader
     index_name: str  # the file named in messages about the index
     verify_checksums: bool
+
+    @property
+    def quick(self) -> QuickReads | None: ...  # bulk reads of small tensors, if the format has them
 
     def names(self) -> Collection[str]: ...  # every tensor name, slice pieces excluded
 
@@ -105,10 +120,6 @@ class Store(Protocol):
 
     def read_entry(self, info: TensorInfo) -> np.ndarray: ...
 
-    def quick_sizes(self, names: Sequence[str]) -> list[int]: ...  # -1: not for read_quick
-
-    def read_quick(self, names: Sequence[str]) -> list[np.ndarray]: ...
-
     def read_many(self, infos: Iterable[TensorInfo], max_workers: int | None = None
                   ) -> Iterator[tuple[TensorInfo, np.ndarray]]: ...
 
@@ -119,6 +130,68 @@ class Store(Protocol):
     def debug_string(self) -> bytes: ...
 
     def close(self) -> None: ...
+
+
+class RecordStore(abc.ABC):
+    """What stores share whose values are read one record at a time, whole (V1's protobufs, a
+    safetensors or ``.npz`` source): entries held in ``_entries`` (name -> record) and
+    ``_slice_entries`` (slice key -> record), no quick reads, no data files of their own.
+    Subclasses provide the records, :meth:`check_entry`, :meth:`read_entry` and the rest of
+    :class:`Store`."""
+
+    quick: QuickReads | None = None  # every read goes through the entry's record
+    _entries: dict[str, TensorInfo]
+    _slice_entries: dict[bytes, TensorInfo]
+
+    def names(self) -> Collection[str]:
+        return self._entries.keys()
+
+    def has(self, name: str) -> bool:
+        return name in self._entries
+
+    def info(self, name: str) -> TensorInfo | None:
+        return self._entries.get(name)
+
+    def slice_info(self, key: bytes) -> TensorInfo | None:
+        return self._slice_entries.get(key)
+
+    def peek(self, name: str) -> tuple[DType, tuple[int, ...]]:
+        info = self._entries[name]
+        return info.dtype, info.shape
+
+    def peek_all(self) -> Listing:
+        kinds = [(info.dtype, info.shape) for info in self._entries.values()]
+        return Listing(list(self._entries), kinds, list(range(len(kinds))))
+
+    def entries(self) -> list[tuple[bytes, TensorInfo]]:
+        stored = [(name.encode("utf-8", "surrogateescape"), info) for name, info in self._entries.items()]
+        return sorted(stored + list(self._slice_entries.items()), key=lambda pair: pair[0])
+
+    @abc.abstractmethod
+    def check_entry(self, info: TensorInfo) -> int: ...
+
+    @abc.abstractmethod
+    def read_entry(self, info: TensorInfo) -> np.ndarray: ...
+
+    def check_many(self, infos: Iterable[TensorInfo]) -> Iterator[tuple[TensorInfo, int | TfckptError]]:
+        for info in infos:
+            try:
+                yield info, self.check_entry(info)
+            except TfckptError as exc:
+                yield info, exc
+
+    def read_many(self, infos: Iterable[TensorInfo], max_workers: int | None = None
+                  ) -> Iterator[tuple[TensorInfo, np.ndarray]]:
+        """Each entry in turn: the values live in records read whole."""
+        for info in infos:
+            yield info, self.read_entry(info)
+
+    def read_region(self, info: TensorInfo, piece: TensorSlice) -> np.ndarray:
+        whole = self.read_entry(info)  # one record: decoded whole
+        return whole if piece.covers(info.shape) else whole[piece.index(info.shape)].copy()
+
+    def data_files(self) -> list[tuple[int, str, int | None]]:
+        return []  # the values live in the files the records are in
 
 
 def _quick_size(kind: tuple[DType, tuple[int, ...]] | None) -> int:
@@ -175,6 +248,11 @@ class BundleStore:
 
     def _no_index(self) -> NotFoundError:
         return NotFoundError(f"no checkpoint at {self.prefix!r}: {self.index_name} does not exist")
+
+    @property
+    def quick(self) -> QuickReads:
+        """This store reads small plain tensors in bulk (:meth:`quick_sizes`, :meth:`read_quick`)."""
+        return self
 
     def _read_index(self, table: TableReader) -> BundleHeader:
         where = table.name
