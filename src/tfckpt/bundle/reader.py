@@ -95,9 +95,11 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def __init__(self, prefix: str | Store, *, verify_checksums: bool = True,
                  opener: SourceOpener = FileSource, mmap: bool = False) -> None:
         # A store is an object with the Store methods; None, numbers and bytes are wrong paths.
-        path_like = prefix is None or isinstance(prefix, (str, os.PathLike, bytes, bytearray, int, float))
-        self._store: Store = prefix if not path_like else BundleStore(  # type: ignore[assignment]
-            path_argument(prefix, "prefix"), verify_checksums=verify_checksums, opener=opener, mmap=mmap)
+        if prefix is None or isinstance(prefix, (str, os.PathLike, bytes, bytearray, int, float)):
+            self._store: Store = BundleStore(path_argument(prefix, "prefix"), verify_checksums=verify_checksums,
+                                             opener=opener, mmap=mmap)
+        else:
+            self._store = prefix
         self.prefix = self._store.prefix
         self._object_graph: ObjectGraph | None = None
         self._object_tensors: dict[str, objects.ObjectTensor] | None = None
