@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import EXAMPLES, FIXTURES
 
 import tfckpt
 from tfckpt.errors import NotFoundError
@@ -224,3 +224,70 @@ def test_bytes_keep_their_trailing_nul_bytes(tmp_path: Path) -> None:
     prefix = tfckpt.save({"s": b"ab\x00", "l": [b"x\x00\x00", b""]}, tmp_path / "ck")
     assert tfckpt.load_variable(prefix, "s") == b"ab\x00"
     assert tfckpt.load(prefix)["l"].tolist() == [b"x\x00\x00", b""]
+
+
+def test_the_reader_has_tf_s_methods_the_mapping_s_and_a_few_documented_extras() -> None:
+    """The reader's audience is people reading tensors; what verify and merge need is the
+    store's (``reader.store``), not a pass-through on the reader."""
+    from collections.abc import Mapping
+
+    from tfckpt.bundle.reader import CheckpointReader
+    tensorflow = {"get_tensor", "has_tensor", "get_variable_to_shape_map", "get_variable_to_dtype_map",
+                  "debug_string"}
+    extras = {"close", "prefix", "header", "store", "tensor_info", "infos", "key_for", "get_slice", "read_array",
+              "read_arrays", "read_slice", "object_graph", "object_paths", "object_tensors", "slot_variables",
+              "nested"}
+    with tfckpt.load_checkpoint(EXAMPLES / "keras_mlp") as reader:
+        public = {name for name in dir(reader) if not name.startswith("_")} - set(dir(Mapping))
+        assert public == tensorflow | extras
+        assert isinstance(reader, CheckpointReader) and reader.store.verify_checksums
+
+
+def test_a_store_without_quick_reads_declares_it_and_is_read_through_its_records() -> None:
+    """Quick reads are an optional capability a store declares (``quick``), not two methods
+    every store must stub: a store of records alone serves every read of the reader."""
+    import numpy as np
+
+    from tfckpt.bundle.entry import BundleHeader, TensorInfo
+    from tfckpt.bundle.reader import CheckpointReader
+    from tfckpt.bundle.store import BundleStore, RecordStore, Store
+
+    assert "quick_sizes" not in vars(Store) and "read_quick" not in vars(Store)
+
+    class Records(RecordStore):
+        prefix = index_name = "memory"
+        header = BundleHeader()
+        verify_checksums = False
+
+        def __init__(self) -> None:
+            self.values = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(2, dtype=np.int64)}
+            self._entries = {name: TensorInfo.of_data(name, tfckpt.as_dtype(value.dtype), value.shape, 0, 0,
+                                                      value.nbytes, 0) for name, value in self.values.items()}
+            self._slice_entries = {}
+
+        def stored_entries(self):  # type: ignore[no-untyped-def]
+            return iter(sorted(self._entries.items()))
+
+        def check_stored(self, info: TensorInfo) -> None:
+            pass
+
+        def check_entry(self, info: TensorInfo) -> int:
+            return info.size
+
+        def read_entry(self, info: TensorInfo) -> np.ndarray:
+            return self.values[info.name]
+
+        def debug_string(self) -> bytes:
+            return b""
+
+        def close(self) -> None:
+            pass
+
+    store = Records()
+    assert store.quick is None
+    with CheckpointReader(store) as reader:
+        assert {name: value.tolist() for name, value in reader.read_arrays(["b", "a"])} == {
+            "a": [[0, 1, 2], [3, 4, 5]], "b": [1, 1]}
+        assert reader.get_slice("a")[1:, 1:].tolist() == [[4, 5]]
+    with tfckpt.load_checkpoint(EXAMPLES / "keras_mlp") as reader:
+        assert isinstance(reader.store, BundleStore) and reader.store.quick is reader.store

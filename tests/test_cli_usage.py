@@ -3,6 +3,7 @@ listings come sorted, and numbers mean the same thing in every command."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from conftest import EXAMPLES
 
 import tfckpt
+from tfckpt import cli
 from tfckpt.cli import main
 
 MLP = str(EXAMPLES / "keras_mlp")
@@ -108,3 +110,18 @@ def test_a_checkpoint_directory_named_like_a_command_is_reached_as_dot_slash_nam
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "is written `./ls`" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_subcommand_added_to_the_parser_is_dispatched_with_no_other_list_to_update(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = cli.build_parser
+
+    def with_newcmd() -> argparse.ArgumentParser:
+        parser = real()
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.add_parser("newcmd").set_defaults(handler=lambda args: 42)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", with_newcmd)
+    assert cli.main(["newcmd"]) == 42  # not `tfckpt ls newcmd`
+    assert "newcmd" in cli.subcommands(with_newcmd())

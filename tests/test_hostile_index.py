@@ -286,7 +286,7 @@ def test_an_absurd_shard_count_costs_no_work_per_claimed_shard(tmp_path: Path, n
         assert len(opened) < 100, "data_files() looks for every shard the header claims"
         return FileSource(path)
     with tfckpt.CheckpointReader(prefix, opener=opener) as reader:
-        files = reader.data_files()
+        files = reader.store.data_files()
     assert files == [(0, data_filename(prefix, 0, num_shards), 24)]
     assert len(opened) == 2  # the index and the one data file used
     report = tfckpt.verify_checkpoint(prefix)

@@ -132,7 +132,7 @@ def test_a_slice_entry_listing_slices_is_a_corruption_error(tmp_path: Path, size
         writer.add_slice("p", (4, 2), "0,2:-", np.zeros((2, 2), np.float32))
         writer.add_slice("p", (4, 2), "2,2:-", np.ones((2, 2), np.float32))
     with tfckpt.load_checkpoint(prefix) as reader:
-        entries = [info for _, info in reader.raw_entries()]
+        entries = [info for _, info in reader.store.entries()]
     nested = [dataclasses.replace(info, size=size, slices=(TensorSlice.parse("0,1:-"),))
               if info.name.startswith("\x00") else info for info in entries]
     with open(index_filename(prefix), "wb") as out:

@@ -137,7 +137,7 @@ def test_missing_and_overlapping_slices_are_reported(tmp_path: Path) -> None:
     from tfckpt.bundle.entry import BundleHeader
     from tfckpt.bundle.writer import write_index
     prefix = _partitioned(tmp_path, np.arange(12.0).reshape(6, 2), [3])
-    entries = dict(tfckpt.load_checkpoint(prefix).raw_entries())
+    entries = dict(tfckpt.load_checkpoint(prefix).store.entries())
     full = entries.pop(b"t")
     top, bottom = full.slices
 
@@ -220,7 +220,7 @@ def test_rewriting_tf1_partitioned_fixture_is_byte_identical(tmp_path: Path) -> 
     target = str(tmp_path / "model.ckpt")
     pieces = [(name, piece, source.tensor_info(name)) for name in source for piece in source.tensor_info(name).slices]
     # TF writes slices in the order of their data offsets.
-    raw = dict(source.raw_entries())
+    raw = dict(source.store.entries())
     pieces.sort(key=lambda p: raw[encode_slice_key(p[0], p[1])].offset)
     with CheckpointWriter(target) as writer:
         for name, piece, info in pieces:

@@ -487,3 +487,18 @@ def test_a_failed_remote_overwrite_keeps_an_old_index_whose_header_cannot_be_pat
     tfckpt.save({"a": np.full(100, 3.0)}, prefix)
     assert float(tfckpt.load(prefix)["a"][0]) == 3.0
     fsspec.filesystem("memory").rm("/tfckpt-unusual", recursive=True)
+
+
+def test_mmap_on_a_url_says_it_cannot() -> None:
+    """mmap=True is never ignored: a remote checkpoint (V2 or V1) cannot be mapped, and says so."""
+    from conftest import FIXTURES
+    tfckpt.save({"w": np.arange(3)}, "memory://mmap/out/model.ckpt")
+    for path in ("memory://mmap/out/model.ckpt", "memory://mmap/out"):
+        with pytest.raises(tfckpt.UnsupportedError, match="mmap=True maps local files only"):
+            tfckpt.load_checkpoint(path, mmap=True)
+        with pytest.raises(tfckpt.UnsupportedError, match="mmap=True maps local files only"):
+            tfckpt.load(path, mmap=True)
+    fsspec.filesystem("memory").pipe_file("/mmap/v1/model.ckpt-5", (FIXTURES / "v1_single" / "model.ckpt-5").read_bytes())
+    with pytest.raises(tfckpt.UnsupportedError, match="mmap=True"):
+        tfckpt.load_checkpoint("memory://mmap/v1/model.ckpt-5", mmap=True)
+    assert tfckpt.load("memory://mmap/out")["w"].tolist() == [0, 1, 2]  # without mmap: read as usual

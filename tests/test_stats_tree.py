@@ -164,3 +164,22 @@ def test_tree_of_a_tf1_checkpoint_and_the_cli() -> None:
     piped = subprocess.run(f"{sys.executable} -m tfckpt tree {EXAMPLES / 'keras_mlp'} | head -1", shell=True,
                            capture_output=True, text=True, timeout=120, check=False)
     assert piped.stdout.strip().endswith("ckpt-1") and "Traceback" not in piped.stderr
+
+
+def test_every_tool_function_takes_a_path_or_a_reader_alike() -> None:
+    """stats, tree, diff and verify follow one pattern: a path (opened and closed there) or an
+    open reader (used and left open: it is the caller's)."""
+    from tfckpt.diff import diff_checkpoints
+    from tfckpt.verify import verify_checkpoint
+    path = str(EXAMPLES / "keras_mlp")
+    tools = {
+        "stats": lambda source: [(t.name, t.mean) for t in checkpoint_stats(source).tensors],
+        "tree": lambda source: render_tree(checkpoint_tree(source)),
+        "diff": lambda source: diff_checkpoints(source, path).equal,
+        "diff b": lambda source: diff_checkpoints(path, source).equal,
+        "verify": lambda source: (verify_checkpoint(source).ok, verify_checkpoint(source).tensors_checked),
+    }
+    for name, tool in tools.items():
+        with tfckpt.load_checkpoint(path) as reader:
+            assert tool(reader) == tool(path), name
+            assert reader["save_counter/.ATTRIBUTES/VARIABLE_VALUE"] is not None, name  # still open

@@ -83,8 +83,9 @@ def test_tfckpt_reads_a_live_v1_save(tf, tmp_path: Path) -> None:
     assert tfckpt.load(path)["v"].tolist() == list(range(10))
 
 
-def test_v1_honours_verify_checksums(tmp_path: Path) -> None:
-    """V1 has table block CRCs only: verify_checksums=False skips them, as for V2 tensors."""
+def test_v1_block_checksums_are_checked_whatever_verify_checksums_says(tmp_path: Path) -> None:
+    """V1 has table block CRCs only, which are checked always, as a V2 index's blocks are:
+    verify_checksums=False skips tensor CRCs, which V1 records do not have."""
     source = FIXTURES / "v1_single" / "model.ckpt-5"
     damaged = tmp_path / "model.ckpt-5"
     data = bytearray(source.read_bytes())
@@ -100,5 +101,13 @@ def test_v1_honours_verify_checksums(tmp_path: Path) -> None:
     damaged.write_bytes(bytes(data))
     with pytest.raises(tfckpt.ChecksumError):
         tfckpt.load(damaged)
-    relaxed = tfckpt.load_checkpoint(damaged, verify_checksums=False)
-    assert_same(relaxed.read_array(name), tfckpt.load_checkpoint(source).read_array(name))
+    with pytest.raises(tfckpt.ChecksumError):
+        tfckpt.load_checkpoint(damaged, verify_checksums=False).read_array(name)
+    with pytest.raises(tfckpt.ChecksumError):
+        tfckpt.load(damaged, verify_checksums=False)
+
+
+def test_mmap_on_a_v1_checkpoint_says_it_cannot() -> None:
+    with pytest.raises(tfckpt.UnsupportedError, match="mmap cannot map a V1 checkpoint"):
+        tfckpt.load_checkpoint(FIXTURES / "v1_single" / "model.ckpt-5", mmap=True)
+    assert tfckpt.load_checkpoint(FIXTURES / "v1_single" / "model.ckpt-5").keys()  # without: read as usual

@@ -42,7 +42,7 @@ def test_an_object_graph_key_without_a_tensor_is_a_note_not_a_problem() -> None:
 @pytest.mark.parametrize("prefix", TF_WRITTEN, ids=short)
 def test_damage_to_any_tensorflow_checkpoint_is_reported(tmp_path: Path, prefix: str) -> None:
     reader = tfckpt.load_checkpoint(prefix)
-    stored = [info for _, info in reader.raw_entries() if not info.slices and info.size]
+    stored = [info for _, info in reader.store.entries() if not info.slices and info.size]
     num_shards = reader.header.num_shards
     reader.close()
     copy = tmp_path / "ck"

@@ -23,8 +23,8 @@ from .bundle.naming import (
 )
 from .bundle.reader import CheckpointReader
 from .bundle.v1 import V1Store, v1_files
-from .bundle.writer import save_mapping
-from .errors import CheckpointReplacedError, CorruptionError, InvalidArgumentError, NotFoundError
+from .bundle.writer import check_mapping, save_mapping
+from .errors import CheckpointReplacedError, CorruptionError, NotFoundError
 from .filetypes import describe, sniff_format
 from .rules import Rules
 from .state import latest_checkpoint
@@ -153,13 +153,15 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True,
         ``.weights.h5`` / ``.keras`` (as :func:`tfckpt.formats.open_reader` reads them: no
         checksums to verify, values read when asked for, ``mmap`` not applied).
     verify_checksums:
-        Check every tensor's CRC32C when it is read (default ``True``).
+        Check every tensor's CRC32C when it is read (default ``True``). The index's (and a V1
+        file's) block checksums are checked always.
     mmap:
         Return fixed-size tensors as read-only, zero-copy views of the memory-mapped data
-        files (local, little-endian, aligned tensors; others are read as usual). ``"c"`` (as
-        numpy's ``mmap_mode="c"``): writable copy-on-write views; a write stays in this
-        process (shared by every read of this reader: reading that tensor again verifies it
-        and raises :class:`ChecksumError`) and never reaches the file.
+        files (little-endian, aligned tensors; others are read as usual). ``"c"`` (as numpy's
+        ``mmap_mode="c"``): writable copy-on-write views; a write stays in this process (shared
+        by every read of this reader: reading that tensor again verifies it and raises
+        :class:`ChecksumError`) and never reaches the file. A remote or V1 checkpoint cannot be
+        mapped: :class:`UnsupportedError` says so.
 
     Raises
     ------
@@ -184,30 +186,32 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True,
     # (The path after the host or bucket, split by hand: urlsplit refuses `[` in a host.)
     if fs.is_remote and prefix_of(path) is None and path.partition("://")[2].partition("/")[2].strip("/"):
         try:
-            return CheckpointReader(path, verify_checksums=verify_checksums, opener=storage.open_source)
+            return CheckpointReader(path, verify_checksums=verify_checksums, opener=storage.open_source,
+                                    mmap=mmap)
         except NotFoundError:
             index_missing = path == path.rstrip("/")  # resolve() would ask again for this very name
     found = resolve(path, index_missing=index_missing)
     if found.kind == "v1":
-        return _open_v1(path, found, verify_checksums)
+        return _open_v1(path, found, verify_checksums, mmap)
     if fs.is_remote:
         try:
-            return CheckpointReader(found.prefix, verify_checksums=verify_checksums, opener=storage.open_source)
+            return CheckpointReader(found.prefix, verify_checksums=verify_checksums, opener=storage.open_source,
+                                    mmap=mmap)
         except NotFoundError:  # no .index: a legacy V1 checkpoint, as TF decides
-            return _open_v1(path, found, verify_checksums)
+            return _open_v1(path, found, verify_checksums, mmap)
     # no .index: a legacy V1 checkpoint, as TF decides
     if found.kind == "unknown" and not fs.exists(index_filename(found.prefix)):
-        return _open_v1(path, found, verify_checksums)
+        return _open_v1(path, found, verify_checksums, mmap)
     return CheckpointReader(found.prefix, verify_checksums=verify_checksums, mmap=mmap)
 
 
-def _open_v1(path: str, found: Resolved, verify_checksums: bool) -> CheckpointReader:
+def _open_v1(path: str, found: Resolved, verify_checksums: bool, mmap: bool | Literal["c"]) -> CheckpointReader:
     """The V1 checkpoint at ``found.prefix``; a file that is not one is read by its format's
     reader (safetensors, ``.npz``, Keras HDF5: :data:`SOURCE_READERS`), or named for what it is
     (a state or .meta file given by mistake) rather than for its bad magic."""
     prefix = found.prefix
     try:
-        return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums, files=found.files or None))
+        return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums, files=found.files or None, mmap=mmap))
     except CorruptionError as exc:
         # Asked only once the path failed as a checkpoint: a real checkpoint is never sniffed.
         fmt = sniff_format(path)
@@ -350,8 +354,7 @@ def save(tensors: Mapping[str, Any], prefix: PathLike, *, sync: bool = True,
     True
     """
     if is_async(None, asynchronous):
-        if not isinstance(tensors, Mapping):
-            raise InvalidArgumentError(f"tensors must be a mapping {{name: value}}, got {type(tensors).__name__}")
+        check_mapping(tensors)
         return save_in_background(tensors, path_argument(prefix, "prefix"), sync=sync)
     return save_mapping(tensors, path_argument(prefix, "prefix"), sync=sync)
 

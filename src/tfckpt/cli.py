@@ -42,7 +42,6 @@ if TYPE_CHECKING:  # imported by _import_library() at run time, once a command i
 
 __all__ = [
     "SKIPPED_SHOWN",
-    "SUBCOMMANDS",
     "Handler",
     "NothingMatched",
     "ProgressBar",
@@ -58,6 +57,7 @@ __all__ = [
     "cmd_verify",
     "main",
     "shown",
+    "subcommands",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -415,8 +415,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_tree(args: argparse.Namespace) -> int:
-    with open_reader(args.path) as reader:
-        root = checkpoint_tree(reader, optimizer=not args.no_optimizer)
+    root = checkpoint_tree(args.path, optimizer=not args.no_optimizer)
     pending = [root]
     while pending:  # every name as people may see it (iteratively: trees can be deep)
         node = pending.pop()
@@ -554,7 +553,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SUBCOMMANDS = {"ls", "show", "inspect", "verify", "diff", "convert", "savedmodel", "meta", "stats", "tree"}
+def subcommands(parser: argparse.ArgumentParser) -> list[str]:
+    """The subcommands ``parser`` (from :func:`build_parser`) knows: the parser is their one
+    registry, so a subcommand added there is dispatched with no other list to keep in step."""
+    return [name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            for name in action.choices]
 
 
 def _import_library() -> None:
@@ -605,10 +608,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore: Callable[[], object] | None = None
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
-        positional = [a for a in argv if not a.startswith("-")]
-        if positional and positional[0] not in SUBCOMMANDS and "-h" not in argv and "--help" not in argv:
-            argv.insert(argv.index(positional[0]), "ls")  # `tfckpt PATH` means `tfckpt ls PATH`
         parser = build_parser()
+        positional = [a for a in argv if not a.startswith("-")]
+        if positional and positional[0] not in subcommands(parser) and "-h" not in argv and "--help" not in argv:
+            argv.insert(argv.index(positional[0]), "ls")  # `tfckpt PATH` means `tfckpt ls PATH`
         args = parser.parse_args(argv)
         if not hasattr(args, "handler"):
             parser.print_help()

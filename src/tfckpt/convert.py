@@ -22,7 +22,7 @@ from .arguments import path_argument
 from .bundle.graph import ATTRIBUTES_MARKER, OBJECT_GRAPH_KEY, VARIABLE_VALUE, ObjectGraph
 from .dtypes import STRING, DType, as_dtype
 from .errors import CorruptionError, InvalidArgumentError
-from .formats import FORMATS, Sink, SourceTensor, detect_format, open_sink, open_source, sink_path
+from .formats import Sink, SourceTensor, detect_format, known_format, open_sink, open_source, sink_path
 from .formats.npz import DTYPES_MEMBER, RESERVED_MEMBERS
 from .formats.safetensors import SAFETENSORS_DTYPES
 from .formats.structure import Structure, read_structure
@@ -158,8 +158,7 @@ def plan_conversion(tensors: Sequence[SourceTensor], fmt: str, *, object_paths: 
                     cast: dict[str, str] | None = None) -> ConversionPlan:
     """Decide what a conversion into format ``fmt`` does, reading no tensor (see :func:`convert`
     for the options). Raises :class:`InvalidArgumentError` if two tensors would get one name."""
-    if fmt not in FORMATS:
-        raise InvalidArgumentError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    known_format(fmt)
     rules = [(re.compile(pattern), replacement) for pattern, replacement in rename]
     casts = {as_dtype(a).name: as_dtype(b) for a, b in (cast or {}).items()}
     if drop_object_graph is None:

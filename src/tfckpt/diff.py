@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import path_argument
-from .formats import open_reader
+from .bundle.reader import CheckpointReader
+from .formats import reading
 from .storage import PathLike
 
 __all__ = ["DiffReport", "ValueDiff", "diff_checkpoints"]
@@ -83,9 +83,11 @@ def _compare(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> tuple[in
     return mismatched, float(np.max(np.abs(wide_a[unequal] - wide_b[unequal])))
 
 
-def diff_checkpoints(a: PathLike, b: PathLike, *, rtol: float = 0.0, atol: float = 0.0,
+def diff_checkpoints(a: PathLike | CheckpointReader, b: PathLike | CheckpointReader, *, rtol: float = 0.0,
+                     atol: float = 0.0,
                      values: bool = True) -> DiffReport:
-    """Compare two checkpoints; values exactly (NaN equals NaN) unless ``rtol``/``atol`` are given.
+    """Compare two checkpoints (paths or readers); values exactly (NaN equals NaN) unless
+    ``rtol``/``atol`` are given.
 
     Examples
     --------
@@ -99,8 +101,7 @@ def diff_checkpoints(a: PathLike, b: PathLike, *, rtol: float = 0.0, atol: float
     >>> diff_checkpoints(x, y, atol=1e-6).value_changed
     []
     """
-    a, b = path_argument(a, "a"), path_argument(b, "b")
-    with open_reader(a) as left, open_reader(b) as right:  # any source format
+    with reading(a, "a") as left, reading(b, "b") as right:  # any source format
         report = DiffReport(left.prefix, right.prefix)
         names_a, names_b = set(left), set(right)
         report.only_in_a = sorted(names_a - names_b)

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import operator
 import os
-
-import numpy as np
+import sys
 
 from .errors import InvalidArgumentError
 
@@ -35,7 +34,10 @@ _num_threads: int | None = None  # set_num_threads(); None: the default, compute
 
 def _checked(value: object, where: str) -> int:
     # numpy integers count (operator.index takes them); bools and floats do not
-    number = operator.index(value) if hasattr(value, "__index__") and not isinstance(value, (bool, np.bool_)) else 0
+    # (numpy is looked up, not imported: a value can only be a numpy bool if numpy is loaded)
+    numpy = sys.modules.get("numpy")
+    boolean = isinstance(value, bool) or (numpy is not None and isinstance(value, numpy.bool_))
+    number = operator.index(value) if hasattr(value, "__index__") and not boolean else 0
     if number < 1:
         raise InvalidArgumentError(f"{where}: the thread count must be a positive integer, got {value!r} "
                                    f"({type(value).__name__})")

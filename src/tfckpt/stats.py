@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arguments import path_argument
 from .bundle.graph import OBJECT_GRAPH_KEY
 from .bundle.reader import CheckpointReader
-from .formats import open_reader
+from .formats import reading
 from .storage import PathLike
 
 __all__ = ["CHUNK_ELEMENTS", "ModuleStats", "StatsReport", "TensorStats", "checkpoint_stats", "tensor_stats"]
@@ -162,9 +161,10 @@ def _module_of(path: str, depth: int | None) -> str:
     return "/".join(kept) or "(top level)"
 
 
-def checkpoint_stats(path: PathLike, *, depth: int | None = None,
+def checkpoint_stats(path: PathLike | CheckpointReader, *, depth: int | None = None,
                      progress: Callable[[int, int, int, int], None] | None = None) -> StatsReport:
-    """Statistics of every tensor of the checkpoint at ``path`` and of its modules.
+    """Statistics of every tensor of the checkpoint at ``path`` (or read by the reader
+    ``path``) and of its modules.
 
     ``depth`` groups modules by their first ``depth`` path components (default: each tensor's
     parent). TF2 checkpoints are grouped by object path (``model/encoder/layer_3``), others by
@@ -177,7 +177,7 @@ def checkpoint_stats(path: PathLike, *, depth: int | None = None,
     >>> report.parameters > 0, report.non_finite
     (True, [])
     """
-    with open_reader(path_argument(path, "path")) as reader:  # any source format (safetensors, npz too)
+    with reading(path) as reader:  # any source format (safetensors, npz too)
         return _stats(reader, depth, progress)
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from .bundle.graph import VARIABLE_VALUE, ObjectGraph, display_path
 from .bundle.objects import canonical_walk, slot_links
 from .bundle.reader import CheckpointReader
+from .formats import reading
+from .storage import PathLike
 
 __all__ = ["TreeNode", "checkpoint_tree", "render_tree"]
 
@@ -46,8 +48,9 @@ class TreeNode:
         return count
 
 
-def checkpoint_tree(reader: CheckpointReader, *, optimizer: bool = True) -> TreeNode:
-    """The tree of the checkpoint ``reader`` reads (see the module docstring).
+def checkpoint_tree(path: PathLike | CheckpointReader, *, optimizer: bool = True) -> TreeNode:
+    """The tree of the checkpoint at ``path`` (or read by the reader ``path``; see the module
+    docstring).
 
     A damaged object graph raises (a :class:`~tfckpt.CorruptionError`), as everywhere the
     graph is used: the tree of its raw keys would hide the damage. Time and memory are
@@ -56,10 +59,15 @@ def checkpoint_tree(reader: CheckpointReader, *, optimizer: bool = True) -> Tree
     Examples
     --------
     >>> import tfckpt
-    >>> tree = checkpoint_tree(tfckpt.load_checkpoint("examples/keras_mlp"), optimizer=False)
+    >>> tree = checkpoint_tree("examples/keras_mlp", optimizer=False)
     >>> [child.name for child in tree.children]
     ['model', 'save_counter']
     """
+    with reading(path) as reader:
+        return _tree(reader, optimizer)
+
+
+def _tree(reader: CheckpointReader, optimizer: bool) -> TreeNode:
     graph = reader.object_graph
     root = TreeNode(reader.prefix)
     if graph is None:

@@ -19,6 +19,7 @@ file named by the header that is missing but that no entry uses.
 from __future__ import annotations
 
 import itertools
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from . import storage
@@ -30,8 +31,9 @@ from .bundle.objects import unmatched_keys
 from .bundle.reader import CheckpointReader
 from .bundle.slices import describe_key, encode_slice_key
 from .bundle.store import MAX_UNUSED_SHARDS_LISTED
-from .bundle.validate import array_problem, tiling_problem
+from .bundle.validate import array_problem, slice_entry_problem, tiling_problem
 from .errors import TfckptError
+from .formats import reading
 from .storage import PathLike
 
 __all__ = ["NAMES_SHOWN", "VerifyProblem", "VerifyReport", "verify_checkpoint"]
@@ -113,8 +115,9 @@ class VerifyReport:
         return not self.problems
 
 
-def verify_checkpoint(path: PathLike) -> VerifyReport:
-    """Check everything about the checkpoint at ``path``; never raises for damage found.
+def verify_checkpoint(path: PathLike | CheckpointReader) -> VerifyReport:
+    """Check everything about the checkpoint at ``path`` (or read by the reader ``path``, left
+    open); never raises for damage found.
 
     Examples
     --------
@@ -124,22 +127,23 @@ def verify_checkpoint(path: PathLike) -> VerifyReport:
     >>> report.ok, report.tensors_checked
     (True, 1)
     """
-    path = path_argument(path, "path")  # a wrong type is the caller's error, not a finding
-    try:
-        reader = load_checkpoint(path)
-    except TfckptError as exc:
-        return VerifyReport(str(path), problems=[VerifyProblem(f"cannot open: {exc}")])
-    report = VerifyReport(reader.prefix)
-    with reader:
+    if not isinstance(path, CheckpointReader):
+        path_argument(path, "path")  # a wrong type is the caller's error, not a finding
+    with ExitStack() as stack:
+        try:
+            reader = stack.enter_context(reading(path, opener=load_checkpoint))
+        except TfckptError as exc:
+            return VerifyReport(str(path), problems=[VerifyProblem(f"cannot open: {exc}")])
+        report = VerifyReport(reader.prefix)
         stored: dict[str, TensorInfo] = {}
-        for name, entry in reader.stored_entries():
+        for name, entry in reader.store.stored_entries():
             if isinstance(entry, TfckptError):
                 report.problems.append(VerifyProblem(str(entry), name))
             else:
                 stored[name] = entry
         extents: dict[int, int] = {}  # shard -> end of its last tensor
-        files = {shard: path for shard, path, _ in reader.data_files()}
-        lost: dict[int, list[str]] = {shard: [] for shard, _, size in reader.data_files() if size is None}
+        files = {shard: path for shard, path, _ in reader.store.data_files()}
+        lost: dict[int, list[str]] = {shard: [] for shard, _, size in reader.store.data_files() if size is None}
         checkable = []
         for name, info in stored.items():
             if info.slices:
@@ -156,7 +160,7 @@ def verify_checkpoint(path: PathLike) -> VerifyReport:
         holdable = [array_problem(info.dtype, info.shape) is None for info in checkable]
         problems: dict[str, VerifyProblem] = {}
         outcomes = itertools.chain(
-            reader.check_entries(info for info, ok in zip(checkable, holdable) if ok),
+            reader.store.check_many(info for info, ok in zip(checkable, holdable) if ok),
             ((info, _check_alone(reader, info)) for info, ok in zip(checkable, holdable) if not ok))
         for info, outcome in outcomes:
             if isinstance(outcome, TfckptError):
@@ -172,7 +176,7 @@ def verify_checkpoint(path: PathLike) -> VerifyReport:
 
 def _check_alone(reader: CheckpointReader, info: TensorInfo) -> int | TfckptError:
     try:
-        return reader.check_entry(info)
+        return reader.store.check_entry(info)
     except TfckptError as exc:
         return exc
 
@@ -185,17 +189,14 @@ def _check_partitioned(info: TensorInfo, stored: dict[str, TensorInfo], report: 
         report.problems.append(VerifyProblem(problem, info.name))
     for piece in info.slices:
         part = stored.get(encode_slice_key(info.name, piece).decode("utf-8", "surrogateescape"))
-        if part is None:
-            report.problems.append(VerifyProblem(f"slice {piece} has no data entry", info.name))
-        elif part.dtype != info.dtype or part.shape != piece.shape(shape):
-            report.problems.append(VerifyProblem(
-                f"slice {piece} is stored as {part.dtype.name}{list(part.shape)}, expected "
-                f"{info.dtype.name}{list(piece.shape(shape))}", info.name))
+        problem = slice_entry_problem(info, piece, part)
+        if problem is not None:
+            report.problems.append(VerifyProblem(problem, info.name))
 
 
 def _check_data_files(reader: CheckpointReader, extents: dict[int, int], lost: dict[int, list[str]],
                       report: VerifyReport) -> None:
-    files = reader.data_files()
+    files = reader.store.data_files()
     if reader.header.num_shards > len(files) + MAX_UNUSED_SHARDS_LISTED:  # see BundleStore.data_files
         report.notes.append(VerifyProblem(
             f"the header names {reader.header.num_shards} data files but entries use {len(files)}; only those "

@@ -46,6 +46,7 @@ __all__ = [
     "peek",
     "peek_dtype_shape",
     "peek_many",
+    "shape_problem",
 ]
 
 MAX_RANK = 254  # tensorflow TensorShape::kMaxDimensions
@@ -206,8 +207,9 @@ class TensorInfo:
     def from_proto(cls, name: str, proto: tensor_bundle_pb2.BundleEntryProto, where: str) -> TensorInfo:
         dtype = BY_ENUM.get(proto.dtype) or from_enum(proto.dtype, f"{where}: key {describe_key(name)!r}")
         shape = tuple([dim.size for dim in proto.shape.dim])
-        if len(shape) > MAX_RANK or (shape and min(shape) < 0) or _overflows(shape):
-            check_shape(shape, f"{where}: key {describe_key(name)!r}")  # raises, saying which rule failed
+        problem = shape_problem(shape)
+        if problem is not None:
+            raise CorruptionError(f"{where}: key {describe_key(name)!r}: {problem}")
         if proto.shard_id < 0 or proto.offset < 0 or proto.size < 0:
             raise CorruptionError(f"{where}: key {describe_key(name)!r}: negative shard_id/offset/size "
                                   f"({proto.shard_id}, {proto.offset}, {proto.size})")
@@ -223,7 +225,9 @@ class TensorInfo:
 _HEAD_CACHE_SIZE = 4096
 _HEADS: dict[tuple[DType, tuple[int, ...]], bytes] = {}  # (dtype, shape) -> encoded fields 1-2
 _PLAIN_HEADS: dict[bytes, tuple[DType, tuple[int, ...]]] = {}  # the reverse, for decoding
-_TAIL_FIELDS = {0x18: 0, 0x20: 1, 0x28: 2}  # shard_id, offset, size (varints)
+# shard_id (int32), offset and size (int64), as varints: tag -> (slot, the bits a value may
+# use; a varint beyond them is a negative number, which the protobuf decoder refuses).
+_TAIL_FIELDS = {0x18: (0, 31), 0x20: (1, 63), 0x28: (2, 63)}
 
 
 def encoded_head(dtype: DType, shape: tuple[int, ...]) -> bytes:
@@ -399,9 +403,9 @@ def decode_plain_many(buffer: bytes, starts: np.ndarray, ends: np.ndarray) -> Pl
         return PlainEntries(np.zeros(0, bool), [], empty, empty, empty, empty, np.zeros(0, np.uint32))
     usual, which, kinds, pos = _heads(data, starts, ends)
     pos = np.where(usual, starts + pos, ends)
-    shard_id, pos, ok_shard = _varints(data, pos, 0x18, ends, 31)
-    offset, pos, ok_offset = _varints(data, pos, 0x20, ends, 63)
-    size, pos, ok_size = _varints(data, pos, 0x28, ends, 63)
+    shard_id, pos, ok_shard = _varints(data, pos, 0x18, ends, _TAIL_FIELDS[0x18][1])
+    offset, pos, ok_offset = _varints(data, pos, 0x20, ends, _TAIL_FIELDS[0x20][1])
+    size, pos, ok_size = _varints(data, pos, 0x28, ends, _TAIL_FIELDS[0x28][1])
     has_crc = (pos + 5 == ends) & (data[np.minimum(pos, len(data) - 1)] == 0x35)
     crc_bytes = data[(pos + 1)[:, None] + np.arange(4)].astype(np.uint32)
     crc = np.where(has_crc, crc_bytes[:, 0] | crc_bytes[:, 1] << 8 | crc_bytes[:, 2] << 16 | crc_bytes[:, 3] << 24,
@@ -429,8 +433,8 @@ def _decode_plain(value: bytes) -> tuple[DType, tuple[int, ...], int, int, int, 
         if tag == 0x35 and pos + 5 == n:
             (crc,) = FIXED32.unpack_from(value, pos + 1)
             break
-        slot = _TAIL_FIELDS.get(tag)
-        if slot is None or tag <= last:
+        field = _TAIL_FIELDS.get(tag)
+        if field is None or tag <= last:
             return None  # slices, unknown fields, repeats: protobuf's job
         last = tag
         if pos + 2 < n and value[pos + 1] < 0x80:  # one-byte and two-byte varints, inline
@@ -442,7 +446,8 @@ def _decode_plain(value: bytes) -> tuple[DType, tuple[int, ...], int, int, int, 
             if read is None:
                 return None
             number, pos = read
-        if number >= 1 << 31 if slot == 0 else number >= 1 << 63:
+        slot, bits = field
+        if number >> bits:
             return None  # negative as int32/int64: let the full decoder say so
         fields[slot] = number
     return known[0], known[1], fields[0], fields[1], fields[2], crc
@@ -500,27 +505,29 @@ def peek_dtype_shape(value: bytes) -> tuple[int, tuple[int, ...]] | None:
         if pos != end or len(dims) > MAX_RANK:
             return None
         shape = tuple(dims)
-        return None if _overflows(shape) else (dtype, shape)
+        return None if shape_problem(shape) is not None else (dtype, shape)
     except IndexError:
         return None
 
 
-def _overflows(shape: tuple[int, ...]) -> bool:
+def shape_problem(shape: tuple[int, ...]) -> str | None:
+    """Whether ``shape`` is a valid TensorFlow shape (rank at most 254, no negative dimension,
+    element count within int64); if not, which rule fails."""
+    if len(shape) > MAX_RANK:
+        return f"invalid tensor shape: rank {len(shape)} exceeds {MAX_RANK}"
+    if shape and min(shape) < 0:
+        return f"invalid tensor shape {list(shape)}: negative dimension"
     count = 1
-    for dim in shape:
+    for dim in shape:  # at most 254 factors below 2**63: a bounded Python int
         count *= dim
-    return count > MAX_ELEMENTS
+    if count > MAX_ELEMENTS:
+        return f"invalid tensor shape {list(shape)}: element count overflows int64"
+    return None
 
 
 def check_shape(shape: tuple[int, ...], where: str) -> None:
-    """Raise :class:`CorruptionError` (saying which rule failed) unless ``shape`` is a valid
-    TensorFlow shape: rank at most 254, no negative dimension, element count within int64."""
-    if len(shape) > MAX_RANK:
-        raise CorruptionError(f"{where}: invalid tensor shape: rank {len(shape)} exceeds {MAX_RANK}")
-    count = 1
-    for dim in shape:
-        if dim < 0:
-            raise CorruptionError(f"{where}: invalid tensor shape {list(shape)}: negative dimension")
-        count *= dim
-        if count > MAX_ELEMENTS:
-            raise CorruptionError(f"{where}: invalid tensor shape {list(shape)}: element count overflows int64")
+    """Raise :class:`CorruptionError` (saying which rule failed, see :func:`shape_problem`)
+    unless ``shape`` is a valid TensorFlow shape."""
+    problem = shape_problem(shape)
+    if problem is not None:
+        raise CorruptionError(f"{where}: {problem}")

@@ -67,7 +67,7 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
             elif (source_header.producer, source_header.min_consumer, source_header.bad_consumers) != (
                     header.producer, header.min_consumer, header.bad_consumers):
                 raise InvalidArgumentError(f"Merging bundles with different format versions ({prefix})")
-            for key, info in reader.raw_entries():
+            for key, info in reader.store.entries():
                 existing = merged.get(key)
                 if existing is not None:
                     if not existing.slices:

@@ -39,6 +39,7 @@ from ..coding import (
 from ..dtypes import DType
 from ..errors import ChecksumError, CorruptionError, UnsupportedError
 from ..storage import ByteSource
+from . import validate
 
 __all__ = [
     "CHECK_CHUNK_BYTES",
@@ -123,11 +124,9 @@ def encode_strings(values: Sequence[bytes]) -> tuple[list[bytes], int, int]:
 
 
 def _check_string_size(size: int, count: int, where: str | Callable[[], str]) -> None:
-    # Each element needs at least one length byte, and the lengths a checksum.
-    if size < count + FIXED32.size:
-        where = where if isinstance(where, str) else where()
-        raise CorruptionError(f"{where}: invalid size in bundle entry: stored size {size}; a string "
-                              f"tensor of {count} elements needs at least {count + FIXED32.size} bytes")
+    problem = validate.string_size_problem(size, count)
+    if problem is not None:
+        raise CorruptionError(f"{_text(where)}: {problem}")
 
 
 def read_strings(source: ByteSource, offset: int, size: int, count: int, big_endian: bool,
@@ -182,9 +181,7 @@ def _check_strings(buf: bytes, offset: int, count: int, big_endian: bool, verify
         lengths, pos = _varint_lengths(buf, offset, count, where)
         length_crc = _lengths_crc(lengths, big_endian)
         total = sum(lengths)
-    if pos + FIXED32.size > size:
-        raise CorruptionError(f"{_text(where)}: string lengths run past the payload end "
-                              f"(file offset {offset + size})")
+    _check_lengths_end(pos, size, offset, where)
     (stored_length_crc,) = FIXED32.unpack_from(buf, pos)
     if verify and unmask(stored_length_crc) != length_crc:
         raise ChecksumError(f"{_text(where)}: the length checksum does not match: stored "
@@ -196,9 +193,7 @@ def _check_strings(buf: bytes, offset: int, count: int, big_endian: bool, verify
                               f"leaves {size - body_start} (payload at file offset {offset})")
     if verify:
         crc = crc32c(buf[body_start:], crc32c(buf[pos:body_start], length_crc))
-        if crc != unmask(stored_crc):
-            raise ChecksumError(f"{_text(where)}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
-                                f"computed {crc:#010x} over {size} bytes at file offset {offset}")
+        _check_tensor_crc(crc, stored_crc, size, offset, where)
     return lengths, body_start
 
 
@@ -213,10 +208,31 @@ def _varint_lengths(buf: bytes, offset: int, count: int, where: str | Callable[[
             length, pos = decode_varint(buf, pos, size, MAX_VARINT64_BYTES,
                                         f"{_text(where)}: length of string {i} (payload offset {offset})")
         lengths.append(length)
-        if pos + FIXED32.size > size:
-            raise CorruptionError(f"{_text(where)}: string lengths run past the payload end "
-                                  f"(file offset {offset + size})")
+        _check_lengths_end(pos, size, offset, where)
     return lengths, pos
+
+
+def _check_lengths_end(pos: int, size: int, offset: int, where: str | Callable[[], str]) -> None:
+    """The lengths read so far (up to ``pos``) must leave room for their checksum."""
+    if pos + FIXED32.size > size:
+        raise CorruptionError(f"{_text(where)}: string lengths run past the payload end "
+                              f"(file offset {offset + size})")
+
+
+def _check_tensor_crc(crc: int, stored_crc: int, size: int, offset: int, where: str | Callable[[], str]) -> None:
+    """Raise :class:`ChecksumError` unless ``crc``, computed over a tensor's ``size`` bytes at
+    file ``offset``, is the one its entry stores (masked)."""
+    if crc != unmask(stored_crc):
+        raise ChecksumError(f"{_text(where)}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
+                            f"computed {crc:#010x} over {size} bytes at file offset {offset}")
+
+
+def _numpy_dtype(dtype: DType, where: str | Callable[[], str]) -> np.dtype[Any]:
+    """The numpy dtype values of ``dtype`` are read as; :class:`UnsupportedError` if none."""
+    np_dtype = dtype.as_numpy_dtype
+    if np_dtype is None:
+        raise UnsupportedError(f"{_text(where)}: values of dtype {dtype.name} cannot be read by tfckpt")
+    return np_dtype
 
 
 def _text(where: str | Callable[[], str]) -> str:
@@ -229,16 +245,11 @@ def cut_fixed(buffer: np.ndarray[Any, Any], at: int, shape: tuple[int, ...], dty
     of a data file from ``file_offset - at``): a view of the buffer when aligned, no copy;
     checksum-verified and byte-swapped in place as needed. The caller has checked that the
     bytes are there."""
-    np_dtype = dtype.as_numpy_dtype
-    if np_dtype is None:
-        raise UnsupportedError(f"{where()}: values of dtype {dtype.name} cannot be read by tfckpt")
-    nbytes = np_dtype.itemsize * math.prod(shape)
+    np_dtype = _numpy_dtype(dtype, where)
+    nbytes = validate.fixed_nbytes(dtype, shape)
     raw = buffer[at:at + nbytes]
     if verify:
-        crc = crc32c(raw.data)
-        if crc != unmask(stored_crc):
-            raise ChecksumError(f"{where()}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
-                                f"computed {crc:#010x} over {nbytes} bytes at file offset {file_offset}")
+        _check_tensor_crc(crc32c(raw.data), stored_crc, nbytes, file_offset, where)
     if at % np_dtype.alignment == 0:
         out = raw.view(np_dtype).reshape(shape)
     else:  # numpy would allow an unaligned view, but many consumers (and speed) do not
@@ -297,9 +308,7 @@ def check_crc(source: ByteSource, offset: int, size: int, stored_crc: int, where
     crc = 0
     for start in range(offset, offset + size, CHECK_CHUNK_BYTES):
         crc = crc32c(source.read_at(start, min(CHECK_CHUNK_BYTES, offset + size - start)), crc)
-    if crc != unmask(stored_crc):
-        raise ChecksumError(f"{where}: checksum mismatch: stored {unmask(stored_crc):#010x}, computed "
-                            f"{crc:#010x} over {size} bytes at file offset {offset}")
+    _check_tensor_crc(crc, stored_crc, size, offset, where)
 
 
 def swap_to_little_endian(out: np.ndarray[Any, Any]) -> None:
@@ -320,13 +329,11 @@ def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: D
     read-only view of the memory-mapped file instead (``"c"``: a writable copy-on-write one, see
     :meth:`FileSource.mapping`): no copy, pages read on first touch.
     """
-    np_dtype = dtype.as_numpy_dtype
-    if np_dtype is None:
-        raise UnsupportedError(f"{where}: values of dtype {dtype.name} cannot be read by tfckpt")
-    nbytes = np_dtype.itemsize * math.prod(shape)  # Python ints: no overflow
-    if offset + nbytes > source.size():  # before allocating: the bytes must really be there
-        raise CorruptionError(f"{where}: {nbytes} bytes at offset {offset} run past the end of the "
-                              f"data file ({source.size()} bytes)")
+    np_dtype = _numpy_dtype(dtype, where)
+    nbytes = validate.fixed_nbytes(dtype, shape)
+    problem = validate.bytes_problem(offset, nbytes, source.size())  # before allocating anything
+    if problem is not None:
+        raise CorruptionError(f"{where}: {problem}")
     mapping = (source.mapping(copy_on_write=use_mmap == "c")
                if use_mmap and not big_endian and nbytes and hasattr(source, "mapping") else None)
     if mapping is not None and offset % np_dtype.alignment == 0:
@@ -338,10 +345,7 @@ def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: D
         if view.nbytes:
             source.readinto_at(offset, view)
     if verify:
-        crc = crc32c(view)
-        if crc != unmask(stored_crc):
-            raise ChecksumError(f"{where}: checksum mismatch: stored {unmask(stored_crc):#010x}, "
-                                f"computed {crc:#010x} over {view.nbytes} bytes at file offset {offset}")
+        _check_tensor_crc(crc32c(view), stored_crc, view.nbytes, offset, where)
     if big_endian:
         swap_to_little_endian(out)
     return out
@@ -358,18 +362,16 @@ def read_fixed_region(source: ByteSource, offset: int, full_shape: tuple[int, ..
     """Read the hyperrectangle ``bounds`` of a stored row-major tensor, touching only the
     bytes it needs. Partial reads cannot be checksum-verified (the CRC covers the whole
     tensor); callers verify when the region is the whole tensor."""
-    np_dtype = dtype.as_numpy_dtype
-    if np_dtype is None:
-        raise UnsupportedError(f"{where}: values of dtype {dtype.name} cannot be read by tfckpt")
+    np_dtype = _numpy_dtype(dtype, where)
     itemsize = np_dtype.itemsize
     lengths = [hi - lo for lo, hi in bounds]
     out = np.empty(lengths, dtype=np_dtype)
     if out.size == 0:
         return out
     strides = [itemsize * math.prod(full_shape[i + 1:]) for i in range(len(full_shape))]
-    if offset + itemsize * math.prod(full_shape) > source.size():
-        raise CorruptionError(f"{where}: tensor at offset {offset} runs past the end of the data file "
-                              f"({source.size()} bytes)")
+    problem = validate.bytes_problem(offset, validate.fixed_nbytes(dtype, full_shape), source.size())
+    if problem is not None:
+        raise CorruptionError(f"{where}: {problem}")
     # k: the outermost dimension after which the region spans whole dimensions, so each run
     # along dims 0..k is one contiguous byte range.
     k = len(bounds) - 1

@@ -98,9 +98,11 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def __init__(self, prefix: str | Store, *, verify_checksums: bool = True,
                  opener: SourceOpener = open_source, mmap: bool | Literal["c"] = False) -> None:
         # A store is an object with the Store methods; None, numbers and bytes are wrong paths.
-        path_like = prefix is None or isinstance(prefix, (str, os.PathLike, bytes, bytearray, int, float))
-        self._store: Store = prefix if not path_like else BundleStore(  # type: ignore[assignment]
-            path_argument(prefix, "prefix"), verify_checksums=verify_checksums, opener=opener, mmap=mmap)
+        if prefix is None or isinstance(prefix, (str, os.PathLike, bytes, bytearray, int, float)):
+            self._store: Store = BundleStore(path_argument(prefix, "prefix"), verify_checksums=verify_checksums,
+                                             opener=opener, mmap=mmap)
+        else:
+            self._store = prefix
         self.prefix = self._store.prefix
         self._object_graph: ObjectGraph | None = None
         self._object_tensors: dict[str, objects.ObjectTensor] | None = None
@@ -113,9 +115,11 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         return self._store.header
 
     @property
-    def verify_checksums(self) -> bool:
-        """Whether whole-tensor reads check each tensor's CRC32C (``load_checkpoint``'s option)."""
-        return self._store.verify_checksums
+    def store(self) -> Store:
+        """The :class:`~tfckpt.bundle.store.Store` this reader reads: every index entry, the
+        checks of stored bytes and the data files, for the tools that check or rewrite a
+        checkpoint (``verify``, ``merge``) rather than read its tensors."""
+        return self._store
 
     # -- Mapping --------------------------------------------------------------------------
 
@@ -180,35 +184,9 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             raise NotFoundError(f"{name!r} is the object path of several keys in {self.prefix}: {sorted(matches)}")
         raise self._missing(name)
 
-    def raw_entries(self) -> list[tuple[bytes, TensorInfo]]:
-        """Every index entry but the header, slice pieces included, in key order."""
-        return self._store.entries()
-
     def infos(self) -> list[TensorInfo]:
         """The record of every tensor (partitioned ones once, as their full entry), by name."""
         return [info for _, info in self._store.entries() if not info.name.startswith("\x00")]
-
-    # -- checking (what tfckpt.verify builds on) -------------------------------------------
-
-    def stored_entries(self) -> Iterator[tuple[str, TensorInfo | CorruptionError | UnsupportedError]]:
-        """Every index entry but the header, slice pieces included, in key order, each decoded
-        on its own: a damaged entry comes back as the error it raises, the others as records."""
-        return self._store.stored_entries()
-
-    def check_entry(self, info: TensorInfo) -> int:
-        """Check one stored entry completely (size rule, bytes present, checksum, layout),
-        reading it in bounded chunks; return the bytes checked. Raises the first problem."""
-        return self._store.check_entry(info)
-
-    def check_entries(self, infos: Iterable[TensorInfo]) -> Iterator[tuple[TensorInfo, int | TfckptError]]:
-        """:meth:`check_entry` for many entries, reads planned together; each entry's outcome
-        (bytes checked, or the error found) on its own, so one damaged tensor hides no other."""
-        return self._store.check_many(infos)
-
-    def data_files(self) -> list[tuple[int, str, int | None]]:
-        """``(shard, path, size or None if the file is missing)`` of each data file the header
-        names (none for legacy V1 checkpoints, whose values live in the table files)."""
-        return self._store.data_files()
 
     # -- data --------------------------------------------------------------------------------
 
@@ -286,7 +264,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
             name_argument(wrong, "names")  # raises: every name is checked before any is read
         batch: list[tuple[str, TensorInfo | None, list[tuple[TensorSlice, TensorInfo]] | None]] = []
         size = 0
-        for name, quick_size in zip(names, self._store.quick_sizes(names)):
+        quick = self._store.quick
+        for name, quick_size in zip(names, quick.quick_sizes(names) if quick is not None else [-1] * len(names)):
             if quick_size >= 0:  # small and plain: read in bulk, no record needed
                 batch.append((name, None, None))
                 size += quick_size
@@ -311,7 +290,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     def _read_batch(self, batch: list[tuple[str, TensorInfo | None, list[tuple[TensorSlice, TensorInfo]] | None]],
                     max_workers: int | None) -> Iterator[tuple[str, np.ndarray]]:
         quick_names = [name for name, info, _ in batch if info is None]
-        quick = iter(self._store.read_quick(quick_names)) if quick_names else iter(())
+        reads = self._store.quick
+        quick = iter(reads.read_quick(quick_names)) if quick_names and reads is not None else iter(())
         stored = [part for _, info, parts in batch if info is not None
                   for part in ([info] if parts is None else [p for _, p in parts])]
         values = {id(info): value for info, value in self._store.read_many(stored, max_workers)}
@@ -361,11 +341,10 @@ class CheckpointReader(Mapping[str, np.ndarray]):
         parts = []
         for piece, common in hits:
             part = self._store.slice_info(encode_slice_key(info.name, piece))
-            if part is None:
-                raise CorruptionError(f"{where}: slice {piece} is listed but its data entry is missing")
-            if part.dtype != info.dtype or part.shape != piece.shape(shape):
-                raise CorruptionError(f"{where}: slice {piece} is stored as {part.dtype.name}"
-                                      f"{list(part.shape)}, expected {info.dtype.name}{list(piece.shape(shape))}")
+            problem = validate.slice_entry_problem(info, piece, part)
+            if problem is not None:
+                raise CorruptionError(f"{where}: {problem}")
+            assert part is not None
             self._store.check_stored(part)
             parts.append((piece, common, part))
         return parts

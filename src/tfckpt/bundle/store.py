@@ -21,10 +21,10 @@ rename of the data file, then of the index).
 
 from __future__ import annotations
 
+import abc
 import bisect
 import contextlib
 import functools
-import math
 import threading
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -46,7 +46,7 @@ from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_key_texts, describe_key
 
 __all__ = ["MAX_UNUSED_SHARDS_LISTED", "PARALLEL_MIN_BYTES", "QUICK_MAX_BYTES", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
-           "Listing", "SourceOpener", "Store"]
+           "Listing", "QuickReads", "RecordStore", "SourceOpener", "Store"]
 
 SourceOpener = Callable[[str], ByteSource]
 
@@ -74,13 +74,27 @@ class Listing:
     which: list[int]
 
 
+class QuickReads(Protocol):
+    """An optional capability of a store: small fixed-size tensors read in bulk, without
+    per-tensor records. A store declares it with :attr:`Store.quick` (``None`` without it)."""
+
+    def quick_sizes(self, names: Sequence[str]) -> list[int]: ...  # -1: not for read_quick
+
+    def read_quick(self, names: Sequence[str]) -> list[np.ndarray]: ...
+
+
 class Store(Protocol):
-    """What a :class:`~tfckpt.bundle.reader.CheckpointReader` needs from a checkpoint format."""
+    """What a :class:`~tfckpt.bundle.reader.CheckpointReader` needs from a checkpoint format:
+    every method below is required; optional capabilities are declared as attributes
+    (:attr:`quick`), never probed for."""
 
     prefix: str
     header: BundleHeader
     index_name: str  # the file named in messages about the index
     verify_checksums: bool
+
+    @property
+    def quick(self) -> QuickReads | None: ...  # bulk reads of small tensors, if the format has them
 
     def names(self) -> Collection[str]: ...  # every tensor name, slice pieces excluded
 
@@ -106,10 +120,6 @@ class Store(Protocol):
 
     def read_entry(self, info: TensorInfo) -> np.ndarray: ...
 
-    def quick_sizes(self, names: Sequence[str]) -> list[int]: ...  # -1: not for read_quick
-
-    def read_quick(self, names: Sequence[str]) -> list[np.ndarray]: ...
-
     def read_many(self, infos: Iterable[TensorInfo], max_workers: int | None = None
                   ) -> Iterator[tuple[TensorInfo, np.ndarray]]: ...
 
@@ -122,13 +132,75 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+class RecordStore(abc.ABC):
+    """What stores share whose values are read one record at a time, whole (V1's protobufs, a
+    safetensors or ``.npz`` source): entries held in ``_entries`` (name -> record) and
+    ``_slice_entries`` (slice key -> record), no quick reads, no data files of their own.
+    Subclasses provide the records, :meth:`check_entry`, :meth:`read_entry` and the rest of
+    :class:`Store`."""
+
+    quick: QuickReads | None = None  # every read goes through the entry's record
+    _entries: dict[str, TensorInfo]
+    _slice_entries: dict[bytes, TensorInfo]
+
+    def names(self) -> Collection[str]:
+        return self._entries.keys()
+
+    def has(self, name: str) -> bool:
+        return name in self._entries
+
+    def info(self, name: str) -> TensorInfo | None:
+        return self._entries.get(name)
+
+    def slice_info(self, key: bytes) -> TensorInfo | None:
+        return self._slice_entries.get(key)
+
+    def peek(self, name: str) -> tuple[DType, tuple[int, ...]]:
+        info = self._entries[name]
+        return info.dtype, info.shape
+
+    def peek_all(self) -> Listing:
+        kinds = [(info.dtype, info.shape) for info in self._entries.values()]
+        return Listing(list(self._entries), kinds, list(range(len(kinds))))
+
+    def entries(self) -> list[tuple[bytes, TensorInfo]]:
+        stored = [(name.encode("utf-8", "surrogateescape"), info) for name, info in self._entries.items()]
+        return sorted(stored + list(self._slice_entries.items()), key=lambda pair: pair[0])
+
+    @abc.abstractmethod
+    def check_entry(self, info: TensorInfo) -> int: ...
+
+    @abc.abstractmethod
+    def read_entry(self, info: TensorInfo) -> np.ndarray: ...
+
+    def check_many(self, infos: Iterable[TensorInfo]) -> Iterator[tuple[TensorInfo, int | TfckptError]]:
+        for info in infos:
+            try:
+                yield info, self.check_entry(info)
+            except TfckptError as exc:
+                yield info, exc
+
+    def read_many(self, infos: Iterable[TensorInfo], max_workers: int | None = None
+                  ) -> Iterator[tuple[TensorInfo, np.ndarray]]:
+        """Each entry in turn: the values live in records read whole."""
+        for info in infos:
+            yield info, self.read_entry(info)
+
+    def read_region(self, info: TensorInfo, piece: TensorSlice) -> np.ndarray:
+        whole = self.read_entry(info)  # one record: decoded whole
+        return whole if piece.covers(info.shape) else whole[piece.index(info.shape)].copy()
+
+    def data_files(self) -> list[tuple[int, str, int | None]]:
+        return []  # the values live in the files the records are in
+
+
 def _quick_size(kind: tuple[DType, tuple[int, ...]] | None) -> int:
     """The stored size of a tensor of this dtype and shape if read_quick may read it, else -1
     (a hostile shape's size may not fit in int64: it is left to the record path's checks)."""
     if (kind is None or not kind[0].is_fixed_size or kind[0].as_numpy_dtype is None
             or validate.array_problem(*kind) is not None):  # left to the reader, which says why
         return -1
-    size = kind[0].as_numpy_dtype.itemsize * math.prod(kind[1])
+    size = validate.fixed_nbytes(*kind)
     return size if size <= QUICK_MAX_BYTES else -1
 
 
@@ -147,7 +219,7 @@ class BundleStore:
         try:
             index_source = opener(self.index_name)
         except FileNotFoundError:
-            raise NotFoundError(f"no checkpoint at {prefix!r}: {self.index_name} does not exist") from None
+            raise self._no_index() from None
         self._table = Entries([], b"", np.zeros(0, np.int64), np.zeros(0, np.int64), [])
         self._names: list[str] = []  # tensor names, in key order: the table's last entries
         self._row_of: dict[str, int] | None = None  # tensor name -> its entry (made when first asked)
@@ -155,6 +227,10 @@ class BundleStore:
         self._plain_entries: PlainEntries | None = None
         self._entries: dict[str, TensorInfo] = {}
         self._slice_entries: dict[bytes, TensorInfo] = {}
+        if mmap and index_source.is_remote:
+            index_source.close()
+            raise UnsupportedError(f"{prefix}: mmap=True maps local files only; this checkpoint is remote "
+                                   f"(open it without mmap)")
         identity = getattr(index_source, "identity", None)
         self._index_identity: FileIdentity | None = identity() if identity is not None else None
         try:
@@ -162,13 +238,21 @@ class BundleStore:
                 index_source.read_whole()  # type: ignore[attr-defined]
             self.header = self._read_index(TableReader(index_source))
         except FileNotFoundError:
-            raise NotFoundError(f"no checkpoint at {prefix!r}: {self.index_name} does not exist") from None
+            raise self._no_index() from None
         except CorruptionError:
             if index_source.is_remote:  # fetched by size known before: a new one may have come meanwhile
                 self._check_not_replaced()
             raise
         finally:
             index_source.close()
+
+    def _no_index(self) -> NotFoundError:
+        return NotFoundError(f"no checkpoint at {self.prefix!r}: {self.index_name} does not exist")
+
+    @property
+    def quick(self) -> QuickReads:
+        """This store reads small plain tensors in bulk (:meth:`quick_sizes`, :meth:`read_quick`)."""
+        return self
 
     def _read_index(self, table: TableReader) -> BundleHeader:
         where = table.name
@@ -198,9 +282,9 @@ class BundleStore:
     # -- records -------------------------------------------------------------------------
 
     def _checked(self, name: str, info: TensorInfo) -> TensorInfo:
-        if not info.slices and info.shard_id >= max(self.header.num_shards, 1):
-            raise CorruptionError(f"{self.index_name}: key {describe_key(name)!r} is in shard {info.shard_id} but "
-                                  f"the header says there are {self.header.num_shards} shards")
+        problem = validate.shard_problem(info, self.header.num_shards)
+        if problem is not None:
+            raise CorruptionError(f"{self.index_name}: key {describe_key(name)!r} {problem}")
         return info
 
     def _decode_all(self) -> None:
@@ -282,8 +366,9 @@ class BundleStore:
         known = rows >= 0
         at = np.where(known, rows, 0)
         size, shard, offset = plain.size[at], plain.shard_id[at], plain.offset[at]
-        quick = (known & plain.plain[at] & (size == expected[plain.kind[at]])  # expected is capped
-                 & (shard < self.header.num_shards))
+        # The rules check_stored applies, on the columns: size (expected is capped), shard, bytes.
+        quick = (known & plain.plain[at] & (size == expected[plain.kind[at]])
+                 & validate.shard_inside(shard, self.header.num_shards))
         for shard_id in np.unique(shard[quick]).tolist():
             source = self._shard(shard_id)
             in_shard = shard == shard_id
@@ -417,14 +502,9 @@ class BundleStore:
         return out
 
     def check_stored(self, info: TensorInfo) -> None:
-        np_dtype = info.dtype.as_numpy_dtype
-        if (np_dtype is not None and np_dtype.kind != "O" and not info.slices
-                and info.size == info.num_elements * np_dtype.itemsize
-                and validate.bytes_inside(info.offset, info.size, self._shard(info.shard_id).size())):
-            return  # the common case, decided without building messages
-        problem = validate.size_problem(info)
+        problem = validate.size_problem(info)  # (a rule that holds builds no message)
         if problem is None:
-            problem = validate.bytes_problem(info, self._shard(info.shard_id).size())
+            problem = validate.bytes_problem(info.offset, info.size, self._shard(info.shard_id).size())
         if problem is not None:
             raise CorruptionError(f"{self.index_name}: key {describe_key(info.name)!r}: {problem}")
 
@@ -479,14 +559,18 @@ class BundleStore:
 
     def _check_readable(self, info: TensorInfo) -> None:
         if not (info.dtype.is_fixed_size or info.dtype.name == "string"):
-            raise UnsupportedError(f"{self._where(info)}: tensors of dtype {info.dtype.name} cannot be read by "
-                                   f"tfckpt (shape {list(info.shape)} listed; values are opaque)")
+            raise self._opaque(info)
         if self._shard(info.shard_id).is_remote:  # a remote file's size costs a request: the fetch
             problem = validate.size_problem(info)  # itself shows whether the bytes are there
             if problem is not None:
                 raise CorruptionError(f"{self.index_name}: key {describe_key(info.name)!r}: {problem}")
         else:
             self.check_stored(info)
+
+    def _opaque(self, info: TensorInfo) -> UnsupportedError:
+        """The error for an entry whose dtype's values tfckpt cannot read."""
+        return UnsupportedError(f"{self._where(info)}: tensors of dtype {info.dtype.name} cannot be read by "
+                                f"tfckpt (shape {list(info.shape)} listed; values are opaque)")
 
     def _where(self, info: TensorInfo) -> str:
         return f"{data_filename(self.prefix, info.shard_id, self.header.num_shards)}: key {describe_key(info.name)!r}"
@@ -595,8 +679,7 @@ class BundleStore:
             flat = payload.read_strings(source, info.offset, info.size, info.num_elements, big,
                                         self.verify_checksums, info.masked_crc32c, where)
             return flat.reshape(info.shape)
-        raise UnsupportedError(f"{where}: tensors of dtype {info.dtype.name} cannot be read by "
-                               f"tfckpt (shape {list(info.shape)} listed; values are opaque)")
+        raise self._opaque(info)
 
     def read_region(self, info: TensorInfo, piece: TensorSlice) -> np.ndarray:
         with self._consistent(remote=self._shard(info.shard_id).is_remote):

@@ -18,8 +18,8 @@ CRCs; there is no per-tensor checksum.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -27,12 +27,12 @@ from google.protobuf.message import DecodeError
 from .. import storage
 from .._proto import saved_tensor_slice_pb2
 from ..dtypes import DType, from_enum
-from ..errors import CorruptionError, NotFoundError, TfckptError, UnsupportedError
+from ..errors import CorruptionError, NotFoundError, UnsupportedError
 from ..table.reader import TableReader
 from .entry import BundleHeader, TensorInfo, check_shape
 from .naming import INDEX_SUFFIX, index_filename, prefix_of
 from .slices import TensorSlice, decode_key, describe_key, encode_slice_key
-from .store import Listing
+from .store import RecordStore
 from .validate import array_problem
 
 __all__ = ["V1_SHARD_PATTERN", "V1Store", "is_v1", "sharded_pattern_files", "v1_files"]
@@ -88,12 +88,20 @@ def is_v1(path: str) -> bool:
     return bool(v1_files(path))
 
 
-class V1Store:
+class V1Store(RecordStore):
     """A legacy V1 checkpoint as a :class:`~tfckpt.bundle.store.Store`: every tensor is a
     partitioned one (a whole tensor is one slice of full extents), its pieces' values in
-    table records. Opening reads every file's metadata record."""
+    table records. Opening reads every file's metadata record.
 
-    def __init__(self, pattern: str, *, verify_checksums: bool = True, files: Sequence[str] | None = None) -> None:
+    ``verify_checksums`` means what it means for a V2 bundle: tensor checksums, which V1
+    records do not have; the table's block checksums are always checked (as a V2 index's).
+    ``mmap`` is refused: values live inside protobuf records, which cannot be mapped."""
+
+    def __init__(self, pattern: str, *, verify_checksums: bool = True, files: Sequence[str] | None = None,
+                 mmap: bool | Literal["c"] = False) -> None:
+        if mmap:
+            raise UnsupportedError(f"{pattern}: mmap cannot map a V1 checkpoint (its values are stored "
+                                   f"inside protobuf records); open it without mmap")
         files = v1_files(pattern) if files is None else list(files)  # given: found by the caller already
         if not files:
             raise NotFoundError(f"no V1 checkpoint matches {pattern!r}")
@@ -112,7 +120,7 @@ class V1Store:
             for number, path in enumerate(files):
                 source = storage.open_source(path)
                 self._sources.append(source)
-                table = TableReader(source, verify_checksums=verify_checksums)
+                table = TableReader(source)
                 self._tables.append(table)
                 self._read_meta(number, table, pieces_of)
         except BaseException:
@@ -152,36 +160,6 @@ class V1Store:
 
     # -- records ---------------------------------------------------------------------------
 
-    def names(self) -> Collection[str]:
-        return self._entries.keys()
-
-    def has(self, name: str) -> bool:
-        return name in self._entries
-
-    def info(self, name: str) -> TensorInfo | None:
-        return self._entries.get(name)
-
-    def slice_info(self, key: bytes) -> TensorInfo | None:
-        return self._slice_entries.get(key)
-
-    def peek(self, name: str) -> tuple[DType, tuple[int, ...]]:
-        info = self._entries[name]
-        return info.dtype, info.shape
-
-    def quick_sizes(self, names: Sequence[str]) -> list[int]:
-        return [-1] * len(names)  # V1 values are protobufs: every read goes through its record
-
-    def read_quick(self, names: Sequence[str]) -> list[np.ndarray]:
-        raise ValueError("read_quick: names quick_sizes did not accept")
-
-    def peek_all(self) -> Listing:
-        kinds = [(info.dtype, info.shape) for info in self._entries.values()]
-        return Listing(list(self._entries), kinds, list(range(len(kinds))))
-
-    def entries(self) -> list[tuple[bytes, TensorInfo]]:
-        stored = [(name.encode("utf-8", "surrogateescape"), info) for name, info in self._entries.items()]
-        return sorted(stored + list(self._slice_entries.items()), key=lambda pair: pair[0])
-
     def stored_entries(self) -> Iterator[tuple[str, TensorInfo | CorruptionError | UnsupportedError]]:
         for key, info in self.entries():
             yield decode_key(key), info
@@ -214,13 +192,6 @@ class V1Store:
         _decode_values(self._parse(info).data.data, info.dtype, info.shape, self._where(info), shaped=shaped)
         return len(self._record(info))
 
-    def check_many(self, infos: Iterable[TensorInfo]) -> Iterator[tuple[TensorInfo, int | TfckptError]]:
-        for info in infos:
-            try:
-                yield info, self.check_entry(info)
-            except TfckptError as exc:
-                yield info, exc
-
     def _where(self, info: TensorInfo) -> str:
         return f"{self._tables[info.shard_id].name}: slice {describe_key(info.name)!r}"
 
@@ -232,19 +203,6 @@ class V1Store:
 
     def read_entry(self, info: TensorInfo) -> np.ndarray:
         return _decode_values(self._parse(info).data.data, info.dtype, info.shape, self._where(info))
-
-    def read_many(self, infos: Iterable[TensorInfo], max_workers: int | None = None
-                  ) -> Iterator[tuple[TensorInfo, np.ndarray]]:
-        """Each entry in turn: V1 values live in table records, already read whole."""
-        for info in infos:
-            yield info, self.read_entry(info)
-
-    def read_region(self, info: TensorInfo, piece: TensorSlice) -> np.ndarray:
-        whole = self.read_entry(info)  # values live in one protobuf: decode it whole
-        return whole if piece.covers(info.shape) else whole[piece.index(info.shape)].copy()
-
-    def data_files(self) -> list[tuple[int, str, int | None]]:
-        return []  # values live in the table files themselves
 
     def debug_string(self) -> bytes:
         lines = []

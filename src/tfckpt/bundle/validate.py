@@ -40,6 +40,7 @@ import numpy as np
 from ..coding import FIXED32
 from ..dtypes import DType
 from .entry import TensorInfo
+from .slices import TensorSlice
 
 __all__ = [
     "NUMPY_MAX_DIMS",
@@ -51,8 +52,13 @@ __all__ = [
     "box_text",
     "bytes_inside",
     "bytes_problem",
+    "fixed_nbytes",
     "overlap_problem",
+    "shard_inside",
+    "shard_problem",
     "size_problem",
+    "slice_entry_problem",
+    "string_size_problem",
     "tiling_problem",
     "work_budget",
 ]
@@ -78,9 +84,26 @@ def work_budget(count: int, rank: int) -> int:
     return min(WORK_CAP, WORK_FLOOR + WORK_PER_ITEM * count * (rank + _BOX_STEPS) * (count.bit_length() + 1))
 
 
+def fixed_nbytes(dtype: DType, shape: tuple[int, ...]) -> int:
+    """The bytes a fixed-size tensor of ``dtype`` and ``shape`` stores (a Python int: no
+    overflow, however hostile the shape)."""
+    return dtype.itemsize * math.prod(shape)
+
+
 def expected_size(info: TensorInfo) -> int | None:
     """The exact byte size of a fixed-size entry, ``None`` for variable-size dtypes."""
-    return info.num_elements * info.dtype.itemsize if info.dtype.is_fixed_size else None
+    return fixed_nbytes(info.dtype, info.shape) if info.dtype.is_fixed_size else None
+
+
+def string_size_problem(size: int, count: int) -> str | None:
+    """Whether ``size`` bytes can hold a string tensor of ``count`` elements: each element
+    needs at least one length byte, and the lengths their 4-byte checksum (nothing at all is
+    stored for no elements)."""
+    least = 0 if count == 0 else count + FIXED32.size
+    if size < least:
+        return (f"invalid size in bundle entry: stored size {size}; a string tensor of {count} "
+                f"elements needs at least {least} bytes")
+    return None
 
 
 def size_problem(info: TensorInfo) -> str | None:
@@ -94,11 +117,23 @@ def size_problem(info: TensorInfo) -> str | None:
                     f"{info.dtype.name}{list(info.shape)}")
         return None
     if info.dtype.name == "string":
-        count = info.num_elements
-        least = 0 if count == 0 else count + FIXED32.size
-        if info.size < least:
-            return (f"invalid size in bundle entry: stored size {info.size}; a string tensor of {count} "
-                    f"elements needs at least {least} bytes")
+        return string_size_problem(info.size, info.num_elements)
+    return None
+
+
+def shard_inside(shard_id: IntOrArray, num_shards: int) -> IntOrArray:
+    """Whether an entry's ``shard_id`` names a data file of a bundle whose header says
+    ``num_shards``: for ints, or elementwise for int64 arrays (the bulk path's columns). A
+    header of 0 shards still has the one data file 0 (TensorFlow writes it so for an empty
+    bundle)."""
+    return shard_id < max(num_shards, 1)
+
+
+def shard_problem(info: TensorInfo, num_shards: int) -> str | None:
+    """Whether the entry's data file is one the header names (a partitioned tensor's full
+    entry names none)."""
+    if not info.slices and not shard_inside(info.shard_id, num_shards):
+        return f"is in shard {info.shard_id} but the header says there are {num_shards} shards"
     return None
 
 
@@ -110,11 +145,22 @@ def bytes_inside(offset: IntOrArray, size: IntOrArray, file_size: int) -> IntOrA
     return offset <= file_size - size
 
 
-def bytes_problem(info: TensorInfo, file_size: int) -> str | None:
-    """Whether the entry's bytes lie inside its data file of ``file_size`` bytes."""
-    if not bytes_inside(info.offset, info.size, file_size):
-        return (f"{info.size} bytes at offset {info.offset} run past the end of the data file "
-                f"({file_size} bytes)")
+def bytes_problem(offset: int, size: int, file_size: int) -> str | None:
+    """Whether ``size`` bytes at ``offset`` lie inside a data file of ``file_size`` bytes."""
+    if not bytes_inside(offset, size, file_size):
+        return f"{size} bytes at offset {offset} run past the end of the data file ({file_size} bytes)"
+    return None
+
+
+def slice_entry_problem(info: TensorInfo, piece: TensorSlice, part: TensorInfo | None) -> str | None:
+    """Whether ``part``, the data entry stored for slice ``piece`` of the partitioned tensor
+    ``info``, exists and holds that slice's dtype and shape."""
+    if part is None:
+        return f"slice {piece} is listed but its data entry is missing"
+    wanted = piece.shape(info.shape)
+    if part.dtype != info.dtype or part.shape != wanted:
+        return (f"slice {piece} is stored as {part.dtype.name}{list(part.shape)}, expected "
+                f"{info.dtype.name}{list(wanted)}")
     return None
 
 

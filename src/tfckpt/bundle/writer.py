@@ -51,6 +51,7 @@ __all__ = [
     "WRITE_BUFFER_BYTES",
     "BundleWriter",
     "as_array",
+    "check_mapping",
     "check_prefix",
     "make_parents",
     "prepare",
@@ -654,10 +655,15 @@ def write_index(sink: BinaryIO, header: BundleHeader, entries: Iterable[TensorIn
     return table.finish()
 
 
-def save_mapping(tensors: Mapping[str, Any], prefix: str, *, sync: bool = True) -> str:
-    """Validate every tensor first, then write them all in the mapping's order."""
+def check_mapping(tensors: object) -> None:
+    """Raise :class:`InvalidArgumentError` unless ``tensors`` is a mapping of names to values."""
     if not isinstance(tensors, Mapping):
         raise InvalidArgumentError(f"tensors must be a mapping {{name: value}}, got {type(tensors).__name__}")
+
+
+def save_mapping(tensors: Mapping[str, Any], prefix: str, *, sync: bool = True) -> str:
+    """Validate every tensor first, then write them all in the mapping's order."""
+    check_mapping(tensors)
     prepared = [prepare(name, value) for name, value in tensors.items()]
     seen: set[str] = set()
     for name, _, _ in prepared:

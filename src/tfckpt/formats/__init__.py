@@ -23,7 +23,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import storage
 from ..api import load_checkpoint, register_source_reader, resolve_prefix
+from ..arguments import path_argument
 from ..bundle.reader import CheckpointReader
 from ..dtypes import DType
 from ..errors import InvalidArgumentError, NotFoundError, UnsupportedError
@@ -40,7 +41,8 @@ from ..state import lies_within, state_path
 from ..storage import PathLike
 
 __all__ = ["DEFAULT_CHECKPOINT_NAME", "FORMATS", "MAX_NUMPY_BYTES", "MAX_NUMPY_RANK", "Sink", "SourceTensor",
-           "check_numpy_shape", "detect_format", "open_reader", "open_sink", "open_source", "sink_path"]
+           "check_numpy_shape", "detect_format", "known_format", "open_reader",
+           "open_sink", "open_source", "reading", "sink_path"]
 
 KERAS_EXTENSIONS = (".h5", ".hdf5", ".keras")  # Keras weights (.weights.h5), Keras 2 .h5, .keras archives
 DEFAULT_CHECKPOINT_NAME = "ckpt"  # the prefix written into an empty destination directory
@@ -116,7 +118,8 @@ def detect_format(path: PathLike, *, writing: bool = False) -> str:
     return "checkpoint"
 
 
-def _known(fmt: str) -> str:
+def known_format(fmt: str) -> str:
+    """``fmt`` if it is one of :data:`FORMATS`, else :class:`InvalidArgumentError`."""
     if fmt not in FORMATS:
         raise InvalidArgumentError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     return fmt
@@ -127,7 +130,7 @@ def open_source(path: PathLike, stack: ExitStack, fmt: str | None = None) -> lis
     ``fmt`` (default: :func:`detect_format`)."""
     from . import checkpoint, keras_h5, npz, safetensors
 
-    fmt = _known(fmt) if fmt is not None else detect_format(path)
+    fmt = known_format(fmt) if fmt is not None else detect_format(path)
     reader = {"safetensors": safetensors.source, "npz": npz.source, "keras": keras_h5.source}.get(fmt, checkpoint.source)
     return reader(path, stack)
 
@@ -148,7 +151,7 @@ def open_reader(path: PathLike, fmt: str | None = None) -> CheckpointReader:
     """
     from .store import SourceStore  # which imports this module
 
-    fmt = _known(fmt) if fmt is not None else detect_format(path)
+    fmt = known_format(fmt) if fmt is not None else detect_format(path)
     if fmt == "checkpoint":
         return load_checkpoint(path)
     stack = ExitStack()
@@ -163,6 +166,18 @@ def open_reader(path: PathLike, fmt: str | None = None) -> CheckpointReader:
 for _source_format in ("safetensors", "npz", "keras"):
     register_source_reader(_source_format, functools.partial(open_reader, fmt=_source_format))
 
+
+@contextmanager
+def reading(source: PathLike | CheckpointReader, argument: str = "path",
+            opener: Callable[[str], CheckpointReader] = open_reader) -> Iterator[CheckpointReader]:
+    """The reader every tool function (stats, tree, diff, verify) works on: ``source`` itself
+    if it is a reader (left open: it is the caller's), else ``opener(source)`` (closed on
+    exit); ``argument`` names the parameter in the message a wrong type gets."""
+    if isinstance(source, CheckpointReader):
+        yield source
+        return
+    with opener(path_argument(source, argument)) as reader:
+        yield reader
 
 def sink_path(path: PathLike, fmt: str) -> str:
     """Where a sink of format ``fmt`` named ``path`` writes: for a checkpoint, an existing
@@ -198,7 +213,7 @@ def open_sink(path: PathLike, fmt: str, planned: list[tuple[str, DType, tuple[in
     :mod:`tfckpt.formats.structure` to keep in the file."""
     from . import checkpoint, npz, safetensors
 
-    fmt = _known(fmt)
+    fmt = known_format(fmt)
     if fmt == "keras":
         detect_format(os.fspath(path) + ".h5", writing=True)  # refused there, with what to use instead
     if fmt == "safetensors":
