@@ -189,16 +189,25 @@ class Background:
 
     def __init__(self, *, keep_buffers: bool = True) -> None:
         self._lock = threading.Lock()
+        # Held from writer() until its save has started: a second thread's save waits for the
+        # first one's snapshot (the buffers are shared) and then for its write, as one thread's would.
+        self._turn = threading.Lock()
         self._pending: AsyncSave | None = None
         self._keep_buffers = keep_buffers
         self._buffers: dict[str, np.ndarray] = {}
 
     def writer(self, prefix: str, *, sync: bool = True, after: Callable[[], None] | None = None) -> SnapshotWriter:
         """A writer that snapshots what it is given and writes it in the background on a clean
-        exit, then calls ``after`` there (e.g. the state file update). Waits for the save in
-        flight first, raising its error if nobody has seen it."""
-        self.wait()
-        return SnapshotWriter(self, check_prefix(prefix), sync=sync, after=after)
+        exit, then calls ``after`` there (e.g. the state file update). Waits for another thread's
+        snapshot and for the save in flight first, raising its error if nobody has seen it. Use it
+        in a ``with`` block: its exit lets the next save take its turn."""
+        self._turn.acquire()
+        try:
+            self.wait()
+            return SnapshotWriter(self, check_prefix(prefix), sync=sync, after=after)
+        except BaseException:
+            self._turn.release()
+            raise
 
     def wait(self) -> str | None:
         """Wait for the save in flight; return its prefix (``None`` if there was none, or it
@@ -218,7 +227,9 @@ class Background:
         return pending.prefix
 
     def idle(self) -> bool:
-        """Nothing in flight, and no failure left to report."""
+        """Nothing in flight or being snapshotted, and no failure left to report."""
+        if self._turn.locked():
+            return False
         with self._lock:
             pending = self._pending
         return pending is None or (pending.done() and (pending._error is None or pending._reported))
@@ -280,8 +291,11 @@ class SnapshotWriter:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        if exc_type is None:
-            self.handle = self._background.start(self.prefix, self._write)
+        try:
+            if exc_type is None:
+                self.handle = self._background.start(self.prefix, self._write)
+        finally:
+            self._background._turn.release()
 
 
 _BY_PREFIX: dict[str, Background] = {}  # tfckpt.save's one save in flight per prefix

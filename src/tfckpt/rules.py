@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import string
@@ -46,7 +47,7 @@ import numpy as np
 
 from .arguments import path_argument
 from .dtypes import DType, as_dtype
-from .errors import InvalidArgumentError, TfckptError
+from .errors import InvalidArgumentError, NotFoundError, TfckptError
 
 __all__ = ["Mapped", "Rule", "Rules", "load_rules"]
 
@@ -165,7 +166,7 @@ def _group_name(ref: str) -> str:
 
 def _shape_of(spec: Sequence[int], size: int, where: str) -> Shape:
     """``spec`` with its ``-1`` resolved for ``size`` elements."""
-    known = int(np.prod([d for d in spec if d != -1], dtype=np.int64))
+    known = math.prod(d for d in spec if d != -1)
     if list(spec).count(-1) == 1 and known and size % known == 0:
         return tuple(size // known if d == -1 else d for d in spec)
     return tuple(spec)
@@ -220,9 +221,9 @@ class Rule:
             dtype = as_dtype(self.dtype[1])
         for step in ("transpose", "reshape") if self.transpose_first else ("reshape", "transpose"):
             if step == "reshape" and self.reshape is not None:
-                size = int(np.prod(shape, dtype=np.int64))
+                size = math.prod(shape)
                 wanted, new = _shape_of(self.reshape[0], size, self.where), _shape_of(self.reshape[1], size, self.where)
-                if shape != wanted or int(np.prod(new, dtype=np.int64)) != size:
+                if shape != wanted or -1 in new or math.prod(new) != size:
                     raise InvalidArgumentError(f"{self.where}: cannot reshape {list(shape)} as "
                                                f"{list(self.reshape[0])} -> {list(self.reshape[1])}")
                 shape = new
@@ -331,8 +332,8 @@ def _rule(entry: Any, where: str) -> Rule:
         raise InvalidArgumentError(f"{where}: a list of names goes with split, a list of matches with concat")
     try:
         compiled = [re.compile(m) for m in matches]
-    except re.error as exc:
-        raise InvalidArgumentError(f"{where}: match is not a regex: {exc}") from None
+    except (re.error, OverflowError, RecursionError) as exc:  # a repeat count past 2**32, nesting past the stack
+        raise InvalidArgumentError(f"{where}: match is not a regex Python can compile: {exc}") from None
     for pattern in compiled:
         for template in names:
             for ref in _FIELD.findall(template):
@@ -348,16 +349,25 @@ def _rule(entry: Any, where: str) -> Rule:
         if not isinstance(pair, list) or len(pair) != 2:
             raise InvalidArgumentError(f"{where}: reshape should be [from shape, to shape]")
         reshape = (_ints(pair[0], "reshape", where), _ints(pair[1], "reshape", where))
+        for spec in reshape:  # numpy takes dims below 2**63 and one -1: anything else is no array's shape
+            if spec.count(-1) > 1 or any(not -1 <= d < 2**63 for d in spec):
+                raise InvalidArgumentError(f"{where}: reshape {list(spec)} should be dims >= 0 and at most one -1")
     dtype = None
     if "dtype" in entry:
         pair = entry["dtype"]
         if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(d, str) for d in pair):
             raise InvalidArgumentError(f"{where}: dtype should be [from, to]")
         try:
-            dtype = (as_dtype(pair[0]).name, as_dtype(pair[1]).name)
+            kinds = (as_dtype(pair[0]), as_dtype(pair[1]))
         except TfckptError as exc:
             raise InvalidArgumentError(f"{where}: {exc}") from None
+        for kind in kinds:  # a cast is numpy's astype: strings, resources and variants have no number to cast
+            if kind.as_numpy_dtype is None or np.dtype(kind.as_numpy_dtype).hasobject:
+                raise InvalidArgumentError(f"{where}: dtype casts numbers; {kind.name} is not a numeric dtype")
+        dtype = (kinds[0].name, kinds[1].name)
     sizes = None if "sizes" not in entry else _ints(entry["sizes"], "sizes", where)
+    if sizes is not None and any(size < 0 for size in sizes):
+        raise InvalidArgumentError(f"{where}: sizes {list(sizes)} should not be negative")
     return Rule(where, matches, names, transpose, reshape, axis, sizes, dtype)
 
 
@@ -477,7 +487,11 @@ def load_rules(path: str | os.PathLike[str], *, reverse: bool = False) -> Rules:
     try:
         with open(where, "rb") as file:
             document = json.loads(file.read())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except FileNotFoundError:
+        raise NotFoundError(f"{where}: no such rules file") from None
+    except OSError as exc:
+        raise InvalidArgumentError(f"{where}: cannot read the rules file: {exc.strerror or exc}") from None
+    except ValueError as exc:  # not UTF-8, not JSON, or a number of more digits than Python converts
         raise InvalidArgumentError(f"{where}: not a JSON rules file: {exc}") from None
     except RecursionError:
         raise InvalidArgumentError(f"{where}: JSON nested too deep for a rules file") from None

@@ -7,12 +7,14 @@ and ``tensorflow.compat.v2`` (and ``tensorflow.train``, ``.errors``, ``.dtypes``
 ``.io.gfile``, ``.gfile``). The script runs as ``__main__`` with ``sys.argv`` =
 ``[script.py, args...]`` and its directory first on ``sys.path``, as ``python script.py args...``
 would run it; ``-m module args...`` runs a module as ``python -m`` does. Exit codes are
-Python's: the script's ``sys.exit`` code, 1 with a traceback for an uncaught exception, 2
-for a usage error here.
+Python's: the script's ``sys.exit`` code, 1 with a traceback for an uncaught exception (1 and
+python's message for a ``-m`` module that does not exist), 2 for a usage error here or a
+script that does not exist.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import runpy
 import sys
@@ -38,11 +40,22 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0 if args and args[0] in ("-h", "--help") else 2)
     install()
     if args[0] == "-m":
-        sys.argv = [args[1], *args[2:]]
         sys.path.insert(0, os.getcwd())
+        try:
+            found = importlib.util.find_spec(args[1])
+        except (ImportError, ValueError):  # a parent package missing, or an empty/relative name
+            found = None
+        if found is None:  # python -m's message and exit code, not a traceback from inside runpy
+            print(f"{sys.executable}: No module named {args[1]}", file=sys.stderr)
+            raise SystemExit(1)
+        sys.argv = [args[1], *args[2:]]
         runpy.run_module(args[1], run_name="__main__", alter_sys=True)
         return
     script = args[0]
+    if not os.path.exists(script):  # as python says it: exit code 2, no traceback from inside runpy
+        print(f"{sys.executable}: can't open file {os.path.abspath(script)!r}: [Errno 2] No such file or directory",
+              file=sys.stderr)
+        raise SystemExit(2)
     sys.argv = [script, *args[1:]]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     runpy.run_path(script, run_name="__main__")

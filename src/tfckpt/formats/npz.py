@@ -191,6 +191,8 @@ def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
                 value: np.ndarray = np.asarray(archive[name])
             except _READ_ERRORS as exc:
                 raise CorruptionError(f"{where}: member {name!r}: {exc}") from exc
+            if not value.dtype.isnative:  # a big-endian member: its values, not its bytes, are the tensor's
+                value = value.astype(value.dtype.newbyteorder("="))
             if dtype == STRING:
                 flat = np.empty(value.size, dtype=object)
                 flat[:] = [bytes(v) if value.dtype.kind == "S" else str(v).encode() for v in value.flat]
@@ -213,6 +215,9 @@ class NpzSink:
         self._structure = structure  # the JSON text of STRUCTURE_MEMBER, if any
 
     def add(self, name: str, value: np.ndarray, dtype: DType) -> None:
+        if "\0" in name:  # zip member names end at a NUL when read: the tensor would come back as another
+            raise UnsupportedError(f"{self._out.path}: tensor {name!r} has a NUL character, which an .npz "
+                                   f"member name cannot hold")
         if dtype == STRING:
             value = np.array([bytes(v) for v in value.flat], dtype=np.bytes_).reshape(value.shape)
             self._dtypes[name] = "string"
