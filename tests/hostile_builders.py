@@ -582,3 +582,102 @@ def tmp_output(directory: Path, suffix: str) -> str:
     if out.exists():
         os.remove(out)
     return str(out)
+
+
+# ---- SavedModel function libraries, .meta files --------------------------------------------
+
+def savedmodel_functions(directory: Path, n: int) -> str:
+    """A SavedModel whose root has ``n`` function children, each traced once, over a library of
+    ``n`` functions calling each other in a chain (what a large Keras model's export holds)."""
+    meta = saved_model_pb2.MetaGraphDef()
+    meta.meta_info_def.tags.append("serve")
+    graph = meta.object_graph_def
+    root = graph.nodes.add()
+    for i in range(n):
+        root.children.add(node_id=i + 1, local_name=f"f{i}")
+        graph.nodes.add().function.concrete_functions.append(f"__inference_f{i}")
+        graph.concrete_functions[f"__inference_f{i}"].SetInParent()
+        function = meta.graph_def.library.function.add()
+        function.signature.name = f"__inference_f{i}"
+        if i:
+            function.node_def.add(name="call", op="StatefulPartitionedCall").attr["f"].func.name = \
+                f"__inference_f{i - 1}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "saved_model.pb").write_bytes(saved_model_pb2.SavedModel(meta_graphs=[meta]).SerializeToString())
+    return str(directory)
+
+
+def savedmodel_shared_function(directory: Path, n: int) -> str:
+    """A SavedModel whose root has ``n`` children that are all one function node, which lists
+    ``n`` traces (no signatures: nothing is printed per trace)."""
+    meta = saved_model_pb2.MetaGraphDef()
+    meta.meta_info_def.tags.append("serve")
+    graph = meta.object_graph_def
+    root = graph.nodes.add()
+    shared = graph.nodes.add().function
+    for i in range(n):
+        root.children.add(node_id=1, local_name=f"f{i}")
+        shared.concrete_functions.append(f"t{i}")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "saved_model.pb").write_bytes(saved_model_pb2.SavedModel(meta_graphs=[meta]).SerializeToString())
+    return str(directory)
+
+
+def meta_file(directory: Path, n: int) -> str:
+    """A ``.meta`` file with ``n`` variables in its collection, ``n`` graph nodes and a chain of
+    ``n`` library functions."""
+    meta = saved_model_pb2.MetaGraphDef()
+    meta.meta_info_def.tags.append("train")
+    for i in range(n):
+        node = meta.graph_def.node.add(name=f"v{i}", op="VariableV2" if i % 2 else f"fn{i - 1}")
+        node.attr["dtype"].type = DT_FLOAT
+        function = meta.graph_def.library.function.add()
+        function.signature.name = f"fn{i}"
+        function.node_def.add(name="x", op=f"fn{i - 1}" if i else "Const")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "model.ckpt.meta"
+    path.write_bytes(meta.SerializeToString())
+    return str(path)
+
+
+def keras_h5_datasets(directory: Path, n: int) -> str:
+    """A Keras 3 ``.weights.h5`` with ``n`` layers of one small dataset each."""
+    import h5py
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "model.weights.h5"
+    with h5py.File(path, "w") as f:
+        for i in range(n):
+            f.create_dataset(f"layers/dense_{i}/vars/0", data=np.full(4, i, np.float32))
+    return str(path)
+
+
+def keras_h5_nesting(directory: Path, n: int) -> str:
+    """A ``.weights.h5`` with one dataset ``n`` groups deep."""
+    import h5py
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "model.weights.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("/".join(["g"] * n) + "/vars/0", data=np.ones(4, np.float32))
+    return str(path)
+
+
+def keras_archive(directory: Path, n: int) -> str:
+    """A ``.keras`` zip whose ``model.weights.h5`` (``n`` layers) is deflated, as a hostile
+    archive may store it."""
+    weights = Path(keras_h5_datasets(directory / "h5", n))
+    path = directory / "model.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", "{}")
+        archive.write(weights, "model.weights.h5")
+    weights.unlink()
+    return str(path)
+
+
+def keras_huge_dataset(directory: Path, n: int) -> str:
+    """A ``.weights.h5`` declaring a float32[2**n, 2**n] dataset with one chunk written."""
+    import h5py
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "model.weights.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", shape=(2**n, 2**n), dtype="f4", chunks=(1, 16))[0, :16] = 1
+    return str(path)
