@@ -443,10 +443,10 @@ def show_all(meta_graphs: list[MetaGraph]) -> str:
         # Functions sharing one node share its traces (the same tuple): render them once.
         rendered: dict[int, str] = {}
         for function in with_functions[0].functions or ():
-            key = id(function.concrete_functions)
-            if key not in rendered:
-                rendered[key] = _show_traces(function.concrete_functions)
-            out.append(f"\n  Function Name: '{function.name}'" + rendered[key] + "\n")
+            shared = id(function.concrete_functions)
+            if shared not in rendered:
+                rendered[shared] = _show_traces(function.concrete_functions)
+            out.append(f"\n  Function Name: '{function.name}'" + rendered[shared] + "\n")
     return "".join(out)
 
 
