@@ -198,3 +198,14 @@ def test_compat_with_a_missing_module_says_so_without_a_traceback(tmp_path: Path
     done = _compat("-m", "no_such_module_here", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "No module named" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_compat_does_not_put_the_working_directory_on_a_scripts_path(tmp_path: Path) -> None:
+    """``python script.py`` finds modules beside the script, not in the working directory."""
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "only_in_cwd.py").write_text("")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "beside.py").write_text("")
+    (tmp_path / "scripts" / "run.py").write_text("import beside\nimport only_in_cwd\n")
+    done = _compat(str(tmp_path / "scripts" / "run.py"), cwd=tmp_path / "cwd")
+    assert done.returncode == 1 and "No module named 'only_in_cwd'" in done.stderr, done.stderr

@@ -62,4 +62,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    if sys.path and sys.path[0] == os.getcwd():
+        del sys.path[0]  # put there by ``python -m tfckpt.compat``; ``python script.py`` has no cwd on its path
     main()
