@@ -335,7 +335,7 @@ def _rule(entry: Any, where: str) -> Rule:
         raise InvalidArgumentError(f"{where}: a list of names goes with split, a list of matches with concat")
     try:
         compiled = [re.compile(m) for m in matches]
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # a repeat count past 2**32, nesting past the stack
         raise InvalidArgumentError(f"{where}: match is not a regex: {exc}") from None
     for pattern in compiled:
         for template in names:

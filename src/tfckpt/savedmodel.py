@@ -239,11 +239,8 @@ def _functions(graph: saved_object_graph_pb2.SavedObjectGraph,
                                       f"pair but {type(signature).__name__} {_shown(signature)}")
         return ConcreteFunction(name, signature, keywords)
 
-    out = []
-    for child in graph.nodes[0].children:
-        if not 0 <= child.node_id < len(graph.nodes):
-            continue
-        node = graph.nodes[child.node_id]
+    def traces(node_id: int) -> tuple[ConcreteFunction, ...] | None:
+        node = graph.nodes[node_id]
         kind = node.WhichOneof("kind")
         if kind == "function":
             cfs = tuple(concrete(name) for name in node.function.concrete_functions)
@@ -251,8 +248,21 @@ def _functions(graph: saved_object_graph_pb2.SavedObjectGraph,
             bare = node.bare_concrete_function
             cfs = (concrete(bare.concrete_function_name, tuple(bare.argument_keywords)),)
         else:
+            return None
+        return tuple(sorted(cfs, key=lambda c: (order.get(c.name, len(order)), c.name)))
+
+    # Traces per node, decoded and sorted once: many children may name one node with many
+    # traces, which done per child is children x traces of work for a file of children + traces.
+    found: dict[int, tuple[ConcreteFunction, ...] | None] = {}
+    out = []
+    for child in graph.nodes[0].children:
+        if not 0 <= child.node_id < len(graph.nodes):
             continue
-        out.append(SavedFunction(child.local_name, tuple(sorted(cfs, key=lambda c: (order.get(c.name, len(order)), c.name)))))
+        if child.node_id not in found:
+            found[child.node_id] = traces(child.node_id)
+        cfs = found[child.node_id]
+        if cfs is not None:
+            out.append(SavedFunction(child.local_name, cfs))
     return tuple(sorted(out, key=lambda f: f.name))
 
 
@@ -428,14 +438,19 @@ def show_all(meta_graphs: list[MetaGraph]) -> str:
     with_functions = [m for m in meta_graphs if m.functions is not None]
     if with_functions:
         out.append("\nConcrete Functions:")  # saved_model_cli ends this line only if functions follow
+        # Functions sharing one node share its traces (the same tuple): render them once.
+        rendered: dict[int, str] = {}
         for function in with_functions[0].functions or ():
-            out.append(_show_function(function))
+            shared = id(function.concrete_functions)
+            if shared not in rendered:
+                rendered[shared] = _show_traces(function.concrete_functions)
+            out.append(f"\n  Function Name: '{function.name}'" + rendered[shared] + "\n")
     return "".join(out)
 
 
-def _show_function(function: SavedFunction) -> str:
-    lines = [f"\n  Function Name: '{function.name}'"]
-    for index, concrete in enumerate(function.concrete_functions, 1):
+def _show_traces(traces: tuple[ConcreteFunction, ...]) -> str:
+    lines = [""]
+    for index, concrete in enumerate(traces, 1):
         args: Any = None
         kwargs: Any = None
         if concrete.input_signature:
@@ -447,7 +462,7 @@ def _show_function(function: SavedFunction) -> str:
             lines += _argument_lines(args, "Argument")
         if kwargs:
             lines += _argument_lines(kwargs, "Named Argument")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
 def _quoted(value: Any) -> str:

@@ -22,10 +22,11 @@ import re
 import secrets
 import shutil
 import stat
+import tempfile
 import threading
 import warnings
 from collections.abc import Hashable, Iterator
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from .errors import CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
 from .settings import get_num_threads
@@ -65,6 +66,7 @@ __all__ = [
     "read_bytes",
     "remove",
     "same_filesystem",
+    "spool_file",
     "temporary_name",
     "temporary_owner_alive",
     "write_bytes_remote",
@@ -443,6 +445,12 @@ def open_source(path: str) -> ByteSource:
 
 TEMP_MARKER = ".tempstate"
 _OURS = re.compile(re.escape(TEMP_MARKER) + r"(\d+)_[0-9a-f]+$")
+
+
+def spool_file() -> IO[bytes]:
+    """An anonymous local temporary file (removed when closed), for bytes that must be
+    seekable but are not anyone's file (a compressed archive member, decompressed once)."""
+    return tempfile.TemporaryFile()
 
 
 def temporary_name(path: str) -> str:

@@ -13,6 +13,7 @@ for a usage error here (an unknown option, a script that does not exist).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import runpy
 import sys
@@ -46,8 +47,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     install()
     if args[0] == "-m":
-        sys.argv = [args[1], *args[2:]]
         sys.path.insert(0, os.getcwd())
+        try:
+            found = importlib.util.find_spec(args[1])
+        except (ImportError, ValueError):  # a parent package missing, or an empty/relative name
+            found = None
+        if found is None:  # python -m's message and exit code, not a traceback from inside runpy
+            print(f"{sys.executable}: No module named {args[1]}", file=sys.stderr)
+            raise SystemExit(1)
+        sys.argv = [args[1], *args[2:]]
         runpy.run_module(args[1], run_name="__main__", alter_sys=True)
         return
     script = args[0]
@@ -57,4 +65,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    if sys.path and sys.path[0] == os.getcwd():
+        del sys.path[0]  # put there by ``python -m tfckpt.compat``; ``python script.py`` has no cwd on its path
     main()

@@ -69,8 +69,16 @@ def open_h5(path: PathLike, stack: ExitStack) -> Any:
             if KERAS_ARCHIVE_WEIGHTS not in archive.namelist():
                 raise CorruptionError(f"{where}: a zip archive without {KERAS_ARCHIVE_WEIGHTS}, so not a Keras "
                                       f".keras file (members: {archive.namelist()[:10]})")
-            member = stack.enter_context(archive.open(KERAS_ARCHIVE_WEIGHTS))  # seekable: h5py reads it in place
-            return stack.enter_context(h5py.File(member, "r"))
+            member = stack.enter_context(archive.open(KERAS_ARCHIVE_WEIGHTS))
+            if archive.getinfo(KERAS_ARCHIVE_WEIGHTS).compress_type != zipfile.ZIP_STORED:
+                # A compressed member seeks backwards by decompressing again from its start, and
+                # h5py seeks back for every object header: quadratic. Decompress it once, to disk.
+                copy = stack.enter_context(storage.spool_file())
+                while chunk := member.read(1 << 20):
+                    copy.write(chunk)
+                copy.seek(0)
+                member = copy
+            return stack.enter_context(h5py.File(member, "r"))  # a stored member is read in place
         return stack.enter_context(h5py.File(where, "r"))
     except TfckptError:
         raise
@@ -91,7 +99,12 @@ def _dtype(dataset: Any, where: str) -> DType:
 
 def _check_storage(dataset: Any, nbytes: int, where: str) -> None:
     """Refuse a dataset whose stored bytes could not hold its declared size (HDF5 lets a small
-    file declare a huge dataset that reads as fill values): no read allocates beyond the file."""
+    file declare a huge dataset that reads as fill values): no read allocates beyond the file.
+    Data outside the file (HDF5 external storage, virtual datasets) is refused: it would read
+    any local file (``/dev/zero`` without end) for a few bytes of input."""
+    if dataset.id.get_create_plist().get_external_count() or dataset.is_virtual:
+        raise UnsupportedError(f"{where}: its data is stored outside the file (HDF5 external storage or a "
+                               f"virtual dataset), which tfckpt does not read")
     stored = int(dataset.id.get_storage_size())
     most = stored if dataset.compression is None and not dataset.chunks else stored * MAX_FILTER_RATIO
     if nbytes > most:
