@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import zipfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import tfckpt
 from tfckpt.cli import main
 from tfckpt.convert import convert
 from tfckpt.errors import CorruptionError, InvalidArgumentError
+from tfckpt.formats import detect_format, open_reader
 
 
 def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
@@ -224,3 +226,14 @@ def test_a_destination_directory_means_the_checkpoint_inside(tmp_path: Path) -> 
     named_like_a_file = tmp_path / "out.d"
     named_like_a_file.mkdir()
     assert convert(tmp_path / "w.npz", named_like_a_file).destination == str(named_like_a_file / "ckpt")
+
+
+def test_a_data_file_whose_first_bytes_look_like_a_safetensors_header_is_read_as_a_checkpoint(tmp_path: Path) -> None:
+    """A tensor whose bytes open the data file as ``<8-byte length>{}`` would sniff as an empty
+    safetensors file: a checkpoint's own file names are never sniffed."""
+    header = np.frombuffer(struct.pack("<Q", 2) + b"{}", np.uint8).copy()
+    prefix = tfckpt.save({"a": header}, tmp_path / "m")
+    data = f"{prefix}.data-00000-of-00001"
+    assert detect_format(data) == "checkpoint"
+    with open_reader(data) as reader:
+        assert list(reader) == ["a"]

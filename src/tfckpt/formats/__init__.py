@@ -32,6 +32,7 @@ import numpy as np
 from .. import storage
 from ..api import load_checkpoint, register_source_reader, resolve_prefix
 from ..arguments import path_argument
+from ..bundle.naming import prefix_of
 from ..bundle.reader import CheckpointReader
 from ..dtypes import DType
 from ..errors import InvalidArgumentError, NotFoundError, UnsupportedError
@@ -90,8 +91,8 @@ class Sink(Protocol):
 
 
 def detect_format(path: PathLike, *, writing: bool = False) -> str:
-    """``safetensors`` or ``npz`` by extension (a file to read: else by its first bytes),
-    otherwise ``checkpoint``. A destination whose name has another extension (``out.txt``) is
+    """``safetensors`` or ``npz`` by extension (a file to read: else by its first bytes, unless
+    it is named as a checkpoint's ``.index`` or ``.data-*`` file), otherwise ``checkpoint``. A destination whose name has another extension (``out.txt``) is
     refused rather than guessed: it would become ``out.txt.index``."""
     name = os.fspath(path).lower()
     if name.endswith(".safetensors"):
@@ -107,6 +108,8 @@ def detect_format(path: PathLike, *, writing: bool = False) -> str:
                 f"otherwise convert writes .safetensors, .npz or a checkpoint")
         return "keras"
     if not writing:
+        if prefix_of(os.fspath(path)) is not None:  # a checkpoint's own .index/.data file: never sniffed
+            return "checkpoint"
         return sniff_format(os.fspath(path)) or "checkpoint"
     if storage.isdir(os.fspath(path)):
         return "checkpoint"  # the checkpoint inside it (sink_path)
