@@ -2,10 +2,12 @@
 
     python benchmarks/scaling.py                          # 10^3..10^5 small tensors, 64 MiB..1 GiB large
     python benchmarks/scaling.py --full                   # adds 10^6 small tensors and TensorFlow beside it
-    python benchmarks/scaling.py --large-max-mib 8192     # large checkpoints up to 8 GiB (RAM: ~2x that)
+    python benchmarks/scaling.py --large-max-mib 8192     # 64, 256, 1024, 4096, 8192 MiB (RAM: ~2x the largest)
     python benchmarks/scaling.py --small 1000,10000 --large "" --dir /dev/shm
 
-Operations: save (``sync=False``), open + list (``load_checkpoint(p).get_variable_to_shape_map()``),
+Operations: bare write (the same arrays into one file by ``writelines``: the floor for save),
+save (``sync=False``), bare read (every data file read whole into one buffer by
+``readinto``: no format, no checksums, the floor for load-all), open + list (``load_checkpoint(p).get_variable_to_shape_map()``),
 load-all (``load``), verify (``verify_checkpoint``), convert (to a safetensors file), tree
 (``checkpoint_tree`` of an open reader) and stats (``checkpoint_stats``). Small: N float32[4]
 tensors named ``model/block_<i // 100>/layer_<i % 100>/kernel``. Large: float32 tensors of
@@ -42,7 +44,7 @@ import numpy as np
 
 import tfckpt
 
-OPERATIONS = ("save", "open+list", "load-all", "verify", "convert", "tree", "stats")
+OPERATIONS = ("bare write", "save", "bare read", "open+list", "load-all", "verify", "convert", "tree", "stats")
 LARGE_TENSOR = (1024, 4096)  # float32: 16 MiB
 
 
@@ -65,7 +67,25 @@ def operations(tensors: dict[str, np.ndarray], prefix: str, directory: str) -> d
             os.remove(out)
         return tfckpt.convert_checkpoint(prefix, out)
 
-    return {"save": lambda: tfckpt.save(tensors, prefix, sync=False),
+    def bare_read() -> list[np.ndarray]:  # the floor for load-all: every data file read whole, no format
+        out = []
+        for name in sorted(os.listdir(os.path.dirname(prefix))):
+            if ".data-" in name:
+                with open(os.path.join(os.path.dirname(prefix), name), "rb", buffering=0) as file:
+                    buffer = np.empty(os.fstat(file.fileno()).st_size, np.uint8)
+                    view, done = memoryview(buffer), 0
+                    while done < len(view):  # one read returns at most ~2 GiB on Linux
+                        done += file.readinto(view[done:]) or len(view)
+                    out.append(buffer)
+        return out
+
+    def bare_write() -> None:  # the floor for save: the same bytes into one file, no format
+        with open(os.path.join(directory, "bare-write"), "wb") as file:
+            file.writelines(value.data for value in tensors.values())
+
+    return {"bare write": bare_write,
+            "save": lambda: tfckpt.save(tensors, prefix, sync=False),
+            "bare read": bare_read,
             "open+list": lambda: tfckpt.load_checkpoint(prefix).get_variable_to_shape_map(),
             "load-all": lambda: tfckpt.load(prefix),
             "verify": lambda: tfckpt.verify_checkpoint(prefix),
@@ -102,17 +122,25 @@ def slope(sizes: list[float], values: list[float]) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def run_series(kind: str, sizes: list[int], directory: str, traced: bool) -> dict[int, dict[str, dict[str, float]]]:
+def run_series(kind: str, sizes: list[int], directory: str, traced: bool,
+               repeats: int | None = None) -> dict[int, dict[str, dict[str, float]]]:
     results: dict[int, dict[str, dict[str, float]]] = {}
     for size in sizes:
         tensors = small_tensors(size) if kind == "small" else large_tensors(size)
         prefix = os.path.join(directory, f"{kind}-{size}", "ckpt")
         ops = operations(tensors, prefix, directory)
         nbytes = sum(v.nbytes for v in tensors.values())
-        repeat = 3 if (size <= 100_000 if kind == "small" else size <= 1024) else 1
+        repeat = repeats or (3 if (size <= 100_000 if kind == "small" else size <= 1024) else 1)
         row: dict[str, dict[str, float]] = {}
         for name in OPERATIONS:
             row[name] = measure(ops[name], repeat, traced)
+            if name == "bare write":
+                os.remove(os.path.join(directory, "bare-write"))
+            if name == "save":
+                # The source arrays are not needed again: holding them would put an 8 GiB run's
+                # reads in competition with them for the page cache, which measures the machine.
+                tensors.clear()
+                gc.collect()
             print(f"  {kind} {size:>9} {name:<10} cpu {row[name]['cpu'] * 1e3:10.1f} ms  wall "
                   f"{row[name]['wall'] * 1e3:10.1f} ms  peak {row[name]['peak'] / 2**20:9.1f} MiB"
                   f"  (data {nbytes / 2**20:.1f} MiB; load {os.getloadavg()[0]:.2f})", flush=True)
@@ -169,6 +197,7 @@ def main() -> None:
     parser.add_argument("--large-max-mib", type=int, help="large sizes 64, 256, ... up to this (overrides --large)")
     parser.add_argument("--full", action="store_true", help="add 10^6 small tensors and TensorFlow's figures")
     parser.add_argument("--no-trace", action="store_true", help="skip the tracemalloc runs")
+    parser.add_argument("--repeat", type=int, help="timed runs per figure (default: 3; 1 above 10^5 tensors or 1 GiB)")
     parser.add_argument("--dir", default=None, help="scratch directory (default: a new temporary one)")
     parser.add_argument("--tf-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -180,15 +209,17 @@ def main() -> None:
     large = [int(s) for s in args.large.split(",") if s]
     if args.large_max_mib:
         large = [64 * 4 ** k for k in range(10) if 64 * 4 ** k <= args.large_max_mib]
+        if large[-1] != args.large_max_mib:  # the maximum itself, e.g. 8 GiB after 4 GiB
+            large.append(args.large_max_mib)
     print(f"# tfckpt {tfckpt.__version__}, threads {tfckpt.get_num_threads()}, scratch {directory}, "
           f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     tfckpt.save({"warm": np.ones(2)}, os.path.join(directory, "warm", "ckpt"), sync=False)  # imports
     try:
         results = {}
         if small:
-            results["small"] = run_series("small", small, directory, not args.no_trace)
+            results["small"] = run_series("small", small, directory, not args.no_trace, args.repeat)
         if large:
-            results["large"] = run_series("large", large, directory, not args.no_trace)
+            results["large"] = run_series("large", large, directory, not args.no_trace, args.repeat)
         for kind, series in results.items():
             print_table(kind, series)
         if args.full:
