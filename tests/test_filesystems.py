@@ -155,6 +155,44 @@ def test_convert_writes_to_the_destination_filesystem_and_reads_it_back(
         assert _values(reader) == {"w": [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], "step": 4}
 
 
+@pytest.mark.parametrize("suffix", ["npz", "safetensors"])
+@pytest.mark.parametrize("place", WRITABLE, indirect=True)
+def test_a_converted_file_is_never_seen_half_written_and_a_failure_keeps_the_older_one(
+        place: Place, suffix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tfckpt.formats.npz import NpzSink
+    from tfckpt.formats.safetensors import SafetensorsSink
+    sink = NpzSink if suffix == "npz" else SafetensorsSink
+    source = tfckpt.save({f"t{k}": np.full(50_000, k, np.float32) for k in range(3)}, place.path("ck", "model"))
+    destination = place.path("c", f"out.{suffix}")
+    fs = storage.filesystem_for(destination)
+    tfckpt.convert_checkpoint(source, destination)
+    older = fs.read_bytes(destination)
+    seen: list[bytes | None] = []
+    real_add = sink.add
+
+    def add(self: Any, *args: Any) -> None:
+        real_add(self, *args)
+        seen.append(fs.read_bytes(destination))  # what a reader finds meanwhile
+        if len(seen) == 2:
+            raise OSError("injected failure after the second tensor")
+
+    monkeypatch.setattr(sink, "add", add)
+    with pytest.raises(OSError, match="injected"):
+        tfckpt.convert_checkpoint(source, destination)
+    assert seen == [older, older]
+    assert fs.read_bytes(destination) == older
+    assert fs.listdir(place.path("c")) == [f"out.{suffix}"]  # no temporary left
+
+
+def test_a_local_conversion_removes_the_temporaries_of_dead_processes(tmp_path: Path) -> None:
+    source = tfckpt.save({"w": np.arange(3.0)}, str(tmp_path / "model"))
+    dead = tmp_path / "out.npz.tempstate999999999_0123abcd"  # no such pid: a crashed conversion's
+    dead.write_bytes(b"partial")
+    tfckpt.convert_checkpoint(source, str(tmp_path / "out.npz"))
+    assert not dead.exists()
+    assert (tmp_path / "out.npz").exists()
+
+
 @pytest.mark.parametrize("place", EVERY, indirect=True)
 def test_checkpoint_reader_opens_a_checkpoint_on_any_filesystem(place: Place) -> None:
     tfckpt.save({"w": np.arange(3.0)}, place.writer_path("m"))

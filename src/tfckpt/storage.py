@@ -484,7 +484,8 @@ class Filesystem:
     The capabilities are declared, so callers choose a strategy by reading them:
     ``atomic_rename`` (a rename replaces its target in one step), ``hard_links``,
     ``conditional_create`` (creating a file that must not exist is decided atomically by the
-    storage), ``server_side_copy`` (copies move no bytes through this process), ``locks``
+    storage), ``pending_uploads`` (a streamed upload shows nothing at its name until it
+    completes), ``server_side_copy`` (copies move no bytes through this process), ``locks``
     (advisory directory locks), ``writable``, ``is_remote`` (each request is a round trip)."""
 
     name = "filesystem"
@@ -492,6 +493,7 @@ class Filesystem:
     atomic_rename = False
     hard_links = False
     conditional_create = False
+    pending_uploads = False
     server_side_copy = False
     locks = False
     writable = True
@@ -782,6 +784,9 @@ LOCAL = LocalFilesystem()
 # Object stores whose "create if absent" is one conditional request (S3 If-None-Match, GCS
 # ifGenerationMatch=0): fsspec's exclusive mode reaches it there.
 _CONDITIONAL = frozenset({"s3", "s3a", "gs", "gcs"})
+# Object stores whose multipart/resumable uploads show nothing until completed (unlike
+# memory://, whose file is visible, growing, while it is written).
+_PENDING_UPLOADS = frozenset({"s3", "s3a", "gs", "gcs"})
 _READ_ONLY = frozenset({"http", "https"})
 
 
@@ -801,6 +806,7 @@ class FsspecFilesystem(Filesystem):
         self.writable = not any(p in _READ_ONLY for p in protocols)
         self.server_side_copy = self.writable
         self.conditional_create = any(p in _CONDITIONAL for p in protocols)
+        self.pending_uploads = any(p in _PENDING_UPLOADS for p in protocols)
 
     def _inner(self, url: str) -> str:
         return _filesystem(url)[1]
@@ -917,7 +923,7 @@ class FsspecFilesystem(Filesystem):
         self.fs.copy(self._inner(source), self._inner(destination))
 
     def upload(self, path: str) -> Upload:
-        return Upload(path)
+        return Upload(path, shown_while_written=not self.pending_uploads)
 
 
 def filesystem_for(path: str) -> Filesystem:
@@ -1029,8 +1035,10 @@ class Upload:
     next, so encoding and network transfer overlap. At most ``UPLOAD_PARTS_QUEUED`` parts wait
     (besides the one being filled and the one being sent), which bounds memory whatever the
     file's or a single write's size. Object stores show nothing at ``url`` until
-    :meth:`commit` completes the upload; :meth:`discard` abandons it (and deletes what a
-    filesystem without pending uploads, such as ``memory://``, already shows).
+    :meth:`commit` completes the upload; :meth:`discard` abandons it (and, with
+    ``shown_while_written``, deletes what a filesystem without pending uploads, such as
+    ``memory://``, already shows; never on object stores, where that would delete the older
+    object at ``url`` that the abandoned upload never replaced).
 
     Examples
     --------
@@ -1042,8 +1050,9 @@ class Upload:
     b'abcdefgh'
     """
 
-    def __init__(self, url: str, *, part_bytes: int = UPLOAD_PART_BYTES) -> None:
+    def __init__(self, url: str, *, part_bytes: int = UPLOAD_PART_BYTES, shown_while_written: bool = True) -> None:
         self.name = url
+        self._shown_while_written = shown_while_written
         self._fs, self._path = _filesystem(url)
         self._part_bytes = part_bytes
         try:
@@ -1147,5 +1156,6 @@ class Upload:
             self._file.discard()  # aborts a multipart upload where there is one
         with contextlib.suppress(AttributeError):  # (BytesIO-based files have a read-only flag)
             self._file.closed = True  # else fsspec's __del__ would close, i.e. commit, the partial file
-        with contextlib.suppress(Exception):  # usually "not found"; or the storage is down
-            self._fs.rm_file(self._path)  # filesystems that show a file while it is written
+        if self._shown_while_written:
+            with contextlib.suppress(Exception):  # usually "not found"; or the storage is down
+                self._fs.rm_file(self._path)
