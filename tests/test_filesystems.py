@@ -5,6 +5,8 @@ nothing) on a URL."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -287,3 +289,78 @@ def test_opening_a_url_asks_no_question_twice(version: str, monkeypatch: pytest.
     monkeypatch.undo()
     repeated = sorted({probe for probe in seen if seen.count(probe) > 1})
     assert seen and not repeated, f"{len(seen)} probes, repeated: {repeated}"
+
+
+@pytest.mark.parametrize("place", ["s3"], indirect=True)
+def test_racing_exclusive_creates_on_s3_have_exactly_one_winner(place: Place,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import s3fs
+    fs = storage.filesystem_for(place.root)
+    assert fs.conditional_create
+    # Every creator passes any existence check before any of them writes: only a create the
+    # store decides (If-None-Match: *) leaves one winner.
+    creators = 4
+    checked = threading.Barrier(creators)
+    real_exists = s3fs.S3FileSystem._exists
+
+    async def exists_then_wait(self: Any, *args: Any, **kwargs: Any) -> Any:
+        found = await real_exists(self, *args, **kwargs)
+        await asyncio.get_running_loop().run_in_executor(None, checked.wait, 5)
+        return found
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_exists", exists_then_wait)
+    lock = place.path("model.merging")
+    outcomes: list[str] = []
+
+    def create(k: int) -> None:
+        try:
+            fs.create_exclusive(lock, f"creator {k}".encode())
+            outcomes.append(f"won {k}")
+        except FileExistsError:
+            outcomes.append("lost")
+
+    threads = [threading.Thread(target=create, args=(k,)) for k in range(creators)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    winners = [o for o in outcomes if o.startswith("won")]
+    assert len(outcomes) == creators and len(winners) == 1, outcomes
+    assert fs.read_bytes(lock) == f"creator {winners[0].split()[1]}".encode()
+
+
+@pytest.mark.parametrize("place", ["s3"], indirect=True)
+def test_a_second_merge_lock_on_s3_is_a_merge_conflict(place: Place) -> None:
+    from tfckpt import distributed
+    from tfckpt.errors import MergeConflictError
+    prefix = place.path("model")
+    # The lock alone, without a merge: a second one while the first is held is refused.
+    with distributed._merge_lock(prefix), pytest.raises(MergeConflictError, match="another merge"), \
+            distributed._merge_lock(prefix):
+        pass
+    assert not storage.filesystem_for(prefix).exists(prefix + ".merging")
+
+
+@pytest.mark.parametrize("place", ["s3"], indirect=True)
+def test_an_exclusive_create_on_s3_is_one_conditional_put(place: Place, monkeypatch: pytest.MonkeyPatch) -> None:
+    import s3fs
+    fs = storage.filesystem_for(place.root)
+    calls: list[str] = []
+    for name in ("_exists", "_info", "_put_object", "_call_s3"):
+        real = getattr(s3fs.S3FileSystem, name, None)
+        if real is None:
+            continue
+
+        def counted(self: Any, *args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls.append(args[0] if _name == "_call_s3" else _name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(s3fs.S3FileSystem, name, counted)
+    lock = place.path("state.lock")
+    fs.create_exclusive(lock, b"first")
+    assert calls == ["put_object"]  # no existence check: the store decides
+    calls.clear()
+    with pytest.raises(FileExistsError):
+        fs.create_exclusive(lock, b"second")
+    assert calls == ["put_object"]
+    assert fs.read_bytes(lock) == b"first"

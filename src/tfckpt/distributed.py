@@ -125,7 +125,9 @@ def save(tensors: Mapping[str, Any], prefix: PathLike, rank: int, world_size: in
 
 @contextlib.contextmanager
 def _merge_lock(prefix: str) -> Iterator[None]:
-    """``PREFIX.merging``, created exclusively for the time of one merge."""
+    """``PREFIX.merging``, created exclusively for the time of one merge: of racing merges
+    exactly one creates it where the storage decides creates (``conditional_create``: local
+    files, S3, GCS); elsewhere (``memory://``) the create is a check then a write."""
     lock = f"{prefix}.merging"
     note = f"{socket.gethostname()} pid {os.getpid()} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode()
     try:

@@ -574,6 +574,8 @@ class Filesystem:
         raise NotImplementedError
 
     def create_exclusive(self, path: str, data: bytes) -> None:
+        """Create ``path`` holding ``data``; ``FileExistsError`` if it exists. Decided
+        atomically by the storage only where ``conditional_create`` is true."""
         raise NotImplementedError
 
     def write_new(self, path: str, write: Any, sync: bool) -> None:
@@ -891,8 +893,15 @@ class FsspecFilesystem(Filesystem):
         self.fs.pipe_file(self._inner(path), data)
 
     def create_exclusive(self, path: str, data: bytes) -> None:
+        """With ``conditional_create`` (S3, GCS) one conditional PUT: s3fs sends S3's
+        ``If-None-Match: *`` and turns its refusal into ``FileExistsError``, so of racing
+        creators exactly one wins. Elsewhere (``memory://``, other fsspec filesystems) a check
+        then a write, which creators racing between the two may both pass."""
         self._check_writable("writing", path)
         inner = self._inner(path)
+        if self.conditional_create:
+            self.fs.pipe_file(inner, data, mode="create")
+            return
         if self.fs.exists(inner):
             raise FileExistsError(path)
         try:
