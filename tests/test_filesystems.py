@@ -49,8 +49,9 @@ class Place:
 
     def put(self, relative: str, data: bytes) -> None:
         target = self.writer_path(relative)
-        storage.makedirs(storage.dirname(target))
-        with storage.open_file(target, "wb") as f:
+        fs = storage.filesystem_for(target)
+        fs.makedirs(fs.dirname(target))
+        with fs.open_file(target, "wb") as f:
             f.write(data)
 
 
@@ -152,7 +153,7 @@ def test_convert_writes_to_the_destination_filesystem_and_reads_it_back(
     destination = place.path("c", f"out.{suffix}")
     tfckpt.convert_checkpoint(source, destination)
     assert list(working.iterdir()) == []
-    assert storage.exists(destination)
+    assert storage.filesystem_for(destination).exists(destination)
     with open_reader(destination) as reader:  # an npz or safetensors source on this filesystem
         assert _values(reader) == {"w": [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], "step": 4}
 
@@ -279,7 +280,7 @@ def test_opening_a_url_asks_no_question_twice(version: str, monkeypatch: pytest.
     root = f"memory://probes-{uuid.uuid4().hex[:12]}"
     if version == "v1":
         source = FIXTURES / "v1_single" / "model.ckpt-5"
-        storage.write_bytes_remote(f"{root}/model.ckpt-5", source.read_bytes())
+        storage.filesystem_for(root).write_bytes(f"{root}/model.ckpt-5", source.read_bytes())
         prefix = f"{root}/model.ckpt-5"
     else:
         prefix = tfckpt.save({"w": np.arange(3.0)}, f"{root}/model")
@@ -335,10 +336,11 @@ def test_a_second_merge_lock_on_s3_is_a_merge_conflict(place: Place) -> None:
     from tfckpt.errors import MergeConflictError
     prefix = place.path("model")
     # The lock alone, without a merge: a second one while the first is held is refused.
-    with distributed._merge_lock(prefix), pytest.raises(MergeConflictError, match="another merge"), \
-            distributed._merge_lock(prefix):
+    fs = storage.filesystem_for(prefix)
+    with distributed._merge_lock(prefix, fs), pytest.raises(MergeConflictError, match="another merge"), \
+            distributed._merge_lock(prefix, fs):
         pass
-    assert not storage.filesystem_for(prefix).exists(prefix + ".merging")
+    assert not fs.exists(prefix + ".merging")
 
 
 @pytest.mark.parametrize("place", ["s3"], indirect=True)

@@ -45,31 +45,18 @@ __all__ = [
     "PathLike",
     "Upload",
     "basename",
-    "copy",
-    "create_exclusive",
     "directory_lock",
     "dirname",
-    "exists",
     "filesystem_for",
-    "glob",
     "glob_escape",
     "is_url",
-    "isdir",
-    "isfile",
     "join",
-    "listdir",
-    "makedirs",
-    "move",
-    "open_file",
     "open_source",
     "path_identity",
-    "read_bytes",
-    "remove",
     "same_filesystem",
     "spool_file",
     "temporary_name",
     "temporary_owner_alive",
-    "write_bytes_remote",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -957,79 +944,8 @@ def basename(path: str) -> str:
     return posixpath.basename(path) if is_url(path) else os.path.basename(path)
 
 
-def exists(path: str) -> bool:
-    """Whether a file exists. For URLs this asks for its size (HTTP: a HEAD request), because
-    fsspec's ``exists`` downloads the whole body over HTTP."""
-    return filesystem_for(path).exists(path)
-
-
-def isfile(path: str) -> bool:
-    return filesystem_for(path).isfile(path)
-
-
-def isdir(path: str) -> bool:
-    return filesystem_for(path).isdir(path)
-
-
-def read_bytes(path: str) -> bytes | None:
-    """The whole (small) file, or ``None`` if it does not exist (or is a directory); another
-    kind of file that is not a regular one (a FIFO) raises :class:`NotFoundError`."""
-    return filesystem_for(path).read_bytes(path)
-
-
-def write_bytes_remote(url: str, data: bytes) -> None:
-    """Store a small object in one request (atomic on object stores)."""
-    filesystem_for(url).write_bytes(url, data)
-
-
-def remove(path: str) -> None:
-    """Delete a file; a file that is already gone is fine (another process pruned it)."""
-    filesystem_for(path).remove(path)
-
-
-def glob(pattern: str) -> list[str]:
-    """Paths matching a glob pattern (URLs keep their protocol)."""
-    return filesystem_for(pattern).glob(pattern)
-
-
 def glob_escape(path: str) -> str:
     return _glob.escape(path)
-
-
-def move(source: str, destination: str) -> None:
-    """Rename a file: ``os.replace`` locally; on a filesystem of URLs, its own move (a
-    server-side copy and delete on object stores; nothing is downloaded)."""
-    filesystem_for(source).move(source, destination)
-
-
-def create_exclusive(path: str, data: bytes) -> None:
-    """Create a small file that must not exist yet; ``FileExistsError`` if it does. Object
-    stores that support conditional writes (S3's ``If-None-Match``) decide atomically; on
-    others the check and the write are two requests."""
-    filesystem_for(path).create_exclusive(path, data)
-
-
-def copy(source: str, destination: str) -> None:
-    """Copy a file by the filesystem itself (a server-side copy on object stores: nothing is
-    downloaded)."""
-    filesystem_for(source).copy(source, destination)
-
-
-def open_file(path: str, mode: str = "rb") -> Any:
-    """A file object for a local path or a URL (``"r"``/``"rb"``/``"w"``/``"wb"``/``"a"``...): the
-    file-at-a-time access of ``tf.io.gfile.GFile`` (:mod:`tfckpt.compat`). Text modes use UTF-8."""
-    return filesystem_for(path).open_file(path, mode)
-
-
-def listdir(path: str) -> list[str]:
-    """The names (not paths) of a directory's entries; ``FileNotFoundError`` (or
-    ``NotADirectoryError``) if ``path`` is not a directory."""
-    return filesystem_for(path).listdir(path)
-
-
-def makedirs(path: str) -> None:
-    """Create a directory and its parents; one that exists is fine (object stores have none)."""
-    filesystem_for(path).makedirs(path)
 
 
 UPLOAD_PART_BYTES = 16 << 20  # S3 needs >= 5 MiB per part; 16 MiB keeps a 10,000-part upload at 160 GB
@@ -1055,7 +971,7 @@ class Upload:
     >>> for piece in (b"abc", b"defg", b"h"):
     ...     _ = upload.write(piece)
     >>> upload.commit()
-    >>> read_bytes("memory://doc/upload.bin")
+    >>> filesystem_for("memory://").read_bytes("memory://doc/upload.bin")
     b'abcdefgh'
     """
 

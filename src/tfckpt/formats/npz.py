@@ -111,7 +111,7 @@ def read_text_member(path: PathLike, member: str) -> str | None:
 def _open_archive(where: str, stack: ExitStack) -> np.lib.npyio.NpzFile:
     """The ``.npz`` at ``where`` (local or a URL: a seekable file of the filesystem, read in
     ranges), closed with ``stack``."""
-    file = stack.enter_context(storage.open_file(where, "rb"))
+    file = stack.enter_context(storage.filesystem_for(where).open_file(where, "rb"))
     try:
         archive = stack.enter_context(np.load(file, allow_pickle=False))
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
