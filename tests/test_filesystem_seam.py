@@ -107,3 +107,20 @@ def test_the_check_sees_what_it_bans(tmp_path: Path) -> None:
                      "builtin open()", ".is_url"):
         assert expected in text, (expected, found)
     assert "fspath" not in text and "environ" not in text and "'ok'" not in text
+
+
+# storage's module-level functions that pick a filesystem themselves, with the reason; every
+# other caller takes ``storage.filesystem_for(path)`` once and calls methods on what it returns.
+CHOOSERS = {
+    "filesystem_for": "the one place a path's filesystem is chosen",
+    "path_identity": "a file's identity for a reader's staleness check, from its path alone",
+}
+
+
+def test_storage_offers_no_function_that_chooses_the_filesystem_on_every_call() -> None:
+    tree = ast.parse((SRC / "storage.py").read_text())
+    choosers = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)
+                and not node.name.startswith("_")
+                and any(isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                        and call.func.id in ("filesystem_for", "_filesystem") for call in ast.walk(node))]
+    assert sorted(choosers) == sorted(CHOOSERS), choosers

@@ -5,6 +5,8 @@ nothing) on a URL."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -47,8 +49,9 @@ class Place:
 
     def put(self, relative: str, data: bytes) -> None:
         target = self.writer_path(relative)
-        storage.makedirs(storage.dirname(target))
-        with storage.open_file(target, "wb") as f:
+        fs = storage.filesystem_for(target)
+        fs.makedirs(fs.dirname(target))
+        with fs.open_file(target, "wb") as f:
             f.write(data)
 
 
@@ -150,9 +153,47 @@ def test_convert_writes_to_the_destination_filesystem_and_reads_it_back(
     destination = place.path("c", f"out.{suffix}")
     tfckpt.convert_checkpoint(source, destination)
     assert list(working.iterdir()) == []
-    assert storage.exists(destination)
+    assert storage.filesystem_for(destination).exists(destination)
     with open_reader(destination) as reader:  # an npz or safetensors source on this filesystem
         assert _values(reader) == {"w": [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], "step": 4}
+
+
+@pytest.mark.parametrize("suffix", ["npz", "safetensors"])
+@pytest.mark.parametrize("place", WRITABLE, indirect=True)
+def test_a_converted_file_is_never_seen_half_written_and_a_failure_keeps_the_older_one(
+        place: Place, suffix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tfckpt.formats.npz import NpzSink
+    from tfckpt.formats.safetensors import SafetensorsSink
+    sink = NpzSink if suffix == "npz" else SafetensorsSink
+    source = tfckpt.save({f"t{k}": np.full(50_000, k, np.float32) for k in range(3)}, place.path("ck", "model"))
+    destination = place.path("c", f"out.{suffix}")
+    fs = storage.filesystem_for(destination)
+    tfckpt.convert_checkpoint(source, destination)
+    older = fs.read_bytes(destination)
+    seen: list[bytes | None] = []
+    real_add = sink.add
+
+    def add(self: Any, *args: Any) -> None:
+        real_add(self, *args)
+        seen.append(fs.read_bytes(destination))  # what a reader finds meanwhile
+        if len(seen) == 2:
+            raise OSError("injected failure after the second tensor")
+
+    monkeypatch.setattr(sink, "add", add)
+    with pytest.raises(OSError, match="injected"):
+        tfckpt.convert_checkpoint(source, destination)
+    assert seen == [older, older]
+    assert fs.read_bytes(destination) == older
+    assert fs.listdir(place.path("c")) == [f"out.{suffix}"]  # no temporary left
+
+
+def test_a_local_conversion_removes_the_temporaries_of_dead_processes(tmp_path: Path) -> None:
+    source = tfckpt.save({"w": np.arange(3.0)}, str(tmp_path / "model"))
+    dead = tmp_path / "out.npz.tempstate999999999_0123abcd"  # no such pid: a crashed conversion's
+    dead.write_bytes(b"partial")
+    tfckpt.convert_checkpoint(source, str(tmp_path / "out.npz"))
+    assert not dead.exists()
+    assert (tmp_path / "out.npz").exists()
 
 
 @pytest.mark.parametrize("place", EVERY, indirect=True)
@@ -239,7 +280,7 @@ def test_opening_a_url_asks_no_question_twice(version: str, monkeypatch: pytest.
     root = f"memory://probes-{uuid.uuid4().hex[:12]}"
     if version == "v1":
         source = FIXTURES / "v1_single" / "model.ckpt-5"
-        storage.write_bytes_remote(f"{root}/model.ckpt-5", source.read_bytes())
+        storage.filesystem_for(root).write_bytes(f"{root}/model.ckpt-5", source.read_bytes())
         prefix = f"{root}/model.ckpt-5"
     else:
         prefix = tfckpt.save({"w": np.arange(3.0)}, f"{root}/model")
@@ -249,3 +290,79 @@ def test_opening_a_url_asks_no_question_twice(version: str, monkeypatch: pytest.
     monkeypatch.undo()
     repeated = sorted({probe for probe in seen if seen.count(probe) > 1})
     assert seen and not repeated, f"{len(seen)} probes, repeated: {repeated}"
+
+
+@pytest.mark.parametrize("place", ["s3"], indirect=True)
+def test_racing_exclusive_creates_on_s3_have_exactly_one_winner(place: Place,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import s3fs
+    fs = storage.filesystem_for(place.root)
+    assert fs.conditional_create
+    # Every creator passes any existence check before any of them writes: only a create the
+    # store decides (If-None-Match: *) leaves one winner.
+    creators = 4
+    checked = threading.Barrier(creators)
+    real_exists = s3fs.S3FileSystem._exists
+
+    async def exists_then_wait(self: Any, *args: Any, **kwargs: Any) -> Any:
+        found = await real_exists(self, *args, **kwargs)
+        await asyncio.get_running_loop().run_in_executor(None, checked.wait, 5)
+        return found
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_exists", exists_then_wait)
+    lock = place.path("model.merging")
+    outcomes: list[str] = []
+
+    def create(k: int) -> None:
+        try:
+            fs.create_exclusive(lock, f"creator {k}".encode())
+            outcomes.append(f"won {k}")
+        except FileExistsError:
+            outcomes.append("lost")
+
+    threads = [threading.Thread(target=create, args=(k,)) for k in range(creators)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    winners = [o for o in outcomes if o.startswith("won")]
+    assert len(outcomes) == creators and len(winners) == 1, outcomes
+    assert fs.read_bytes(lock) == f"creator {winners[0].split()[1]}".encode()
+
+
+@pytest.mark.parametrize("place", ["s3"], indirect=True)
+def test_a_second_merge_lock_on_s3_is_a_merge_conflict(place: Place) -> None:
+    from tfckpt import distributed
+    from tfckpt.errors import MergeConflictError
+    prefix = place.path("model")
+    # The lock alone, without a merge: a second one while the first is held is refused.
+    fs = storage.filesystem_for(prefix)
+    with distributed._merge_lock(prefix, fs), pytest.raises(MergeConflictError, match="another merge"), \
+            distributed._merge_lock(prefix, fs):
+        pass
+    assert not fs.exists(prefix + ".merging")
+
+
+@pytest.mark.parametrize("place", ["s3"], indirect=True)
+def test_an_exclusive_create_on_s3_is_one_conditional_put(place: Place, monkeypatch: pytest.MonkeyPatch) -> None:
+    import s3fs
+    fs = storage.filesystem_for(place.root)
+    calls: list[str] = []
+    for name in ("_exists", "_info", "_put_object", "_call_s3"):
+        real = getattr(s3fs.S3FileSystem, name, None)
+        if real is None:
+            continue
+
+        def counted(self: Any, *args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls.append(args[0] if _name == "_call_s3" else _name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(s3fs.S3FileSystem, name, counted)
+    lock = place.path("state.lock")
+    fs.create_exclusive(lock, b"first")
+    assert calls == ["put_object"]  # no existence check: the store decides
+    calls.clear()
+    with pytest.raises(FileExistsError):
+        fs.create_exclusive(lock, b"second")
+    assert calls == ["put_object"]
+    assert fs.read_bytes(lock) == b"first"

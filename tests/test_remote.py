@@ -456,7 +456,7 @@ def with_unusual_header(index_url: str) -> None:
 
     from tfckpt import storage
     from tfckpt.table import TableBuilder, TableReader
-    original = storage.read_bytes(index_url)
+    original = storage.filesystem_for(index_url).read_bytes(index_url)
     assert original is not None
     items = list(TableReader(storage.BytesSource(index_url, original)))
     out = io.BytesIO()
@@ -465,7 +465,7 @@ def with_unusual_header(index_url: str) -> None:
     for key, value in items[1:]:
         builder.add(key, value)
     builder.finish()
-    storage.write_bytes_remote(index_url, out.getvalue())
+    storage.filesystem_for(index_url).write_bytes(index_url, out.getvalue())
 
 
 def test_a_failed_remote_overwrite_keeps_an_old_index_whose_header_cannot_be_patched(

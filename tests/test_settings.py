@@ -91,5 +91,5 @@ def test_the_upload_sender_follows_the_setting(count: int) -> None:
     senders = [t for t in threading.enumerate() if t.name == "tfckpt-upload"]
     upload.write(b"abcdefghij")
     upload.commit()
-    assert storage.read_bytes(f"memory://settings/upload-{count}.bin") == b"abcdefghij"
+    assert storage.filesystem_for("memory://").read_bytes(f"memory://settings/upload-{count}.bin") == b"abcdefghij"
     assert len(senders) == (0 if count == 1 else 1)

@@ -55,8 +55,8 @@ def save_part(tensors: Mapping[str, Any], prefix: PathLike, rank: int, world_siz
     return save_mapping(tensors, part_prefix(prefix, rank, world_size), sync=sync)
 
 
-def _missing(parts: list[str]) -> list[int]:
-    return [rank for rank, part in enumerate(parts) if not storage.exists(index_filename(part))]
+def _missing(parts: list[str], fs: storage.Filesystem) -> list[int]:
+    return [rank for rank, part in enumerate(parts) if not fs.exists(index_filename(part))]
 
 
 def merge_parts(prefix: PathLike, world_size: int, *, timeout: float | None = 600.0,
@@ -73,22 +73,22 @@ def merge_parts(prefix: PathLike, world_size: int, *, timeout: float | None = 60
     filesystem itself (no download).
     """
     prefix = path_argument(prefix, "prefix")
+    fs = storage.filesystem_for(prefix)  # the parts live beside the prefix
     parts = [part_prefix(prefix, rank, world_size) for rank in range(world_size)]
     if barrier is not None:
         barrier()
-        missing = _missing(parts)
+        missing = _missing(parts, fs)
         if missing:
             raise PartsTimeoutError(f"parts of {prefix} from ranks {missing} do not exist after the barrier: "
                                     f"those ranks did not save")
     else:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while missing := _missing(parts):
+        while missing := _missing(parts, fs):
             if deadline is not None and time.monotonic() >= deadline:
                 raise PartsTimeoutError(f"parts of {prefix} from ranks {missing} did not appear within {timeout} s")
             time.sleep(poll_interval)
-    with _merge_lock(prefix):
+    with _merge_lock(prefix, fs):
         merge_bundles(parts, prefix)
-    fs = storage.filesystem_for(prefix)
     if not fs.is_remote:  # object stores have no directories to remove
         fs.rmtree(f"{prefix}_temp")  # only temporaries can be left there
     return prefix
@@ -118,23 +118,25 @@ def save(tensors: Mapping[str, Any], prefix: PathLike, rank: int, world_size: in
         return prefix
     barrier()  # the parts are saved: rank 0 may merge
     barrier()  # rank 0 has merged (or failed)
-    if not storage.exists(index_filename(prefix)):
+    if not storage.filesystem_for(prefix).exists(index_filename(prefix)):
         raise TfckptError(f"rank 0 failed to merge {prefix}; see its error")
     return prefix
 
 
 @contextlib.contextmanager
-def _merge_lock(prefix: str) -> Iterator[None]:
-    """``PREFIX.merging``, created exclusively for the time of one merge."""
+def _merge_lock(prefix: str, fs: storage.Filesystem) -> Iterator[None]:
+    """``PREFIX.merging``, created exclusively for the time of one merge: of racing merges
+    exactly one creates it where the storage decides creates (``conditional_create``: local
+    files, S3, GCS); elsewhere (``memory://``) the create is a check then a write."""
     lock = f"{prefix}.merging"
     note = f"{socket.gethostname()} pid {os.getpid()} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode()
     try:
-        storage.create_exclusive(lock, note)
+        fs.create_exclusive(lock, note)
     except FileExistsError:
-        owner = (storage.read_bytes(lock) or b"").decode(errors="replace").strip()
+        owner = (fs.read_bytes(lock) or b"").decode(errors="replace").strip()
         raise MergeConflictError(f"another merge into {prefix} is under way ({lock} was created by {owner}); "
                                  f"if that job died, delete {lock}") from None
     try:
         yield
     finally:
-        storage.remove(lock)
+        fs.remove(lock)

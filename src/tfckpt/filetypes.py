@@ -81,10 +81,11 @@ def _is_safetensors(head: bytes) -> bool:
 def _local_head(path: str) -> bytes | None:
     """The first bytes of the local regular file ``path``; ``None`` for URLs (no round trip is
     spent on the question) and for what cannot be read (missing, directories)."""
-    if storage.filesystem_for(path).is_remote:
+    fs = storage.filesystem_for(path)
+    if fs.is_remote:
         return None
     try:
-        return _head(path) if storage.isfile(path) else None
+        return _head(path) if fs.isfile(path) else None
     except OSError:
         return None
 

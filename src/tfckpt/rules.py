@@ -493,7 +493,7 @@ def load_rules(path: str | os.PathLike[str], *, reverse: bool = False) -> Rules:
     """
     where = path_argument(path, "path")
     try:
-        data = storage.read_bytes(where)
+        data = storage.filesystem_for(where).read_bytes(where)
         if data is None:
             raise NotFoundError(f"{where}: no rules file there")
         document = json.loads(data)

@@ -340,7 +340,7 @@ def read_meta_graph_file(path: PathLike) -> MetaGraph:
     """The ``MetaGraphDef`` of a TF1 ``.meta`` file (what ``Saver.save`` writes beside a
     checkpoint; binary, or text if it does not parse as binary)."""
     path = os.fspath(path)
-    data = storage.read_bytes(path)
+    data = storage.filesystem_for(path).read_bytes(path)
     if data is None:
         raise NotFoundError(f"no MetaGraph file at {path}")
     proto = saved_model_pb2.MetaGraphDef()

@@ -137,7 +137,8 @@ def _resolve(directory: str, path: str) -> str:
 def _exists(prefix: str) -> bool:
     """A V2 checkpoint (its ``.index``) or a V1 one (the file, or files matching the
     ``prefix-?????-of-NNNNN`` pattern TF1 records for sharded V1 saves)."""
-    return storage.exists(index_filename(prefix)) or is_v1(prefix)
+    fs = storage.filesystem_for(prefix)
+    return fs.exists(index_filename(prefix)) or is_v1(prefix, fs)
 
 
 def read_state(directory: PathLike, latest_filename: str | None = None) -> CheckpointState | None:
@@ -148,7 +149,7 @@ def read_state(directory: PathLike, latest_filename: str | None = None) -> Check
     """
     directory = os.fspath(directory)
     path = state_path(directory, latest_filename)
-    raw = storage.read_bytes(path)
+    raw = storage.filesystem_for(path).read_bytes(path)
     if raw is None:
         return None
     try:
@@ -279,30 +280,31 @@ def checkpoint_files(checkpoint_prefix: str, meta_graph_suffix: str | None = "me
     for V1 the table file ``P`` (or, for TF1's sharded pattern ``P-?????-of-NNNNN``, the table
     files it matches). Only regular files count, and a V1 candidate only if it ends with the
     table magic number: a prefix that names some other file yields nothing."""
+    fs = storage.filesystem_for(checkpoint_prefix)
     escaped = storage.glob_escape(checkpoint_prefix)
     base = _basename(checkpoint_prefix)
-    data = [path for path in storage.glob(escaped + ".data-*-of-*")
+    data = [path for path in fs.glob(escaped + ".data-*-of-*")
             if DATA_SUFFIX_RE.fullmatch(_basename(path)[len(base):])]
     found = [index_filename(checkpoint_prefix), *sorted(data)]
     if meta_graph_suffix is not None:
         found.append(meta_graph_filename(checkpoint_prefix, meta_graph_suffix))
-    found = [path for path in found if storage.isfile(path)]
-    return found + [path for path in _v1_candidates(checkpoint_prefix) if _is_table_file(path)]
+    found = [path for path in found if fs.isfile(path)]
+    return found + [path for path in _v1_candidates(checkpoint_prefix, fs) if _is_table_file(path, fs)]
 
 
-def _v1_candidates(checkpoint_prefix: str) -> list[str]:
+def _v1_candidates(checkpoint_prefix: str, fs: storage.Filesystem) -> list[str]:
     """What TF's V1 removal matches: the prefix itself, read as a glob (TF1 records a sharded V1
     save as ``P-?????-of-NNNNN``); only that one pattern is expanded here."""
-    files = sharded_pattern_files(checkpoint_prefix)
+    files = sharded_pattern_files(checkpoint_prefix, fs)
     return [checkpoint_prefix] if files is None else files
 
 
-def _is_table_file(path: str) -> bool:
+def _is_table_file(path: str, fs: storage.Filesystem) -> bool:
     """A regular file ending with the table footer's magic number (a V1 checkpoint file)."""
-    if not storage.isfile(path):
+    if not fs.isfile(path):
         return False
     try:
-        source = storage.open_source(path)
+        source = fs.open_source(path)
         try:
             size = source.size()
             return size >= FOOTER_LENGTH and source.read_at(size - FIXED64.size, FIXED64.size) == FIXED64.pack(
@@ -332,8 +334,10 @@ def remove_checkpoint(checkpoint_prefix: PathLike, meta_graph_suffix: str = "met
     >>> remove_checkpoint(prefix); checkpoint_exists(prefix)
     False
     """
-    for path in checkpoint_files(path_argument(checkpoint_prefix, "checkpoint_prefix"), meta_graph_suffix):
-        storage.remove(path)
+    checkpoint_prefix = path_argument(checkpoint_prefix, "checkpoint_prefix")
+    fs = storage.filesystem_for(checkpoint_prefix)
+    for path in checkpoint_files(checkpoint_prefix, meta_graph_suffix):
+        fs.remove(path)
 
 
 def prune_checkpoint(checkpoint_prefix: str, directory: str, *, meta_graph_suffix: str | None = "meta") -> list[str]:
@@ -347,8 +351,9 @@ def prune_checkpoint(checkpoint_prefix: str, directory: str, *, meta_graph_suffi
                       stacklevel=3)
         return []
     files = checkpoint_files(checkpoint_prefix, meta_graph_suffix)
+    fs = storage.filesystem_for(checkpoint_prefix)
     for path in files:
-        storage.remove(path)
+        fs.remove(path)
     return files
 
 

@@ -45,31 +45,18 @@ __all__ = [
     "PathLike",
     "Upload",
     "basename",
-    "copy",
-    "create_exclusive",
     "directory_lock",
     "dirname",
-    "exists",
     "filesystem_for",
-    "glob",
     "glob_escape",
     "is_url",
-    "isdir",
-    "isfile",
     "join",
-    "listdir",
-    "makedirs",
-    "move",
-    "open_file",
     "open_source",
     "path_identity",
-    "read_bytes",
-    "remove",
     "same_filesystem",
     "spool_file",
     "temporary_name",
     "temporary_owner_alive",
-    "write_bytes_remote",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -484,7 +471,8 @@ class Filesystem:
     The capabilities are declared, so callers choose a strategy by reading them:
     ``atomic_rename`` (a rename replaces its target in one step), ``hard_links``,
     ``conditional_create`` (creating a file that must not exist is decided atomically by the
-    storage), ``server_side_copy`` (copies move no bytes through this process), ``locks``
+    storage), ``pending_uploads`` (a streamed upload shows nothing at its name until it
+    completes), ``server_side_copy`` (copies move no bytes through this process), ``locks``
     (advisory directory locks), ``writable``, ``is_remote`` (each request is a round trip)."""
 
     name = "filesystem"
@@ -492,6 +480,7 @@ class Filesystem:
     atomic_rename = False
     hard_links = False
     conditional_create = False
+    pending_uploads = False
     server_side_copy = False
     locks = False
     writable = True
@@ -572,6 +561,8 @@ class Filesystem:
         raise NotImplementedError
 
     def create_exclusive(self, path: str, data: bytes) -> None:
+        """Create ``path`` holding ``data``; ``FileExistsError`` if it exists. Decided
+        atomically by the storage only where ``conditional_create`` is true."""
         raise NotImplementedError
 
     def write_new(self, path: str, write: Any, sync: bool) -> None:
@@ -782,6 +773,9 @@ LOCAL = LocalFilesystem()
 # Object stores whose "create if absent" is one conditional request (S3 If-None-Match, GCS
 # ifGenerationMatch=0): fsspec's exclusive mode reaches it there.
 _CONDITIONAL = frozenset({"s3", "s3a", "gs", "gcs"})
+# Object stores whose multipart/resumable uploads show nothing until completed (unlike
+# memory://, whose file is visible, growing, while it is written).
+_PENDING_UPLOADS = frozenset({"s3", "s3a", "gs", "gcs"})
 _READ_ONLY = frozenset({"http", "https"})
 
 
@@ -801,6 +795,7 @@ class FsspecFilesystem(Filesystem):
         self.writable = not any(p in _READ_ONLY for p in protocols)
         self.server_side_copy = self.writable
         self.conditional_create = any(p in _CONDITIONAL for p in protocols)
+        self.pending_uploads = any(p in _PENDING_UPLOADS for p in protocols)
 
     def _inner(self, url: str) -> str:
         return _filesystem(url)[1]
@@ -885,8 +880,15 @@ class FsspecFilesystem(Filesystem):
         self.fs.pipe_file(self._inner(path), data)
 
     def create_exclusive(self, path: str, data: bytes) -> None:
+        """With ``conditional_create`` (S3, GCS) one conditional PUT: s3fs sends S3's
+        ``If-None-Match: *`` and turns its refusal into ``FileExistsError``, so of racing
+        creators exactly one wins. Elsewhere (``memory://``, other fsspec filesystems) a check
+        then a write, which creators racing between the two may both pass."""
         self._check_writable("writing", path)
         inner = self._inner(path)
+        if self.conditional_create:
+            self.fs.pipe_file(inner, data, mode="create")
+            return
         if self.fs.exists(inner):
             raise FileExistsError(path)
         try:
@@ -917,7 +919,7 @@ class FsspecFilesystem(Filesystem):
         self.fs.copy(self._inner(source), self._inner(destination))
 
     def upload(self, path: str) -> Upload:
-        return Upload(path)
+        return Upload(path, shown_while_written=not self.pending_uploads)
 
 
 def filesystem_for(path: str) -> Filesystem:
@@ -942,79 +944,8 @@ def basename(path: str) -> str:
     return posixpath.basename(path) if is_url(path) else os.path.basename(path)
 
 
-def exists(path: str) -> bool:
-    """Whether a file exists. For URLs this asks for its size (HTTP: a HEAD request), because
-    fsspec's ``exists`` downloads the whole body over HTTP."""
-    return filesystem_for(path).exists(path)
-
-
-def isfile(path: str) -> bool:
-    return filesystem_for(path).isfile(path)
-
-
-def isdir(path: str) -> bool:
-    return filesystem_for(path).isdir(path)
-
-
-def read_bytes(path: str) -> bytes | None:
-    """The whole (small) file, or ``None`` if it does not exist (or is a directory); another
-    kind of file that is not a regular one (a FIFO) raises :class:`NotFoundError`."""
-    return filesystem_for(path).read_bytes(path)
-
-
-def write_bytes_remote(url: str, data: bytes) -> None:
-    """Store a small object in one request (atomic on object stores)."""
-    filesystem_for(url).write_bytes(url, data)
-
-
-def remove(path: str) -> None:
-    """Delete a file; a file that is already gone is fine (another process pruned it)."""
-    filesystem_for(path).remove(path)
-
-
-def glob(pattern: str) -> list[str]:
-    """Paths matching a glob pattern (URLs keep their protocol)."""
-    return filesystem_for(pattern).glob(pattern)
-
-
 def glob_escape(path: str) -> str:
     return _glob.escape(path)
-
-
-def move(source: str, destination: str) -> None:
-    """Rename a file: ``os.replace`` locally; on a filesystem of URLs, its own move (a
-    server-side copy and delete on object stores; nothing is downloaded)."""
-    filesystem_for(source).move(source, destination)
-
-
-def create_exclusive(path: str, data: bytes) -> None:
-    """Create a small file that must not exist yet; ``FileExistsError`` if it does. Object
-    stores that support conditional writes (S3's ``If-None-Match``) decide atomically; on
-    others the check and the write are two requests."""
-    filesystem_for(path).create_exclusive(path, data)
-
-
-def copy(source: str, destination: str) -> None:
-    """Copy a file by the filesystem itself (a server-side copy on object stores: nothing is
-    downloaded)."""
-    filesystem_for(source).copy(source, destination)
-
-
-def open_file(path: str, mode: str = "rb") -> Any:
-    """A file object for a local path or a URL (``"r"``/``"rb"``/``"w"``/``"wb"``/``"a"``...): the
-    file-at-a-time access of ``tf.io.gfile.GFile`` (:mod:`tfckpt.compat`). Text modes use UTF-8."""
-    return filesystem_for(path).open_file(path, mode)
-
-
-def listdir(path: str) -> list[str]:
-    """The names (not paths) of a directory's entries; ``FileNotFoundError`` (or
-    ``NotADirectoryError``) if ``path`` is not a directory."""
-    return filesystem_for(path).listdir(path)
-
-
-def makedirs(path: str) -> None:
-    """Create a directory and its parents; one that exists is fine (object stores have none)."""
-    filesystem_for(path).makedirs(path)
 
 
 UPLOAD_PART_BYTES = 16 << 20  # S3 needs >= 5 MiB per part; 16 MiB keeps a 10,000-part upload at 160 GB
@@ -1029,8 +960,10 @@ class Upload:
     next, so encoding and network transfer overlap. At most ``UPLOAD_PARTS_QUEUED`` parts wait
     (besides the one being filled and the one being sent), which bounds memory whatever the
     file's or a single write's size. Object stores show nothing at ``url`` until
-    :meth:`commit` completes the upload; :meth:`discard` abandons it (and deletes what a
-    filesystem without pending uploads, such as ``memory://``, already shows).
+    :meth:`commit` completes the upload; :meth:`discard` abandons it (and, with
+    ``shown_while_written``, deletes what a filesystem without pending uploads, such as
+    ``memory://``, already shows; never on object stores, where that would delete the older
+    object at ``url`` that the abandoned upload never replaced).
 
     Examples
     --------
@@ -1038,12 +971,13 @@ class Upload:
     >>> for piece in (b"abc", b"defg", b"h"):
     ...     _ = upload.write(piece)
     >>> upload.commit()
-    >>> read_bytes("memory://doc/upload.bin")
+    >>> filesystem_for("memory://").read_bytes("memory://doc/upload.bin")
     b'abcdefgh'
     """
 
-    def __init__(self, url: str, *, part_bytes: int = UPLOAD_PART_BYTES) -> None:
+    def __init__(self, url: str, *, part_bytes: int = UPLOAD_PART_BYTES, shown_while_written: bool = True) -> None:
         self.name = url
+        self._shown_while_written = shown_while_written
         self._fs, self._path = _filesystem(url)
         self._part_bytes = part_bytes
         try:
@@ -1147,5 +1081,6 @@ class Upload:
             self._file.discard()  # aborts a multipart upload where there is one
         with contextlib.suppress(AttributeError):  # (BytesIO-based files have a read-only flag)
             self._file.closed = True  # else fsspec's __del__ would close, i.e. commit, the partial file
-        with contextlib.suppress(Exception):  # usually "not found"; or the storage is down
-            self._fs.rm_file(self._path)  # filesystems that show a file while it is written
+        if self._shown_while_written:
+            with contextlib.suppress(Exception):  # usually "not found"; or the storage is down
+                self._fs.rm_file(self._path)

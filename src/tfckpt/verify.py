@@ -217,10 +217,11 @@ def _check_data_files(reader: CheckpointReader, extents: dict[int, int], lost: d
 def _why_missing(path: str) -> str:
     """What stands where a data file should be: nothing, or something that is not a regular
     file (a FIFO, a directory: the storage layer's error says which, without blocking)."""
-    if not storage.exists(path):
+    fs = storage.filesystem_for(path)
+    if not fs.exists(path):
         return "data file is missing"
     try:
-        storage.open_source(path).close()
+        fs.open_source(path).close()
     except TfckptError as exc:
         return str(exc).removeprefix(f"{path}: ")
     return "data file is missing"

@@ -54,7 +54,7 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
     from_destination: set[str] = set()  # those of a source that is the destination
     used: list[str] = []
     for prefix in sources:
-        if not storage.exists(index_filename(prefix)):
+        if not fs.exists(index_filename(prefix)):  # the sources share the destination's filesystem
             if allow_missing_files:
                 continue
             raise InvalidArgumentError(f"allow_missing_files was set to false and {prefix} did not exist.")

@@ -39,7 +39,10 @@ capabilities: step 1 copies the old checkpoint's data server-side to ``-of-(N+1)
 replaces its index in one PUT; step 2 copies staged files to their final names; step 3 is one
 PUT of the index; step 4 deletes the staged files and unused data files. The same invariant
 holds: every state a reader can observe at ``P`` is one whole checkpoint, the old or the new.
-:func:`publish_file` is the same rule for one file (the state file, a converted file).
+:func:`publish_file` is the same rule for one small file (the state file) and
+:func:`publish_stream` for one file written as a stream (a converted file): a temporary name
+renamed into place with atomic renames; on object stores an upload the store shows only once
+complete; elsewhere (``memory://``) an upload to a temporary name moved into place.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ import dataclasses
 import errno
 import io
 from collections.abc import Callable, Iterable, Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .. import storage
 from ..errors import ConcurrentSaveError, TfckptError
@@ -59,7 +62,8 @@ from ..table.reader import TableReader, first_value, replace_first_value
 from .entry import BundleHeader
 from .naming import DATA_SUFFIX_RE, data_filename, index_filename
 
-__all__ = ["discard_remote", "publish", "publish_file", "repoint_existing", "repoint_remote"]
+__all__ = ["StagedStream", "discard_remote", "make_parents", "publish", "publish_file", "publish_stream",
+           "repoint_existing", "repoint_remote"]
 
 IndexWriter = Callable[[BinaryIO], object]
 
@@ -71,10 +75,41 @@ def _local(fs: Filesystem, what: str) -> LocalFilesystem:
     return fs
 
 
+def make_parents(prefix: str, fs: Filesystem | None = None) -> list[str]:
+    """Create the missing directories above ``prefix``; return them, deepest first (none on
+    filesystems without directories of their own, such as object stores)."""
+    fs = fs or storage.filesystem_for(prefix)
+    if fs.is_remote:
+        return []
+    missing = []
+    directory = fs.dirname(prefix)
+    while directory and not fs.isdir(directory):
+        missing.append(directory)
+        parent = fs.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    if missing:
+        fs.makedirs(missing[0])
+    return missing
+
+
+def _rename_into_place(local: LocalFilesystem, temp: str, path: str) -> None:
+    """The renaming strategy's last step for one file: ``temp`` (complete, fsynced if asked)
+    replaces ``path`` in one rename, or is deleted; then the directory's temporaries of dead
+    processes go."""
+    try:
+        local.move(temp, path)
+    except BaseException:
+        local.remove(temp)
+        raise
+    local.remove_stale_temporaries(local.dirname(path))
+
+
 def publish_file(path: str, write: IndexWriter, *, sync: bool = True, fs: Filesystem | None = None) -> None:
     """Replace the small file at ``path`` by what ``write(file)`` writes, atomically: with
     atomic renames, a temporary name next to it (fsynced with ``sync``) renamed onto it, then
-    the directory's leftovers of dead processes removed; on object stores, one PUT."""
+    the directory's leftovers of dead processes removed; elsewhere, one PUT."""
     fs = fs or storage.filesystem_for(path)
     if not fs.atomic_rename:
         body = io.BytesIO()
@@ -84,12 +119,74 @@ def publish_file(path: str, write: IndexWriter, *, sync: bool = True, fs: Filesy
     local = _local(fs, "publishing a file")
     temp = temporary_name(path)
     local.write_new(temp, write, sync)
-    try:
-        local.move(temp, path)
-    except BaseException:
-        local.remove(temp)
-        raise
-    local.remove_stale_temporaries(local.dirname(path))
+    _rename_into_place(local, temp, path)
+
+
+class StagedStream:
+    """A file being written for ``path``, shown there whole or not at all (see
+    :func:`publish_stream`). Write to :attr:`file`; then :meth:`publish` or :meth:`discard`.
+    :attr:`temp` is the name the bytes go to (``path`` itself for a pending upload)."""
+
+    file: Any
+
+    def __init__(self, path: str, fs: Filesystem, sync: bool) -> None:
+        self.path = path
+        self.fs = fs
+        self._sync = sync
+        self.created_directories = make_parents(path, fs)
+        self._upload: storage.Upload | None = None
+        # With atomic renames, or where an upload is visible while it is written, the bytes
+        # go to a temporary name; an object store's pending upload shows nothing until done.
+        self.temp = path if fs.pending_uploads else temporary_name(path)
+        if fs.atomic_rename:
+            self.file = fs.open_file(self.temp, "xb")  # closed by publish()/discard()
+        else:
+            self._upload = self.file = fs.upload(self.temp)
+
+    def publish(self) -> None:
+        """Put the complete file at :attr:`path` (replacing what was there in one step)."""
+        if self._upload is not None:
+            self._upload.commit()
+            if self.temp != self.path:
+                try:
+                    self.fs.move(self.temp, self.path)
+                except BaseException:
+                    discard_remote([self.temp], self.fs)
+                    raise
+            return
+        try:
+            if self._sync and not self.file.closed:
+                self.fs.sync_file(self.file)
+            self.file.close()
+        except BaseException:
+            self.discard()
+            raise
+        _rename_into_place(_local(self.fs, "publishing a file"), self.temp, self.path)
+
+    def discard(self) -> None:
+        """Delete what was written (and the directories made for it); ``path`` is untouched."""
+        if self._upload is not None:
+            self._upload.discard()
+            if self.temp != self.path:
+                discard_remote([self.temp], self.fs)
+            return
+        self.file.close()
+        self.fs.remove(self.temp)
+        for directory in self.created_directories:
+            try:
+                self.fs.rmdir(directory)
+            except OSError:
+                break
+
+
+def publish_stream(path: str, fs: Filesystem | None = None, *, sync: bool = False) -> StagedStream:
+    """A file to write as a stream and then publish at ``path`` whole, or discard leaving
+    ``path`` as it was. The strategy follows ``fs``'s capabilities (``path``'s filesystem
+    unless given), as :func:`publish_file`'s: with atomic renames, a temporary name next to
+    ``path`` (fsynced with ``sync``) renamed onto it, then the directory's leftovers of dead
+    processes removed; on object stores, an upload committed by :meth:`StagedStream.publish`
+    (missing parent directories are made, and removed again by a discard)."""
+    return StagedStream(path, fs or storage.filesystem_for(path), sync)
 
 
 @dataclasses.dataclass

@@ -54,7 +54,7 @@ _VALUE_FIELDS: dict[str, tuple[str, Any]] = {
 }
 
 
-def sharded_pattern_files(prefix: str) -> list[str] | None:
+def sharded_pattern_files(prefix: str, fs: storage.Filesystem | None = None) -> list[str] | None:
     """The paths matching TF1's sharded V1 prefix ``P-?????-of-NNNNN``, or ``None`` if ``prefix``
     is not one. This is the one pattern ever expanded: TensorFlow globs whatever it is given,
     but a prefix may come from a state file anyone can edit, and ``*`` or ``[ab]/[ab]/...``
@@ -62,30 +62,32 @@ def sharded_pattern_files(prefix: str) -> list[str] | None:
     match = _SHARDED_PREFIX_RE.search(prefix)
     if match is None:
         return None
-    return sorted(storage.glob(storage.glob_escape(prefix[: match.start()]) + match.group(0)))
+    fs = fs or storage.filesystem_for(prefix)
+    return sorted(fs.glob(storage.glob_escape(prefix[: match.start()]) + match.group(0)))
 
 
-def v1_files(pattern: str) -> list[str]:
+def v1_files(pattern: str, fs: storage.Filesystem | None = None) -> list[str]:
     """The table files of a V1 checkpoint (local or URL): ``pattern`` itself, the files matching
     TF1's sharded prefix ``P-?????-of-NNNNN`` (:func:`sharded_pattern_files`), or the shards
     ``pattern-NNNNN-of-NNNNN`` of a plain prefix. No other glob character is expanded."""
-    if storage.isfile(pattern):
+    fs = fs or storage.filesystem_for(pattern)
+    if fs.isfile(pattern):
         return [pattern]
-    candidates = sharded_pattern_files(pattern)
+    candidates = sharded_pattern_files(pattern, fs)
     if candidates is None:
-        candidates = storage.glob(storage.glob_escape(_SHARD_RE.sub("", pattern)) + V1_SHARD_PATTERN)
+        candidates = fs.glob(storage.glob_escape(_SHARD_RE.sub("", pattern)) + V1_SHARD_PATTERN)
     # A V2 bundle's data file (`x.data-00000-of-00001` beside `x.index`) is never a V1 table,
     # whatever pattern found it (`x.data` + the shard pattern matches it).
-    return sorted(path for path in candidates if storage.isfile(path) and not _v2_data_file(path))
+    return sorted(path for path in candidates if fs.isfile(path) and not _v2_data_file(path, fs))
 
 
-def _v2_data_file(path: str) -> bool:
+def _v2_data_file(path: str, fs: storage.Filesystem) -> bool:
     prefix = prefix_of(path)
-    return prefix is not None and not path.endswith(INDEX_SUFFIX) and storage.exists(index_filename(prefix))
+    return prefix is not None and not path.endswith(INDEX_SUFFIX) and fs.exists(index_filename(prefix))
 
 
-def is_v1(path: str) -> bool:
-    return bool(v1_files(path))
+def is_v1(path: str, fs: storage.Filesystem | None = None) -> bool:
+    return bool(v1_files(path, fs))
 
 
 class V1Store(RecordStore):

@@ -38,7 +38,7 @@ from ..values import to_numpy
 from . import payload, validate
 from .entry import BundleHeader, EntryColumns, TensorInfo
 from .naming import data_filename
-from .publish import discard_remote, publish, repoint_remote
+from .publish import discard_remote, make_parents, publish, repoint_remote
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, encode_slice_key, parse_shape_and_slice
 
 if TYPE_CHECKING:
@@ -53,7 +53,6 @@ __all__ = [
     "as_array",
     "check_mapping",
     "check_prefix",
-    "make_parents",
     "prepare",
     "save_mapping",
     "write_index",
@@ -597,25 +596,6 @@ class BundleWriter:
 def _extend_crc(chunk: memoryview, previous: Future[int] | None, start: int) -> int:
     # Runs on the single CRC thread, in submission order, so ``previous`` is already done.
     return crc32c(chunk, previous.result() if previous is not None else start)
-
-
-def make_parents(prefix: str, fs: Filesystem | None = None) -> list[str]:
-    """Create the missing directories above ``prefix``; return them, deepest first (none on
-    filesystems without directories of their own, such as object stores)."""
-    fs = fs or storage.filesystem_for(prefix)
-    if fs.is_remote:
-        return []
-    missing = []
-    directory = fs.dirname(prefix)
-    while directory and not fs.isdir(directory):
-        missing.append(directory)
-        parent = fs.dirname(directory)
-        if parent == directory:
-            break
-        directory = parent
-    if missing:
-        fs.makedirs(missing[0])
-    return missing
 
 
 def check_prefix(prefix: str) -> str:

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     if args[0].startswith("-") and args[0] != "-m":
         print(f"unknown option {args[0]!r}\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)
-    if args[0] != "-m" and not storage.exists(args[0]):  # python's own message and exit code
+    if args[0] != "-m" and not storage.filesystem_for(args[0]).exists(args[0]):  # python's own message and exit code
         print(f"{sys.executable}: can't open file {os.path.abspath(args[0])!r}: no such file or directory",
               file=sys.stderr)
         raise SystemExit(2)

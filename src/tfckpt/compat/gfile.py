@@ -49,7 +49,7 @@ class GFile:
     def _opened(self) -> Any:
         if self._file is None:
             with translated():
-                self._file = storage.open_file(self.name, self.mode)
+                self._file = storage.filesystem_for(self.name).open_file(self.name, self.mode)
         return self._file
 
     def read(self, n: int = -1) -> Any:
@@ -97,18 +97,19 @@ class GFile:
 
 def exists(path: str) -> bool:
     """Whether a file or directory exists."""
-    return storage.exists(path) or storage.isdir(path)
+    fs = storage.filesystem_for(path)
+    return fs.exists(path) or fs.isdir(path)
 
 
 def isdir(path: str) -> bool:
     """Whether ``path`` is a directory."""
-    return storage.isdir(path)
+    return storage.filesystem_for(path).isdir(path)
 
 
 def glob(pattern: str) -> list[str]:
     """Paths matching a glob pattern."""
     with translated():
-        return storage.glob(pattern)
+        return storage.filesystem_for(pattern).glob(pattern)
 
 
 def join(path: str, *paths: str) -> str:
@@ -119,7 +120,7 @@ def join(path: str, *paths: str) -> str:
 def listdir(path: str) -> list[str]:
     """The names of a directory's entries; ``NotFoundError`` if it is not a directory."""
     try:
-        return storage.listdir(path)
+        return storage.filesystem_for(path).listdir(path)
     except OSError as exc:
         raise NotFoundError(None, None, f"Could not find directory {path}") from exc
 
@@ -127,7 +128,7 @@ def listdir(path: str) -> list[str]:
 def makedirs(path: str) -> None:
     """Create a directory and its parents (existing ones are fine)."""
     with translated():
-        storage.makedirs(path)
+        storage.filesystem_for(path).makedirs(path)
 
 
 def mkdir(path: str) -> None:
@@ -137,12 +138,13 @@ def mkdir(path: str) -> None:
 
 def remove(path: str) -> None:
     """Delete a file; ``NotFoundError`` if there is none, ``FailedPreconditionError`` for a directory."""
-    if storage.isdir(path):
+    fs = storage.filesystem_for(path)
+    if fs.isdir(path):
         raise FailedPreconditionError(None, None, f"{path}; Is a directory")
-    if not storage.exists(path):
+    if not fs.exists(path):
         raise NotFoundError(None, None, f"{path}; No such file or directory")
     with translated():
-        storage.remove(path)
+        fs.remove(path)
 
 
 def rename(oldname: str, newname: str, overwrite: bool = False) -> None:
@@ -150,14 +152,15 @@ def rename(oldname: str, newname: str, overwrite: bool = False) -> None:
     if not overwrite and exists(newname):
         raise AlreadyExistsError(None, None, f"{newname}: file already exists")
     with translated():
-        storage.move(oldname, newname)
+        storage.filesystem_for(oldname).move(oldname, newname)
 
 
 def copy(oldpath: str, newpath: str, overwrite: bool = False) -> None:
     """Copy a file (streamed); ``AlreadyExistsError`` if ``newpath`` exists and ``overwrite`` is false."""
     if not overwrite and exists(newpath):
         raise AlreadyExistsError(None, None, f"{newpath}: file already exists")
-    with translated(), storage.open_file(oldpath, "rb") as source, storage.open_file(newpath, "wb") as target:
+    with translated(), storage.filesystem_for(oldpath).open_file(oldpath, "rb") as source, \
+            storage.filesystem_for(newpath).open_file(newpath, "wb") as target:
         while chunk := source.read(COPY_CHUNK_BYTES):
             target.write(chunk)
 
@@ -165,15 +168,16 @@ def copy(oldpath: str, newpath: str, overwrite: bool = False) -> None:
 def walk(top: str, topdown: bool = True) -> Iterator[tuple[str, list[str], list[str]]]:
     """``(dirname, subdirs, files)`` for ``top`` and every directory below it; nothing if
     ``top`` is not a directory. Iterative, so deep trees cannot exhaust the stack."""
+    fs = storage.filesystem_for(top)  # everything below top is on its filesystem
     pending = [top]
     bottom_up: list[tuple[str, list[str], list[str]]] = []
     while pending:
         here = pending.pop()
         try:
-            names = sorted(storage.listdir(here))
+            names = sorted(fs.listdir(here))
         except OSError:
             continue
-        subdirs = [name for name in names if storage.isdir(storage.join(here, name))]
+        subdirs = [name for name in names if fs.isdir(fs.join(here, name))]
         files = [name for name in names if name not in subdirs]
         if topdown:
             yield here, subdirs, files

@@ -79,7 +79,7 @@ class CheckpointReader:
 
 def _checkpoint_filename(ckpt_dir_or_file: PathLike) -> str:
     path = os.fspath(ckpt_dir_or_file)
-    if storage.isdir(path):
+    if storage.filesystem_for(path).isdir(path):
         found = latest_checkpoint(path)
         if found is None:
             raise NoCheckpointError(f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}")

@@ -111,7 +111,7 @@ def detect_format(path: PathLike, *, writing: bool = False) -> str:
         if prefix_of(os.fspath(path)) is not None:  # a checkpoint's own .index/.data file: never sniffed
             return "checkpoint"
         return sniff_format(os.fspath(path)) or "checkpoint"
-    if storage.isdir(os.fspath(path)):
+    if storage.filesystem_for(os.fspath(path)).isdir(os.fspath(path)):
         return "checkpoint"  # the checkpoint inside it (sink_path)
     stem, dot, extension = storage.basename(name.rstrip("/")).rpartition(".")
     if dot and stem and not extension.startswith("ckpt") and not extension.isdigit():
@@ -187,7 +187,8 @@ def sink_path(path: PathLike, fmt: str) -> str:
     directory means the checkpoint inside it (see the module docstring); a safetensors or npz
     file cannot be written over a directory."""
     path = os.fspath(path)
-    if not storage.isdir(path):
+    fs = storage.filesystem_for(path)
+    if not fs.isdir(path):
         return path
     if fmt != "checkpoint":
         raise InvalidArgumentError(f"the destination {path} is a directory: name the {fmt} file to write, "
@@ -195,7 +196,7 @@ def sink_path(path: PathLike, fmt: str) -> str:
     try:
         prefix = resolve_prefix(path)
     except NotFoundError as exc:
-        if storage.glob(storage.join(storage.glob_escape(path), "*.index")):
+        if fs.glob(fs.join(storage.glob_escape(path), "*.index")):
             raise InvalidArgumentError(f"cannot tell which checkpoint of the destination directory to write: "
                                        f"{exc}") from None
         return storage.join(path, DEFAULT_CHECKPOINT_NAME)

@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 
 from .. import storage
+from ..bundle.publish import publish_stream
 from ..dtypes import DType, as_dtype
 from ..errors import CorruptionError, InvalidArgumentError, TfckptError, UnsupportedError
 from ..storage import PathLike
 from . import SourceTensor, check_numpy_shape
-from .files import StagedFile
 
 __all__ = ["KERAS_ARCHIVE_WEIGHTS", "MAX_FILTER_RATIO", "H5Layout", "read_layout", "source", "write_like"]
 
@@ -226,7 +226,7 @@ def write_like(template: PathLike, path: PathLike, values: Mapping[str, np.ndarr
         if unknown:
             raise InvalidArgumentError(f"{where}: no dataset of the template {os.fspath(template)} is named "
                                        f"{', '.join(map(repr, unknown[:10]))}")
-        staged = StagedFile(where)
+        staged = publish_stream(where, fs)
         try:
             staged.file.close()
             with h5py.File(staged.temp, "w") as out:

@@ -29,12 +29,12 @@ from contextlib import ExitStack
 import numpy as np
 
 from .. import storage
+from ..bundle.publish import publish_stream
 from ..dtypes import STRING, DType, as_dtype
 from ..errors import CorruptionError, TfckptError, UnsupportedError
 from ..filetypes import parse_json
 from ..storage import PathLike
 from . import SourceTensor, check_numpy_shape
-from .files import StagedFile
 from .safetensors import json_depth
 
 __all__ = [
@@ -111,7 +111,7 @@ def read_text_member(path: PathLike, member: str) -> str | None:
 def _open_archive(where: str, stack: ExitStack) -> np.lib.npyio.NpzFile:
     """The ``.npz`` at ``where`` (local or a URL: a seekable file of the filesystem, read in
     ranges), closed with ``stack``."""
-    file = stack.enter_context(storage.open_file(where, "rb"))
+    file = stack.enter_context(storage.filesystem_for(where).open_file(where, "rb"))
     try:
         archive = stack.enter_context(np.load(file, allow_pickle=False))
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
@@ -214,7 +214,7 @@ class NpzSink:
     """One ``.npy`` member per tensor, streamed into the zip as it arrives."""
 
     def __init__(self, path: str, structure: str | None = None) -> None:
-        self._out = StagedFile(path)
+        self._out = publish_stream(path)
         self._zip = zipfile.ZipFile(self._out.file, "w", allowZip64=True)
         self._dtypes: dict[str, str] = {}
         self._structure = structure  # the JSON text of STRUCTURE_MEMBER, if any

@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle.publish import publish_stream
 from ..dtypes import BY_NAME, DType
 from ..errors import CorruptionError
 from ..filetypes import nesting_depth, parse_json
 from ..storage import ByteSource, PathLike, open_source
 from . import SourceTensor, check_numpy_shape
-from .files import StagedFile
 
 __all__ = ["FROM_SAFETENSORS", "MAX_HEADER_BYTES", "MAX_JSON_DEPTH", "SAFETENSORS_DTYPES", "SafetensorsSink",
            "json_depth", "read_header", "source"]
@@ -158,7 +158,7 @@ class SafetensorsSink:
             offset += size
         encoded = json.dumps(header, separators=(",", ":")).encode()
         encoded += b" " * (-len(encoded) % 8)
-        self._out = StagedFile(path)
+        self._out = publish_stream(path)
         self._out.file.write(HEADER_LENGTH.pack(len(encoded)) + encoded)
 
     def add(self, name: str, value: np.ndarray, dtype: DType) -> None:
