@@ -643,3 +643,30 @@ def test_large_tensors_are_written_from_their_own_memory(tmp_path: Path) -> None
         tracemalloc.stop()
     assert peak < 2 << 20, f"saving a 4 MiB tensor allocated {peak >> 10} KiB"
     np.testing.assert_array_equal(tfckpt.load(str(tmp_path / "ck"))["big"], value)
+
+
+def _collector_visits() -> int:
+    """References the cyclic garbage collector follows in a full collection (every tracked
+    object's referents, as its traversal sees them)."""
+    import gc
+    gc.collect()
+    return sum(len(gc.get_referents(obj)) for obj in gc.get_objects())
+
+
+def test_an_open_reader_and_its_listing_add_no_per_name_work_to_the_collector(tmp_path: Path) -> None:
+    """An open reader holds its names once, and out of the collector's sight (a tuple of
+    strings is untracked), and so does a listing: while a caller builds 10^6 shape lists from
+    it, each full collection would otherwise traverse the 10^6 names again (twice, for the
+    table's copy), which made listing 10^6 tensors grow faster than linearly."""
+    count = 5000
+    value = np.zeros(4, np.float32)
+    tfckpt.save({f"model/layer_{i:05d}/kernel": value for i in range(count)}, str(tmp_path / "ck"), sync=False)
+    tfckpt.load_checkpoint(str(tmp_path / "ck")).store.peek_all()  # imports, caches
+    before = _collector_visits()
+    reader = tfckpt.load_checkpoint(str(tmp_path / "ck"))
+    listing = reader.store.peek_all()
+    added = _collector_visits() - before
+    assert len(listing.names) == count
+    assert added < count // 10, f"an open reader of {count} names and its listing add {added} references to traverse"
+    shapes = reader.get_variable_to_shape_map()
+    assert len(shapes) == count and shapes[f"model/layer_{count - 1:05d}/kernel"] == [4]

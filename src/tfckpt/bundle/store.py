@@ -24,7 +24,9 @@ from __future__ import annotations
 import abc
 import bisect
 import contextlib
+import dataclasses
 import functools
+import itertools
 import threading
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -67,11 +69,13 @@ MAX_UNUSED_SHARDS_LISTED = 1024
 class Listing:
     """Every tensor's dtype and shape, grouped as a checkpoint repeats few: tensor
     ``names[i]`` has ``kinds[which[i]]`` (cheaper to make than a dict of 10^5 names, and a
-    listing makes one shape list per kind, copied per name)."""
+    listing makes one shape list per kind, copied per name). ``names`` and ``which`` are
+    sequences of atoms, best tuples: the garbage collector stops tracking those, so its full
+    collections while a caller builds 10^6 objects from a listing do not traverse them again."""
 
     names: Sequence[str]
     kinds: list[tuple[DType, tuple[int, ...]]]
-    which: list[int]
+    which: Sequence[int]
 
 
 class QuickReads(Protocol):
@@ -221,7 +225,11 @@ class BundleStore:
         except FileNotFoundError:
             raise self._no_index() from None
         self._table = Entries([], b"", np.zeros(0, np.int64), np.zeros(0, np.int64), [])
-        self._names: list[str] = []  # tensor names, in key order: the table's last entries
+        # Tensor names in key order: the table's last entries, from row _first_name_row. A tuple
+        # of strings, which the garbage collector stops tracking (a list of 10^6 names would be
+        # traversed by every full collection while a listing makes its 10^6 shape lists).
+        self._names: tuple[str, ...] = ()
+        self._first_name_row = 0
         self._row_of: dict[str, int] | None = None  # tensor name -> its entry (made when first asked)
         self._slice_rows: dict[bytes, int] = {}  # slice key -> its entry
         self._plain_entries: PlainEntries | None = None
@@ -265,7 +273,10 @@ class BundleStore:
         # Keys are strictly increasing, so slice keys (NUL first) come right after the header.
         names = bisect.bisect_left(texts, chr(SLICE_KEY_PREFIX[0] + 1), 1)
         self._slice_rows = {entries.key(row): row for row in range(1, names)}
-        self._names = decode_key_texts(texts[names:])
+        self._names = tuple(decode_key_texts(texts[names:]))
+        self._first_name_row = names
+        # The table keeps the header's and slice keys' texts only: the names are held once.
+        self._table = dataclasses.replace(entries, texts=texts[:names])
         self._row_of = None
         return header
 
@@ -273,7 +284,7 @@ class BundleStore:
     def _rows(self) -> dict[str, int]:
         """Tensor name -> its entry in the table (listing every name does without it)."""
         if self._row_of is None:
-            self._row_of = dict(zip(self._names, range(self._first_name_row, len(self._table.texts))))
+            self._row_of = dict(zip(self._names, itertools.count(self._first_name_row)))
         return self._row_of
 
     def _value(self, row: int) -> bytes:
@@ -333,18 +344,13 @@ class BundleStore:
             assert info is not None
         return info.dtype, info.shape
 
-    @property
-    def _first_name_row(self) -> int:
-        """Names are the table's last entries, in order (after the header and slice keys)."""
-        return len(self._table.texts) - len(self._names)
-
     def peek_all(self) -> Listing:
         first = self._first_name_row
         which, kinds = peek_many(self._table.buffer, self._table.starts[first:], self._table.ends[first:])
         if None in kinds:  # an unusual layout: the full decoder for those entries
             found = [kinds[w] or self.peek(name) for name, w in zip(self._names, which)]
             return Listing(self._names, found, list(range(len(found))))
-        return Listing(self._names, cast("list[tuple[DType, tuple[int, ...]]]", kinds), which)
+        return Listing(self._names, cast("list[tuple[DType, tuple[int, ...]]]", kinds), tuple(which))
 
     def _plain(self) -> PlainEntries:
         """Every name's entry decoded with numpy, once (rows in ``self._rows`` order)."""
