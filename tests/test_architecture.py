@@ -25,7 +25,8 @@ LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 # The order inside the subpackages, lowest first: the same rule, one level per set.
 SUBLAYERS = {
     "bundle": [
-        {"naming", "slices", "entry", "payload", "plan", "validate", "graph", "objects"},  # records and rules
+        {"naming", "slices", "entry", "payload", "plan", "validate", "graph", "objects",  # records and rules
+         "fast_plan"},  # and their fast twins
         {"store", "v1"},  # stores
         {"reader"},
         {"writer", "publish"},  # writers

@@ -42,6 +42,7 @@ from ..table.block import Entries
 from ..table.reader import TableReader
 from . import payload, plan, validate
 from .entry import BIG, BundleHeader, PlainEntries, TensorInfo, decode_plain_many, peek, peek_many
+from .fast_plan import plan_spans
 from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_key_texts, describe_key
 
@@ -404,7 +405,7 @@ class BundleStore:
                  for k in plain.kinds]
         out: list[np.ndarray] = [np.empty(0)] * len(names)
         order = np.lexsort((offset, shard))
-        for fetch in plan.plan_spans(shard[order], offset[order], size[order], plan.LOCAL):
+        for fetch in plan_spans(shard[order], offset[order], size[order], plan.LOCAL):
             picked = order[fetch.first:fetch.last]
             source = self._shard(fetch.shard_id)
             buffer = np.empty(fetch.end - fetch.start, dtype=np.uint8)
