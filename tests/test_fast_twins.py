@@ -6,17 +6,125 @@ refuses, refuse too (or leave the row to the reference)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from timing import confirmed, cpu_seconds
 
+import tfckpt
 from tfckpt.bundle import fast_plan, plan
-from tfckpt.bundle.entry import TensorInfo
-from tfckpt.dtypes import as_dtype
+from tfckpt.bundle.entry import TensorInfo, peek
+from tfckpt.bundle.fast_entries import EntryColumns, decode_plain_many, peek_many
+from tfckpt.coding import encode_varint
+from tfckpt.dtypes import BY_NAME, as_dtype
+from tfckpt.errors import CorruptionError, TfckptError
 
 F32 = as_dtype("float32")
+VARINT_EDGES = [0, 1, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**28, 2**35, 2**63 - 1]
+
+
+# -- bundle/fast_entries: peek_many == entry.peek, decode_plain_many == TensorInfo.decode,
+#    EntryColumns.encode == TensorInfo.encode ------------------------------------------------
+
+entry_fields = st.tuples(st.sampled_from(["float32", "int64", "bool", "string", "bfloat16", "complex128"]),
+                         st.lists(st.integers(0, 70_000), max_size=4).map(tuple),
+                         st.integers(0, (1 << 31) - 1), st.integers(0, (1 << 63) - 1), st.integers(0, (1 << 63) - 1),
+                         st.integers(0, (1 << 32) - 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(entry_fields, st.integers(-1, 60), st.integers(0, 255)), min_size=1, max_size=40))
+def test_the_vectorised_entry_decoder_agrees_with_the_record_decoder(rows: list[Any]) -> None:
+    """decode_plain_many (bulk reads) on entries as writers make them (every field at its
+    extremes: 9-byte varints, int32/int64 limits) decodes each; on damaged ones (a byte
+    replaced, or bytes appended) whatever it accepts, TensorInfo.decode reads the same way."""
+    values, intact = [], []
+    for (dtype, shape, shard, offset, size, crc), at, byte in rows:
+        value = TensorInfo.of_data("t", tfckpt.as_dtype(dtype), shape, shard, offset, size, crc).encode()
+        intact.append(at < 0)
+        if at >= len(value):
+            value += bytes([byte])
+        elif at >= 0:
+            value = value[:at] + bytes([byte]) + value[at + 1:]
+        values.append(value)
+    ends = np.cumsum([len(v) for v in values])
+    decoded = decode_plain_many(b"".join(values), ends - [len(v) for v in values], ends)
+    for i, value in enumerate(values):
+        if intact[i]:
+            assert decoded.plain[i], value.hex()
+        if not decoded.plain[i]:
+            continue
+        try:
+            info = TensorInfo.decode("t", value, "t")
+        except TfckptError:
+            raise AssertionError(f"accepted in bulk, refused alone: {value.hex()}") from None
+        kind = decoded.kinds[decoded.kind[i]]
+        assert kind is not None
+        assert (kind[0], kind[1], int(decoded.shard_id[i]), int(decoded.offset[i]), int(decoded.size[i]),
+                int(decoded.masked_crc32c[i])) == (info.dtype, info.shape, info.shard_id, info.offset, info.size,
+                                                   info.masked_crc32c), value.hex()
+        assert not info.slices
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.tuples(st.sampled_from(["float32", "int64", "string", "bfloat16"]),
+              st.lists(st.integers(0, 2**40), max_size=20).map(tuple), st.integers(0, 2**40)),
+    st.binary(max_size=40)), max_size=30))
+def test_bulk_peek_agrees_with_peek(rows: list[Any]) -> None:
+    """peek_many (listing) finds, for every entry at once, what peek finds for each: heads of
+    one to many 8-byte words (up to 20 dimensions of up to 2^40), entries cut short, junk,
+    empty values, and an entry ending at the very end of the buffer."""
+    values = []
+    for row in rows:
+        if isinstance(row, bytes):
+            values.append(row)
+        else:
+            dtype, shape, offset = row
+            values.append(TensorInfo.of_data("t", tfckpt.as_dtype(dtype), shape, 0, offset, 4, 7).encode())
+    cut = [v[:n] for v in values for n in (3, 4, 8, len(v) - 1) if 0 <= n < len(v)]
+    for entries in (values, cut):
+        ends = np.cumsum([len(v) for v in entries], dtype=np.int64)
+        which, kinds = peek_many(b"".join(entries), ends - [len(v) for v in entries], ends)
+        assert [kinds[w] for w in which] == [peek(v) for v in entries]
+
+
+def test_the_vectorised_entry_decoder_leaves_out_of_range_fields_to_protobuf() -> None:
+    """A shard_id of 2^31 (negative as int32) or an offset of 2^63 (negative as int64) is the
+    record decoder's to refuse, never decoded in bulk as a large positive number."""
+    head = TensorInfo("t", tfckpt.as_dtype("float32"), (2,)).encode()
+    values = [head + b"\x18" + encode_varint(1 << 31), head + b"\x20" + encode_varint(1 << 63),
+              head + b"\x18" + encode_varint((1 << 31) - 1), head + b"\x28" + encode_varint((1 << 63) - 1)]
+    ends = np.cumsum([len(v) for v in values])
+    decoded = decode_plain_many(b"".join(values), ends - [len(v) for v in values], ends)
+    assert decoded.plain.tolist() == [False, False, True, True]
+    assert int(decoded.shard_id[2]) == (1 << 31) - 1 and int(decoded.size[3]) == (1 << 63) - 1
+    with pytest.raises(CorruptionError):
+        TensorInfo.decode("t", values[0], "t")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(n for n in BY_NAME if not BY_NAME[n].is_ref)),
+                          st.lists(st.integers(0, 2**15), max_size=3),
+                          st.one_of(st.sampled_from(VARINT_EDGES), st.integers(0, 2**63 - 1)),
+                          st.one_of(st.sampled_from(VARINT_EDGES), st.integers(0, 2**63 - 1)),
+                          st.one_of(st.just(0), st.integers(0, 2**32 - 1))), max_size=40),
+       st.sampled_from([0, 1, 127, 128, 2**31 - 1]))
+def test_entry_columns_encode_what_records_encode(rows: list[tuple[str, list[int], int, int, int]], shard: int) -> None:
+    """The writer's columns of small tensors encode, all rows at once, the bytes each record's
+    encode() makes (itself checked against protobuf above): every varint length, zero fields
+    left out, heads of any dtype and shape, in any data file."""
+    columns = EntryColumns([f"t{i}" for i in range(len(rows))], [BY_NAME[r[0]] for r in rows],
+                           [tuple(r[1]) for r in rows], shard, np.array([r[2] for r in rows], dtype=np.int64),
+                           np.array([r[3] for r in rows], dtype=np.int64), np.array([r[4] for r in rows], dtype=np.uint32))
+    values, lengths = columns.encode()
+    records = [TensorInfo(f"t{n}", BY_NAME[r[0]], tuple(r[1]), shard, r[2], r[3], r[4]) for n, r in enumerate(rows)]
+    assert [info.encode() for info in records] == [
+        values[end - n:end].tobytes() for end, n in zip(np.cumsum(lengths).tolist(), lengths.tolist())]
+
 
 
 # -- bundle/fast_plan: plan_spans == plan.plan_fetches ---------------------------------------

@@ -41,7 +41,8 @@ from ..storage import ByteSource, FileIdentity, FileSource, path_identity
 from ..table.block import Entries
 from ..table.reader import TableReader
 from . import payload, plan, validate
-from .entry import BIG, BundleHeader, PlainEntries, TensorInfo, decode_plain_many, peek, peek_many
+from .entry import BIG, BundleHeader, TensorInfo, peek
+from .fast_entries import PlainEntries, decode_plain_many, peek_many
 from .fast_plan import plan_spans
 from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_key_texts, describe_key
