@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 from timing import confirmed, cpu_seconds
 
 import tfckpt
-from tfckpt.bundle import fast_plan, plan
+from tfckpt.bundle import fast_plan, payload, plan
 from tfckpt.bundle.entry import TensorInfo, peek
 from tfckpt.bundle.fast_entries import EntryColumns, decode_plain_many, peek_many
-from tfckpt.coding import encode_varint
+from tfckpt.bundle.fast_payload import cut_many
+from tfckpt.coding import crc32c, encode_varint, mask
 from tfckpt.dtypes import BY_NAME, as_dtype
-from tfckpt.errors import CorruptionError, TfckptError
+from tfckpt.errors import ChecksumError, CorruptionError, TfckptError
 
 F32 = as_dtype("float32")
 VARINT_EDGES = [0, 1, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**28, 2**35, 2**63 - 1]
@@ -125,6 +126,61 @@ def test_entry_columns_encode_what_records_encode(rows: list[tuple[str, list[int
     assert [info.encode() for info in records] == [
         values[end - n:end].tobytes() for end, n in zip(np.cumsum(lengths).tolist(), lengths.tolist())]
 
+
+
+# -- bundle/fast_payload: cut_many == payload.cut_fixed -------------------------------------
+
+CUT_DTYPES = ["float32", "int64", "bool", "uint8", "int16", "float16", "bfloat16", "complex64", "float64"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(CUT_DTYPES), st.lists(st.integers(0, 3), max_size=3).map(tuple),
+                          st.integers(0, 9), st.booleans()), max_size=30),
+       st.booleans(), st.randoms(use_true_random=False))
+def test_cut_many_cuts_what_cut_fixed_cuts(tensors: list[tuple[str, tuple[int, ...], int, bool]], verify: bool,
+                                           random: Any) -> None:
+    """Tensors of any fixed-size dtype and shape (scalars, empty ones) packed into one buffer
+    at any alignment (0-9 bytes between them), some with a damaged checksum: cut all at once,
+    each comes back with cut_fixed's dtype, shape and values, aligned (a view or a copy); with
+    verification, the first damaged tensor raises cut_fixed's ChecksumError and no other."""
+    kinds: list[tuple[np.dtype[Any], tuple[int, ...]]] = []
+    ats, sizes, crcs, kind, chunks, at = [], [], [], [], [], 0
+    for dtype_name, shape, pad, damaged in tensors:
+        dtype = tfckpt.as_dtype(dtype_name)
+        raw = bytes(random.getrandbits(8) for _ in range(math.prod(shape) * dtype.as_numpy_dtype.itemsize))
+        if dtype_name == "bool":
+            raw = bytes(b & 1 for b in raw)
+        chunks.append(b"\x55" * pad + raw)
+        at += pad
+        ats.append(at)
+        sizes.append(len(raw))
+        crcs.append(mask(crc32c(raw)) ^ (1 if damaged else 0))
+        kinds.append((dtype.as_numpy_dtype, shape))
+        kind.append(len(kinds) - 1)
+        at += len(raw)
+    buffer = np.frombuffer(b"".join(chunks) + b"\x55" * 3, dtype=np.uint8).copy()
+
+    def reference(i: int) -> np.ndarray:
+        dtype_name, shape, _, _ = tensors[i]
+        return payload.cut_fixed(buffer, ats[i], shape, tfckpt.as_dtype(dtype_name), False, verify, crcs[i],
+                                 lambda: f"tensor {i}", 1000 + ats[i])
+
+    def twin() -> list[np.ndarray]:
+        return cut_many(buffer, np.array(ats, dtype=np.int64), np.array(sizes, dtype=np.int64), kinds,
+                        np.array(kind, dtype=np.int64), np.array(crcs, dtype=np.uint32), verify, reference)
+
+    if verify and any(bad for _, _, _, bad in tensors):
+        with pytest.raises(ChecksumError) as expected:
+            for i in range(len(tensors)):
+                reference(i)
+        with pytest.raises(ChecksumError) as found:
+            twin()
+        assert str(found.value) == str(expected.value)
+        return
+    for i, value in enumerate(twin()):
+        want = reference(i)
+        assert value.dtype == want.dtype and value.shape == want.shape and value.flags.aligned
+        assert value.tobytes() == want.tobytes()
 
 
 # -- bundle/fast_plan: plan_spans == plan.plan_fetches ---------------------------------------

@@ -43,6 +43,7 @@ from ..table.reader import TableReader
 from . import payload, plan, validate
 from .entry import BIG, BundleHeader, TensorInfo, peek
 from .fast_entries import PlainEntries, decode_plain_many, peek_many
+from .fast_payload import cut_many
 from .fast_plan import plan_spans
 from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_key_texts, describe_key
@@ -392,7 +393,7 @@ class BundleStore:
     def read_quick(self, names: Sequence[str]) -> list[np.ndarray]:
         """The values of ``names`` (each one :meth:`quick_sizes` accepted), read as one plan
         without per-tensor records: sorted by (shard, offset), neighbours fetched together,
-        checksums compared in bulk, values cut as views (see :func:`payload.cut_many`)."""
+        checksums compared in bulk, values cut as views (see :func:`tfckpt.bundle.fast_payload.cut_many`)."""
         with self._consistent(remote=False):  # (remote reads take read_many)
             return self._read_quick(names)
 
@@ -417,7 +418,7 @@ class BundleStore:
                 assert info is not None
                 payload.cut_fixed(buffer, info.offset - start, info.shape, info.dtype, False, True,
                                   info.masked_crc32c, functools.partial(self._where, info), info.offset)
-            values = payload.cut_many(buffer, offset[picked] - fetch.start, size[picked], kinds, plain.kind[rows[picked]],
+            values = cut_many(buffer, offset[picked] - fetch.start, size[picked], kinds, plain.kind[rows[picked]],
                                       plain.masked_crc32c[rows[picked]], self.verify_checksums, mismatch)
             for i, value in zip(picked.tolist(), values):
                 out[i] = value
