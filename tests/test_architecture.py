@@ -34,7 +34,7 @@ SUBLAYERS = {
         {"__init__"},
     ],
     "table": [
-        {"format", "block", "block_builder", "layout"},
+        {"format", "block", "block_builder", "fast_layout"},
         {"reader", "builder"},
         {"__init__"},
     ],

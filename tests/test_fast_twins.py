@@ -5,6 +5,7 @@ refuses, refuse too (or leave the row to the reference)."""
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
@@ -22,6 +23,8 @@ from tfckpt.bundle.fast_payload import cut_many
 from tfckpt.coding import crc32c, encode_varint, mask
 from tfckpt.dtypes import BY_NAME, as_dtype
 from tfckpt.errors import ChecksumError, CorruptionError, TfckptError
+from tfckpt.table.builder import TableBuilder
+from tfckpt.table.fast_layout import MAX_KEY_WIDTH, layout_data_blocks
 
 F32 = as_dtype("float32")
 VARINT_EDGES = [0, 1, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**28, 2**35, 2**63 - 1]
@@ -253,3 +256,62 @@ def test_a_run_longer_than_the_limit_costs_a_step_per_fetch_not_per_entry() -> N
         return math.log(max(times[-1], 1e-6) / max(times[0], 1e-6)) / math.log(counts[-1] / counts[0])
 
     assert confirmed(exponent, lambda k: k <= 1.3) <= 1.3
+
+
+# -- table/fast_layout: layout_data_blocks == TableBuilder.add, entry by entry ---------------
+
+def _packed(items: list[tuple[bytes, bytes]], block_size: int, *, first: tuple[bytes, bytes] | None = None) -> bytes:
+    sink = io.BytesIO()
+    builder = TableBuilder(sink, block_size=block_size)
+    if first is not None:
+        builder.add(*first)
+    values = np.frombuffer(b"".join(v for _, v in items), dtype=np.uint8)
+    builder.add_packed([k for k, _ in items], values, np.array([len(v) for _, v in items], dtype=np.int64))
+    builder.add(b"\xff" * 40, b"after")  # the open last block takes more entries, as add() leaves it
+    builder.finish()
+    return sink.getvalue()
+
+
+def _one_by_one(items: list[tuple[bytes, bytes]], block_size: int) -> bytes:
+    sink = io.BytesIO()
+    builder = TableBuilder(sink, block_size=block_size)
+    for key, value in [*items, (b"\xff" * 40, b"after")]:
+        builder.add(key, value)
+    builder.finish()
+    return sink.getvalue()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=40), max_size=400, unique=True).map(sorted), st.integers(0, 300),
+       st.sampled_from([16, 64, 100, 333, 4096, 262144]), st.data())
+def test_packed_layout_writes_what_the_builder_writes(keys: list[bytes], value_size: int, block_size: int,
+                                                    data: st.DataObject) -> None:
+    """The numpy layout of a table's data blocks (table/fast_layout) gives the entry-by-entry
+    builder's bytes: any keys (shared prefixes, NULs, 0xFF), values of 0-300 bytes (one- and
+    two-byte lengths), block sizes from 16 bytes (a block per entry or two) to TF's 256 KiB;
+    and it is the layout that ran, not the fallback, whenever no entry is huge."""
+    sizes = data.draw(st.lists(st.integers(0, value_size), min_size=len(keys), max_size=len(keys)))
+    items = [(key, bytes([n % 251]) * size) for n, (key, size) in enumerate(zip(keys, sizes))]
+    items = [item for item in items if item[0] != b"\xff" * 40 and item[0] < b"\xff" * 40]
+    assert _packed(items, block_size) == _one_by_one(items, block_size)
+    huge = any(len(k) + len(v) >= 2 * block_size for k, v in items)
+    values = np.frombuffer(b"".join(v for _, v in items), dtype=np.uint8)
+    laid = layout_data_blocks([k for k, _ in items], values, np.array([len(v) for _, v in items], dtype=np.int64),
+                              block_size, 16)
+    assert (laid is None) == (huge or not items)
+
+
+def test_packed_layout_of_many_blocks_and_its_fallbacks() -> None:
+    """10^5 entries over ~390 blocks of 4 KiB; keys past the matrix width (2 KiB) and a
+    huge value go entry by entry with the same bytes; a builder that already holds entries
+    continues entry by entry; keys out of order are refused as add() refuses them."""
+    items = [(b"layer_%05d/kernel" % i, bytes([i % 256]) * (i % 9)) for i in range(100_000)]
+    assert _packed(items, 4096) == _one_by_one(items, 4096)
+    wide = [(b"w" * (MAX_KEY_WIDTH + 1) + b"%03d" % i, b"v") for i in range(50)]
+    assert _packed(wide, 4096) == _one_by_one(wide, 4096)
+    huge = [(b"a", b"x"), (b"b", b"y" * 9000), (b"c", b"z")]
+    assert _packed(huge, 4096) == _one_by_one(huge, 4096)
+    assert _packed(items[:500], 4096, first=(b"", b"header")) == _one_by_one([(b"", b"header"), *items[:500]], 4096)
+    for keys in ([b"b", b"a"], [b"a", b"a"], [b"ab", b"a"]):
+        with pytest.raises(ValueError, match="strictly increasing"):
+            TableBuilder(io.BytesIO()).add_packed(keys, np.zeros(0, np.uint8), np.zeros(2, np.int64))
