@@ -26,7 +26,7 @@ LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 SUBLAYERS = {
     "bundle": [
         {"naming", "slices", "entry", "payload", "plan", "validate", "graph", "objects",  # records and rules
-         "fast_entries", "fast_payload", "fast_plan"},  # and their fast twins
+         "fast_entries", "fast_payload", "fast_plan", "fast_reads"},  # and their fast twins
         {"store", "v1"},  # stores
         {"reader"},
         {"writer", "publish"},  # writers

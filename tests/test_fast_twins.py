@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,8 @@ from tfckpt.bundle import fast_plan, payload, plan
 from tfckpt.bundle.entry import TensorInfo, peek
 from tfckpt.bundle.fast_entries import EntryColumns, decode_plain_many, peek_many
 from tfckpt.bundle.fast_payload import cut_many
+from tfckpt.bundle.fast_reads import QUICK_MAX_BYTES
+from tfckpt.bundle.store import BundleStore
 from tfckpt.coding import crc32c, encode_varint, mask
 from tfckpt.dtypes import BY_NAME, as_dtype
 from tfckpt.errors import ChecksumError, CorruptionError, TfckptError
@@ -136,7 +140,7 @@ def test_entry_columns_encode_what_records_encode(rows: list[tuple[str, list[int
 CUT_DTYPES = ["float32", "int64", "bool", "uint8", "int16", "float16", "bfloat16", "complex64", "float64"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(CUT_DTYPES), st.lists(st.integers(0, 3), max_size=3).map(tuple),
                           st.integers(0, 9), st.booleans()), max_size=30),
        st.booleans(), st.randoms(use_true_random=False))
@@ -184,6 +188,67 @@ def test_cut_many_cuts_what_cut_fixed_cuts(tensors: list[tuple[str, tuple[int, .
         want = reference(i)
         assert value.dtype == want.dtype and value.shape == want.shape and value.flags.aligned
         assert value.tobytes() == want.tobytes()
+
+
+# -- bundle/fast_reads: BundleStore.quick_sizes/read_quick == BundleStore.read_many -----------
+
+READ_DTYPES = ["float32", "int64", "bool", "uint8", "float16", "bfloat16", "complex64", "string"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(READ_DTYPES), st.lists(st.integers(0, 4), max_size=2).map(tuple)),
+                min_size=1, max_size=25),
+       st.sampled_from([0, 1, 5, 1 << 14]), st.one_of(st.none(), st.integers(0, 10**6)), st.booleans())
+def test_quick_reads_read_what_read_many_reads(tensors: list[tuple[str, tuple[int, ...]]], large: int,
+                                              damage: int | None, verify: bool) -> None:
+    """A saved checkpoint of small tensors of many dtypes (strings between them shift the
+    alignment; a large one is past the quick limit): quick_sizes accepts exactly the fixed-size
+    tensors up to QUICK_MAX_BYTES, and read_quick gives read_many's values (dtype, shape, bytes);
+    with a byte of the data file flipped, both raise the same ChecksumError when verifying."""
+    rng = np.random.default_rng(len(tensors))
+    values: dict[str, Any] = {}
+    for i, (dtype_name, shape) in enumerate(tensors):
+        if dtype_name == "string":
+            values[f"t{i:02d}"] = np.array([b"x" * (i % 3)] * math.prod(shape), dtype=object).reshape(shape)
+        else:
+            np_dtype = tfckpt.as_dtype(dtype_name).as_numpy_dtype
+            values[f"t{i:02d}"] = rng.integers(0, 2, math.prod(shape) * np_dtype.itemsize, dtype=np.uint8) \
+                .view(np_dtype).reshape(shape)
+    values["zz_large"] = np.ones(large, np.float32)
+    with tempfile.TemporaryDirectory() as directory:
+        prefix = str(Path(directory) / "ck")
+        tfckpt.save(values, prefix)
+        if damage is not None:
+            data = next(Path(directory).glob("ck.data-*"))
+            raw = bytearray(data.read_bytes())
+            if raw:
+                raw[damage % len(raw)] ^= 0x01
+                data.write_bytes(bytes(raw))
+        store = BundleStore(prefix, verify_checksums=verify)
+        try:
+            names = sorted(values)
+            infos = [store.info(name) for name in names]
+            sizes = store.quick_sizes(names)
+            assert sizes == [info.size if info is not None and info.dtype.is_fixed_size
+                             and info.size <= QUICK_MAX_BYTES else -1 for info in infos]
+            quick = [name for name, size in zip(names, sizes) if size >= 0]
+            expected: dict[str, Any] | ChecksumError
+            try:
+                expected = {info.name: value for info, value in store.read_many(
+                    info for info in infos if info is not None and info.name in quick)}
+            except ChecksumError as exc:
+                expected = exc
+            if isinstance(expected, ChecksumError):
+                with pytest.raises(ChecksumError) as found:
+                    store.read_quick(quick)
+                assert str(found.value) == str(expected)
+                return
+            for name, value in zip(quick, store.read_quick(quick)):
+                want = expected[name]
+                assert value.dtype == want.dtype and value.shape == want.shape and value.flags.aligned
+                assert value.tobytes() == want.tobytes()
+        finally:
+            store.close()
 
 
 # -- bundle/fast_plan: plan_spans == plan.plan_fetches ---------------------------------------
