@@ -25,7 +25,8 @@ LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 # The order inside the subpackages, lowest first: the same rule, one level per set.
 SUBLAYERS = {
     "bundle": [
-        {"naming", "slices", "entry", "payload", "plan", "validate", "graph", "objects"},  # records and rules
+        {"naming", "slices", "entry", "payload", "plan", "validate", "graph", "objects",  # records and rules
+         "fast_entries", "fast_payload", "fast_plan", "fast_reads"},  # and their fast twins
         {"store", "v1"},  # stores
         {"reader"},
         {"writer", "publish"},  # writers
@@ -33,7 +34,7 @@ SUBLAYERS = {
         {"__init__"},
     ],
     "table": [
-        {"format", "block", "block_builder", "layout"},
+        {"format", "block", "block_builder", "fast_layout"},
         {"reader", "builder"},
         {"__init__"},
     ],
@@ -274,3 +275,31 @@ def test_errors_are_defined_in_errors_only() -> None:
     homes = {SRC / "errors.py", SRC / "compat" / "errors.py"}
     assert [line for module in sources() if module not in homes for line in exception_classes(module)] == []
     assert exception_classes(SRC / "cli.py", "class Nope(TfckptError):\n    pass\n") == ["cli.py: Nope"]
+
+
+def fast_twin_rows(text: str) -> dict[str, list[str]]:
+    """ARCHITECTURE.md's "Fast twins" table: twin module (``package/fast_x``) -> the names of
+    its property tests."""
+    section = text.split("\n## Fast twins\n", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and "/fast_" in cells[0]:
+            rows[cells[0].split("`")[1]] = cells[2].split("`")[1::2]
+    return rows
+
+
+def test_every_fast_twin_is_listed_with_its_property_test() -> None:
+    """Every module named ``fast_*`` has a row in ARCHITECTURE.md's "Fast twins" table (and
+    every row a module), and each property test the row names is in tests/test_fast_twins.py,
+    which imports the twin."""
+    rows = fast_twin_rows((SRC.parent.parent / "ARCHITECTURE.md").read_text())
+    twins = {f"{p.parent.name}/{p.stem}" for p in SRC.rglob("fast_*.py")}
+    assert twins and set(rows) == twins
+    tree = ast.parse(Path(__file__).with_name("test_fast_twins.py").read_text())
+    defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    imported = {f"{node.module}.{alias.name}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names} | {str(node.module) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    for twin, names in rows.items():
+        assert names and set(names) <= defined, twin
+        assert f"tfckpt.{twin.replace('/', '.')}" in imported, twin

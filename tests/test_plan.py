@@ -189,41 +189,6 @@ def test_nested_views_read_through_one_plan(tmp_path: Path) -> None:
     assert sorted(tree["net"]["layer_007"]) == ["bias", "kernel"]
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 5000), st.integers(0, 900)), max_size=60),
-       st.integers(0, 600), st.integers(1, 3000))
-def test_plan_spans_finds_the_fetches_plan_fetches_finds(layout: list[tuple[int, int, int]], gap: int,
-                                                         limit: int) -> None:
-    """The array planner used by bulk reads of small tensors keeps the planner's rules (each
-    entry in one fetch that holds it, no fetch over the limit unless alone, no hole over the
-    gap), and finds the record planner's very fetches, also where entries overlap (a hostile
-    index: after a cut, bytes an earlier entry covered may be a hole of the next fetch)."""
-    layout = sorted(layout)
-    infos = [TensorInfo(f"t{i}", F32, (size // 4,), shard, offset, size) for i, (shard, offset, size) in enumerate(layout)]
-    tuning = plan.Tuning(gap=gap, limit=limit)
-    columns = np.array(layout, dtype=np.int64).reshape(-1, 3)
-    spans = plan.plan_spans(columns[:, 0], columns[:, 1], columns[:, 2], tuning)
-    assert [i for s in spans for i in range(s.first, s.last)] == list(range(len(layout)))
-    for s in spans:
-        members = layout[s.first:s.last]
-        assert all(shard == s.shard_id and s.start <= offset and offset + size <= s.end for shard, offset, size in members)
-        assert s.end - s.start <= limit or len(members) == 1
-        covered = s.start
-        for _, offset, size in members:
-            assert offset - covered <= gap
-            covered = max(covered, offset + size)
-    expected = [(f.shard_id, f.start, f.end, [int(i.name[1:]) for i in f.entries]) for f in plan.plan_fetches(infos, tuning)]
-    assert [(s.shard_id, s.start, s.end, list(range(s.first, s.last))) for s in spans] == expected
-
-
-def test_plan_spans_checks_the_gap_after_a_cut_in_overlapping_entries() -> None:
-    """Found by the property above in CI: entry 0 covers bytes [0, 2); a cut at the limit
-    starts a new fetch at entry 1 (offset 1, empty), and entry 2 at offset 2 then lies past a
-    hole of one byte, over a gap of 0: a fetch of its own, as the record planner has it."""
-    spans = plan.plan_spans(np.zeros(3, np.int64), np.array([0, 1, 2]), np.array([2, 0, 0]), plan.Tuning(gap=0, limit=1))
-    assert [(s.start, s.end, s.first, s.last) for s in spans] == [(0, 2, 0, 1), (1, 1, 1, 2), (2, 2, 2, 3)]
-
-
 def test_small_tensors_are_read_without_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``load`` of 3,000 small tensors decodes no per-tensor record (the entries are decoded
     with numpy), reads the data file once, and still verifies every checksum: a flipped byte

@@ -29,12 +29,10 @@ from ..coding import (
     FIXED32,
     MAX_VARINT64_BYTES,
     crc32c,
-    crc32c_spans,
     decode_varint,
     encode_varint,
     mask,
     unmask,
-    unmask_many,
 )
 from ..dtypes import DType
 from ..errors import ChecksumError, CorruptionError, UnsupportedError
@@ -50,7 +48,6 @@ __all__ = [
     "check_crc",
     "check_strings",
     "cut_fixed",
-    "cut_many",
     "decode_strings",
     "encode_strings",
     "iter_chunks",
@@ -244,7 +241,7 @@ def cut_fixed(buffer: np.ndarray[Any, Any], at: int, shape: tuple[int, ...], dty
     """The fixed-size tensor stored at byte ``at`` of ``buffer`` (a uint8 array holding part
     of a data file from ``file_offset - at``): a view of the buffer when aligned, no copy;
     checksum-verified and byte-swapped in place as needed. The caller has checked that the
-    bytes are there."""
+    bytes are there. Its fast twin for many tensors is :func:`tfckpt.bundle.fast_payload.cut_many`."""
     np_dtype = _numpy_dtype(dtype, where)
     nbytes = validate.fixed_nbytes(dtype, shape)
     raw = buffer[at:at + nbytes]
@@ -257,46 +254,6 @@ def cut_fixed(buffer: np.ndarray[Any, Any], at: int, shape: tuple[int, ...], dty
         byte_view(out)[:] = raw.data
     if big_endian:
         swap_to_little_endian(out)
-    return out
-
-
-def cut_many(buffer: np.ndarray[Any, Any], ats: np.ndarray, nbytes: np.ndarray,
-             kinds: Sequence[tuple[np.dtype[Any], tuple[int, ...]]], kind: np.ndarray, stored_crcs: np.ndarray,
-             verify: bool, on_mismatch: Callable[[int], None]) -> list[np.ndarray[Any, Any]]:
-    """:func:`cut_fixed` for many little-endian tensors of one fetched ``buffer``: tensor
-    ``i`` starts at byte ``ats[i]``, has ``nbytes[i]`` bytes (checked by the caller against
-    its dtype and shape) and dtype and shape ``kinds[kind[i]]``. Checksums are
-    computed in one pass and compared with numpy; ``on_mismatch(i)`` is called for the first
-    tensor that fails (it raises the precise error). Aligned tensors come back as views made
-    from one strided window per kind (a view each is then one indexing operation, not three);
-    others are copied out."""
-    if verify and len(ats):
-        bad = np.flatnonzero(crc32c_spans(buffer.data, ats, ats + nbytes) != unmask_many(stored_crcs))
-        if len(bad):
-            on_mismatch(int(bad[0]))
-            raise ChecksumError(f"checksum mismatch in tensor {int(bad[0])} of a bulk read")  # on_mismatch raises first
-    out: list[Any] = [None] * len(ats)
-    for k in np.unique(kind).tolist():
-        dtype, shape = kinds[k]
-        rows = np.flatnonzero(kind == k)
-        starts = ats[rows]
-        aligned = starts % dtype.alignment == 0
-        if dtype.itemsize and (starts % dtype.itemsize == 0).all() and aligned.all():
-            size = dtype.itemsize * math.prod(shape)
-            inner = np.empty(shape, dtype).strides
-            # Every itemsize-aligned position of the buffer as a tensor of this kind.
-            window = np.ndarray(((len(buffer) - size) // dtype.itemsize + 1, *shape), dtype, buffer,
-                                strides=(dtype.itemsize, *inner))
-            elements = (starts // dtype.itemsize).tolist()
-            views = [window[e, ...] for e in elements] if not shape else [window[e] for e in elements]
-        else:
-            views = []
-            for at in starts.tolist():
-                value = np.empty(shape, dtype=dtype)
-                byte_view(value)[:] = buffer[at:at + value.nbytes].data
-                views.append(value)
-        for row, value in zip(rows.tolist(), views):
-            out[row] = value
     return out
 
 

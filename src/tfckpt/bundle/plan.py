@@ -13,7 +13,8 @@ plan, chosen per storage (see :data:`LOCAL` and :data:`REMOTE`):
     the most bytes one coalesced fetch may span, which also bounds the memory a fetch pins:
     an entry larger than this is a fetch of its own (read straight into its own array).
 
-The plan is pure: it reads nothing and is tested on records alone.
+The plan is pure: it reads nothing and is tested on records alone. Its fast twin, for entries
+given as arrays, is :mod:`tfckpt.bundle.fast_plan`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
-
 from .entry import TensorInfo
 
-__all__ = ["LOCAL", "REMOTE", "Fetch", "Span", "Tuning", "plan_fetches", "plan_spans"]
+__all__ = ["LOCAL", "REMOTE", "Fetch", "Tuning", "plan_fetches"]
 
 
 @dataclass(frozen=True)
@@ -92,49 +91,3 @@ def plan_fetches(infos: Iterable[TensorInfo], tuning: Tuning) -> list[Fetch]:
     if group:
         fetches.append(Fetch(group[0].shard_id, start, end, tuple(group)))
     return fetches
-
-
-@dataclass(frozen=True)
-class Span:
-    """A fetch of :func:`plan_spans`: bytes ``[start, end)`` of data file ``shard_id``,
-    holding the sorted entries ``first`` to ``last - 1``."""
-
-    shard_id: int
-    start: int
-    end: int
-    first: int
-    last: int
-
-
-def plan_spans(shard: np.ndarray, offset: np.ndarray, size: np.ndarray, tuning: Tuning) -> list[Span]:
-    """:func:`plan_fetches` for entries given as arrays, already sorted by (shard, offset):
-    the very same fetches (also where entries of a hostile index overlap), found with numpy (gaps) and a loop over fetches, not entries (limits).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> spans = plan_spans(np.array([0, 0, 0]), np.array([0, 16, 1 << 20]), np.array([16, 16, 4]),
-    ...                    Tuning(gap=64, limit=1 << 30))
-    >>> [(s.start, s.end, s.first, s.last) for s in spans]
-    [(0, 32, 0, 2), (1048576, 1048580, 2, 3)]
-    """
-    end = offset + size
-    out: list[Span] = []
-    shard_starts = np.flatnonzero(np.diff(shard, prepend=-1) != 0).tolist()
-    for a, b in zip(shard_starts, [*shard_starts[1:], len(shard)]):
-        running = np.maximum.accumulate(end[a:b])  # overlapping entries are read once
-        cuts = (np.flatnonzero(offset[a + 1:b] - running[:-1] > tuning.gap) + 1).tolist()
-        for first, last in zip([0, *cuts], [*cuts, b - a]):
-            if running[last - 1] - offset[a + first] <= tuning.limit:
-                out.append(Span(int(shard[a]), int(offset[a + first]), int(running[last - 1]), a + first, a + last))
-                continue
-            start, stop, begin = int(offset[a + first]), int(end[a + first]), a + first
-            for i in range(a + first + 1, a + last):  # rare: a run of small tensors longer than the limit
-                # The gap is checked again: after a cut, bytes that an earlier overlapping entry
-                # covered may be a hole of the new fetch.
-                if max(stop, int(end[i])) - start > tuning.limit or int(offset[i]) - stop > tuning.gap:
-                    out.append(Span(int(shard[a]), start, stop, begin, i))
-                    start, stop, begin = int(offset[i]), int(end[i]), i
-                stop = max(stop, int(end[i]))
-            out.append(Span(int(shard[a]), start, stop, begin, a + last))
-    return out

@@ -42,12 +42,13 @@ from ..settings import get_num_threads
 from ..storage import ByteSource, FileIdentity, FileSource, path_identity
 from ..table.block import Entries
 from ..table.reader import TableReader
-from . import payload, plan, validate
-from .entry import BIG, BundleHeader, PlainEntries, TensorInfo, decode_plain_many, peek, peek_many
+from . import fast_reads, payload, plan, validate
+from .entry import BIG, BundleHeader, TensorInfo, peek
+from .fast_entries import PlainEntries, decode_plain_many, peek_many
 from .naming import data_filename, index_filename
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, decode_key_texts, describe_key
 
-__all__ = ["MAX_UNUSED_SHARDS_LISTED", "PARALLEL_MIN_BYTES", "QUICK_MAX_BYTES", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
+__all__ = ["MAX_UNUSED_SHARDS_LISTED", "PARALLEL_MIN_BYTES", "READ_WINDOW_BYTES", "REMOTE_FETCHES", "BundleStore",
            "Listing", "QuickReads", "RecordStore", "SourceOpener", "Store"]
 
 SourceOpener = Callable[[str], ByteSource]
@@ -55,10 +56,6 @@ SourceOpener = Callable[[str], ByteSource]
 PARALLEL_MIN_BYTES = 64 << 20  # below this, local reads on threads cost more than they save
 REMOTE_FETCHES = 16  # concurrent ranged requests: enough to hide ~100 ms of latency per request
 READ_WINDOW_BYTES = 256 << 20  # fetched ahead of the consumer at most (plus one fetch)
-# Tensors up to this size are read in bulk without per-tensor records (see quick_sizes): the
-# regime where per-tensor Python costs more than the bytes. Larger ones are read into their
-# own arrays.
-QUICK_MAX_BYTES = 64 << 10
 # Data files named by the header that no entry uses, looked for at most (TF opens only the
 # files entries use; a header may claim up to 2^31-1 shards in a few bytes): beyond this, only
 # the used ones are listed.
@@ -196,16 +193,6 @@ class RecordStore(abc.ABC):
 
     def data_files(self) -> list[tuple[int, str, int | None]]:
         return []  # the values live in the files the records are in
-
-
-def _quick_size(kind: tuple[DType, tuple[int, ...]] | None) -> int:
-    """The stored size of a tensor of this dtype and shape if read_quick may read it, else -1
-    (a hostile shape's size may not fit in int64: it is left to the record path's checks)."""
-    if (kind is None or not kind[0].is_fixed_size or kind[0].as_numpy_dtype is None
-            or validate.array_problem(*kind) is not None):  # left to the reader, which says why
-        return -1
-    size = validate.fixed_nbytes(*kind)
-    return size if size <= QUICK_MAX_BYTES else -1
 
 
 class BundleStore:
@@ -367,22 +354,11 @@ class BundleStore:
                            count=len(names)) - first
         if self.mmap or self.header.endianness == BIG or not len(rows):
             return rows, np.zeros(len(rows), dtype=bool)
-        plain = self._plain()
-        expected = np.array([_quick_size(kind) for kind in plain.kinds], dtype=np.int64)
-        known = rows >= 0
-        at = np.where(known, rows, 0)
-        size, shard, offset = plain.size[at], plain.shard_id[at], plain.offset[at]
-        # The rules check_stored applies, on the columns: size (expected is capped), shard, bytes.
-        quick = (known & plain.plain[at] & (size == expected[plain.kind[at]])
-                 & validate.shard_inside(shard, self.header.num_shards))
-        for shard_id in np.unique(shard[quick]).tolist():
-            source = self._shard(shard_id)
-            in_shard = shard == shard_id
-            if source.is_remote:  # remote reads take the planned path (concurrent ranged requests)
-                quick &= ~in_shard
-            else:
-                quick &= ~in_shard | validate.bytes_inside(offset, size, source.size())
-        return rows, quick
+
+        def local_size(shard_id: int) -> int | None:
+            source = self._shard(shard_id)  # remote reads take the planned path (concurrent requests)
+            return None if source.is_remote else source.size()
+        return rows, fast_reads.quick_rows(self._plain(), rows, self.header.num_shards, local_size)
 
     def quick_sizes(self, names: Sequence[str]) -> list[int]:
         """For each name: its stored size if :meth:`read_quick` can read it (a small,
@@ -394,38 +370,21 @@ class BundleStore:
         return cast("list[int]", np.where(quick, self._plain().size[np.where(quick, rows, 0)], -1).tolist())
 
     def read_quick(self, names: Sequence[str]) -> list[np.ndarray]:
-        """The values of ``names`` (each one :meth:`quick_sizes` accepted), read as one plan
-        without per-tensor records: sorted by (shard, offset), neighbours fetched together,
-        checksums compared in bulk, values cut as views (see :func:`payload.cut_many`)."""
+        """The values of ``names`` (each one :meth:`quick_sizes` accepted), read without
+        per-tensor records (:func:`tfckpt.bundle.fast_reads.read_rows`)."""
         with self._consistent(remote=False):  # (remote reads take read_many)
-            return self._read_quick(names)
+            rows, quick = self._quick_rows(names)
+            if not quick.all():
+                raise ValueError("read_quick: names quick_sizes did not accept")
 
-    def _read_quick(self, names: Sequence[str]) -> list[np.ndarray]:
-        rows, quick = self._quick_rows(names)
-        if not quick.all():
-            raise ValueError("read_quick: names quick_sizes did not accept")
-        plain = self._plain()
-        shard, offset, size = plain.shard_id[rows], plain.offset[rows], plain.size[rows]
-        kinds = [(k[0].as_numpy_dtype, k[1]) if k is not None and k[0].as_numpy_dtype is not None else (np.dtype("u1"), ())
-                 for k in plain.kinds]
-        out: list[np.ndarray] = [np.empty(0)] * len(names)
-        order = np.lexsort((offset, shard))
-        for fetch in plan.plan_spans(shard[order], offset[order], size[order], plan.LOCAL):
-            picked = order[fetch.first:fetch.last]
-            source = self._shard(fetch.shard_id)
-            buffer = np.empty(fetch.end - fetch.start, dtype=np.uint8)
-            source.readinto_at(fetch.start, buffer.data)
+            def read_into(shard_id: int, start: int, buffer: np.ndarray) -> None:
+                self._shard(shard_id).readinto_at(start, buffer.data)
 
-            def mismatch(i: int, picked: np.ndarray = picked, buffer: np.ndarray = buffer, start: int = fetch.start) -> None:
-                info = self.info(names[int(picked[i])])
+            def reference(i: int) -> None:
+                info = self.info(names[i])
                 assert info is not None
-                payload.cut_fixed(buffer, info.offset - start, info.shape, info.dtype, False, True,
-                                  info.masked_crc32c, functools.partial(self._where, info), info.offset)
-            values = payload.cut_many(buffer, offset[picked] - fetch.start, size[picked], kinds, plain.kind[rows[picked]],
-                                      plain.masked_crc32c[rows[picked]], self.verify_checksums, mismatch)
-            for i, value in zip(picked.tolist(), values):
-                out[i] = value
-        return out
+                self._read_entry(info)
+            return fast_reads.read_rows(self._plain(), rows, read_into, self.verify_checksums, reference)
 
     def entries(self) -> list[tuple[bytes, TensorInfo]]:
         self._decode_all()

@@ -36,7 +36,8 @@ from ..storage import Filesystem, temporary_name
 from ..table.builder import TableBuilder
 from ..values import to_numpy
 from . import payload, validate
-from .entry import BundleHeader, EntryColumns, TensorInfo
+from .entry import BundleHeader, TensorInfo
+from .fast_entries import EntryColumns
 from .naming import data_filename
 from .publish import discard_remote, make_parents, publish, repoint_remote
 from .slices import SLICE_KEY_PREFIX, TensorSlice, decode_key, encode_slice_key, parse_shape_and_slice

@@ -1,8 +1,8 @@
 """LevelDB-style immutable table (SSTable), the container of a bundle's ``.index`` file, split
 as LevelDB splits ``table/``: :mod:`~tfckpt.table.format` (handles, trailers and their CRC,
 footer), :mod:`~tfckpt.table.block` (reading a block), :mod:`~tfckpt.table.block_builder`,
-:mod:`~tfckpt.table.reader`, :mod:`~tfckpt.table.builder` and :mod:`~tfckpt.table.layout` (a
-fresh table's data blocks laid out with numpy). Each module's docstring states the bytes it
+:mod:`~tfckpt.table.reader`, :mod:`~tfckpt.table.builder` and :mod:`~tfckpt.table.fast_layout` (a
+fresh table's data blocks laid out with numpy: the builder's fast twin). Each module's docstring states the bytes it
 reads or writes; the file as a whole::
 
     [data block][trailer] ... [metaindex block][trailer] [index block][trailer] [footer]

@@ -8,7 +8,7 @@ entries (:mod:`tfckpt.table.block_builder`), never compressed; an empty metainde
 index block (a restart at every entry) maps a separator key (>= every key of a data block,
 < every key of the next) to that block's handle; trailers and footer as
 :mod:`tfckpt.table.format` states them. A fresh table's data blocks are laid out with numpy
-(:mod:`tfckpt.table.layout`, the same bytes).
+(:mod:`tfckpt.table.fast_layout`, the same bytes).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import BinaryIO
 import numpy as np
 
 from .block_builder import BlockBuilder
+from .fast_layout import layout_data_blocks
 from .format import BlockHandle, Footer, block_trailer
-from .layout import layout_data_blocks
 
 __all__ = [
     "BLOCK_SIZE",
@@ -102,7 +102,7 @@ class TableBuilder:
 
     def add_packed(self, keys: Sequence[bytes], values: np.ndarray, value_lengths: np.ndarray) -> None:
         """:meth:`add_many` for values held back to back in one uint8 array: a fresh table's
-        data blocks are laid out with numpy (:mod:`tfckpt.table.layout`, the same bytes),
+        data blocks are laid out with numpy (:mod:`tfckpt.table.fast_layout`, the same bytes),
         anything else goes entry by entry."""
         fresh = self._offset == 0 and self._data.empty and self._pending is None
         layout = layout_data_blocks(keys, values, value_lengths, self._block_size, DATA_RESTART_INTERVAL) \

@@ -1,4 +1,5 @@
-"""A table's data blocks laid out with numpy, for indexes of 10^4 to 10^6 entries: the bytes of
+"""The fast twin of the entry-by-entry :class:`tfckpt.table.builder.TableBuilder`: a table's data
+blocks laid out with numpy, for indexes of 10^4 to 10^6 entries: the bytes of
 :mod:`tfckpt.table.block_builder` (entries with their varint lengths, key suffixes and values;
 each block's restart array) for a fresh table's data blocks, which :mod:`tfckpt.table.builder`
 writes with their trailers.
@@ -17,9 +18,9 @@ each, ~1 us). Here the same bytes are computed for all entries together, in thre
 3. the entries written into one buffer: the three length varints, key suffixes and values
    copied as spans.
 
-The result is byte for byte what the entry-by-entry builder makes (a property test compares
-them); anything it does not cover (a huge entry that gets a block of its own, a very long key)
-is left to that builder.
+The result is byte for byte what the entry-by-entry builder makes (``tests/test_fast_twins.py``
+compares them); anything it does not cover (a huge entry that gets a block of its own, a very
+long key) is left to that builder.
 """
 
 from __future__ import annotations
