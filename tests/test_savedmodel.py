@@ -263,3 +263,6 @@ def test_meta_show_tag_set_needs_a_saved_model(tmp_path: Path) -> None:
     empty.write_bytes(saved_model_pb2.SavedModel(saved_model_schema_version=1).SerializeToString())
     with pytest.raises(CorruptionError, match="without any MetaGraphDef"):
         savedmodel.read_meta_graph_file(empty)
+    (tmp_path / "cut.pb").write_bytes(b"\x08\x01\x12\x40" + b"\x0a" * 8)  # meta_graphs runs past the end
+    with pytest.raises(CorruptionError, match="opens as a SavedModel"):
+        savedmodel.read_meta_graph_file(tmp_path / "cut.pb")

@@ -352,7 +352,8 @@ def _saved_model(data: bytes, where: str) -> saved_model_pb2.SavedModel | None:
         try:
             proto.ParseFromString(data)
         except DecodeError as exc:
-            raise CorruptionError(f"{where}: cannot parse the SavedModel: {exc}") from exc
+            raise CorruptionError(f"{where}: opens as a SavedModel (schema version field) but does not parse as "
+                                  f"one: {exc}") from exc
         return proto
     try:  # strictly: a text MetaGraphDef's first field is no SavedModel field
         _parse_text(data, proto, where, allow_unknown=False)
