@@ -249,3 +249,18 @@ def test_opening_a_url_asks_no_question_twice(version: str, monkeypatch: pytest.
     monkeypatch.undo()
     repeated = sorted({probe for probe in seen if seen.count(probe) > 1})
     assert seen and not repeated, f"{len(seen)} probes, repeated: {repeated}"
+
+
+@pytest.mark.parametrize("place", ["memory", "s3"], indirect=True)
+def test_merging_sources_of_another_filesystem_names_both(place: Place, tmp_path: Path) -> None:
+    # The local source's path was handed to the destination's filesystem (an "unknown URL
+    # scheme" error naming the local path as one).
+    local = tfckpt.save({"a": np.ones(2)}, str(tmp_path / "a"))
+    remote = tfckpt.save({"b": np.zeros(2)}, place.path("parts", "b"))
+    destination = place.path("merged", "model")
+    for sources, target in (([remote, local], destination), ([local, remote], str(tmp_path / "merged"))):
+        with pytest.raises(tfckpt.UnsupportedError, match=r"cannot merge .* within one filesystem, and \S+ is not"):
+            tfckpt.merge_checkpoints(sources, target)
+    assert {k: v.tolist() for k, v in tfckpt.load(local).items()} == {"a": [1.0, 1.0]}
+    assert {k: v.tolist() for k, v in tfckpt.load(remote).items()} == {"b": [0.0, 0.0]}
+    assert not storage.exists(destination + ".index")
