@@ -264,3 +264,20 @@ def test_merging_sources_of_another_filesystem_names_both(place: Place, tmp_path
     assert {k: v.tolist() for k, v in tfckpt.load(local).items()} == {"a": [1.0, 1.0]}
     assert {k: v.tolist() for k, v in tfckpt.load(remote).items()} == {"b": [0.0, 0.0]}
     assert not storage.exists(destination + ".index")
+
+
+@pytest.mark.parametrize("suffix", ["npz", "safetensors"])
+@pytest.mark.parametrize("place", EVERY, indirect=True)
+def test_load_reads_an_npz_or_safetensors_file_on_any_filesystem(place: Place, suffix: str, tmp_path: Path) -> None:
+    # Locally the file's first bytes chose its reader; on a URL it was read as a V1 table
+    # ("not a TensorFlow checkpoint index (bad magic number ...)").
+    source = tfckpt.save({"w": np.arange(4.0)}, str(tmp_path / "ck"))
+    local = str(tmp_path / f"local.{suffix}")
+    tfckpt.convert_checkpoint(source, local)
+    place.put(f"weights.{suffix}", Path(local).read_bytes())
+    url = place.path(f"weights.{suffix}")
+    assert {k: v.tolist() for k, v in tfckpt.load(url).items()} == {"w": [0.0, 1.0, 2.0, 3.0]}
+    assert tfckpt.list_variables(url) == [("w", [4])]
+    place.put("run/checkpoint", b'model_checkpoint_path: "ck"\n')  # a state file given as a checkpoint
+    with pytest.raises(tfckpt.CorruptionError, match=r"checkpoint.* state file"):
+        tfckpt.load(place.path("run", "checkpoint"))
