@@ -281,3 +281,12 @@ def test_load_reads_an_npz_or_safetensors_file_on_any_filesystem(place: Place, s
     place.put("run/checkpoint", b'model_checkpoint_path: "ck"\n')  # a state file given as a checkpoint
     with pytest.raises(tfckpt.CorruptionError, match=r"checkpoint.* state file"):
         tfckpt.load(place.path("run", "checkpoint"))
+
+
+@pytest.mark.parametrize("place", ["memory", "s3"], indirect=True)
+def test_checkpoint_mtimes_of_a_directory_on_an_object_store(place: Place) -> None:
+    # A directory (a key prefix) has no object and so no time: it was reported as the whole
+    # filesystem lacking modification times (UnsupportedError).
+    tfckpt.save({"w": np.arange(3.0)}, place.path("run", "m"))
+    assert tfckpt.get_checkpoint_mtimes([place.path("run")]) == []
+    assert len(tfckpt.get_checkpoint_mtimes([place.path("run"), place.path("run", "m")])) == 1
