@@ -29,6 +29,7 @@ ALLOWED_HERE = {
                            "path.abspath": "as above", "path.dirname": "as above"},
 }
 BANNED_MODULES = {"glob", "shutil", "pathlib", "tempfile"}
+OPEN_ALIASES = {"io", "builtins", "codecs"}  # X.open is the builtin open under another name
 
 
 def _os_name(node: ast.Attribute) -> str | None:
@@ -61,10 +62,18 @@ def violations(module: Path) -> list[str]:
             names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if node.level == 0 else [])
             found += [f"{where}: import {name}" for name in names if name.split(".")[0] in BANNED_MODULES]
-            if isinstance(node, ast.ImportFrom) and node.module == "os":
-                found.append(f"{where}: from os import ...")
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "os":
+                found.append(f"{where}: from {node.module} import ...")
+            # An alias (`import os as o`, `import os.path as p`) hides every later use from the
+            # `os.X` check above.
+            if isinstance(node, ast.Import):
+                found += [f"{where}: import {alias.name} as {alias.asname}" for alias in node.names
+                          if alias.name.split(".")[0] == "os" and alias.asname]
         if isinstance(node, ast.Name) and node.id in ("is_url", "posixpath"):
             found.append(f"{where}: {node.id}")
+        if (isinstance(node, ast.Attribute) and node.attr == "open" and isinstance(node.value, ast.Name)
+                and node.value.id in OPEN_ALIASES):
+            found.append(f"{where}: {node.value.id}.open")
         if isinstance(node, ast.Attribute) and node.attr == "is_url":
             found.append(f"{where}: .is_url")
         if isinstance(node, ast.alias) and node.name in ("is_url", "posixpath"):
@@ -95,7 +104,9 @@ def test_the_check_sees_what_it_bans(tmp_path: Path) -> None:
     module = package / "probe.py"
     module.write_text("import os\nimport shutil\nimport posixpath\nfrom ..storage import is_url\n"
                       "os.path.exists('x')\nos.replace('a', 'b')\nopen('x')\nstorage.is_url('y')\n"
-                      "os.fspath('z')\nos.environ.get('A')\nf.open('ok')\n")
+                      "os.fspath('z')\nos.environ.get('A')\nf.open('ok')\n"
+                      "import os as o\nimport os.path as osp\nfrom os.path import join\nio.open('x')\n"
+                      "builtins.open('x')\n")
     global SRC
     saved, SRC = SRC, package
     try:
@@ -104,7 +115,8 @@ def test_the_check_sees_what_it_bans(tmp_path: Path) -> None:
         SRC = saved
     text = "\n".join(found)
     for expected in ("import shutil", "posixpath", "imports is_url", "os.path.exists", "os.replace",
-                     "builtin open()", ".is_url"):
+                     "builtin open()", ".is_url", "import os as o", "import os.path as osp",
+                     "from os.path import", "io.open", "builtins.open"):
         assert expected in text, (expected, found)
     assert "fspath" not in text and "environ" not in text and "'ok'" not in text
 

@@ -366,3 +366,44 @@ def test_an_exclusive_create_on_s3_is_one_conditional_put(place: Place, monkeypa
         fs.create_exclusive(lock, b"second")
     assert calls == ["put_object"]
     assert fs.read_bytes(lock) == b"first"
+
+
+@pytest.mark.parametrize("place", ["memory", "s3"], indirect=True)
+def test_merging_sources_of_another_filesystem_names_both(place: Place, tmp_path: Path) -> None:
+    # The local source's path was handed to the destination's filesystem (an "unknown URL
+    # scheme" error naming the local path as one).
+    local = tfckpt.save({"a": np.ones(2)}, str(tmp_path / "a"))
+    remote = tfckpt.save({"b": np.zeros(2)}, place.path("parts", "b"))
+    destination = place.path("merged", "model")
+    for sources, target in (([remote, local], destination), ([local, remote], str(tmp_path / "merged"))):
+        with pytest.raises(tfckpt.UnsupportedError, match=r"cannot merge .* within one filesystem, and \S+ is not"):
+            tfckpt.merge_checkpoints(sources, target)
+    assert {k: v.tolist() for k, v in tfckpt.load(local).items()} == {"a": [1.0, 1.0]}
+    assert {k: v.tolist() for k, v in tfckpt.load(remote).items()} == {"b": [0.0, 0.0]}
+    assert not storage.filesystem_for(destination).exists(destination + ".index")
+
+
+@pytest.mark.parametrize("suffix", ["npz", "safetensors"])
+@pytest.mark.parametrize("place", EVERY, indirect=True)
+def test_load_reads_an_npz_or_safetensors_file_on_any_filesystem(place: Place, suffix: str, tmp_path: Path) -> None:
+    # Locally the file's first bytes chose its reader; on a URL it was read as a V1 table
+    # ("not a TensorFlow checkpoint index (bad magic number ...)").
+    source = tfckpt.save({"w": np.arange(4.0)}, str(tmp_path / "ck"))
+    local = str(tmp_path / f"local.{suffix}")
+    tfckpt.convert_checkpoint(source, local)
+    place.put(f"weights.{suffix}", Path(local).read_bytes())
+    url = place.path(f"weights.{suffix}")
+    assert {k: v.tolist() for k, v in tfckpt.load(url).items()} == {"w": [0.0, 1.0, 2.0, 3.0]}
+    assert tfckpt.list_variables(url) == [("w", [4])]
+    place.put("run/checkpoint", b'model_checkpoint_path: "ck"\n')  # a state file given as a checkpoint
+    with pytest.raises(tfckpt.CorruptionError, match=r"checkpoint.* state file"):
+        tfckpt.load(place.path("run", "checkpoint"))
+
+
+@pytest.mark.parametrize("place", ["memory", "s3"], indirect=True)
+def test_checkpoint_mtimes_of_a_directory_on_an_object_store(place: Place) -> None:
+    # A directory (a key prefix) has no object and so no time: it was reported as the whole
+    # filesystem lacking modification times (UnsupportedError).
+    tfckpt.save({"w": np.arange(3.0)}, place.path("run", "m"))
+    assert tfckpt.get_checkpoint_mtimes([place.path("run")]) == []
+    assert len(tfckpt.get_checkpoint_mtimes([place.path("run"), place.path("run", "m")])) == 1

@@ -56,3 +56,27 @@ def test_the_api_reference_lists_every_public_member() -> None:
                    "debug_string", "close"):
         assert getattr(tfckpt.CheckpointReader, method).__doc__, method
     assert tfckpt.VerifyReport.ok.__doc__ and tfckpt.SliceView.read.__doc__
+
+
+def stray_paths(root: Path) -> list[str]:
+    """Files under ``root`` (dot-directories, caches and build outputs aside) whose path is a
+    local copy of something else: a URL (``http:/host/out.npz``, a ``:`` no Windows checkout
+    can hold) or a bytes repr (``b'/abs/path'``) that a run wrote as a relative path."""
+    skipped = {"__pycache__", "build", "dist", "site"}
+    found = []
+    for path in root.rglob("*"):
+        parts = path.relative_to(root).parts
+        if any(part.startswith(".") or part in skipped or part.endswith(".egg-info") for part in parts):
+            continue
+        if any(":" in part or part.startswith(("b'", 'b"')) for part in parts):
+            found.append("/".join(parts))
+    return found
+
+
+def test_the_tree_holds_no_file_written_under_a_mangled_name(tmp_path: Path) -> None:
+    assert stray_paths(ROOT) == []
+    (tmp_path / "http:" / "127.0.0.1:1").mkdir(parents=True)
+    (tmp_path / "http:" / "127.0.0.1:1" / "out.npz").write_bytes(b"")
+    (tmp_path / "b'" / "abs").mkdir(parents=True)
+    (tmp_path / "ok.txt").write_bytes(b"")
+    assert sorted(stray_paths(tmp_path)) == ["b'", "b'/abs", "http:", "http:/127.0.0.1:1", "http:/127.0.0.1:1/out.npz"]

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES
+from google.protobuf import text_format
 
 from tfckpt import savedmodel
-from tfckpt.errors import CorruptionError, NotFoundError
+from tfckpt._proto import saved_model_pb2
+from tfckpt.errors import CorruptionError, InvalidArgumentError, NotFoundError
 
 MODEL = FIXTURES / "savedmodel"
 
@@ -230,3 +232,37 @@ def test_structured_values_print_as_tensorflows_own(tf) -> None:  # type: ignore
         theirs = nested_structure_coder.decode_proto(type(nested_structure_coder.encode_structure(None)).FromString(stored))
         mine = decode_structure(struct_pb2.StructuredValue.FromString(stored))
         assert (str(mine), repr(mine), type(mine).__name__) == (str(theirs), repr(theirs), type(theirs).__name__), value
+
+
+SAVED_MODEL_FILES = sorted(CORPUS.glob("*/*/saved_model.pb"))
+
+
+@pytest.mark.parametrize("pb", SAVED_MODEL_FILES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_meta_show_reads_a_saved_models_meta_graph(pb: Path, tmp_path: Path) -> None:
+    # A saved_model.pb is a SavedModel (schema version = 1, meta_graphs = 2), not a MetaGraphDef:
+    # read as one it failed to parse or showed empty fields.
+    meta_graphs = savedmodel.read_saved_model(pb.parent)
+    shown = [savedmodel.show_meta_graph_file(meta_graph) for meta_graph in meta_graphs]
+    assert savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(pb)) == shown[0]
+    for meta_graph, text in zip(meta_graphs, shown):
+        assert savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(pb, ",".join(meta_graph.tags))) == text
+    with pytest.raises(NotFoundError, match="could not be found"):
+        savedmodel.read_meta_graph_file(pb, "no-such-tag")
+    # The text form too.
+    proto = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
+    (tmp_path / "saved_model.pbtxt").write_text(text_format.MessageToString(proto))
+    assert savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(tmp_path / "saved_model.pbtxt")) == shown[0]
+    command = [sys.executable, "-m", "tfckpt", "meta", "show", "--tag_set", ",".join(meta_graphs[-1].tags), str(pb)]
+    assert subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout == shown[-1]
+
+
+def test_meta_show_tag_set_needs_a_saved_model(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="holds one"):
+        savedmodel.read_meta_graph_file(META_FILES[0], "serve")
+    empty = tmp_path / "saved_model.pb"
+    empty.write_bytes(saved_model_pb2.SavedModel(saved_model_schema_version=1).SerializeToString())
+    with pytest.raises(CorruptionError, match="without any MetaGraphDef"):
+        savedmodel.read_meta_graph_file(empty)
+    (tmp_path / "cut.pb").write_bytes(b"\x08\x01\x12\x40" + b"\x0a" * 8)  # meta_graphs runs past the end
+    with pytest.raises(CorruptionError, match="opens as a SavedModel"):
+        savedmodel.read_meta_graph_file(tmp_path / "cut.pb")

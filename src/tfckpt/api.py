@@ -47,7 +47,7 @@ SOURCE_READERS: dict[str, Callable[[str], CheckpointReader]] = {}
 
 def register_source_reader(fmt: str, read: Callable[[str], CheckpointReader]) -> None:
     """Make :func:`load_checkpoint` (and so :func:`load`, :func:`list_variables`,
-    :func:`load_variable`) open a local file whose first bytes say it is ``fmt`` with ``read``."""
+    :func:`load_variable`) open a file (local or a URL) whose first bytes say it is ``fmt`` with ``read``."""
     SOURCE_READERS[fmt] = read
 
 
@@ -213,8 +213,9 @@ def _open_v1(path: str, found: Resolved, verify_checksums: bool, mmap: bool | Li
     try:
         return CheckpointReader(V1Store(prefix, verify_checksums=verify_checksums, files=found.files or None, mmap=mmap))
     except CorruptionError as exc:
-        # Asked only once the path failed as a checkpoint: a real checkpoint is never sniffed.
-        fmt = sniff_format(path)
+        # Asked only once the path failed as a checkpoint: a real checkpoint is never sniffed
+        # (and a URL pays the round trip only now).
+        fmt = sniff_format(path, remote=True)
         if fmt in SOURCE_READERS:
             return SOURCE_READERS[fmt](path)
         stripped = prefix_of(path)
@@ -222,7 +223,7 @@ def _open_v1(path: str, found: Resolved, verify_checksums: bool, mmap: bool | Li
             raise CorruptionError(f"{path} is a data file of the checkpoint {stripped!r}, whose index "
                                   f"{index_filename(stripped)} is missing: the index lists the tensors, so "
                                   f"copy it too") from exc
-        what = describe(path)
+        what = describe(path, remote=True)
         if what is None:
             raise
         raise CorruptionError(f"{path} is {what}") from exc

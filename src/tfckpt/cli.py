@@ -427,7 +427,8 @@ def cmd_tree(args: argparse.Namespace) -> int:
 
 
 def cmd_meta_show(args: argparse.Namespace) -> int:
-    sys.stdout.write(_shown_lines(savedmodel.show_meta_graph_file(savedmodel.read_meta_graph_file(args.file))))
+    sys.stdout.write(_shown_lines(savedmodel.show_meta_graph_file(
+        savedmodel.read_meta_graph_file(args.file, args.tag_set))))
     return 0
 
 
@@ -548,7 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     meta_commands = meta.add_subparsers(dest="meta_command", metavar="COMMAND", required=True)
     meta_show = meta_commands.add_parser("show", parents=[common],
                                          help="tags, saver, variables, signatures and ops of a .meta file")
-    meta_show.add_argument("file", help="the .meta file, e.g. model.ckpt-1000.meta")
+    meta_show.add_argument("file", help="the .meta file, e.g. model.ckpt-1000.meta, or a SavedModel's saved_model.pb")
+    meta_show.add_argument("--tag_set", help="comma-separated tags selecting a SavedModel's MetaGraphDef "
+                           "(default: its first)")
     meta_show.set_defaults(handler=cmd_meta_show)
     return parser
 

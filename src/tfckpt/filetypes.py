@@ -66,8 +66,8 @@ def parse_json(text: bytes, what: str) -> Any:
         raise CorruptionError(f"{what} is not JSON tfckpt can parse: {exc}") from exc
 
 
-def _head(path: str) -> bytes:
-    source = storage.open_source(path)
+def _head(path: str, fs: storage.Filesystem) -> bytes:
+    source = fs.open_source(path)
     try:
         return source.read_at(0, min(HEAD_BYTES, source.size()))
     finally:
@@ -78,23 +78,24 @@ def _is_safetensors(head: bytes) -> bool:
     return len(head) > 8 and struct.unpack_from("<Q", head)[0] > 0 and head[8:9] == b"{"
 
 
-def _local_head(path: str) -> bytes | None:
-    """The first bytes of the local regular file ``path``; ``None`` for URLs (no round trip is
-    spent on the question) and for what cannot be read (missing, directories)."""
+def _readable_head(path: str, remote: bool) -> bytes | None:
+    """The first bytes of the regular file ``path``; ``None`` for what cannot be read (missing,
+    directories) and, unless ``remote``, for URLs (no round trip is spent on the question)."""
     fs = storage.filesystem_for(path)
-    if fs.is_remote:
+    if fs.is_remote and not remote:
         return None
     try:
-        return _head(path) if fs.isfile(path) else None
+        return _head(path, fs) if fs.isfile(path) else None
     except OSError:
         return None
 
 
-def sniff_format(path: str) -> str | None:
+def sniff_format(path: str, *, remote: bool = False) -> str | None:
     """``"safetensors"``, ``"npz"`` or ``"keras"`` (HDF5, a ``.keras`` archive) when the file's first bytes say so (whatever its name),
-    else ``None``. Unreadable paths (missing, directories) are ``None`` too, and so are URLs:
-    a remote checkpoint is not made to pay a round trip for the question."""
-    head = _local_head(path)
+    else ``None``. Unreadable paths (missing, directories) are ``None`` too, and so are URLs
+    unless ``remote``: a remote checkpoint is not made to pay a round trip for the question
+    before it has failed as a checkpoint."""
+    head = _readable_head(path, remote)
     if head is None:
         return None
     if _is_safetensors(head):
@@ -108,8 +109,8 @@ def sniff_format(path: str) -> str | None:
 
 def _zip_kind(path: str) -> str:
     """``npz``, ``keras``, ``torch`` or ``zip``, from the archive's member names."""
-    try:
-        with zipfile.ZipFile(path) as archive:
+    try:  # through storage: the archive may be remote (its directory is read, not its members)
+        with storage.filesystem_for(path).open_file(path, "rb") as file, zipfile.ZipFile(file) as archive:
             names = archive.namelist()
     except (OSError, zipfile.BadZipFile):
         return "zip"
@@ -134,11 +135,12 @@ _ZIP_KINDS = {
 }
 
 
-def describe(path: str) -> str | None:
-    """What ``path`` is and what to do with it, when it is a local file of a kind users give
-    tfckpt in place of a checkpoint (``None`` when it is none of those)."""
+def describe(path: str, *, remote: bool = False) -> str | None:
+    """What ``path`` is and what to do with it, when it is a file (local, or a URL if
+    ``remote``) of a kind users give tfckpt in place of a checkpoint (``None`` when it is none
+    of those)."""
     name = path.rstrip("/").replace("\\", "/").rsplit("/", 1)[-1]
-    head = _local_head(path)
+    head = _readable_head(path, remote)
     if head is None:
         return None
     if _is_safetensors(head):

@@ -310,10 +310,14 @@ def read_saved_model(directory: PathLike) -> list[MetaGraph]:
                                 f"{{{SAVED_MODEL_PBTXT}|{SAVED_MODEL_PB}}}")
     except (DecodeError, text_format.ParseError, UnicodeDecodeError) as exc:
         raise CorruptionError(f"{directory}: cannot parse the SavedModel: {exc}") from exc
+    return _meta_graphs(proto, directory)
+
+
+def _meta_graphs(proto: saved_model_pb2.SavedModel, where: str) -> list[MetaGraph]:
     try:
         return [_meta_graph(mg) for mg in proto.meta_graphs]
     except CorruptionError as exc:
-        raise CorruptionError(f"{directory}: {exc}") from None
+        raise CorruptionError(f"{where}: {exc}") from None
 
 
 MAX_TEXT_DEPTH = 100  # protobuf's own nesting limit for binary messages (kDefaultRecursionLimit)
@@ -327,22 +331,57 @@ def text_depth(data: bytes) -> int:
     return nesting_depth(_TEXT_NOT_NESTING.sub(b"", data), b"{<[", b"}>]")
 
 
-def _parse_text(data: bytes, proto: Message, where: str) -> None:
+def _parse_text(data: bytes, proto: Message, where: str, allow_unknown: bool = True) -> None:
     """Parse a text-format protobuf, refusing nesting deeper than binary messages may have
     before the (recursive) parser sees it."""
     depth = text_depth(data)
     if depth > MAX_TEXT_DEPTH:
         raise CorruptionError(f"{where}: text protobuf nests {depth} levels deep (at most {MAX_TEXT_DEPTH})")
-    text_format.Parse(data.decode("utf-8"), proto, allow_unknown_field=True)
+    text_format.Parse(data.decode("utf-8"), proto, allow_unknown_field=allow_unknown)
 
 
-def read_meta_graph_file(path: PathLike) -> MetaGraph:
+# The first byte of a binary SavedModel: field 1 (saved_model_schema_version) as a varint. A
+# MetaGraphDef's field 1 (meta_info_def) is a message, so no MetaGraphDef starts so.
+_SAVED_MODEL_FIRST_TAG = b"\x08"
+
+
+def _saved_model(data: bytes, where: str) -> saved_model_pb2.SavedModel | None:
+    """``data`` parsed as a SavedModel (binary or text) if it is one; ``None`` otherwise."""
+    proto = saved_model_pb2.SavedModel()
+    if data[:1] == _SAVED_MODEL_FIRST_TAG:
+        try:
+            proto.ParseFromString(data)
+        except DecodeError as exc:
+            raise CorruptionError(f"{where}: opens as a SavedModel (schema version field) but does not parse as "
+                                  f"one: {exc}") from exc
+        return proto
+    try:  # strictly: a text MetaGraphDef's first field is no SavedModel field
+        _parse_text(data, proto, where, allow_unknown=False)
+    except (text_format.ParseError, UnicodeDecodeError):
+        return None
+    return proto if proto.meta_graphs else None
+
+
+def read_meta_graph_file(path: PathLike, tag_set: str | None = None) -> MetaGraph:
     """The ``MetaGraphDef`` of a TF1 ``.meta`` file (what ``Saver.save`` writes beside a
-    checkpoint; binary, or text if it does not parse as binary)."""
+    checkpoint; binary, or text if it does not parse as binary).
+
+    A SavedModel's ``saved_model.pb``/``.pbtxt`` is read too: its meta graph with the
+    comma-separated tags ``tag_set``, by default its first. ``tag_set`` on a ``.meta`` file,
+    which holds one meta graph, raises :class:`InvalidArgumentError`."""
     path = os.fspath(path)
     data = storage.filesystem_for(path).read_bytes(path)
     if data is None:
         raise NotFoundError(f"no MetaGraph file at {path}")
+    saved_model = _saved_model(data, path)
+    if saved_model is not None:
+        meta_graphs = _meta_graphs(saved_model, path)
+        if not meta_graphs:
+            raise CorruptionError(f"{path}: a SavedModel without any MetaGraphDef")
+        return get_meta_graph(meta_graphs, tag_set) if tag_set is not None else meta_graphs[0]
+    if tag_set is not None:
+        raise InvalidArgumentError(f"{path}: tag_set selects a MetaGraphDef of a SavedModel; "
+                                   "this is a .meta file, which holds one")
     proto = saved_model_pb2.MetaGraphDef()
     try:
         proto.ParseFromString(data)

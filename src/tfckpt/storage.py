@@ -853,6 +853,8 @@ class FsspecFilesystem(Filesystem):
             info = self.fs.info(inner)
         except (FileNotFoundError, IsADirectoryError):
             return None
+        if info.get("type") == "directory":  # a key prefix: no object, so no time (and no file)
+            return None
         for field in ("mtime", "LastModified", "updated", "last_modified", "created"):
             value = info.get(field)
             if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -23,7 +23,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from .. import storage
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, UnsupportedError
 from ..storage import Filesystem, temporary_name
 from .entry import BundleHeader, TensorInfo
 from .naming import data_filename, index_filename
@@ -45,6 +45,14 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
         raise InvalidArgumentError(f"cannot merge into {destination}: it is also one of the sources, which "
                                    f"the {fs.name} filesystem (no hard links) cannot do safely; merge into another "
                                    f"prefix")
+    for prefix in sources:
+        # The sources' data files are moved (or copied server-side) into place: a file on
+        # another filesystem is neither, and its path means nothing to this one.
+        source_fs = storage.filesystem_for(prefix)
+        if source_fs.name != fs.name:
+            raise UnsupportedError(f"cannot merge {prefix} into {destination}: merging moves data files within "
+                                   f"one filesystem, and {source_fs.name} is not {fs.name}; copy the checkpoint "
+                                   f"there first (e.g. with convert_checkpoint)")
     directory = fs.dirname(destination)
     if directory and not fs.is_remote:
         fs.makedirs(directory)
