@@ -332,3 +332,30 @@ def test_modules_that_encode_bytes_state_them_in_their_docstring(tmp_path: Path)
     assert byte_docstring_problems(BYTE_MODULES) == []
     (tmp_path / "quiet.py").write_text('"""Reads things."""\n')
     assert byte_docstring_problems(["quiet"], tmp_path) == ["quiet"]
+
+
+def capability_probes(source: str) -> list[str]:
+    """Places in ``source`` that ask an object whether it has a method instead of calling one
+    its protocol declares: ``hasattr(x, ...)``, ``getattr(x, "name", default)`` (``self``'s own
+    attributes excepted: ``__del__`` may run on a half-made object) and
+    ``# type: ignore[attr-defined]``."""
+    found = [f"line {n}: type: ignore[attr-defined]" for n, line in enumerate(source.splitlines(), 1)
+             if "type: ignore[attr-defined]" in line]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            on_self = bool(node.args) and isinstance(node.args[0], ast.Name) and node.args[0].id == "self"  # __del__
+            if not on_self and (node.func.id == "hasattr" or (node.func.id == "getattr" and len(node.args) == 3)):
+                found.append(f"line {node.lineno}: {node.func.id}")
+    return found
+
+
+def test_stores_and_sources_declare_their_capabilities() -> None:
+    """The readers ask the ``ByteSource``/``Store`` protocols for optional capabilities
+    (identity, prefetch, mapping, quick reads) by calling what the protocols declare, never by
+    probing whether an object happens to have a method."""
+    problems = {str(path.relative_to(SRC)): probes for path in sorted((SRC / "bundle").glob("*.py"))
+                + sorted((SRC / "table").glob("*.py"))
+                if (probes := capability_probes(path.read_text()))}
+    assert problems == {}
+    assert capability_probes('if hasattr(source, "mapping"):\n    pass\nx = getattr(s, "identity", None)\n') == [
+        "line 1: hasattr", "line 3: getattr"]

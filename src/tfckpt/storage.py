@@ -74,6 +74,14 @@ class ByteSource(Protocol):
 
     def readinto_at(self, offset: int, buffer: memoryview) -> None: ...
 
+    # Optional capabilities, declared so that callers ask rather than probe; a source without
+    # one answers ``None`` or does nothing.
+    def identity(self) -> FileIdentity | None: ...  # tells this version of the file from the next
+
+    def prefetch(self) -> None: ...  # fetch the whole (small) file at once where reads are round trips
+
+    def mapping(self, copy_on_write: bool = False) -> mmap.mmap | None: ...  # local files only
+
     def close(self) -> None: ...
 
 
@@ -198,6 +206,9 @@ class FileSource:
     def identity(self) -> FileIdentity:
         """What tells this file from a later one at the same path (see :func:`path_identity`)."""
         return _identity(os.fstat(self._fd_or_raise()))
+
+    def prefetch(self) -> None:
+        pass  # positional reads are cheap: nothing to gain from reading ahead
 
     def _fd_or_raise(self) -> int:
         if self._fd is None:
@@ -356,6 +367,12 @@ class FsspecSource:
             self._size = size
         return identity
 
+    def prefetch(self) -> None:
+        self.read_whole()
+
+    def mapping(self, copy_on_write: bool = False) -> None:
+        return None  # remote bytes are not a file the kernel can map
+
     def read_whole(self) -> bytes:
         """The whole file, in one request; kept for later reads."""
         if self._whole is None:
@@ -405,6 +422,15 @@ class BytesSource:
     def __init__(self, name: str, data: bytes) -> None:
         self.name = name
         self._data = data
+
+    def identity(self) -> None:
+        return None  # bytes in memory have no later version to tell apart
+
+    def prefetch(self) -> None:
+        pass
+
+    def mapping(self, copy_on_write: bool = False) -> None:
+        return None
 
     def size(self) -> int:
         return len(self._data)

@@ -292,7 +292,7 @@ def read_fixed(source: ByteSource, offset: int, shape: tuple[int, ...], dtype: D
     if problem is not None:
         raise CorruptionError(f"{where}: {problem}")
     mapping = (source.mapping(copy_on_write=use_mmap == "c")
-               if use_mmap and not big_endian and nbytes and hasattr(source, "mapping") else None)
+               if use_mmap and not big_endian and nbytes else None)
     if mapping is not None and offset % np_dtype.alignment == 0:
         out = np.frombuffer(mapping, dtype=np_dtype, count=math.prod(shape), offset=offset).reshape(shape)
         view = memoryview(mapping)[offset:offset + nbytes]

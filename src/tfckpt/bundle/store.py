@@ -226,11 +226,9 @@ class BundleStore:
             index_source.close()
             raise UnsupportedError(f"{prefix}: mmap=True maps local files only; this checkpoint is remote "
                                    f"(open it without mmap)")
-        identity = getattr(index_source, "identity", None)
-        self._index_identity: FileIdentity | None = identity() if identity is not None else None
+        self._index_identity: FileIdentity | None = index_source.identity()
         try:
-            if index_source.is_remote:  # one request for the whole index, not one per block
-                index_source.read_whole()  # type: ignore[attr-defined]
+            index_source.prefetch()  # remotely: one request for the whole index, not one per block
             self.header = self._read_index(TableReader(index_source))
         except FileNotFoundError:
             raise self._no_index() from None
