@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,17 @@ def test_every_public_name_is_the_one_its_type_checking_import_names() -> None:
         assert getattr(tfckpt, public) is (home if module is None else getattr(home, name)), public
 
 
+@pytest.fixture
+def ctrl_c_reaches_children() -> Iterator[None]:
+    """SIGINT handled (not ignored) in this process while the test starts children: a shell
+    without job control starts background jobs (a test run with ``&``) with SIGINT ignored,
+    children inherit an ignored signal, and Ctrl-C would then never reach the command. A
+    handled one is reset to the default in the child, which Python turns into KeyboardInterrupt."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def interrupted(command: list[str], delay: float) -> tuple[int, str]:
     """(exit status, stderr) of ``command`` sent SIGINT ``delay`` seconds after it said ready
     (or its own status, if it finished first)."""
@@ -124,6 +136,7 @@ def interrupted(command: list[str], delay: float) -> tuple[int, str]:
     return process.returncode, err
 
 
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_ctrl_c_at_any_moment_exits_130_with_one_line(tmp_path: Path) -> None:
     """SIGINT while the modules load, while the checkpoint is read and while the table is
     printed: every run ends either finished (0) or interrupted (130, one line), never with a
@@ -152,6 +165,7 @@ def test_ctrl_c_at_any_moment_exits_130_with_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("interrupt", "status", "message"), [
     (True, 130, "tfckpt: interrupted\n"),
     (False, 1, "tfckpt: error: ImportError: numpy is broken (run with --debug for the traceback)\n")])
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_ctrl_c_that_an_import_turns_into_an_import_error_is_still_an_interrupt(
         tmp_path: Path, interrupt: bool, status: int, message: str) -> None:
     """numpy's import, interrupted inside its C code, reports an ImportError, not the
