@@ -72,17 +72,21 @@ def _tree(reader: CheckpointReader, optimizer: bool) -> TreeNode:
     root = TreeNode(reader.prefix)
     if graph is None:
         folders: dict[tuple[int, str], TreeNode] = {}  # (id of a folder, name) -> its sub-folder
-        for name in reader:
+        # Dtypes and shapes from the index's listing, not one full record per tensor: records
+        # are kept by the store, and 10^6 of them made the collector's passes superlinear.
+        listing = reader.store.peek_all()
+        names, kinds, which = listing.names, listing.kinds, listing.which
+        for row in sorted(range(len(names)), key=names.__getitem__):  # the reader's order
             node = root
-            parts = name.split("/")
+            parts = names[row].split("/")
             for part in parts[:-1]:
                 found = folders.get((id(node), part))
                 if found is None:
                     found = folders[(id(node), part)] = TreeNode(part)
                     node.children.append(found)
                 node = found
-            info = reader.tensor_info(name)
-            node.children.append(TreeNode(parts[-1], info.dtype.name, info.shape))
+            dtype, shape = kinds[which[row]]
+            node.children.append(TreeNode(parts[-1], dtype.name, shape))
         return root
     return _object_tree(reader, graph, root, optimizer)
 
