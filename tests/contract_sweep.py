@@ -386,6 +386,9 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("savedmodel functions", hb.savedmodel_functions, ("savedmodel show",), (128, 2048),
            (128, 2048, 32768)),
     Family("meta graph functions", hb.meta_graph_functions, ("meta show",), (256, 8192), (256, 8192, 131072)),
+    Family("SavedModel meta graph functions", hb.saved_model_meta_graph_functions, ("meta show",), (256, 8192),
+           (256, 8192, 131072)),
+    Family("SavedModel meta graphs", hb.saved_model_meta_graphs, ("meta show",), (256, 8192), (256, 8192, 131072)),
     # The bytes present stay the same while the zip claims more: the peak must not follow the claim.
     Family("npz lying member sizes", hb.npz_lying_sizes, ("convert file",), (1 << 10, 1 << 22),
            (1 << 10, 1 << 22, 1 << 28)),

@@ -668,3 +668,27 @@ def tmp_output(directory: Path, suffix: str) -> str:
     if out.exists():
         os.remove(out)
     return str(out)
+
+
+def saved_model_meta_graph_functions(directory: Path, n: int) -> str:
+    """A SavedModel's ``saved_model.pb`` whose one MetaGraphDef is :func:`meta_graph_functions`'
+    (``meta show`` reads a SavedModel's meta graph too)."""
+    meta = saved_model_pb2.MetaGraphDef()
+    meta.ParseFromString(Path(meta_graph_functions(directory / "meta", n)).read_bytes())
+    model = saved_model_pb2.SavedModel(saved_model_schema_version=1)
+    model.meta_graphs.append(meta)
+    path = directory / "saved_model.pb"
+    path.write_bytes(model.SerializeToString())
+    return str(path)
+
+
+def saved_model_meta_graphs(directory: Path, n: int) -> str:
+    """A ``saved_model.pb`` with ``n`` meta graphs, each tagged differently (``meta show``
+    without ``--tag_set`` must name the choices, not pick one)."""
+    model = saved_model_pb2.SavedModel(saved_model_schema_version=1)
+    for i in range(n):
+        model.meta_graphs.add().meta_info_def.tags.append(f"tag_{i}")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "saved_model.pb"
+    path.write_bytes(model.SerializeToString())
+    return str(path)
