@@ -102,8 +102,9 @@ def sniff_format(path: str, *, remote: bool = False) -> str | None:
         return "safetensors"
     if head.startswith(HDF5_SIGNATURE):
         return "keras"
-    if head.startswith(ZIP_SIGNATURES) and _zip_kind(path) in ("npz", "keras"):
-        return _zip_kind(path)
+    if head.startswith(ZIP_SIGNATURES):
+        kind = _zip_kind(path)  # once: on a URL, reading the archive's directory is requests
+        return kind if kind in ("npz", "keras") else None
     return None
 
 
