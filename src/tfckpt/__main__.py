@@ -3,13 +3,28 @@
 too; once running, :func:`tfckpt.cli.main` handles Ctrl-C itself."""
 
 import sys
+from typing import Any
 
 
 def main() -> int:
     """Run the ``tfckpt`` command on ``sys.argv``; its exit status."""
+    swallowed: list[Any] = []  # Ctrl-C where Python can only report it (importlib's weakref callbacks)
+    previous_hook = sys.unraisablehook
+
+    def note(unraisable: Any) -> None:
+        if issubclass(unraisable.exc_type, KeyboardInterrupt):
+            swallowed.append(unraisable.exc_type)
+        else:
+            previous_hook(unraisable)
+
+    sys.unraisablehook = note
     try:
         from .cli import main as run
     except KeyboardInterrupt:  # Ctrl-C while the command line's modules load: one line, as once running
+        swallowed.append(KeyboardInterrupt)
+    finally:
+        sys.unraisablehook = previous_hook
+    if swallowed:
         print("tfckpt: interrupted", file=sys.stderr)
         return 130
     return run()

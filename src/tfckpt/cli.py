@@ -588,7 +588,12 @@ def _import_library() -> None:
 def _noting_sigints(sigints: list[int]) -> Callable[[], object] | None:
     """Have Ctrl-C (SIGINT) append to ``sigints``, then raise KeyboardInterrupt as Python's own
     handler does; return what restores that handler. None, and nothing changed, where SIGINT is
-    not Python's default (ignored, or handled by a caller) or this is not the main thread."""
+    not Python's default (ignored, or handled by a caller) or this is not the main thread.
+
+    A KeyboardInterrupt raised where Python cannot propagate it (a weakref callback such as
+    importlib's module-lock cleanup, a ``__del__``) is reported as "Exception ignored" and
+    swallowed, and the command would run on to status 0: the hook installed here keeps that
+    report quiet, and :func:`main` ends with 130 because ``sigints`` is not empty."""
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         return None
 
@@ -600,7 +605,19 @@ def _noting_sigints(sigints: list[int]) -> Callable[[], object] | None:
         signal.signal(signal.SIGINT, note)
     except ValueError:  # not the main thread: signals are not ours
         return None
-    return lambda: signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_hook = sys.unraisablehook
+
+    def quiet_interrupts(unraisable: Any) -> None:
+        if not (sigints and issubclass(unraisable.exc_type, KeyboardInterrupt)):
+            previous_hook(unraisable)
+
+    sys.unraisablehook = quiet_interrupts
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys.unraisablehook = previous_hook
+
+    return restore
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -610,6 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sigints: list[int] = []
     restore: Callable[[], object] | None = None
     try:
+        restore = _noting_sigints(sigints)
         argv = list(sys.argv[1:] if argv is None else argv)
         parser = build_parser()
         positional = [a for a in argv if not a.startswith("-")]
@@ -621,9 +639,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         handler: Handler = args.handler
         debug = bool(getattr(args, "debug", False))
-        restore = _noting_sigints(sigints)
         _import_library()
-        return handler(args)
+        status = handler(args)
+        if sigints:  # Ctrl-C landed where Python swallows KeyboardInterrupt (see _noting_sigints)
+            print("tfckpt: interrupted", file=sys.stderr)
+            return 130
+        return status
     except BrokenPipeError:  # `tfckpt ls ... | head`: the reader left; stop quietly, as Unix tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # nothing more reaches the closed pipe at exit
