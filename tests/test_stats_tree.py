@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
+import tempfile
 import tracemalloc
 from pathlib import Path
 
+import hypothesis
 import ml_dtypes
 import numpy as np
 import pytest
@@ -202,3 +205,82 @@ def test_a_name_based_tree_keeps_no_record_per_tensor(tmp_path: Path) -> None:
     gc.collect()
     kept = len(gc.get_objects()) - before  # what the reader keeps once the tree is gone
     assert kept < n // 10, kept
+
+
+def _reference_tree(names: list[str]) -> list[tuple[int, str]]:
+    """(level, name) of every node below the root, depth first, built with a table of every
+    folder: what a name-based tree must be, however its builder finds the folders."""
+    children: dict[tuple[str, ...], list[tuple[str, bool]]] = {(): []}
+    for name in sorted(names):
+        *folders, leaf = name.split("/")
+        for level in range(len(folders)):
+            if folders[:level + 1] not in [list(key) for key in children]:
+                children[tuple(folders[:level + 1])] = []
+                children[tuple(folders[:level])].append((folders[level], True))
+        children[tuple(folders)].append((leaf, False))
+    out: list[tuple[int, str]] = []
+    pending = [((), child) for child in reversed(children[()])]
+    while pending:
+        path, (name, folder) = pending.pop()
+        out.append((len(path) + 1, name))
+        if folder:
+            pending += [((*path, name), child) for child in reversed(children[(*path, name)])]
+    return out
+
+
+@hypothesis.settings(max_examples=150, deadline=None)
+@hypothesis.given(hypothesis.strategies.lists(hypothesis.strategies.text("ab/.!", min_size=1, max_size=6),
+                                              min_size=1, max_size=12, unique=True))
+def test_a_name_based_tree_has_each_folder_once_whatever_the_names(names: list[str]) -> None:
+    """Folders found with a stack over the sorted names (one folder's names are consecutive)
+    equal a table of every folder, for names that sort between a folder's own (``a.x`` and
+    ``a!`` around ``a/...``), empty parts (``a//b``, ``/x``) and a tensor named like a folder."""
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        prefix = tfckpt.save({name: np.zeros(1, np.float32) for name in names}, tmp / "ck", sync=False)
+        got: list[tuple[int, str]] = []
+        pending = [(1, child) for child in reversed(checkpoint_tree(prefix).children)]
+        while pending:
+            level, node = pending.pop()
+            got.append((level, node.name))
+            pending += [(level + 1, child) for child in reversed(node.children)]
+        assert got == _reference_tree(names)
+    finally:
+        shutil.rmtree(tmp)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_tree_is_built_without_the_collectors_passes_and_leaves_it_as_found(
+        tmp_path: Path, enabled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each full pass of the cyclic collector walks every node built so far, and their number
+    grows with the tree: none runs during the build (however low its threshold; one may run as
+    it resumes), and the collector is left as found, also when the build fails."""
+    import gc
+    prefix = tfckpt.save({f"block_{i // 100}/layer_{i % 100}/kernel": np.zeros(2, np.float32) for i in range(20_000)},
+                         tmp_path / "ck", sync=False)
+    passes: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    reader = tfckpt.load_checkpoint(prefix)
+    threshold = gc.get_threshold()
+    (gc.enable if enabled else gc.disable)()
+    gc.set_threshold(50, 2, 2)
+    gc.callbacks.append(count)
+    try:
+        assert checkpoint_tree(reader).tensors() == 20_000
+        assert len(passes) <= (1 if enabled else 0) and gc.isenabled() is enabled, passes
+
+        def damaged() -> None:
+            raise tfckpt.CorruptionError("the listing is damaged")
+
+        monkeypatch.setattr(reader.store, "peek_all", damaged)
+        with pytest.raises(tfckpt.CorruptionError):
+            checkpoint_tree(reader)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*threshold)
+        gc.enable()
