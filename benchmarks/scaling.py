@@ -6,9 +6,9 @@
     python benchmarks/scaling.py --small 1000,10000 --large "" --dir /dev/shm
 
 Operations: bare write (the same arrays into one file by ``writelines``: the floor for save),
-save (``sync=False``), bare read (every data file read whole into one buffer by
+save (``sync=False``, to a fresh prefix each run), bare read (every data file read whole into one buffer by
 ``readinto``: no format, no checksums, the floor for load-all), open + list (``load_checkpoint(p).get_variable_to_shape_map()``),
-load-all (``load``), verify (``verify_checkpoint``), convert (to a safetensors file), tree
+load-all (``load``), verify (``verify_checkpoint``), convert (to a new safetensors file), tree
 (``checkpoint_tree`` of an open reader) and stats (``checkpoint_stats``). Small: N float32[4]
 tensors named ``model/block_<i // 100>/layer_<i % 100>/kernel``. Large: float32 tensors of
 16 MiB, 64 MiB in all up to the maximum, each size 4x the previous.
@@ -62,11 +62,6 @@ def large_tensors(mib: int) -> dict[str, np.ndarray]:
 def operations(tensors: dict[str, np.ndarray], prefix: str, directory: str) -> dict[str, Callable[[], Any]]:
     out = os.path.join(directory, "converted.safetensors")
 
-    def convert() -> Any:
-        if os.path.exists(out):
-            os.remove(out)
-        return tfckpt.convert_checkpoint(prefix, out)
-
     def bare_read() -> list[np.ndarray]:  # the floor for load-all: every data file read whole, no format
         out = []
         for name in sorted(os.listdir(os.path.dirname(prefix))):
@@ -89,14 +84,29 @@ def operations(tensors: dict[str, np.ndarray], prefix: str, directory: str) -> d
             "open+list": lambda: tfckpt.load_checkpoint(prefix).get_variable_to_shape_map(),
             "load-all": lambda: tfckpt.load(prefix),
             "verify": lambda: tfckpt.verify_checkpoint(prefix),
-            "convert": convert,
+            "convert": lambda: tfckpt.convert_checkpoint(prefix, out),
             "tree": lambda: tfckpt.checkpoint_tree(tfckpt.load_checkpoint(prefix)),
             "stats": lambda: tfckpt.checkpoint_stats(prefix)}
 
 
-def measure(step: Callable[[], Any], repeat: int, traced: bool) -> dict[str, float]:
+def untimed_cleanup(name: str, prefix: str, directory: str) -> Callable[[], None]:
+    """What runs before each timed run of ``name``: every save goes to a fresh prefix and every
+    convert to a new file, so no run pays for unlinking the previous one's output, and an
+    overwrite's old and new files (8 GiB each at the largest size) never share the memory."""
+    def cleanup() -> None:
+        if name == "save":
+            shutil.rmtree(os.path.dirname(prefix), ignore_errors=True)
+        elif name == "convert":
+            for entry in os.listdir(directory):
+                if entry.startswith("converted"):
+                    os.remove(os.path.join(directory, entry))
+    return cleanup
+
+
+def measure(step: Callable[[], Any], repeat: int, traced: bool, cleanup: Callable[[], None]) -> dict[str, float]:
     cpu, wall = [], []
     for _ in range(repeat):
+        cleanup()
         gc.collect()
         start_cpu, start_wall = time.process_time(), time.perf_counter()
         result = step()
@@ -105,6 +115,7 @@ def measure(step: Callable[[], Any], repeat: int, traced: bool) -> dict[str, flo
         del result
     peak = float("nan")
     if traced:
+        cleanup()
         gc.collect()
         tracemalloc.start()
         result = step()
@@ -133,7 +144,7 @@ def run_series(kind: str, sizes: list[int], directory: str, traced: bool,
         repeat = repeats or (3 if (size <= 100_000 if kind == "small" else size <= 1024) else 1)
         row: dict[str, dict[str, float]] = {}
         for name in OPERATIONS:
-            row[name] = measure(ops[name], repeat, traced)
+            row[name] = measure(ops[name], repeat, traced, untimed_cleanup(name, prefix, directory))
             if name == "bare write":
                 os.remove(os.path.join(directory, "bare-write"))
             if name == "save":
