@@ -15,7 +15,9 @@ The bare loop is the floor: the same arrays written by ``f.writelines`` into one
 place (as ``open(path, "wb")`` does); ``bare-replace`` writes a new file and renames it over
 the old one, the atomic pattern tfckpt follows, and is shown for reference.
 
-Reported per case: medians of wall time and of process CPU time (all threads) per side, and
+Reported per case: medians of wall time, of process CPU time (all threads) and of what the
+kernel wrote back to storage during the run (``/proc/vmstat`` ``nr_written``: the page
+cache's writeback of any file, the previous runs' included) per side, and
 the median of the per-pair ratios bare/tfckpt (above 1: tfckpt faster). Wall time is what a
 caller waits for; CPU time shows the work done (less disturbed by other processes on a shared
 machine). The load average is printed before and after.
@@ -58,10 +60,22 @@ def remove_prefix(prefix: str) -> None:
             os.remove(os.path.join(directory, entry))
 
 
-def timed(step: Callable[[], object]) -> tuple[float, float]:
+def written_pages() -> int:
+    """Pages the kernel has written back to storage since boot (Linux ``/proc/vmstat``; 0 elsewhere)."""
+    try:
+        with open("/proc/vmstat") as stats:
+            return next((int(line.split()[1]) for line in stats if line.startswith("nr_written ")), 0)
+    except OSError:
+        return 0
+
+
+def timed(step: Callable[[], object]) -> tuple[float, float, float]:
+    """(wall s, CPU s, MiB the kernel wrote back to storage meanwhile, from any file)."""
+    pages = written_pages()
     wall, cpu = time.perf_counter(), time.process_time()
     step()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall, cpu, (written_pages() - pages) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def run_case(tensors: dict[str, np.ndarray], directory: str, mode: str, pairs: int,
@@ -83,15 +97,16 @@ def run_case(tensors: dict[str, np.ndarray], directory: str, mode: str, pairs: i
         return (lambda: bare_replace(tensors, path)), path
 
     sides = ("tfckpt", *peers)
-    out: dict[str, dict[str, list[float]]] = {side: {"wall": [], "cpu": []} for side in sides}
+    out: dict[str, dict[str, list[float]]] = {side: {"wall": [], "cpu": [], "written": []} for side in sides}
     for round_ in range(pairs + 1):  # round 0 warms up (and, for overwrite, creates the old files)
         order = sides if round_ % 2 == 0 else tuple(reversed(sides))
         for side in order:
             step, path = step_for(side)
-            wall, cpu = timed(step)
+            wall, cpu, written = timed(step)
             if round_:
                 out[side]["wall"].append(wall)
                 out[side]["cpu"].append(cpu)
+                out[side]["written"].append(written)
             if mode == "fresh":
                 remove_prefix(path)  # untimed: a fresh prefix each time, no files piling up
     for side in sides:
@@ -127,13 +142,15 @@ def main() -> None:
                 result = run_case(tensors, directory, mode, args.pairs, peers)
                 ours = result["tfckpt"]
                 line = [(f"{place:<5} {mode:<9} tfckpt {statistics.median(ours['wall']) * 1e3:7.1f} ms wall "
-                         f"{statistics.median(ours['cpu']) * 1e3:7.1f} ms cpu")]
+                         f"{statistics.median(ours['cpu']) * 1e3:7.1f} ms cpu "
+                         f"{statistics.median(ours['written']):6.0f} MiB written back")]
                 for peer in peers:
                     theirs = result[peer]
                     ratios = [b / a for a, b in zip(ours["wall"], theirs["wall"])]
                     cpu_ratios = [b / a for a, b in zip(ours["cpu"], theirs["cpu"])]
                     line.append(f"{peer} {statistics.median(theirs['wall']) * 1e3:7.1f} ms wall "
-                                f"{statistics.median(theirs['cpu']) * 1e3:7.1f} ms cpu: {peer}/tfckpt wall "
+                                f"{statistics.median(theirs['cpu']) * 1e3:7.1f} ms cpu "
+                                f"{statistics.median(theirs['written']):6.0f} MiB written back: {peer}/tfckpt wall "
                                 f"{statistics.median(ratios):.2f}x (pairs {min(ratios):.2f}-{max(ratios):.2f}), "
                                 f"cpu {statistics.median(cpu_ratios):.2f}x")
                 print("; ".join(line) + f"  [load {before} -> {loadavg()}]")
