@@ -217,3 +217,18 @@ def test_ctrl_c_that_python_swallows_still_ends_the_command_with_130(tmp_path: P
     out = subprocess.run([sys.executable, "-c", SWALLOWED_INTERRUPT, while_importing, prefix], capture_output=True,
                          text=True, env=ENV, check=False, timeout=60)
     assert (out.returncode, out.stderr) == (130, "tfckpt: interrupted\n")
+
+
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
+def test_ctrl_c_after_the_command_finished_changes_nothing(tmp_path: Path) -> None:
+    """SIGINT while the interpreter shuts down (an atexit callback, as thread joins are) after
+    the command is done: its output and status stand, no traceback follows them."""
+    prefix = tfckpt.save({"w": np.zeros(2, np.float32)}, tmp_path / "ck")
+    script = ("import atexit, os, signal, sys, time\n"
+              "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(0.5)))\n"
+              f"sys.argv = ['tfckpt', 'ls', {prefix!r}]\n"
+              "from tfckpt.__main__ import main\n"
+              "sys.exit(main())\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, check=False,
+                         timeout=60)
+    assert (out.returncode, out.stderr) == (0, "") and "1 tensor" in out.stdout

@@ -2,6 +2,7 @@
 :mod:`tfckpt.cli`. Its import is guarded here, so that Ctrl-C while it loads prints one line
 too; once running, :func:`tfckpt.cli.main` handles Ctrl-C itself."""
 
+import signal
 import sys
 from typing import Any
 
@@ -27,7 +28,12 @@ def main() -> int:
     if swallowed:
         print("tfckpt: interrupted", file=sys.stderr)
         return 130
-    return run()
+    status = run()
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        # The command is over: Ctrl-C while the interpreter shuts down (joining threads, atexit
+        # callbacks) would print a traceback after its output and status; it is ignored.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return status
 
 
 if __name__ == "__main__":
