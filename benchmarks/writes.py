@@ -3,12 +3,17 @@
     python benchmarks/writes.py                      # 512 MiB in 64 tensors, tmpfs and disk, 7 pairs
     python benchmarks/writes.py --pairs 11 --where tmpfs
     python benchmarks/writes.py --mib 64 --pairs 3   # a quick look
+    python benchmarks/writes.py --where disk --modes overwrite --settle   # previous files clean first
 
 In one process, alternating pairs (tfckpt, bare, tfckpt, bare, ..., the order swapped every
 other pair so neither side always runs right after the other's file was freed), for each of:
 
 - ``fresh``: every save goes to a new prefix (the previous one is removed untimed);
 - ``overwrite``: every save goes to the same prefix, replacing the checkpoint already there.
+
+With ``--settle``, ``os.sync()`` runs (untimed) before every run: the files already there are
+clean, as they are when saves come further apart than the kernel's writeback delay (30 s by
+default); without it, back-to-back runs find the previous run's pages still dirty.
 
 The bare loop is the floor: the same arrays written by ``f.writelines`` into one file opened
 ``"wb"`` (no format, no checksums, no index). For ``overwrite`` it truncates the old file in
@@ -79,7 +84,7 @@ def timed(step: Callable[[], object]) -> tuple[float, float, float]:
 
 
 def run_case(tensors: dict[str, np.ndarray], directory: str, mode: str, pairs: int,
-             peers: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
+             peers: tuple[str, ...], settle: bool = False) -> dict[str, dict[str, list[float]]]:
     counter = [0]
 
     def target(name: str) -> str:
@@ -102,6 +107,8 @@ def run_case(tensors: dict[str, np.ndarray], directory: str, mode: str, pairs: i
         order = sides if round_ % 2 == 0 else tuple(reversed(sides))
         for side in order:
             step, path = step_for(side)
+            if settle:
+                os.sync()  # untimed: every earlier file on storage, as after saves minutes apart
             wall, cpu, written = timed(step)
             if round_:
                 out[side]["wall"].append(wall)
@@ -125,6 +132,9 @@ def main() -> None:
     parser.add_argument("--where", default="tmpfs,disk")
     parser.add_argument("--modes", default="fresh,overwrite")
     parser.add_argument("--threads", type=int, help="tfckpt.set_num_threads (default: the cores available)")
+    parser.add_argument("--settle", action="store_true",
+                        help="os.sync() before each run (untimed): the previous files are clean, as when saves "
+                             "are further apart than the kernel's writeback delay (vm.dirty_expire_centisecs)")
     args = parser.parse_args()
     if args.threads is not None:
         tfckpt.set_num_threads(args.threads)
@@ -139,9 +149,9 @@ def main() -> None:
             for mode in args.modes.split(","):
                 peers = ("bare", "bare-replace") if mode == "overwrite" else ("bare",)
                 before = loadavg()
-                result = run_case(tensors, directory, mode, args.pairs, peers)
+                result = run_case(tensors, directory, mode, args.pairs, peers, args.settle)
                 ours = result["tfckpt"]
-                line = [(f"{place:<5} {mode:<9} tfckpt {statistics.median(ours['wall']) * 1e3:7.1f} ms wall "
+                line = [(f"{place:<5} {mode + (' settled' if args.settle else ''):<17} tfckpt {statistics.median(ours['wall']) * 1e3:7.1f} ms wall "
                          f"{statistics.median(ours['cpu']) * 1e3:7.1f} ms cpu "
                          f"{statistics.median(ours['written']):6.0f} MiB written back")]
                 for peer in peers:

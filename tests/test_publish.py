@@ -177,6 +177,53 @@ def test_without_hard_links_an_overwrite_still_publishes(tmp_path: Path, monkeyp
     assert leftovers(tmp_path, 2) == []
 
 
+@pytest.mark.parametrize(("old_shards", "new_shards"), [(1, 1), (2, 2), (3, 1), (1, 3)])
+def test_data_files_are_never_renamed_over_an_existing_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_shards: int, new_shards: int) -> None:
+    """ext4 (auto_da_alloc) writes a file renamed over another one out to the disk before the
+    rename commits, so an overwrite would wait for the disk: the name a data file moves to is
+    free when it moves (the file there, which no index in place uses, deleted first)."""
+    prefix = str(tmp_path / "ck")
+    save(prefix, 1, old_shards)
+    real = os.replace
+    over: list[str] = []
+
+    def replace(source: Any, destination: Any) -> None:
+        if ".data-" in str(destination) and os.path.exists(destination):
+            over.append(os.path.basename(destination))
+        real(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace)
+    save(prefix, 2, new_shards)
+    assert over == [] and step_of(prefix) == 2 and verify_checkpoint(prefix).ok
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_a_failure_to_free_a_data_files_name_keeps_the_old_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int) -> None:
+    """The deletion before a data file's move fails (after the old checkpoint was re-pointed,
+    and for the second shard after the first one moved in): the save raises, the old checkpoint
+    is back under its own names and verifies, nothing is left over, the next save works."""
+    prefix = str(tmp_path / "ck")
+    save(prefix, 1, shards)
+    real = os.remove
+    target = f"ck.data-{shards - 1:05d}-of-{shards:05d}"
+
+    def remove(path: Any) -> None:
+        if os.path.basename(path) == target and os.path.exists(path):
+            raise OSError(errno.EIO, "Input/output error (injected)")
+        real(path)
+
+    monkeypatch.setattr(os, "remove", remove)
+    with pytest.raises(OSError, match="injected"):
+        save(prefix, 2, shards)
+    monkeypatch.setattr(os, "remove", real)
+    assert step_of(prefix) == 1 and verify_checkpoint(prefix).ok
+    assert leftovers(tmp_path, shards) == []
+    save(prefix, 3, shards)
+    assert step_of(prefix) == 3 and leftovers(tmp_path, shards) == []
+
+
 def test_the_repointed_old_checkpoint_is_a_standard_bundle_tensorflow_layout(tmp_path: Path) -> None:
     """Step 1 leaves the old checkpoint under N+1 shard names with an empty last shard: still
     an ordinary bundle (our reader and verify accept it; the interop test has TF read it)."""

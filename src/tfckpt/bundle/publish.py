@@ -11,7 +11,8 @@ checkpoint, the old or the new::
                    needs (same shard count N == M): hard-link its data files to
                    P.data-k-of-(N+1), add an empty P.data-N-of-(N+1), and atomically replace
                    P.index by the same index with num_shards N+1. Same content, other names.
-    2. move data:  rename each staged data file to P.data-k-of-M.
+    2. move data:  rename each staged data file to P.data-k-of-M (a file at that name, which
+                   no index in place uses, is deleted first: see publish()).
     3. commit:     rename the staged index to P.index.
     4. tidy:       delete P's data files the new index does not use (the re-pointed links,
                    other shard counts) and the directory's temporaries of crashed saves.
@@ -367,6 +368,12 @@ def publish(prefix: str, staged_data: Sequence[str], write_index: IndexWriter, *
             finals = [data_filename(prefix, shard, count) for shard in range(count)]
             check_alone()
             for staged, final in zip(staged_data, finals):
+                # No index in place uses ``final`` now (re-pointed, shifted, or another shard
+                # count), so a file there can go first, and the move is not a rename over an
+                # existing file: ext4 (auto_da_alloc) writes out a file renamed over another
+                # before the rename commits, which made an overwrite wait for the disk (256 MiB:
+                # 237 ms against 86 ms). A failure later relinks the re-pointed names (_undo).
+                local.remove(final)
                 local.move(staged, final)
                 moved.append((staged, final))
             if sync:
