@@ -13,7 +13,7 @@ from conftest import EXAMPLES
 import tfckpt
 from tfckpt.cli import main
 from tfckpt.formats.safetensors import read_header
-from tfckpt.storage import open_source
+from tfckpt.storage import filesystem_for
 
 KERNEL = "optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE"  # Keras 3 keeps weights here
 
@@ -30,7 +30,7 @@ def _keras_model_and_adam(keras, seed: int):  # type: ignore[no-untyped-def]
 
 
 def _metadata(path: Path) -> dict[str, str]:
-    source = open_source(str(path))
+    source = filesystem_for(str(path)).open_source(str(path))
     try:
         header, _ = read_header(source)
     finally:

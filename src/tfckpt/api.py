@@ -186,8 +186,7 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True,
     # (The path after the host or bucket, split by hand: urlsplit refuses `[` in a host.)
     if fs.is_remote and prefix_of(path) is None and path.partition("://")[2].partition("/")[2].strip("/"):
         try:
-            return CheckpointReader(path, verify_checksums=verify_checksums, opener=storage.open_source,
-                                    mmap=mmap)
+            return CheckpointReader(path, verify_checksums=verify_checksums, opener=fs.open_source, mmap=mmap)
         except NotFoundError:
             index_missing = path == path.rstrip("/")  # resolve() would ask again for this very name
     found = resolve(path, index_missing=index_missing)
@@ -195,14 +194,14 @@ def load_checkpoint(path: PathLike, *, verify_checksums: bool = True,
         return _open_v1(path, found, verify_checksums, mmap)
     if fs.is_remote:
         try:
-            return CheckpointReader(found.prefix, verify_checksums=verify_checksums, opener=storage.open_source,
+            return CheckpointReader(found.prefix, verify_checksums=verify_checksums, opener=fs.open_source,
                                     mmap=mmap)
         except NotFoundError:  # no .index: a legacy V1 checkpoint, as TF decides
             return _open_v1(path, found, verify_checksums, mmap)
     # no .index: a legacy V1 checkpoint, as TF decides
     if found.kind == "unknown" and not fs.exists(index_filename(found.prefix)):
         return _open_v1(path, found, verify_checksums, mmap)
-    return CheckpointReader(found.prefix, verify_checksums=verify_checksums, mmap=mmap)
+    return CheckpointReader(found.prefix, verify_checksums=verify_checksums, opener=fs.open_source, mmap=mmap)
 
 
 def _open_v1(path: str, found: Resolved, verify_checksums: bool, mmap: bool | Literal["c"]) -> CheckpointReader:

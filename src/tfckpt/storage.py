@@ -51,7 +51,6 @@ __all__ = [
     "glob_escape",
     "is_url",
     "join",
-    "open_source",
     "path_identity",
     "same_filesystem",
     "spool_file",
@@ -447,11 +446,6 @@ class BytesSource:
 
     def close(self) -> None:
         pass
-
-
-def open_source(path: str) -> ByteSource:
-    """A :class:`ByteSource` for a local path or a URL."""
-    return FsspecSource(path) if is_url(path) else FileSource(path)
 
 
 # ---- Filesystems -------------------------------------------------------------------------------

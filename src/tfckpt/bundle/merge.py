@@ -66,7 +66,7 @@ def merge_bundles(prefixes: Sequence[str], destination: str, *, allow_missing_fi
             if allow_missing_files:
                 continue
             raise InvalidArgumentError(f"allow_missing_files was set to false and {prefix} did not exist.")
-        with CheckpointReader(prefix, opener=storage.open_source) as reader:
+        with CheckpointReader(prefix, opener=fs.open_source) as reader:
             source_header = reader.header
             if header is None:
                 header = source_header

@@ -27,7 +27,7 @@ from ..errors import (
     TfckptError,
     UnsupportedError,
 )
-from ..storage import open_source
+from ..storage import filesystem_for
 from . import objects, validate
 from .entry import BundleHeader, TensorInfo
 from .graph import OBJECT_GRAPH_KEY, ObjectGraph, display_path
@@ -75,7 +75,8 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     verify_checksums:
         Check each tensor's CRC32C as it is read (default). ``False`` skips it for speed.
     opener:
-        How to open ``PREFIX.index`` and the data files; local files by default.
+        How to open ``PREFIX.index`` and the data files; by default the opener of the
+        filesystem ``prefix`` is on (local files, or fsspec's for a URL), chosen once.
     mmap:
         Return aligned little-endian fixed-size tensors of local files as read-only views of
         the memory-mapped data file (zero copy; the checksum, if verified, is computed on the
@@ -96,11 +97,12 @@ class CheckpointReader(Mapping[str, np.ndarray]):
     """
 
     def __init__(self, prefix: str | Store, *, verify_checksums: bool = True,
-                 opener: SourceOpener = open_source, mmap: bool | Literal["c"] = False) -> None:
+                 opener: SourceOpener | None = None, mmap: bool | Literal["c"] = False) -> None:
         # A store is an object with the Store methods; None, numbers and bytes are wrong paths.
         if prefix is None or isinstance(prefix, (str, os.PathLike, bytes, bytearray, int, float)):
-            self._store: Store = BundleStore(path_argument(prefix, "prefix"), verify_checksums=verify_checksums,
-                                             opener=opener, mmap=mmap)
+            path = path_argument(prefix, "prefix")
+            self._store: Store = BundleStore(path, verify_checksums=verify_checksums, mmap=mmap,
+                                             opener=opener or filesystem_for(path).open_source)
         else:
             self._store = prefix
         self.prefix = self._store.prefix

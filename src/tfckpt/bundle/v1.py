@@ -118,9 +118,10 @@ class V1Store(RecordStore):
         # Each tensor's slices, gathered over every file's metadata (a name may be listed any
         # number of times) and frozen into its TensorInfo once: linear in the records.
         pieces_of: dict[str, list[TensorSlice]] = {}
+        fs = storage.filesystem_for(files[0])  # every file of one checkpoint is on one filesystem
         try:
             for number, path in enumerate(files):
-                source = storage.open_source(path)
+                source = fs.open_source(path)
                 self._sources.append(source)
                 table = TableReader(source)
                 self._tables.append(table)

@@ -25,7 +25,7 @@ from ..bundle.publish import publish_stream
 from ..dtypes import BY_NAME, DType
 from ..errors import CorruptionError
 from ..filetypes import nesting_depth, parse_json
-from ..storage import ByteSource, PathLike, open_source
+from ..storage import ByteSource, PathLike, filesystem_for
 from . import SourceTensor, check_numpy_shape
 
 __all__ = ["FROM_SAFETENSORS", "MAX_HEADER_BYTES", "MAX_JSON_DEPTH", "SAFETENSORS_DTYPES", "SafetensorsSink",
@@ -107,7 +107,8 @@ def source(path: PathLike, stack: ExitStack) -> list[SourceTensor]:
     The header is checked as strictly as the safetensors library checks it: the tensors'
     byte ranges, in offset order, tile the data section exactly (no gap, no overlap, nothing
     after), and each holds dtype x shape bytes."""
-    data = open_source(os.fspath(path))
+    where = os.fspath(path)
+    data = filesystem_for(where).open_source(where)
     stack.callback(data.close)
     header, data_start = read_header(data)
     data_size = data.size() - data_start

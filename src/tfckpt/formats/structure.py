@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from ..dtypes import DType, as_dtype
 from ..errors import CorruptionError, TfckptError
-from ..storage import PathLike, open_source
+from ..storage import PathLike, filesystem_for
 from .npz import STRUCTURE_MEMBER, read_text_member
 from .safetensors import MAX_JSON_DEPTH, json_depth, read_header
 
@@ -115,7 +115,7 @@ def read_structure(path: PathLike, fmt: str) -> Structure | None:
     checkpoint, or a file written by something else)."""
     where = str(path)
     if fmt == "safetensors":
-        data = open_source(where)
+        data = filesystem_for(where).open_source(where)
         try:
             header, _ = read_header(data)
         finally:
