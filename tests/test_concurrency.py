@@ -204,8 +204,11 @@ def test_two_processes_saving_one_prefix_at_once_take_turns(tmp_path: Path) -> N
     it; both are SIGKILLed at random moments, several rounds. Readers always find one whole
     checkpoint (either writer's), writers never fail with anything but a tfckpt error, and
     after every kill the prefix loads and verifies clean."""
-    # Forked, not spawned: a fresh interpreter importing numpy takes seconds on a busy machine.
-    context = multiprocessing.get_context("fork")
+    # From a fork server, neither forked from this process (other tests' threads, JAX's among
+    # them, may hold locks at the fork: a deadlock) nor spawned (a fresh interpreter importing
+    # numpy per writer takes seconds on a busy machine): one clean process imports once, forks.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["numpy", "tfckpt"])
     failures = str(tmp_path / "failures.txt")
     prefix = str(tmp_path / "run" / "same")
     save(prefix, 0)
