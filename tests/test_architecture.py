@@ -19,7 +19,7 @@ LAYERS = [  # lowest first
     {"api", "variables", "restore", "saver", "checkpoint", "manager", "verify", "diff", "convert", "savedmodel",
      "stats", "tree",
      "distributed", "formats", "asyncsave", "keras", "rules"},
-    {"cli", "__main__", "__init__", "compat"},
+    {"cli", "__main__", "interrupt", "__init__", "compat"},
 ]
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 # The order inside the subpackages, lowest first: the same rule, one level per set.

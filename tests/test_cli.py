@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import EXAMPLES, FIXTURES
 
 
@@ -79,9 +80,14 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert result.stderr == ""
 
 
-def test_ctrl_c_is_one_line_and_status_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize("entry", [
+    "from tfckpt.cli import main\nsys.exit(main(sys.argv[1:]))\n",  # called from Python
+    "from tfckpt.__main__ import main\nsys.exit(main())\n",  # the program, where reading commands end at once
+], ids=["cli.main", "program"])
+def test_ctrl_c_is_one_line_and_status_130(tmp_path: Path, entry: str) -> None:
     """Ctrl-C in the middle of a conversion (held there: the first tensor is in the output's
-    temporary file, the second not yet), not at a moment a timer guesses."""
+    temporary file, the second not yet), not at a moment a timer guesses: the partial output
+    is removed, called from Python and in the program alike."""
     import signal
 
     import numpy as np
@@ -98,9 +104,7 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path: Path) -> None:
         "    real_add(self, name, value, dtype)\n"
         "    print('in the middle', flush=True)\n"
         "    time.sleep(60)\n"
-        "npz.NpzSink.add = add\n"
-        "from tfckpt.cli import main\n"
-        "sys.exit(main(sys.argv[1:]))\n")
+        "npz.NpzSink.add = add\n" + entry)
     process = subprocess.Popen([sys.executable, "-c", held, "convert", prefix, str(tmp_path / "x.npz")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None

@@ -25,10 +25,22 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 HEAVY = ("numpy", "ml_dtypes", "google.protobuf")
 ENV = {**os.environ, "PYTHONPATH": str(SRC)}
 # What the ``tfckpt`` console script runs (pyproject's [project.scripts]), telling the parent
-# when it is ready: interpreter start-up and the script's own first line, where no code of
-# tfckpt can catch Ctrl-C yet, are over (importing the package and its __main__ takes a few ms
-# as nothing else is imported until tfckpt.__main__.main guards it).
-SCRIPT = "import sys; from tfckpt.__main__ import main; print('ready', flush=True); sys.exit(main())"
+# when it is ready: the moment tfckpt's handler takes over SIGINT, the first thing its main does.
+# Before it, interpreter start-up and the script's own line run with Python's default: no code
+# of tfckpt has run yet that could catch Ctrl-C (a few microseconds after the import, but a
+# parent reading "ready" at once and signalling does land there: 2 runs of 880 here, when
+# "ready" came before main()).
+SCRIPT = ("import signal, sys\n"
+          "real_signal = signal.signal\n"
+          "def announcing(signum, handler):\n"
+          "    previous = real_signal(signum, handler)\n"
+          "    if signum == signal.SIGINT:\n"
+          "        signal.signal = real_signal\n"
+          "        print('ready', flush=True)\n"
+          "    return previous\n"
+          "signal.signal = announcing\n"
+          "from tfckpt.__main__ import main\n"
+          "sys.exit(main())\n")
 
 
 def loaded_by(code: str) -> dict[str, bool]:
@@ -232,3 +244,68 @@ def test_ctrl_c_after_the_command_finished_changes_nothing(tmp_path: Path) -> No
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, check=False,
                          timeout=60)
     assert (out.returncode, out.stderr) == (0, "") and "1 tensor" in out.stdout
+
+
+# A stand-in finder that sends Ctrl-C while ``module`` is found, and says so if the interrupt
+# unwound through it (as KeyboardInterrupt would, through a half-loaded C extension).
+INTERRUPTED_IMPORT = (
+    "import os, signal, sys, time\n"
+    "module, prefix = sys.argv[1:]\n"
+    "class Finder:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == module:\n"
+    "            try:\n"
+    "                os.kill(os.getpid(), signal.SIGINT)\n"
+    "                time.sleep(10)\n"
+    "            finally:\n"
+    "                print('unwound', file=sys.stderr)\n"
+    "        return None\n"
+    "sys.meta_path.insert(0, Finder())\n"
+    "sys.argv = ['tfckpt', 'ls', prefix]\n"
+    "from tfckpt.__main__ import main\n"
+    "sys.exit(main())\n")
+
+
+@pytest.mark.parametrize("while_importing", ["tfckpt.cli", "numpy", "google.protobuf", "tfckpt._proto.graph_pb2",
+                                             "tfckpt.stats"])
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
+def test_ctrl_c_while_the_program_loads_unwinds_nothing(tmp_path: Path, while_importing: str) -> None:
+    """The program ends at once: no code runs after the interrupt (protobuf 4.21.12's message
+    classes, interrupted while being built, crash the interpreter with SIGSEGV about one time in
+    twenty; numpy's Cython modules warn), and the output is the one line."""
+    prefix = tfckpt.save({"w": np.zeros(2, np.float32)}, tmp_path / "ck")
+    out = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT, while_importing, prefix], capture_output=True,
+                         text=True, env=ENV, check=False, timeout=60)
+    assert (out.returncode, out.stderr) == (130, "tfckpt: interrupted\n")
+
+
+HELD_LS = (  # `tfckpt ls` held in the middle of its work, saying whether an interrupt unwound through it
+    "import sys, time\n"
+    "import tfckpt.cli as cli\n"
+    "def held(args):\n"
+    "    try:\n"
+    "        print('in the middle', flush=True)\n"
+    "        time.sleep(60)\n"
+    "    finally:\n"
+    "        print('unwound', file=sys.stderr)\n"
+    "cli.cmd_ls = held\n"
+    "from tfckpt.__main__ import main\n"
+    "sys.exit(main())\n")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
+def test_ctrl_c_ends_a_reading_command_at_once_and_debug_shows_where(tmp_path: Path, debug: bool) -> None:
+    """A command that writes nothing has nothing to undo: the program ends at once. With
+    ``--debug`` Ctrl-C raises KeyboardInterrupt instead, and the traceback shows where it landed."""
+    prefix = tfckpt.save({"w": np.zeros(2, np.float32)}, tmp_path / "ck")
+    process = subprocess.Popen([sys.executable, "-c", HELD_LS, "ls", prefix, *(["--debug"] if debug else [])],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    assert process.stdout is not None and process.stdout.readline() == "in the middle\n"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    if debug:  # Python's own ending for an uncaught KeyboardInterrupt: killed by SIGINT, after the stack
+        assert process.returncode == -signal.SIGINT, err
+        assert err.startswith("unwound\nTraceback") and "in held" in err and err.endswith("KeyboardInterrupt\n"), err
+    else:
+        assert (process.returncode, err) == (130, "tfckpt: interrupted\n")

@@ -7,6 +7,7 @@ and exit with status 1 (2 for usage errors); ``--debug`` shows the traceback ins
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import fnmatch
 import json
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .errors import NothingMatched, TfckptError, UnsupportedError
 from .formatnames import FORMATS
+from .interrupt import MESSAGE, STATUS, end_at_once, raising
 
 # ruff: noqa: TC004 - the names below are used at run time: _import_library() binds them there
 if TYPE_CHECKING:  # imported by _import_library() at run time, once a command is to run
@@ -534,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--rules", metavar="FILE", help="rename/transform rules (JSON; see tfckpt.rules), applied "
                       "to the source's names first")
     conv.add_argument("--reverse", action="store_true", help="apply the inverse of --rules (e.g. PyTorch -> TF)")
-    conv.set_defaults(handler=cmd_convert)
+    conv.set_defaults(handler=cmd_convert, writes=True)  # Ctrl-C raises there: the partial output goes
 
     sm = commands.add_parser("savedmodel", help="inspect a SavedModel (like saved_model_cli)")
     sm_commands = sm.add_subparsers(dest="savedmodel_command", metavar="COMMAND", required=True)
@@ -585,65 +587,36 @@ def _import_library() -> None:
     from .verify import VerifyProblem, verify_checkpoint
 
 
-def _noting_sigints(sigints: list[int]) -> Callable[[], object] | None:
-    """Have Ctrl-C (SIGINT) append to ``sigints``, then raise KeyboardInterrupt as Python's own
-    handler does; return what restores that handler. None, and nothing changed, where SIGINT is
-    not Python's default (ignored, or handled by a caller) or this is not the main thread.
-
-    A KeyboardInterrupt raised where Python cannot propagate it (a weakref callback such as
-    importlib's module-lock cleanup, a ``__del__``) is reported as "Exception ignored" and
-    swallowed, and the command would run on to status 0: the hook installed here keeps that
-    report quiet, and :func:`main` ends with 130 because ``sigints`` is not empty."""
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        return None
-
-    def note(signum: int, frame: Any) -> None:
-        sigints.append(signum)
-        signal.default_int_handler(signum, frame)
-
-    try:
-        signal.signal(signal.SIGINT, note)
-    except ValueError:  # not the main thread: signals are not ours
-        return None
-    previous_hook = sys.unraisablehook
-
-    def quiet_interrupts(unraisable: Any) -> None:
-        if not (sigints and issubclass(unraisable.exc_type, KeyboardInterrupt)):
-            previous_hook(unraisable)
-
-    sys.unraisablehook = quiet_interrupts
-
-    def restore() -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        sys.unraisablehook = previous_hook
-
-    return restore
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``tfckpt`` command: its exit status. Ctrl-C ends it with status 130 and one line
-    whenever it lands, while the library is imported too (``--debug``: the traceback)."""
+    whenever it lands, while the library is imported too (``--debug``: the traceback); called
+    from Python, it raises KeyboardInterrupt inside and returns 130, never ending the caller's
+    program (see :mod:`tfckpt.interrupt`)."""
     debug = False
     sigints: list[int] = []
-    restore: Callable[[], object] | None = None
     try:
-        restore = _noting_sigints(sigints)
-        argv = list(sys.argv[1:] if argv is None else argv)
-        parser = build_parser()
-        positional = [a for a in argv if not a.startswith("-")]
-        if positional and positional[0] not in subcommands(parser) and "-h" not in argv and "--help" not in argv:
-            argv.insert(argv.index(positional[0]), "ls")  # `tfckpt PATH` means `tfckpt ls PATH`
-        args = parser.parse_args(argv)
-        if not hasattr(args, "handler"):
-            parser.print_help()
-            return 2
-        handler: Handler = args.handler
-        debug = bool(getattr(args, "debug", False))
-        _import_library()
-        status = handler(args)
-        if sigints:  # Ctrl-C landed where Python swallows KeyboardInterrupt (see _noting_sigints)
-            print("tfckpt: interrupted", file=sys.stderr)
-            return 130
+        with contextlib.ExitStack() as interrupts:
+            program = signal.getsignal(signal.SIGINT) is end_at_once
+            if not program:
+                interrupts.enter_context(raising(sigints))
+            argv = list(sys.argv[1:] if argv is None else argv)
+            parser = build_parser()
+            positional = [a for a in argv if not a.startswith("-")]
+            if positional and positional[0] not in subcommands(parser) and "-h" not in argv and "--help" not in argv:
+                argv.insert(argv.index(positional[0]), "ls")  # `tfckpt PATH` means `tfckpt ls PATH`
+            args = parser.parse_args(argv)
+            if not hasattr(args, "handler"):
+                parser.print_help()
+                return 2
+            handler: Handler = args.handler
+            debug = bool(getattr(args, "debug", False))
+            _import_library()
+            if program and (debug or getattr(args, "writes", False)):
+                interrupts.enter_context(raising(sigints))  # partial output removed; --debug: the stack
+            status = handler(args)
+        if sigints:  # Ctrl-C landed where Python swallows KeyboardInterrupt (see tfckpt.interrupt.raising)
+            print(MESSAGE, file=sys.stderr)
+            return STATUS
         return status
     except BrokenPipeError:  # `tfckpt ls ... | head`: the reader left; stop quietly, as Unix tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -652,19 +625,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         if debug:
             raise
-        print("tfckpt: interrupted", file=sys.stderr)
-        return 130
+        print(MESSAGE, file=sys.stderr)
+        return STATUS
     except Exception as exc:
         if debug:
             raise
         if sigints:  # Ctrl-C turned into another error by what it interrupted (numpy's import: ImportError)
-            print("tfckpt: interrupted", file=sys.stderr)
-            return 130
+            print(MESSAGE, file=sys.stderr)
+            return STATUS
         if isinstance(exc, (TfckptError, OSError)):
             print(f"tfckpt: error: {shown(str(exc))}", file=sys.stderr)
         else:  # a bug or an unforeseen input: still one line, unless --debug
             print(f"tfckpt: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
         return 1
-    finally:
-        if restore is not None:
-            restore()
