@@ -215,19 +215,22 @@ SWALLOWED_INTERRUPT = (
     "            Swallows()\n"
     "        return None\n"
     "sys.meta_path.insert(0, Finder())\n"
-    "sys.argv = ['tfckpt', 'ls', prefix]\n"
-    "from tfckpt.__main__ import main\n"
-    "sys.exit(main())\n")
+    "sys.argv = ['tfckpt', 'ls', prefix]\n")
+PROGRAM = "from tfckpt.__main__ import main\nsys.exit(main())\n"
+CALLED_FROM_PYTHON = "from tfckpt.cli import main\nsys.exit(main())\n"  # KeyboardInterrupt, not an exit
 
 
-@pytest.mark.parametrize("while_importing", ["tfckpt.cli", "tfckpt.stats"])
+@pytest.mark.parametrize(("while_importing", "entry"), [
+    ("tfckpt.cli", PROGRAM), ("tfckpt.stats", PROGRAM), ("tfckpt.stats", CALLED_FROM_PYTHON)])
 @pytest.mark.usefixtures("ctrl_c_reaches_children")
-def test_ctrl_c_that_python_swallows_still_ends_the_command_with_130(tmp_path: Path, while_importing: str) -> None:
+def test_ctrl_c_that_python_swallows_still_ends_the_command_with_130(tmp_path: Path, while_importing: str,
+                                                                     entry: str) -> None:
     """The interrupt lands while the command line loads (tfckpt.cli) or once it runs (tfckpt.stats,
-    imported by every command): status 130 and one line, not status 0 after a traceback."""
+    imported by every command): status 130 and one line, not status 0 after a traceback. Where
+    Ctrl-C raises KeyboardInterrupt (cli.main called from Python), Python swallows this one."""
     prefix = tfckpt.save({"w": np.zeros(2, np.float32)}, tmp_path / "ck")
-    out = subprocess.run([sys.executable, "-c", SWALLOWED_INTERRUPT, while_importing, prefix], capture_output=True,
-                         text=True, env=ENV, check=False, timeout=60)
+    out = subprocess.run([sys.executable, "-c", SWALLOWED_INTERRUPT + entry, while_importing, prefix],
+                         capture_output=True, text=True, env=ENV, check=False, timeout=60)
     assert (out.returncode, out.stderr) == (130, "tfckpt: interrupted\n")
 
 
