@@ -18,10 +18,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import FrameType
-from typing import Any, NoReturn
+
+TYPE_CHECKING = False  # as in tfckpt/__init__.py: typing's import runs before the program takes over Ctrl-C
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from types import FrameType
+    from typing import Any, NoReturn
 
 __all__ = ["MESSAGE", "STATUS", "end_at_once", "ending_at_once", "raising"]
 
